@@ -1,0 +1,598 @@
+//! Configuration: the TOML file (`raw`) parsed strictly, then checked and turned into the
+//! model the server is built from. A file that fails any check yields a [`ConfigError`]
+//! listing every problem with file, line and key; nothing half-valid is ever returned.
+
+mod error;
+mod pattern;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigIssue};
+pub use pattern::Pattern;
+
+use error::IssueSink;
+use raw::{RawConfig, RawOrigin};
+use toml::Spanned;
+
+/// The only configuration format version this build understands.
+pub const CONFIG_VERSION: i64 = 1;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was loaded from (relative paths inside it are relative to its folder).
+    pub source: PathBuf,
+    /// Viewer-facing listeners.
+    pub listeners: Vec<Listener>,
+    /// The admin listener (`/healthz`, `/metrics`).
+    pub admin: SocketAddr,
+    /// Request hygiene thresholds.
+    pub limits: Limits,
+    /// The name this node uses in `Via` and `CDN-Loop`.
+    pub node_name: String,
+    /// Pingora worker threads per service.
+    pub worker_threads: usize,
+    /// Origins by name.
+    pub origins: BTreeMap<String, Origin>,
+    /// Behaviors in match order; the default behavior is last.
+    pub behaviors: Vec<Behavior>,
+}
+
+/// A viewer-facing listener.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    /// `ip:port` to bind.
+    pub address: SocketAddr,
+    /// Present for HTTPS listeners.
+    pub tls: Option<ListenerTls>,
+}
+
+/// Certificate files of an HTTPS listener.
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Offer HTTP/2 by ALPN.
+    pub http2: bool,
+}
+
+/// Request hygiene thresholds.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Larger request header blocks get 431.
+    pub max_request_header_bytes: usize,
+    /// A request whose header block has not fully arrived after this long gets 408.
+    pub request_header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_header_bytes: 32 * 1024,
+            request_header_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An origin: where a behavior sends requests.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Upstream HTTP(S) servers.
+    Http(HttpOrigin),
+    /// A local directory served like an S3 bucket.
+    Files(FilesOrigin),
+}
+
+/// Upstream HTTP(S) servers behind one name.
+#[derive(Debug, Clone)]
+pub struct HttpOrigin {
+    /// `host:port` of each server.
+    pub servers: Vec<String>,
+    /// Connect with TLS.
+    pub tls: bool,
+    /// SNI (and certificate name) for TLS; defaults to the server's host.
+    pub sni: Option<String>,
+    /// Verify the server certificate.
+    pub verify: bool,
+    /// `Host` header to send instead of the viewer's.
+    pub host_header: Option<String>,
+    /// TCP (and TLS) connect timeout → 502 when exceeded.
+    pub connect_timeout: Duration,
+    /// Time to wait for the origin's response → 504 when exceeded.
+    pub read_timeout: Duration,
+    /// How long an idle keep-alive connection to the origin is kept.
+    pub idle_timeout: Duration,
+    /// How a server is chosen.
+    pub balance: Balance,
+    /// Active health checking, if any.
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Load balancing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Each server in turn.
+    RoundRobin,
+    /// Ketama consistent hashing on the request path, so one object keeps one server.
+    ConsistentHash,
+}
+
+/// Active health checking of an origin's servers.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    /// `tcp` connects; `http` expects a 2xx for `GET path`.
+    pub kind: HealthCheckKind,
+    /// How often each server is checked.
+    pub interval: Duration,
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheckKind {
+    /// A TCP connect succeeds.
+    Tcp,
+    /// `GET <path>` answers 2xx.
+    Http {
+        /// Path requested.
+        path: String,
+    },
+}
+
+/// A local directory served like an S3 bucket.
+#[derive(Debug, Clone)]
+pub struct FilesOrigin {
+    /// The directory; nothing outside it is ever served.
+    pub root: PathBuf,
+    /// Object served for a key ending in `/` (S3 static website's index document).
+    pub index: Option<String>,
+}
+
+/// A cache behavior: which requests go to which origin.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    /// Label used in metrics and logs: the path pattern (`*` for the default).
+    pub name: String,
+    /// Host pattern; `None` matches every host.
+    pub host: Option<Pattern>,
+    /// Path pattern.
+    pub path: Pattern,
+    /// Origin name (a key of [`Config::origins`]).
+    pub origin: String,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            issues: vec![ConfigIssue {
+                line: None,
+                key: String::new(),
+                message: format!("cannot read file: {e}"),
+            }],
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates `text` as if read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw = parse_raw(path, text)?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let mut sink = IssueSink::new(text);
+        let config = build(raw, path, &base, &mut sink);
+        sink.finish(path)?;
+        Ok(config)
+    }
+
+    /// The behavior matching `host` and `path`, in order, falling back to the default.
+    pub fn behavior_for(&self, host: &str, path: &str) -> &Behavior {
+        self.behaviors
+            .iter()
+            .find(|b| b.host.as_ref().is_none_or(|h| h.matches(host)) && b.path.matches(path))
+            .unwrap_or_else(|| {
+                self.behaviors
+                    .last()
+                    .expect("default behavior is always present")
+            })
+    }
+}
+
+fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
+    let fail = |span: Option<std::ops::Range<usize>>, key: String, message: String| {
+        let mut sink = IssueSink::new(text);
+        sink.at(span, key, message);
+        sink.finish(path).expect_err("one issue was recorded")
+    };
+    let de = toml::de::Deserializer::parse(text)
+        .map_err(|e| fail(e.span(), String::new(), e.message().trim().to_string()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        let inner = e.into_inner();
+        fail(inner.span(), key, inner.message().trim().to_string())
+    })
+}
+
+fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Config {
+    let _ = path;
+    if *raw.version.get_ref() != CONFIG_VERSION {
+        sink.at(
+            Some(raw.version.span()),
+            "version",
+            format!(
+                "unsupported version {}, expected {CONFIG_VERSION}",
+                raw.version.get_ref()
+            ),
+        );
+    }
+
+    let mut listeners = Vec::new();
+    if raw.listeners.is_empty() {
+        sink.at(None, "listeners", "at least one [[listeners]] is required");
+    }
+    for (i, l) in raw.listeners.iter().enumerate() {
+        let key = format!("listeners[{i}]");
+        let Some(address) = socket_addr(&l.address, &format!("{key}.address"), sink) else {
+            continue;
+        };
+        let tls = l.tls.as_ref().map(|t| ListenerTls {
+            cert: existing_file(&t.cert, base, &format!("{key}.tls.cert"), sink),
+            key: existing_file(&t.key, base, &format!("{key}.tls.key"), sink),
+            http2: t.http2,
+        });
+        listeners.push(Listener { address, tls });
+    }
+
+    let admin = match &raw.admin {
+        Some(a) => socket_addr(&a.address, "admin.address", sink),
+        None => Some(SocketAddr::from(([127, 0, 0, 1], 9080))),
+    }
+    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9080)));
+
+    let mut limits = Limits::default();
+    if let Some(l) = &raw.limits {
+        if let Some(v) = &l.max_request_header_bytes {
+            if let Some(n) = in_range(
+                v,
+                1024,
+                1024 * 1024,
+                "limits.max-request-header-bytes",
+                sink,
+            ) {
+                limits.max_request_header_bytes = n as usize;
+            }
+        }
+        if let Some(v) = &l.request_header_timeout_ms {
+            if let Some(n) = in_range(v, 1, 600_000, "limits.request-header-timeout-ms", sink) {
+                limits.request_header_timeout = Duration::from_millis(n as u64);
+            }
+        }
+    }
+
+    let mut node_name = "edge-proxy".to_string();
+    let mut worker_threads = 1;
+    if let Some(n) = &raw.node {
+        if let Some(name) = &n.name {
+            let valid = !name.get_ref().is_empty()
+                && name
+                    .get_ref()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+            if valid {
+                node_name = name.get_ref().clone();
+            } else {
+                sink.at(
+                    Some(name.span()),
+                    "node.name",
+                    "must be a non-empty token of letters, digits, '-', '.', '_'",
+                );
+            }
+        }
+        if let Some(t) = &n.worker_threads {
+            if let Some(t) = in_range(t, 1, 256, "node.worker-threads", sink) {
+                worker_threads = t as usize;
+            }
+        }
+    }
+
+    let mut origins = BTreeMap::new();
+    for (name, o) in &raw.origins {
+        let key = format!("origins.{name}");
+        let Some(origin) = origin(o, &key, base, sink) else {
+            continue;
+        };
+        origins.insert(name.clone(), origin);
+    }
+
+    let mut behaviors = Vec::new();
+    let check_origin = |origin: &Spanned<String>, key: String, sink: &mut IssueSink| {
+        if !origins.contains_key(origin.get_ref()) {
+            sink.at(
+                Some(origin.span()),
+                key,
+                format!("unknown origin \"{}\"", origin.get_ref()),
+            );
+        }
+    };
+    for (i, b) in raw.behaviors.iter().enumerate() {
+        let key = format!("behaviors[{i}]");
+        check_origin(&b.origin, format!("{key}.origin"), sink);
+        let path = b.path.get_ref();
+        if !(path.starts_with('/') || path.starts_with('*')) {
+            sink.at(
+                Some(b.path.span()),
+                format!("{key}.path"),
+                "a path pattern starts with '/' or '*'",
+            );
+        }
+        behaviors.push(Behavior {
+            name: path.clone(),
+            host: b.host.as_ref().map(|h| Pattern::host(h.get_ref())),
+            path: Pattern::path(path),
+            origin: b.origin.get_ref().clone(),
+        });
+    }
+    match &raw.default_behavior {
+        Some(d) => {
+            check_origin(&d.get_ref().origin, "default-behavior.origin".into(), sink);
+            behaviors.push(Behavior {
+                name: "*".into(),
+                host: None,
+                path: Pattern::path("*"),
+                origin: d.get_ref().origin.get_ref().clone(),
+            });
+        }
+        None => sink.at(
+            None,
+            "default-behavior",
+            "a [default-behavior] with an origin is required",
+        ),
+    }
+
+    Config {
+        source: path.to_path_buf(),
+        listeners,
+        admin,
+        limits,
+        node_name,
+        worker_threads,
+        origins,
+        behaviors,
+    }
+}
+
+/// Keys each origin type accepts, beyond `type`.
+const HTTP_KEYS: &[&str] = &[
+    "servers",
+    "tls",
+    "sni",
+    "verify",
+    "host-header",
+    "connect-timeout-ms",
+    "read-timeout-ms",
+    "idle-timeout-ms",
+    "balance",
+    "health-check",
+];
+const FILES_KEYS: &[&str] = &["root", "index"];
+
+fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option<Origin> {
+    let present: [(&str, Option<std::ops::Range<usize>>); 12] = [
+        ("servers", o.servers.as_ref().map(|v| v.span())),
+        ("tls", o.tls.as_ref().map(|v| v.span())),
+        ("sni", o.sni.as_ref().map(|v| v.span())),
+        ("verify", o.verify.as_ref().map(|v| v.span())),
+        ("host-header", o.host_header.as_ref().map(|v| v.span())),
+        (
+            "connect-timeout-ms",
+            o.connect_timeout_ms.as_ref().map(|v| v.span()),
+        ),
+        (
+            "read-timeout-ms",
+            o.read_timeout_ms.as_ref().map(|v| v.span()),
+        ),
+        (
+            "idle-timeout-ms",
+            o.idle_timeout_ms.as_ref().map(|v| v.span()),
+        ),
+        ("balance", o.balance.as_ref().map(|v| v.span())),
+        ("health-check", o.health_check.as_ref().map(|v| v.span())),
+        ("root", o.root.as_ref().map(|v| v.span())),
+        ("index", o.index.as_ref().map(|v| v.span())),
+    ];
+    let kind = o.kind.get_ref().as_str();
+    let allowed = match kind {
+        "http" => HTTP_KEYS,
+        "files" => FILES_KEYS,
+        other => {
+            sink.at(
+                Some(o.kind.span()),
+                format!("{key}.type"),
+                format!("unknown origin type \"{other}\", expected \"http\" or \"files\""),
+            );
+            return None;
+        }
+    };
+    for (name, span) in present {
+        if let Some(span) = span.filter(|_| !allowed.contains(&name)) {
+            sink.at(
+                Some(span),
+                format!("{key}.{name}"),
+                format!("not a key of a \"{kind}\" origin"),
+            );
+        }
+    }
+    match kind {
+        "http" => Some(Origin::Http(http_origin(o, key, sink))),
+        _ => {
+            let Some(root) = &o.root else {
+                sink.at(
+                    Some(o.kind.span()),
+                    format!("{key}.root"),
+                    "a files origin needs a root directory",
+                );
+                return None;
+            };
+            let path = base.join(root.get_ref());
+            if !path.is_dir() {
+                sink.at(
+                    Some(root.span()),
+                    format!("{key}.root"),
+                    format!("not a directory: {}", path.display()),
+                );
+            }
+            Some(Origin::Files(FilesOrigin {
+                root: path,
+                index: o.index.as_ref().map(|i| i.get_ref().clone()),
+            }))
+        }
+    }
+}
+
+fn http_origin(h: &RawOrigin, key: &str, sink: &mut IssueSink) -> HttpOrigin {
+    let servers = h
+        .servers
+        .as_ref()
+        .map(|s| s.get_ref().clone())
+        .unwrap_or_default();
+    let servers_span = h
+        .servers
+        .as_ref()
+        .map(|s| s.span())
+        .unwrap_or(h.kind.span());
+    if servers.is_empty() {
+        sink.at(
+            Some(servers_span.clone()),
+            format!("{key}.servers"),
+            "at least one server is required",
+        );
+    }
+    for s in &servers {
+        let ok = s.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !ok {
+            sink.at(
+                Some(servers_span.clone()),
+                format!("{key}.servers"),
+                format!("\"{s}\" is not host:port"),
+            );
+        }
+    }
+    let ms = |v: &Option<Spanned<i64>>, name: &str, default: u64, sink: &mut IssueSink| {
+        v.as_ref()
+            .and_then(|v| in_range(v, 1, 3_600_000, &format!("{key}.{name}"), sink))
+            .map(|n| Duration::from_millis(n as u64))
+            .unwrap_or(Duration::from_millis(default))
+    };
+    let connect_timeout = ms(&h.connect_timeout_ms, "connect-timeout-ms", 10_000, sink);
+    let read_timeout = ms(&h.read_timeout_ms, "read-timeout-ms", 30_000, sink);
+    let idle_timeout = ms(&h.idle_timeout_ms, "idle-timeout-ms", 5_000, sink);
+    let balance = match h.balance.as_ref().map(|b| b.get_ref().as_str()) {
+        None | Some("round-robin") => Balance::RoundRobin,
+        Some("consistent-hash") => Balance::ConsistentHash,
+        Some(other) => {
+            sink.at(
+                h.balance.as_ref().map(|b| b.span()),
+                format!("{key}.balance"),
+                format!(
+                    "unknown balance \"{other}\", expected \"round-robin\" or \"consistent-hash\""
+                ),
+            );
+            Balance::RoundRobin
+        }
+    };
+    let health_check = h.health_check.as_ref().map(|hc| {
+        let hc = hc.get_ref();
+        let interval = ms(&hc.interval_ms, "health-check.interval-ms", 5_000, sink);
+        let kind = match hc.kind.as_ref().map(|k| k.get_ref().as_str()) {
+            None | Some("tcp") => HealthCheckKind::Tcp,
+            Some("http") => HealthCheckKind::Http {
+                path: hc
+                    .path
+                    .as_ref()
+                    .map(|p| p.get_ref().clone())
+                    .unwrap_or_else(|| "/".into()),
+            },
+            Some(other) => {
+                sink.at(
+                    hc.kind.as_ref().map(|k| k.span()),
+                    format!("{key}.health-check.kind"),
+                    format!("unknown kind \"{other}\", expected \"tcp\" or \"http\""),
+                );
+                HealthCheckKind::Tcp
+            }
+        };
+        if let Some(p) = &hc.path {
+            if !p.get_ref().starts_with('/') {
+                sink.at(
+                    Some(p.span()),
+                    format!("{key}.health-check.path"),
+                    "must start with '/'",
+                );
+            }
+        }
+        HealthCheck { kind, interval }
+    });
+    HttpOrigin {
+        servers,
+        tls: h.tls.as_ref().is_some_and(|t| *t.get_ref()),
+        sni: h.sni.as_ref().map(|s| s.get_ref().clone()),
+        verify: h.verify.as_ref().is_none_or(|v| *v.get_ref()),
+        host_header: h.host_header.as_ref().map(|s| s.get_ref().clone()),
+        connect_timeout,
+        read_timeout,
+        idle_timeout,
+        balance,
+        health_check,
+    }
+}
+
+fn socket_addr(v: &Spanned<String>, key: &str, sink: &mut IssueSink) -> Option<SocketAddr> {
+    match v.get_ref().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            sink.at(
+                Some(v.span()),
+                key,
+                format!("\"{}\" is not an ip:port address", v.get_ref()),
+            );
+            None
+        }
+    }
+}
+
+fn existing_file(v: &Spanned<String>, base: &Path, key: &str, sink: &mut IssueSink) -> PathBuf {
+    let p = base.join(v.get_ref());
+    if !p.is_file() {
+        sink.at(
+            Some(v.span()),
+            key,
+            format!("file not found: {}", p.display()),
+        );
+    }
+    p
+}
+
+fn in_range(v: &Spanned<i64>, min: i64, max: i64, key: &str, sink: &mut IssueSink) -> Option<i64> {
+    let n = *v.get_ref();
+    if (min..=max).contains(&n) {
+        Some(n)
+    } else {
+        sink.at(
+            Some(v.span()),
+            key,
+            format!("{n} is out of range {min}..={max}"),
+        );
+        None
+    }
+}

@@ -1,0 +1,123 @@
+//! The configuration file exactly as written: serde structs that reject unknown keys.
+//!
+//! Fields whose values are checked after parsing (references between sections, addresses,
+//! paths) are wrapped in [`Spanned`] so an error can name the line they were written on.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawConfig {
+    pub version: Spanned<i64>,
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+    #[serde(default)]
+    pub admin: Option<RawAdmin>,
+    #[serde(default)]
+    pub limits: Option<RawLimits>,
+    #[serde(default)]
+    pub node: Option<RawNode>,
+    #[serde(default)]
+    pub origins: BTreeMap<String, RawOrigin>,
+    #[serde(default)]
+    pub behaviors: Vec<RawBehavior>,
+    pub default_behavior: Option<Spanned<RawDefaultBehavior>>,
+}
+
+/// `[[listeners]]`: where viewers connect.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawListener {
+    pub address: Spanned<String>,
+    pub tls: Option<RawListenerTls>,
+}
+
+/// `[listeners.tls]`: certificate and key files (PEM) for an HTTPS listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawListenerTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+    #[serde(default = "yes")]
+    pub http2: bool,
+}
+
+/// `[admin]`: the operator's listener for health and metrics.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawAdmin {
+    pub address: Spanned<String>,
+}
+
+/// `[limits]`: request hygiene thresholds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawLimits {
+    pub max_request_header_bytes: Option<Spanned<i64>>,
+    pub request_header_timeout_ms: Option<Spanned<i64>>,
+}
+
+/// `[node]`: how this node names itself in `Via` and `CDN-Loop`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawNode {
+    pub name: Option<Spanned<String>>,
+    pub worker_threads: Option<Spanned<i64>>,
+}
+
+/// `[origins.<name>]`: where requests go. One flat table for every `type`, because serde cannot
+/// keep spans (line numbers) inside an internally tagged enum; which keys a type accepts is
+/// checked during validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawOrigin {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    // type = "http"
+    pub servers: Option<Spanned<Vec<String>>>,
+    pub tls: Option<Spanned<bool>>,
+    pub sni: Option<Spanned<String>>,
+    pub verify: Option<Spanned<bool>>,
+    pub host_header: Option<Spanned<String>>,
+    pub connect_timeout_ms: Option<Spanned<i64>>,
+    pub read_timeout_ms: Option<Spanned<i64>>,
+    pub idle_timeout_ms: Option<Spanned<i64>>,
+    pub balance: Option<Spanned<String>>,
+    pub health_check: Option<Spanned<RawHealthCheck>>,
+    // type = "files"
+    pub root: Option<Spanned<String>>,
+    pub index: Option<Spanned<String>>,
+}
+
+/// `[origins.<name>.health-check]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawHealthCheck {
+    pub kind: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub interval_ms: Option<Spanned<i64>>,
+}
+
+/// `[[behaviors]]`: host + path pattern → origin.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawBehavior {
+    pub host: Option<Spanned<String>>,
+    pub path: Spanned<String>,
+    pub origin: Spanned<String>,
+}
+
+/// `[default-behavior]`: what matches when no behavior does.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawDefaultBehavior {
+    pub origin: Spanned<String>,
+}
+
+fn yes() -> bool {
+    true
+}

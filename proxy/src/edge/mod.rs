@@ -1,0 +1,10 @@
+//! The request pipeline: one `ProxyHttp` implementation whose phases read like CloudFront's.
+
+mod context;
+mod forwarding;
+mod hygiene;
+mod proxy;
+mod respond;
+
+pub use context::RequestContext;
+pub use proxy::{build_origins, EdgeProxy, OriginHandle};

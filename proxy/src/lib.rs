@@ -1,0 +1,13 @@
+//! edge-proxy: an edge HTTP reverse proxy built on Pingora.
+//!
+//! A request passes through ordered *behaviors* (host + path pattern, as CloudFront's cache
+//! behaviors) to an *origin*: upstream HTTP servers or a local directory served like an S3
+//! bucket. The binary is a thin wrapper over [`cli::main`].
+
+pub mod cli;
+pub mod config;
+pub mod edge;
+pub mod listen;
+pub mod observe;
+pub mod origins;
+pub mod server;

@@ -1,0 +1,82 @@
+//! Prometheus metrics, in a registry of our own so `/metrics` shows exactly what edge-proxy
+//! exports.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric edge-proxy exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests answered, by behavior and status.
+    pub requests: IntCounterVec,
+    /// Time from sending the request to an origin to receiving its response header.
+    pub origin_latency: HistogramVec,
+    /// Failures talking to an origin, by origin and kind (`connect`, `timeout`, `io`, `no-healthy-server`).
+    pub upstream_errors: IntCounterVec,
+}
+
+impl Metrics {
+    /// Registers all metrics in a fresh registry.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "edge_requests_total",
+                "Requests answered, by behavior and status.",
+            ),
+            &["behavior", "status"],
+        )
+        .expect("valid metric");
+        let origin_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "edge_origin_latency_seconds",
+                "Time from sending a request to an origin until its response header arrived.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["origin"],
+        )
+        .expect("valid metric");
+        let upstream_errors = IntCounterVec::new(
+            Opts::new(
+                "edge_upstream_errors_total",
+                "Failures talking to an origin, by kind.",
+            ),
+            &["origin", "kind"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(origin_latency.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(upstream_errors.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            origin_latency,
+            upstream_errors,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to a Vec cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

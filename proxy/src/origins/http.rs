@@ -1,0 +1,165 @@
+//! The `http` origin: one or more upstream servers behind pingora-load-balancing, with
+//! optional active health checks and failover to the next healthy server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use pingora::lb::health_check::{
+    HealthCheck as PingoraHealthCheck, HttpHealthCheck, TcpHealthCheck,
+};
+use pingora::lb::selection::{Consistent, RoundRobin};
+use pingora::lb::{Backend, LoadBalancer};
+use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
+use pingora::services::background::background_service;
+use pingora::services::ServiceWithDependents;
+use pingora::upstreams::peer::HttpPeer;
+
+use crate::config::{Balance, HealthCheckKind, HttpOrigin};
+
+/// Why no upstream server could be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Every server is marked down by health checks, or was already tried for this request.
+    #[error("origin \"{0}\": no healthy server left to try")]
+    NoHealthyServer(String),
+}
+
+enum Balancer {
+    RoundRobin(Arc<LoadBalancer<RoundRobin>>),
+    Consistent(Arc<LoadBalancer<Consistent>>),
+}
+
+/// An `http` origin ready to pick servers.
+pub struct HttpUpstream {
+    name: String,
+    config: HttpOrigin,
+    balancer: Balancer,
+}
+
+/// Upper bound on servers visited per selection (pingora's selectors need one).
+const MAX_SELECTION_STEPS: usize = 256;
+
+impl HttpUpstream {
+    /// Builds the balancer. When health checks are configured, the returned background service
+    /// must be added to the server: it runs them.
+    pub fn new(
+        name: &str,
+        config: &HttpOrigin,
+    ) -> std::io::Result<(Self, Option<Box<dyn ServiceWithDependents>>)> {
+        fn setup<S>(
+            name: &str,
+            config: &HttpOrigin,
+        ) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<Box<dyn ServiceWithDependents>>)>
+        where
+            S: pingora::lb::selection::BackendSelection + Send + Sync + 'static,
+            S::Iter: pingora::lb::selection::BackendIter,
+        {
+            let mut lb =
+                LoadBalancer::<S>::try_from_iter(config.servers.iter().map(String::as_str))?;
+            let Some(hc) = &config.health_check else {
+                return Ok((Arc::new(lb), None));
+            };
+            lb.set_health_check(health_check(config, &hc.kind));
+            lb.health_check_frequency = Some(hc.interval);
+            lb.parallel_health_check = true;
+            let service = background_service(&format!("health check {name}"), lb);
+            let lb = service.task();
+            Ok((lb, Some(Box::new(service))))
+        }
+        let (balancer, service) = match config.balance {
+            Balance::RoundRobin => {
+                let (lb, s) = setup::<RoundRobin>(name, config)?;
+                (Balancer::RoundRobin(lb), s)
+            }
+            Balance::ConsistentHash => {
+                let (lb, s) = setup::<Consistent>(name, config)?;
+                (Balancer::Consistent(lb), s)
+            }
+        };
+        Ok((
+            HttpUpstream {
+                name: name.to_string(),
+                config: config.clone(),
+                balancer,
+            },
+            service,
+        ))
+    }
+
+    /// The origin's configuration.
+    pub fn config(&self) -> &HttpOrigin {
+        &self.config
+    }
+
+    /// Picks a healthy server not in `tried` (servers that already failed for this request),
+    /// keyed by `hash_key` for consistent hashing.
+    pub fn select(
+        &self,
+        hash_key: &[u8],
+        tried: &[SocketAddr],
+    ) -> Result<Box<HttpPeer>, UpstreamError> {
+        let accept = |b: &Backend, healthy: bool| {
+            healthy && b.addr.as_inet().is_none_or(|a| !tried.contains(a))
+        };
+        let backend = match &self.balancer {
+            Balancer::RoundRobin(lb) => lb.select_with(hash_key, MAX_SELECTION_STEPS, accept),
+            Balancer::Consistent(lb) => lb.select_with(hash_key, MAX_SELECTION_STEPS, accept),
+        }
+        .ok_or_else(|| UpstreamError::NoHealthyServer(self.name.clone()))?;
+        Ok(Box::new(self.peer(backend.addr)))
+    }
+
+    fn peer(&self, addr: PeerAddr) -> HttpPeer {
+        let c = &self.config;
+        let sni = if c.tls {
+            c.sni.clone().unwrap_or_else(|| host_of(&c.servers, &addr))
+        } else {
+            String::new()
+        };
+        let mut peer = HttpPeer::new(addr, c.tls, sni);
+        peer.options.connection_timeout = Some(c.connect_timeout);
+        peer.options.total_connection_timeout = Some(c.connect_timeout);
+        peer.options.read_timeout = Some(c.read_timeout);
+        peer.options.idle_timeout = Some(c.idle_timeout);
+        peer.options.verify_cert = c.verify;
+        peer.options.verify_hostname = c.verify;
+        peer
+    }
+}
+
+/// The host part of the configured server that resolved to `addr` (for SNI), or its IP.
+fn host_of(servers: &[String], addr: &PeerAddr) -> String {
+    let ip = addr
+        .as_inet()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    servers
+        .iter()
+        .filter_map(|s| s.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])))
+        .find(|h| h.parse::<std::net::IpAddr>().is_err())
+        .map(str::to_string)
+        .unwrap_or(ip)
+}
+
+fn health_check(
+    config: &HttpOrigin,
+    kind: &HealthCheckKind,
+) -> Box<dyn PingoraHealthCheck + Send + Sync> {
+    match kind {
+        HealthCheckKind::Tcp => TcpHealthCheck::new(),
+        HealthCheckKind::Http { path } => {
+            let host = config
+                .host_header
+                .clone()
+                .or_else(|| config.sni.clone())
+                .unwrap_or_else(|| "localhost".into());
+            let mut hc = HttpHealthCheck::new(&host, config.tls);
+            hc.req.set_uri(path.parse().expect("validated path"));
+            if config.tls {
+                hc.peer_template.options.verify_cert = config.verify;
+                hc.peer_template.options.verify_hostname = config.verify;
+            }
+            Box::new(hc)
+        }
+    }
+}

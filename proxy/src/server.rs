@@ -1,0 +1,72 @@
+//! Turns a validated [`Config`] into a running Pingora server: the viewer listeners, the admin
+//! listener and the background services (health checks).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::listening::Service;
+
+use crate::config::Config;
+use crate::edge::{build_origins, EdgeProxy};
+use crate::listen::HeaderDeadlineApp;
+use crate::observe::{AdminApp, Metrics};
+
+/// Builds the server for `config`. Every listener address is bound once first, so a busy or
+/// forbidden port is reported plainly instead of failing inside a service thread.
+pub fn build(config: Config) -> anyhow::Result<Server> {
+    for address in config
+        .listeners
+        .iter()
+        .map(|l| l.address)
+        .chain([config.admin])
+    {
+        std::net::TcpListener::bind(address)
+            .with_context(|| format!("cannot listen on {address}"))?;
+    }
+
+    let conf = ServerConf {
+        threads: config.worker_threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    let (origins, background) = build_origins(&config)?;
+    let proxy = pingora::proxy::http_proxy(
+        &server.configuration,
+        EdgeProxy::new(config.clone(), origins, metrics.clone()),
+    );
+    let app = HeaderDeadlineApp::new(proxy, config.limits.request_header_timeout);
+    let mut edge = Service::new("edge".to_string(), app);
+    for listener in &config.listeners {
+        let address = listener.address.to_string();
+        match &listener.tls {
+            None => edge.add_tcp(&address),
+            Some(tls) => {
+                let cert = tls.cert.to_string_lossy();
+                let key = tls.key.to_string_lossy();
+                let mut settings = TlsSettings::intermediate(&cert, &key).map_err(|e| {
+                    anyhow::anyhow!("listener {address}: loading {cert} and {key}: {e}")
+                })?;
+                if tls.http2 {
+                    settings.enable_h2();
+                }
+                edge.add_tls_with_settings(&address, None, settings);
+            }
+        }
+    }
+    server.add_service(edge);
+
+    let mut admin = Service::new("admin".to_string(), AdminApp::new(metrics));
+    admin.add_tcp(&config.admin.to_string());
+    server.add_service(admin);
+    server.add_services(background);
+    Ok(server)
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building edge-proxy needs on a fresh Debian/Ubuntu machine that has rustup:
+# cmake (Pingora builds zlib-ng with it) and the wasm32-wasip2 target (WebAssembly hooks).
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+need_apt=()
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]} with apt-get" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+  if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "setup: adding the wasm32-wasip2 Rust target" >&2
+    rustup target add wasm32-wasip2
+  fi
+else
+  echo "setup: rustup not found; install Rust from https://rustup.rs first" >&2
+  exit 1
+fi

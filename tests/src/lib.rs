@@ -1,0 +1,1 @@
+//! End-to-end test suite for edge-proxy; the tests live in `tests/`.
