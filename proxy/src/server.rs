@@ -10,7 +10,7 @@ use pingora::server::Server;
 use pingora::services::listening::Service;
 
 use crate::config::Config;
-use crate::edge::{build_origins, EdgeProxy};
+use crate::edge::EdgeProxy;
 use crate::listen::HeaderDeadlineApp;
 use crate::observe::{AdminApp, Metrics};
 
@@ -38,7 +38,7 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
 
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
-    let (origins, background) = build_origins(&config)?;
+    let (origins, background) = crate::origins::build(&config)?;
     let proxy = pingora::proxy::http_proxy(
         &server.configuration,
         EdgeProxy::new(config.clone(), origins, metrics.clone()),

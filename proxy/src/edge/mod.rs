@@ -7,4 +7,4 @@ mod proxy;
 mod respond;
 
 pub use context::RequestContext;
-pub use proxy::{build_origins, EdgeProxy, OriginHandle};
+pub use proxy::EdgeProxy;

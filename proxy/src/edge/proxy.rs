@@ -15,17 +15,9 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use super::context::RequestContext;
 use super::forwarding::{self, Viewer, REQUEST_ID};
 use super::{hygiene, respond};
-use crate::config::{Behavior, Config, Origin};
+use crate::config::{Behavior, Config};
 use crate::observe::{AccessLogLine, Metrics};
-use crate::origins::{FilesBucket, HttpUpstream};
-
-/// A configured origin, ready to serve.
-pub enum OriginHandle {
-    /// Proxied to upstream servers.
-    Http(HttpUpstream),
-    /// Answered from a local directory.
-    Files(FilesBucket),
-}
+use crate::origins::{FileBody, FilesBucket, OriginHandle};
 
 /// The edge node's request pipeline.
 pub struct EdgeProxy {
@@ -61,7 +53,7 @@ impl EdgeProxy {
     ) -> Result<()> {
         let mut response = bucket.respond(session.req_header()).await;
         response.header.insert_header(REQUEST_ID, &ctx.request_id)?;
-        let empty = matches!(response.body, crate::origins::FileBody::Empty);
+        let empty = matches!(response.body, FileBody::Empty);
         session
             .write_response_header(Box::new(response.header), empty)
             .await?;
@@ -97,14 +89,11 @@ fn request_host(req: &RequestHeader) -> &str {
         .and_then(|h| h.to_str().ok())
         .or_else(|| req.uri.authority().map(|a| a.as_str()))
         .unwrap_or("");
+    if let Some(end) = host.find(']') {
+        return &host[..=end]; // IPv6 literal
+    }
     match host.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(']') || port.chars().all(|c| c.is_ascii_digit()) => {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        }
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
         _ => host,
     }
 }
@@ -418,32 +407,4 @@ impl ProxyHttp for EdgeProxy {
         }
         .emit();
     }
-}
-
-/// Builds the origin handles named in `config`, returning the background services (health
-/// checks) that must run alongside the proxy.
-pub fn build_origins(
-    config: &Config,
-) -> anyhow::Result<(
-    HashMap<String, OriginHandle>,
-    Vec<Box<dyn pingora::services::ServiceWithDependents>>,
-)> {
-    let mut origins = HashMap::new();
-    let mut services = Vec::new();
-    for (name, origin) in &config.origins {
-        let handle = match origin {
-            Origin::Http(h) => {
-                let (upstream, service) = HttpUpstream::new(name, h)
-                    .map_err(|e| anyhow::anyhow!("origin \"{name}\": {e}"))?;
-                services.extend(service);
-                OriginHandle::Http(upstream)
-            }
-            Origin::Files(f) => OriginHandle::Files(
-                FilesBucket::new(f)
-                    .map_err(|e| anyhow::anyhow!("origin \"{name}\": {}: {e}", f.root.display()))?,
-            ),
-        };
-        origins.insert(name.clone(), handle);
-    }
-    Ok((origins, services))
 }

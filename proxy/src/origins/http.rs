@@ -11,9 +11,9 @@ use pingora::lb::selection::{Consistent, RoundRobin};
 use pingora::lb::{Backend, LoadBalancer};
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::services::background::background_service;
-use pingora::services::ServiceWithDependents;
 use pingora::upstreams::peer::HttpPeer;
 
+use super::BackgroundService;
 use crate::config::{Balance, HealthCheckKind, HttpOrigin};
 
 /// Why no upstream server could be chosen.
@@ -45,11 +45,11 @@ impl HttpUpstream {
     pub fn new(
         name: &str,
         config: &HttpOrigin,
-    ) -> std::io::Result<(Self, Option<Box<dyn ServiceWithDependents>>)> {
+    ) -> std::io::Result<(Self, Option<BackgroundService>)> {
         fn setup<S>(
             name: &str,
             config: &HttpOrigin,
-        ) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<Box<dyn ServiceWithDependents>>)>
+        ) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<BackgroundService>)>
         where
             S: pingora::lb::selection::BackendSelection + Send + Sync + 'static,
             S::Iter: pingora::lb::selection::BackendIter,

@@ -3,5 +3,44 @@
 mod files;
 mod http;
 
+use std::collections::HashMap;
+
 pub use self::http::{HttpUpstream, UpstreamError};
 pub use files::{FileBody, FileResponse, FilesBucket};
+
+use crate::config::{Config, Origin};
+
+/// A service that must run beside the proxy for an origin to work (health checks).
+pub type BackgroundService = Box<dyn pingora::services::ServiceWithDependents>;
+
+/// A configured origin, ready to serve.
+pub enum OriginHandle {
+    /// Proxied to upstream servers.
+    Http(HttpUpstream),
+    /// Answered from a local directory.
+    Files(FilesBucket),
+}
+
+/// Builds every origin named in `config`, with the background services they need.
+pub fn build(
+    config: &Config,
+) -> anyhow::Result<(HashMap<String, OriginHandle>, Vec<BackgroundService>)> {
+    let mut origins = HashMap::new();
+    let mut services = Vec::new();
+    for (name, origin) in &config.origins {
+        let handle = match origin {
+            Origin::Http(h) => {
+                let (upstream, service) = HttpUpstream::new(name, h)
+                    .map_err(|e| anyhow::anyhow!("origin \"{name}\": {e}"))?;
+                services.extend(service);
+                OriginHandle::Http(upstream)
+            }
+            Origin::Files(f) => OriginHandle::Files(
+                FilesBucket::new(f)
+                    .map_err(|e| anyhow::anyhow!("origin \"{name}\": {}: {e}", f.root.display()))?,
+            ),
+        };
+        origins.insert(name.clone(), handle);
+    }
+    Ok((origins, services))
+}

@@ -1,0 +1,145 @@
+//! `edge-proxy check`, and `run` refusing a bad config.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::support::binary;
+
+fn check(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("site")).unwrap();
+    let conf = dir.path().join("edge.toml");
+    std::fs::write(&conf, text).unwrap();
+    let out = Command::new(binary())
+        .args(["check", "--conf"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const GOOD: &str = r#"version = 1
+
+[[listeners]]
+address = "127.0.0.1:8080"
+
+[origins.site]
+type = "files"
+root = "site"
+
+[origins.api]
+type = "http"
+servers = ["127.0.0.1:3000"]
+
+[[behaviors]]
+path = "/api/*"
+origin = "api"
+
+[default-behavior]
+origin = "site"
+"#;
+
+#[test]
+fn good_config_passes() {
+    let (ok, stderr) = check(GOOD);
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn shipped_configs_pass() {
+    let conf_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conf");
+    for entry in std::fs::read_dir(conf_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = Command::new(binary())
+                .args(["check", "--conf"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_origin_names_file_line_and_key() {
+    let bad = GOOD.replace("origin = \"api\"", "origin = \"apii\"");
+    let (ok, stderr) = check(&bad);
+    assert!(!ok);
+    assert!(
+        stderr.contains("edge.toml:16: behaviors[0].origin: unknown origin \"apii\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_semantic_error_is_listed() {
+    let bad = GOOD
+        .replace("origin = \"api\"", "origin = \"nope\"")
+        .replace("127.0.0.1:8080", "not-an-address")
+        .replace("root = \"site\"", "root = \"missing\"");
+    let (ok, stderr) = check(&bad);
+    assert!(!ok);
+    assert!(stderr.contains(":4: listeners[0].address:"), "{stderr}");
+    assert!(
+        stderr.contains(":8: origins.site.root: not a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(":16: behaviors[0].origin: unknown origin \"nope\""),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_line() {
+    let bad = GOOD.replace("servers = [", "timeout = 5\nservers = [");
+    let (ok, stderr) = check(&bad);
+    assert!(!ok);
+    assert!(stderr.contains("edge.toml:12: origins.api"), "{stderr}");
+    assert!(stderr.contains("unknown field `timeout`"), "{stderr}");
+}
+
+#[test]
+fn key_of_another_origin_type_is_rejected() {
+    let bad = GOOD.replace(
+        "root = \"site\"",
+        "root = \"site\"\nservers = [\"127.0.0.1:1\"]",
+    );
+    let (ok, stderr) = check(&bad);
+    assert!(!ok);
+    assert!(
+        stderr.contains(":9: origins.site.servers: not a key of a \"files\" origin"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let (ok, stderr) = check("version = 1\n[[listeners]\n");
+    assert!(!ok);
+    assert!(stderr.contains("edge.toml:2"), "{stderr}");
+}
+
+#[test]
+fn run_with_a_bad_config_exits_nonzero_without_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("edge.toml");
+    std::fs::write(&conf, GOOD.replace("version = 1", "version = 2")).unwrap();
+    let out = Command::new(binary())
+        .args(["run", "--conf"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("edge.toml:1: version: unsupported version 2"));
+}

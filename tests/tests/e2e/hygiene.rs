@@ -1,0 +1,150 @@
+//! Request framing and loop rules, and the headers a CDN adds on the way to the origin.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::support::{client, closed_by_server, raw_exchange, read_until_close, Origin, Proxy};
+
+async fn proxied(extra: &str) -> (Origin, Proxy) {
+    let origin = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "{extra}\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n[default-behavior]\norigin = \"o\"\n",
+        origin.addr
+    ));
+    (origin, proxy)
+}
+
+fn status_of(reply: &str) -> &str {
+    reply.split_whitespace().nth(1).unwrap_or("")
+}
+
+#[tokio::test]
+async fn content_length_with_transfer_encoding_is_400_and_closes() {
+    let (origin, proxy) = proxied("").await;
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    s.write_all(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let reply = read_until_close(&mut s);
+    assert_eq!(status_of(&reply), "400", "{reply}");
+    assert!(reply.to_ascii_lowercase().contains("connection: close"));
+    assert_eq!(origin.hits(), 0);
+}
+
+#[tokio::test]
+async fn conflicting_content_lengths_are_400_and_close() {
+    let (origin, proxy) = proxied("").await;
+    let reply = raw_exchange(
+        proxy.addr,
+        b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nabcde",
+        Duration::from_secs(5),
+    );
+    assert_eq!(status_of(&reply), "400", "{reply}");
+    assert_eq!(origin.hits(), 0);
+}
+
+#[tokio::test]
+async fn header_block_over_32_kib_is_431() {
+    let (origin, proxy) = proxied("").await;
+    let big = "x".repeat(33 * 1024);
+    let reply = raw_exchange(
+        proxy.addr,
+        format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\n\r\n").as_bytes(),
+        Duration::from_secs(5),
+    );
+    assert_eq!(status_of(&reply), "431", "{reply}");
+    assert_eq!(origin.hits(), 0);
+    // Just under the limit is fine.
+    let ok = client()
+        .get(proxy.url("/"))
+        .header("x-big", "y".repeat(30 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test]
+async fn header_block_trickled_past_the_deadline_is_408() {
+    let (origin, proxy) = proxied("[limits]\nrequest-header-timeout-ms = 400\n").await;
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    let started = Instant::now();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n").unwrap();
+    // Each byte arrives well within any per-read timeout; the whole block never completes in time.
+    let mut reply = String::new();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    for _ in 0..30 {
+        if s.write_all(b"X").is_err() {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match std::io::Read::read(&mut s, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => reply.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(_) => {}
+        }
+        if !reply.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(status_of(&reply), "408", "{reply:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(closed_by_server(&mut s, Duration::from_secs(2)));
+    assert_eq!(origin.hits(), 0);
+
+    // A prompt request on a fresh connection is unaffected, and so is a kept-alive one.
+    let c = client();
+    for _ in 0..2 {
+        assert_eq!(c.get(proxy.url("/")).send().await.unwrap().status(), 200);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+}
+
+#[tokio::test]
+async fn forwarding_headers_via_cdn_loop_and_request_id_reach_the_origin() {
+    let (origin, proxy) = proxied("[node]\nname = \"edge-test\"\n").await;
+    let resp = client()
+        .get(proxy.url("/f?q=1"))
+        .header("host", "shop.example")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-edge-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(resp.headers()["via"], "1.1 edge-test");
+    let seen = origin.last();
+    assert_eq!(seen.uri, "/f?q=1");
+    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(seen.headers["x-forwarded-proto"], "http");
+    assert_eq!(seen.headers["x-forwarded-host"], "shop.example");
+    assert_eq!(seen.headers["via"], "1.1 edge-test");
+    assert_eq!(seen.headers["cdn-loop"], "edge-test");
+    assert_eq!(seen.headers["x-edge-request-id"], id);
+}
+
+#[tokio::test]
+async fn request_that_already_passed_this_node_is_508() {
+    let (origin, proxy) = proxied("[node]\nname = \"edge-test\"\n").await;
+    let looped = client()
+        .get(proxy.url("/"))
+        .header("cdn-loop", "other-cdn, edge-test; v=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(looped.status(), 508);
+    assert_eq!(origin.hits(), 0);
+    let other = client()
+        .get(proxy.url("/"))
+        .header("cdn-loop", "other-cdn")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    assert_eq!(origin.last().headers["cdn-loop"], "other-cdn, edge-test");
+}

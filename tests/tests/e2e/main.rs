@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `edge-proxy` binary, real origins and real clients over loopback.
+
+mod check;
+mod files;
+mod hygiene;
+mod observability;
+mod origins;
+mod routing;
+mod support;
+mod tls;

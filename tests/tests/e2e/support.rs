@@ -1,0 +1,324 @@
+//! Shared test machinery: the real `edge-proxy` binary on free ports, small real origins, and
+//! raw-socket helpers for requests an HTTP client refuses to send.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// Path of the `edge-proxy` binary built next to this test binary (`make test` builds it first).
+pub fn binary() -> PathBuf {
+    if let Ok(p) = std::env::var("EDGE_PROXY_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join("edge-proxy");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p edge-proxy` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `edge-proxy run`, killed on drop.
+pub struct Proxy {
+    child: Child,
+    /// Folder holding the config and the process output.
+    pub dir: tempfile::TempDir,
+    /// The first (HTTP or HTTPS) listener.
+    pub addr: SocketAddr,
+    /// The admin listener.
+    pub admin: SocketAddr,
+}
+
+impl Proxy {
+    /// Starts the proxy with `body` appended to a header that sets `version`, one listener and
+    /// the admin listener. `{dir}` in `body` is replaced by the config's folder.
+    pub fn start(body: &str) -> Proxy {
+        Self::start_with(body, |_| {})
+    }
+
+    /// Like [`Proxy::start`], letting `prepare` write files into the folder first.
+    pub fn start_with(body: &str, prepare: impl FnOnce(&Path)) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
+        let port = free_port();
+        let admin_port = free_port();
+        let listener = if body.contains("[[listeners]]") {
+            String::new()
+        } else {
+            format!("[[listeners]]\naddress = \"127.0.0.1:{port}\"\n")
+        };
+        let text = format!(
+            "version = 1\n{listener}\n[admin]\naddress = \"127.0.0.1:{admin_port}\"\n\n{}",
+            body.replace("{dir}", &dir.path().display().to_string())
+                .replace("{port}", &port.to_string())
+        );
+        let conf = dir.path().join("edge.toml");
+        std::fs::write(&conf, text).unwrap();
+        let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = Command::new(binary())
+            .args(["run", "--conf"])
+            .arg(&conf)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn edge-proxy");
+        let mut proxy = Proxy {
+            child,
+            dir,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            admin: SocketAddr::from(([127, 0, 0, 1], admin_port)),
+        };
+        proxy.wait_ready();
+        proxy
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("edge-proxy exited with {status}: {}", self.stderr());
+            }
+            if TcpStream::connect(self.addr).is_ok() && TcpStream::connect(self.admin).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("edge-proxy did not start listening: {}", self.stderr());
+    }
+
+    /// `http://127.0.0.1:port` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Everything the proxy wrote to stdout (the access log) so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+    }
+
+    /// Everything the proxy wrote to stderr (operational log) so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Waits until the access log has a line containing `needle`, and returns it parsed.
+    pub fn access_log_line(&self, needle: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(line) = self.stdout().lines().find(|l| l.contains(needle)) {
+                return serde_json::from_str(line).expect("access log lines are JSON");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no access log line with {needle}: {}",
+                self.stdout()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client that neither follows redirects nor uses a proxy from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap()
+}
+
+/// What a test origin saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Path and query.
+    pub uri: String,
+    /// Headers, names lowercased, repeated values joined by `, `.
+    pub headers: HashMap<String, String>,
+}
+
+/// A real HTTP/1.1 origin on a free port. It answers `200` with body `origin <name> <path>`,
+/// sleeps first on `/slow/...` (`slow` seconds), and records every request.
+pub struct Origin {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Requests seen so far.
+    pub seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+    hits: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Origin {
+    /// Starts an origin called `name`.
+    pub async fn start(name: &str) -> Origin {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let name = name.to_string();
+        let (seen2, hits2) = (seen.clone(), hits.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (name, seen, hits) = (name.clone(), seen2.clone(), hits2.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (name, seen, hits) = (name.clone(), seen.clone(), hits.clone());
+                        async move { Ok::<_, Infallible>(answer(&name, req, &seen, &hits).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Origin {
+            addr,
+            seen,
+            hits,
+            task,
+        }
+    }
+
+    /// Number of requests answered.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    /// The last request seen.
+    pub fn last(&self) -> Seen {
+        self.seen
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("origin saw a request")
+    }
+
+    /// Stops accepting connections.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(
+    name: &str,
+    req: Request<Incoming>,
+    seen: &std::sync::Mutex<Vec<Seen>>,
+    hits: &AtomicUsize,
+) -> Response<Full<Bytes>> {
+    let mut headers: HashMap<String, String> = HashMap::new();
+    for (k, v) in req.headers() {
+        let v = v.to_str().unwrap_or("").to_string();
+        headers
+            .entry(k.as_str().to_string())
+            .and_modify(|e| {
+                e.push_str(", ");
+                e.push_str(&v)
+            })
+            .or_insert(v);
+    }
+    let path = req.uri().path().to_string();
+    seen.lock().unwrap().push(Seen {
+        uri: req.uri().to_string(),
+        headers,
+    });
+    hits.fetch_add(1, Ordering::SeqCst);
+    let _ = req.into_body().collect().await;
+    if let Some(rest) = path.strip_prefix("/slow/") {
+        let secs: u64 = rest
+            .split('/')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+    }
+    Response::builder()
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(format!("origin {name} {path}"))))
+        .unwrap()
+}
+
+/// Sends `request` as raw bytes and returns everything read until the server closes the
+/// connection or `timeout` passes.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    stream.write_all(request).unwrap();
+    read_until_close(&mut stream)
+}
+
+/// Reads until EOF or the read timeout, returning what arrived.
+pub fn read_until_close(stream: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether the server closed `stream` (a read returns EOF or reset within `wait`).
+pub fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
