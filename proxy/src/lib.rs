@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod config;
 pub mod edge;
+pub mod events;
+pub mod hooks;
 pub mod listen;
 pub mod observe;
 pub mod origins;

@@ -15,7 +15,9 @@ pub use error::{ConfigError, ConfigIssue};
 pub use pattern::Pattern;
 
 use error::IssueSink;
-use raw::{RawConfig, RawOrigin};
+use raw::{RawConfig, RawHooks, RawOrigin};
+
+use crate::events::EventType;
 use toml::Spanned;
 
 /// The only configuration format version this build understands.
@@ -38,6 +40,8 @@ pub struct Config {
     pub worker_threads: usize,
     /// Origins by name.
     pub origins: BTreeMap<String, Origin>,
+    /// WebAssembly functions.
+    pub functions: Vec<FunctionConfig>,
     /// Behaviors in match order; the default behavior is last.
     pub behaviors: Vec<Behavior>,
 }
@@ -164,6 +168,67 @@ pub struct Behavior {
     pub path: Pattern,
     /// Origin name (a key of [`Config::origins`]).
     pub origin: String,
+    /// Function associations.
+    pub hooks: Hooks,
+}
+
+/// A behavior's function associations, at most one per event type (as CloudFront allows).
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    associations: [Option<Association>; 4],
+}
+
+impl Hooks {
+    /// The association for `event`, if any.
+    pub fn get(&self, event: EventType) -> Option<&Association> {
+        self.associations[event as usize].as_ref()
+    }
+
+    /// Whether no function is associated.
+    pub fn is_empty(&self) -> bool {
+        self.associations.iter().all(Option::is_none)
+    }
+}
+
+/// A function association.
+#[derive(Debug, Clone)]
+pub struct Association {
+    /// Function name.
+    pub function: String,
+    /// Expose the request body (viewer-request and origin-request only).
+    pub include_body: bool,
+}
+
+/// A WebAssembly function: its module and limits, as a Lambda function's configuration.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// Name used in associations, logs and metrics.
+    pub name: String,
+    /// The component (`.wasm`).
+    pub module: PathBuf,
+    /// Memory limit, MB.
+    pub memory_mb: u64,
+    /// Timeout; `None` uses the trigger's default (5 s viewer, 30 s origin).
+    pub timeout_ms: Option<u64>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Warm environments or a fresh instance per invocation.
+    pub isolation: Isolation,
+    /// Most invocations in flight; beyond it invocations are throttled (503).
+    pub max_concurrency: usize,
+    /// An environment is recycled after this many invocations.
+    pub max_invocations: u64,
+    /// An environment idle this long is recycled.
+    pub idle_timeout: Duration,
+}
+
+/// How invocations share instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Warm environments reused across invocations, as Lambda does.
+    Warm,
+    /// A fresh instance for every invocation.
+    PerRequest,
 }
 
 impl Config {
@@ -313,6 +378,62 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         origins.insert(name.clone(), origin);
     }
 
+    let mut functions = Vec::new();
+    for (name, f) in &raw.functions {
+        let key = format!("functions.{name}");
+        let module = existing_file(&f.module, base, &format!("{key}.module"), sink);
+        let memory_mb = f
+            .memory_mb
+            .as_ref()
+            .and_then(|v| in_range(v, 1, 10_240, &format!("{key}.memory-mb"), sink))
+            .map(|n| n as u64)
+            .unwrap_or(crate::hooks::limits::DEFAULT_MEMORY_MB);
+        let timeout_ms = f
+            .timeout_ms
+            .as_ref()
+            .and_then(|v| in_range(v, 1, 900_000, &format!("{key}.timeout-ms"), sink))
+            .map(|n| n as u64);
+        let isolation = match f.isolation.as_ref().map(|i| i.get_ref().as_str()) {
+            None | Some("warm") => Isolation::Warm,
+            Some("per-request") => Isolation::PerRequest,
+            Some(other) => {
+                sink.at(
+                    f.isolation.as_ref().map(|i| i.span()),
+                    format!("{key}.isolation"),
+                    format!("unknown isolation \"{other}\", expected \"warm\" or \"per-request\""),
+                );
+                Isolation::Warm
+            }
+        };
+        let max_concurrency = f
+            .max_concurrency
+            .as_ref()
+            .and_then(|v| in_range(v, 1, 1000, &format!("{key}.max-concurrency"), sink))
+            .unwrap_or(64) as usize;
+        let max_invocations = f
+            .max_invocations
+            .as_ref()
+            .and_then(|v| in_range(v, 1, i64::MAX, &format!("{key}.max-invocations"), sink))
+            .unwrap_or(100_000) as u64;
+        let idle_timeout = f
+            .idle_timeout_ms
+            .as_ref()
+            .and_then(|v| in_range(v, 1, 86_400_000, &format!("{key}.idle-timeout-ms"), sink))
+            .map(|n| Duration::from_millis(n as u64))
+            .unwrap_or(Duration::from_secs(300));
+        functions.push(FunctionConfig {
+            name: name.clone(),
+            module,
+            memory_mb,
+            timeout_ms,
+            env: f.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            isolation,
+            max_concurrency,
+            max_invocations,
+            idle_timeout,
+        });
+    }
+
     let mut behaviors = Vec::new();
     let check_origin = |origin: &Spanned<String>, key: String, sink: &mut IssueSink| {
         if !origins.contains_key(origin.get_ref()) {
@@ -339,6 +460,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
             host: b.host.as_ref().map(|h| Pattern::host(h.get_ref())),
             path: Pattern::path(path),
             origin: b.origin.get_ref().clone(),
+            hooks: hooks(b.hooks.as_ref(), &key, &raw.functions, sink),
         });
     }
     match &raw.default_behavior {
@@ -349,6 +471,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
                 host: None,
                 path: Pattern::path("*"),
                 origin: d.get_ref().origin.get_ref().clone(),
+                hooks: hooks(d.get_ref().hooks.as_ref(), "default-behavior", &raw.functions, sink),
             });
         }
         None => sink.at(
@@ -366,8 +489,49 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         node_name,
         worker_threads,
         origins,
+        functions,
         behaviors,
     }
+}
+
+fn hooks(
+    raw: Option<&RawHooks>,
+    key: &str,
+    functions: &BTreeMap<String, raw::RawFunction>,
+    sink: &mut IssueSink,
+) -> Hooks {
+    let mut out = Hooks::default();
+    let Some(raw) = raw else { return out };
+    let each = [
+        (EventType::ViewerRequest, &raw.viewer_request),
+        (EventType::OriginRequest, &raw.origin_request),
+        (EventType::OriginResponse, &raw.origin_response),
+        (EventType::ViewerResponse, &raw.viewer_response),
+    ];
+    for (event, assoc) in each {
+        let Some(a) = assoc else { continue };
+        let akey = format!("{key}.hooks.{event}");
+        if !functions.contains_key(a.function.get_ref()) {
+            sink.at(
+                Some(a.function.span()),
+                format!("{akey}.function"),
+                format!("unknown function \"{}\"", a.function.get_ref()),
+            );
+        }
+        let include_body = a.include_body.as_ref().is_some_and(|b| *b.get_ref());
+        if include_body && !event.is_request() {
+            sink.at(
+                a.include_body.as_ref().map(|b| b.span()),
+                format!("{akey}.include-body"),
+                "only viewer-request and origin-request functions can see the request body",
+            );
+        }
+        out.associations[event as usize] = Some(Association {
+            function: a.function.get_ref().clone(),
+            include_body,
+        });
+    }
+    out
 }
 
 /// Keys each origin type accepts, beyond `type`.

@@ -24,6 +24,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub origins: BTreeMap<String, RawOrigin>,
     #[serde(default)]
+    pub functions: BTreeMap<String, RawFunction>,
+    #[serde(default)]
     pub behaviors: Vec<RawBehavior>,
     pub default_behavior: Option<Spanned<RawDefaultBehavior>>,
 }
@@ -109,6 +111,7 @@ pub struct RawBehavior {
     pub host: Option<Spanned<String>>,
     pub path: Spanned<String>,
     pub origin: Spanned<String>,
+    pub hooks: Option<RawHooks>,
 }
 
 /// `[default-behavior]`: what matches when no behavior does.
@@ -116,6 +119,40 @@ pub struct RawBehavior {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawDefaultBehavior {
     pub origin: Spanned<String>,
+    pub hooks: Option<RawHooks>,
+}
+
+/// `[functions.<name>]`: a WebAssembly function (a Lambda@Edge function's configuration).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawFunction {
+    pub module: Spanned<String>,
+    pub memory_mb: Option<Spanned<i64>>,
+    pub timeout_ms: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub isolation: Option<Spanned<String>>,
+    pub max_concurrency: Option<Spanned<i64>>,
+    pub max_invocations: Option<Spanned<i64>>,
+    pub idle_timeout_ms: Option<Spanned<i64>>,
+}
+
+/// `[behaviors.hooks]`: function associations, one per event type.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawHooks {
+    pub viewer_request: Option<RawAssociation>,
+    pub origin_request: Option<RawAssociation>,
+    pub origin_response: Option<RawAssociation>,
+    pub viewer_response: Option<RawAssociation>,
+}
+
+/// One association: which function, and whether it sees the request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawAssociation {
+    pub function: Spanned<String>,
+    pub include_body: Option<Spanned<bool>>,
 }
 
 fn yes() -> bool {

@@ -1,0 +1,138 @@
+//! Header maps as Lambda@Edge shows them: lowercase name → lines, each with the name as sent.
+
+/// One header line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderLine {
+    /// Lowercase name.
+    pub name: String,
+    /// The name as sent (or as the hook wrote it).
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// An ordered list of header lines: repeated names are kept (two `Set-Cookie` survive) and order
+/// is preserved, as in the `[{key, value}]` arrays of the Lambda@Edge event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderList {
+    lines: Vec<HeaderLine>,
+}
+
+impl HeaderList {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a line; `key` defaults to the canonical form of `name` when empty, as
+    /// Lambda@Edge fills in a missing `key`.
+    pub fn append(&mut self, name: &str, key: &str, value: &str) {
+        let name = name.to_ascii_lowercase();
+        let key = if key.is_empty() { canonical_key(&name) } else { key.to_string() };
+        self.lines.push(HeaderLine {
+            name,
+            key,
+            value: value.to_string(),
+        });
+    }
+
+    /// Lines named `name` (any case).
+    pub fn get<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a HeaderLine> + 'a {
+        let name = name.to_ascii_lowercase();
+        self.lines.iter().filter(move |l| l.name == name)
+    }
+
+    /// The first value of `name`.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.get(name).next().map(|l| l.value.as_str())
+    }
+
+    /// Replaces every line of `name` with `lines` (placed where the first old line was).
+    pub fn set(&mut self, name: &str, lines: impl IntoIterator<Item = (String, String)>) {
+        let name = name.to_ascii_lowercase();
+        let at = self.lines.iter().position(|l| l.name == name).unwrap_or(self.lines.len());
+        self.delete(&name);
+        let new: Vec<HeaderLine> = lines
+            .into_iter()
+            .map(|(key, value)| HeaderLine {
+                key: if key.is_empty() { canonical_key(&name) } else { key },
+                name: name.clone(),
+                value,
+            })
+            .collect();
+        let at = at.min(self.lines.len());
+        self.lines.splice(at..at, new);
+    }
+
+    /// Removes every line of `name`.
+    pub fn delete(&mut self, name: &str) {
+        self.lines.retain(|l| !l.name.eq_ignore_ascii_case(name));
+    }
+
+    /// Every line, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &HeaderLine> {
+        self.lines.iter()
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether there are no lines.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Bytes of `key: value\r\n` over every line, for size limits.
+    pub fn wire_size(&self) -> usize {
+        self.lines.iter().map(|l| l.key.len() + l.value.len() + 4).sum()
+    }
+
+    /// The values of `name`, in order, as one comparable list.
+    pub fn values(&self, name: &str) -> Vec<&str> {
+        self.get(name).map(|l| l.value.as_str()).collect()
+    }
+}
+
+/// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
+pub fn canonical_key(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_key_is_filled_with_initial_capitals() {
+        assert_eq!(canonical_key("user-agent"), "User-Agent");
+        assert_eq!(canonical_key("x-frame-options"), "X-Frame-Options");
+        let mut h = HeaderList::new();
+        h.append("Content-Type", "", "text/html");
+        assert_eq!(h.iter().next().unwrap().key, "Content-Type");
+    }
+
+    #[test]
+    fn set_replaces_in_place_and_keeps_repeats() {
+        let mut h = HeaderList::new();
+        h.append("a", "A", "1");
+        h.append("set-cookie", "Set-Cookie", "x=1");
+        h.append("set-cookie", "Set-Cookie", "y=2");
+        h.append("b", "B", "2");
+        assert_eq!(h.values("set-cookie"), ["x=1", "y=2"]);
+        h.set("A", [(String::new(), "9".to_string())]);
+        assert_eq!(h.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["a", "set-cookie", "set-cookie", "b"]);
+        h.delete("SET-COOKIE");
+        assert_eq!(h.len(), 2);
+    }
+}

@@ -1,0 +1,10 @@
+//! Events: the CloudFront (Lambda@Edge) event model hooks see, and its AWS JSON form.
+
+mod cloudfront;
+mod headers;
+
+pub use cloudfront::{
+    BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse, CustomOrigin, EventType,
+    HookOutcome, JsonError,
+};
+pub use headers::{canonical_key, HeaderLine, HeaderList};

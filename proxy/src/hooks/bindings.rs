@@ -1,0 +1,12 @@
+//! Host bindings generated from the contract in `hooks-sdk/wit/`, the same file the SDK's guest
+//! bindings come from.
+
+wasmtime::component::bindgen!({
+    path: "../hooks-sdk/wit",
+    world: "hook",
+    imports: { default: trappable },
+    exports: { default: async },
+    with: {
+        "edge:hooks/types.headers": super::headers::HeaderSlot,
+    },
+});

@@ -1,0 +1,102 @@
+//! The `headers` host resource: how hooks read and edit header maps without copying them.
+
+use wasmtime::component::Resource;
+
+use super::bindings::edge::hooks::types::{Header, HostHeaders};
+use super::state::HookState;
+use crate::events::{HeaderLine, HeaderList};
+
+/// The host side of a `headers` resource: which of this invocation's header maps it is.
+/// The generation guards against a handle kept from an earlier invocation of a warm instance.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderSlot {
+    pub(crate) generation: u64,
+    pub(crate) index: usize,
+}
+
+impl HookState {
+    fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HeaderList> {
+        let slot = *self.table.get(handle)?;
+        if slot.generation != self.generation {
+            return Err(wasmtime::format_err!("headers handle used after its invocation ended"));
+        }
+        self.header_maps
+            .get_mut(slot.index)
+            .ok_or_else(|| wasmtime::format_err!("unknown headers handle"))
+    }
+}
+
+fn to_wit(line: &HeaderLine) -> Header {
+    Header {
+        key: line.key.clone(),
+        value: line.value.clone(),
+    }
+}
+
+/// Most lines one header map may hold, so a looping hook cannot grow host memory without bound.
+const MAX_LINES: usize = 4096;
+/// Longest header name or value a hook may write.
+const MAX_FIELD_BYTES: usize = 64 * 1024;
+
+fn check_field(name: &str, h: &Header) -> wasmtime::Result<()> {
+    if name.len() > MAX_FIELD_BYTES || h.key.len() > MAX_FIELD_BYTES || h.value.len() > MAX_FIELD_BYTES {
+        return Err(wasmtime::format_err!("header field longer than {MAX_FIELD_BYTES} bytes"));
+    }
+    Ok(())
+}
+
+impl HostHeaders for HookState {
+    fn new(&mut self) -> wasmtime::Result<Resource<HeaderSlot>> {
+        let index = self.header_maps.len();
+        if index >= 64 {
+            return Err(wasmtime::format_err!("more than 64 header maps in one invocation"));
+        }
+        self.header_maps.push(HeaderList::new());
+        Ok(self.table.push(HeaderSlot {
+            generation: self.generation,
+            index,
+        })?)
+    }
+
+    fn get(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<Vec<Header>> {
+        Ok(self.slot(&this)?.get(&name).map(to_wit).collect())
+    }
+
+    fn entries(&mut self, this: Resource<HeaderSlot>) -> wasmtime::Result<Vec<Header>> {
+        Ok(self.slot(&this)?.iter().map(to_wit).collect())
+    }
+
+    fn set(&mut self, this: Resource<HeaderSlot>, name: String, values: Vec<Header>) -> wasmtime::Result<()> {
+        for v in &values {
+            check_field(&name, v)?;
+        }
+        let list = self.slot(&this)?;
+        if list.len() + values.len() > MAX_LINES {
+            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
+        }
+        list.set(&name, values.into_iter().map(|h| (h.key, h.value)));
+        Ok(())
+    }
+
+    fn append(&mut self, this: Resource<HeaderSlot>, name: String, value: Header) -> wasmtime::Result<()> {
+        check_field(&name, &value)?;
+        let list = self.slot(&this)?;
+        if list.len() >= MAX_LINES {
+            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
+        }
+        list.append(&name, &value.key, &value.value);
+        Ok(())
+    }
+
+    fn delete(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<()> {
+        self.slot(&this)?.delete(&name);
+        Ok(())
+    }
+
+    fn drop(&mut self, rep: Resource<HeaderSlot>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
+
+impl super::bindings::edge::hooks::types::Host for HookState {}

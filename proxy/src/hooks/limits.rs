@@ -1,0 +1,127 @@
+//! Lambda@Edge limits and header rules, each from the AWS page it comes from.
+
+use crate::events::EventType;
+
+/// Generated response (headers + body) cap: 40 KB for viewer events, 1 MB for origin events.
+/// Source: CloudFront Developer Guide, "Generating HTTP responses in request triggers" and
+/// "Quotas on Lambda@Edge".
+pub fn generated_response_cap(event: EventType) -> usize {
+    if event.is_viewer() {
+        40 * 1024
+    } else {
+        1024 * 1024
+    }
+}
+
+/// Include-body exposure: bodies are truncated at 40 KB (viewer-request) / 1 MB (origin-request)
+/// with `inputTruncated: true`. Source: "Restrictions on Lambda@Edge".
+pub fn exposed_body_cap(event: EventType) -> usize {
+    generated_response_cap(event)
+}
+
+/// Replaced request body caps: text 40 KB / 1 MB, base64 53.2 KB / 1.33 MB; larger is a
+/// validation error (502). Source: "Restrictions on Lambda@Edge" (current text).
+pub fn replaced_body_cap(event: EventType, base64: bool) -> usize {
+    match (event.is_viewer(), base64) {
+        (true, false) => 40 * 1024,
+        (true, true) => 53_200,
+        (false, false) => 1024 * 1024,
+        (false, true) => 1_330_000,
+    }
+}
+
+/// Default timeout: 5 s for viewer triggers, 30 s for origin triggers. Source: CloudFront quotas
+/// (2023 text; the current page lists 30 s generally, viewer defaults kept at 5 s).
+pub fn default_timeout_ms(event: EventType) -> u64 {
+    if event.is_viewer() {
+        5_000
+    } else {
+        30_000
+    }
+}
+
+/// Default function memory, MB (Lambda@Edge viewer functions are fixed at 128 MB).
+pub const DEFAULT_MEMORY_MB: u64 = 128;
+
+/// Headers functions never see and may not add. Source: "Restrictions on all edge functions",
+/// disallowed headers. Entries ending in `-` are prefixes (`X-Amz-Cf-*`, `X-Edge-*`).
+const DISALLOWED: &[&str] = &[
+    "connection",
+    "expect",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "trailer",
+    "upgrade",
+    "x-accel-buffering",
+    "x-accel-charset",
+    "x-accel-limit-rate",
+    "x-accel-redirect",
+    "x-amz-cf-",
+    "x-amzn-auth",
+    "x-amzn-cf-billing",
+    "x-amzn-cf-id",
+    "x-amzn-cf-xff",
+    "x-amzn-errortype",
+    "x-amzn-fle-profile",
+    "x-amzn-header-count",
+    "x-amzn-header-order",
+    "x-amzn-lambda-integration-tag",
+    "x-amzn-requestid",
+    "x-cache",
+    "x-edge-",
+    "x-forwarded-proto",
+    "x-real-ip",
+];
+
+/// Whether `name` (lowercase) is a disallowed header.
+pub fn is_disallowed(name: &str) -> bool {
+    DISALLOWED
+        .iter()
+        .any(|d| if d.ends_with('-') { name.starts_with(d) } else { name == *d })
+}
+
+/// Headers a function may read but not add, change or delete, per trigger. Source: "Restrictions
+/// on all edge functions", read-only headers (current text, Lambda@Edge columns).
+pub fn read_only(event: EventType) -> &'static [&'static str] {
+    match event {
+        EventType::ViewerRequest => &["cdn-loop", "content-length", "host", "transfer-encoding", "via"],
+        EventType::OriginRequest => &[
+            "accept-encoding",
+            "cdn-loop",
+            "content-length",
+            "if-modified-since",
+            "if-none-match",
+            "if-range",
+            "if-unmodified-since",
+            "transfer-encoding",
+            "via",
+        ],
+        EventType::OriginResponse => &["transfer-encoding", "via"],
+        EventType::ViewerResponse => &[
+            "warning",
+            "via",
+            "content-length",
+            "content-encoding",
+            "transfer-encoding",
+        ],
+    }
+}
+
+/// Longest uri + query string CloudFront accepts (characters). Source: CloudFront quotas.
+pub const MAX_URL_CHARS: usize = 8192;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disallowed_prefixes_and_names() {
+        assert!(is_disallowed("x-amz-cf-pop"));
+        assert!(is_disallowed("x-edge-request-id"));
+        assert!(is_disallowed("connection"));
+        assert!(!is_disallowed("x-amzn-trace-id"));
+        assert!(!is_disallowed("host"));
+    }
+}

@@ -1,0 +1,23 @@
+//! WebAssembly hooks at CloudFront's four trigger points, with Lambda@Edge semantics.
+//!
+//! A function is a component implementing the `edge:hooks` contract (`hooks-sdk/wit/`). The
+//! [`HookRegistry`] compiles every configured function once; each [`HookFunction`] keeps warm
+//! execution environments and runs invocations with memory and time limits; results are
+//! validated as CloudFront validates them, and failures map to 502 (invalid result) or 503
+//! (execution error, timeout, throttle) in [`HookError::status`].
+
+mod bindings;
+mod convert;
+mod engine;
+mod error;
+mod function;
+mod headers;
+pub mod limits;
+mod registry;
+mod state;
+mod validate;
+
+pub use error::HookError;
+pub use function::{HookFunction, Report};
+pub use registry::HookRegistry;
+pub use validate::validate;

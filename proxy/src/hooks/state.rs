@@ -1,0 +1,137 @@
+//! What a hook's store carries: its WASI context (the narrow grant), resource table, memory
+//! limit, this invocation's header maps, and its captured stdout/stderr.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::events::HeaderList;
+
+/// Most bytes of guest output kept between two log flushes; the rest is dropped (and said so).
+const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
+
+/// Per-instance store data.
+pub struct HookState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    /// Header maps of the current invocation, indexed by [`super::headers::HeaderSlot`].
+    pub(crate) header_maps: Vec<HeaderList>,
+    /// Bumped per invocation so stale handles are refused.
+    pub(crate) generation: u64,
+    pub(crate) output: CapturedOutput,
+}
+
+impl HookState {
+    /// State for a new instance: `env` as its environment, memory capped at `memory_bytes`.
+    pub fn new(env: &[(String, String)], memory_bytes: usize) -> Self {
+        let output = CapturedOutput::default();
+        let wasi = WasiCtxBuilder::new()
+            .envs(env)
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .build();
+        HookState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                limit: memory_bytes,
+                peak: 0,
+            },
+            header_maps: Vec::new(),
+            generation: 0,
+            output,
+        }
+    }
+}
+
+/// Enforces `memory-mb` and remembers the largest memory the instance asked for (Lambda's
+/// "Max Memory Used").
+pub struct MemoryLimiter {
+    limit: usize,
+    pub(crate) peak: usize,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            return Err(wasmtime::format_err!(
+                "memory limit exceeded: wanted {} MB of {} MB",
+                desired.div_ceil(1 << 20),
+                self.limit >> 20
+            ));
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+impl WasiView for HookState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A guest's stdout and stderr, collected so each invocation's output can be logged with the
+/// function name and request id.
+#[derive(Clone, Default)]
+pub struct CapturedOutput {
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl CapturedOutput {
+    /// Takes what was written since the last call.
+    pub fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut *self.buf.lock().expect("output lock"))
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut buf = self.buf.lock().expect("output lock");
+        let room = MAX_CAPTURED_OUTPUT.saturating_sub(buf.len());
+        buf.extend_from_slice(&data[..data.len().min(room)]);
+        // Report everything as written: a chatty guest loses output, never blocks.
+        std::task::Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
