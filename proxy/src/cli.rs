@@ -16,7 +16,7 @@ pub const DEFAULT_CONF: &str = "conf/edge.toml";
     name = "edge-proxy",
     version,
     about,
-    after_help = "Examples:\n  edge-proxy run                          # serve with conf/edge.toml\n  edge-proxy run --conf /etc/edge.toml\n  edge-proxy check --conf conf/edge.toml  # validate, print every error, exit non-zero on any"
+    after_help = "Examples:\n  edge-proxy run                          # serve with conf/edge.toml\n  edge-proxy run --conf /etc/edge.toml\n  edge-proxy check --conf conf/edge.toml  # validate, print every error, exit non-zero on any\n  edge-proxy invoke --function hook.wasm --event viewer-request.json --env KEY=value"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -37,6 +37,10 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONF)]
         conf: PathBuf,
     },
+    /// Run one function on an AWS-shaped Lambda@Edge event, with the proxy's limits and
+    /// validation; print the result JSON (exit 0) or the error and the status the proxy would
+    /// return (exit 1).
+    Invoke(crate::invoke::InvokeArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -53,6 +57,7 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Invoke(args) => crate::invoke::run(args),
         Command::Run { conf } => {
             init_tracing();
             let config = match Config::load(&conf) {
@@ -88,7 +93,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Operational logs go to stderr (stdout carries the access log), filtered by `RUST_LOG`.
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

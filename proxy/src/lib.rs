@@ -9,6 +9,7 @@ pub mod config;
 pub mod edge;
 pub mod events;
 pub mod hooks;
+pub mod invoke;
 pub mod listen;
 pub mod observe;
 pub mod origins;

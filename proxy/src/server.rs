@@ -11,6 +11,7 @@ use pingora::services::listening::Service;
 
 use crate::config::Config;
 use crate::edge::EdgeProxy;
+use crate::hooks::HookRegistry;
 use crate::listen::HeaderDeadlineApp;
 use crate::observe::{AdminApp, Metrics};
 
@@ -39,9 +40,10 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
     let (origins, background) = crate::origins::build(&config)?;
+    let hooks = Arc::new(HookRegistry::load(&config.functions)?);
     let proxy = pingora::proxy::http_proxy(
         &server.configuration,
-        EdgeProxy::new(config.clone(), origins, metrics.clone()),
+        EdgeProxy::new(config.clone(), origins, metrics.clone(), hooks),
     );
     let app = HeaderDeadlineApp::new(proxy, config.limits.request_header_timeout);
     let mut edge = Service::new("edge".to_string(), app);

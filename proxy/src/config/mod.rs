@@ -471,7 +471,12 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
                 host: None,
                 path: Pattern::path("*"),
                 origin: d.get_ref().origin.get_ref().clone(),
-                hooks: hooks(d.get_ref().hooks.as_ref(), "default-behavior", &raw.functions, sink),
+                hooks: hooks(
+                    d.get_ref().hooks.as_ref(),
+                    "default-behavior",
+                    &raw.functions,
+                    sink,
+                ),
             });
         }
         None => sink.at(

@@ -3,6 +3,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
+use crate::events::CustomOrigin;
+
 /// What one request has learned so far.
 pub struct RequestContext {
     /// `x-edge-request-id`: sent to the origin and the viewer, and logged.
@@ -11,12 +15,24 @@ pub struct RequestContext {
     pub started: Instant,
     /// Index of the matched behavior in `Config::behaviors`.
     pub behavior: Option<usize>,
+    /// The origin the request goes to: the behavior's, or one an origin-request hook chose.
+    pub origin: String,
+    /// A custom origin an origin-request hook chose instead of a configured one.
+    pub custom_origin: Option<CustomOrigin>,
     /// Servers of an `http` origin already tried for this request (failover skips them).
     pub tried: Vec<SocketAddr>,
     /// When the request was sent to the origin.
     pub origin_sent: Option<Instant>,
     /// How long the origin took to answer with a header.
     pub origin_latency: Option<Duration>,
+    /// The request body, when an include-body association read it.
+    pub body_read: Option<Bytes>,
+    /// A request body a hook replaced the original with.
+    pub request_body_swap: Option<BodySwap>,
+    /// A response body origin-response replaced the origin's with.
+    pub origin_body_swap: Option<BodySwap>,
+    /// A response body viewer-response replaced with.
+    pub viewer_body_swap: Option<BodySwap>,
     /// Why the request failed, for the access log.
     pub error: Option<String>,
 }
@@ -28,11 +44,42 @@ impl RequestContext {
             request_id: uuid::Uuid::new_v4().simple().to_string(),
             started: Instant::now(),
             behavior: None,
+            origin: String::new(),
+            custom_origin: None,
             tried: Vec::new(),
             origin_sent: None,
             origin_latency: None,
+            body_read: None,
+            request_body_swap: None,
+            origin_body_swap: None,
+            viewer_body_swap: None,
             error: None,
         }
+    }
+}
+
+/// A streamed body being replaced: the first chunk that passes becomes the new body, every
+/// later chunk is dropped.
+pub struct BodySwap {
+    pending: Option<Bytes>,
+}
+
+impl BodySwap {
+    /// Replaces the stream with `body`.
+    pub fn new(body: Bytes) -> Self {
+        BodySwap {
+            pending: Some(body),
+        }
+    }
+
+    /// The new body's length.
+    pub fn len(&self) -> Option<usize> {
+        self.pending.as_ref().map(Bytes::len)
+    }
+
+    /// Applies the swap to one chunk of the stream.
+    pub fn apply(&mut self, chunk: &mut Option<Bytes>) {
+        *chunk = self.pending.take();
     }
 }
 

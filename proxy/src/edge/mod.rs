@@ -2,6 +2,8 @@
 
 mod context;
 mod forwarding;
+mod hook_calls;
+mod hook_events;
 mod hygiene;
 mod proxy;
 mod respond;

@@ -12,18 +12,22 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-use super::context::RequestContext;
+use super::context::{BodySwap, RequestContext};
 use super::forwarding::{self, Viewer, REQUEST_ID};
+use super::hook_calls::RequestStep;
 use super::{hygiene, respond};
 use crate::config::{Behavior, Config};
+use crate::events::{CustomOrigin, EventType};
+use crate::hooks::{HookError, HookRegistry};
 use crate::observe::{AccessLogLine, Metrics};
-use crate::origins::{FileBody, FilesBucket, OriginHandle};
+use crate::origins::{FileBody, FileResponse, OriginHandle};
 
 /// The edge node's request pipeline.
 pub struct EdgeProxy {
-    config: Arc<Config>,
-    origins: HashMap<String, OriginHandle>,
-    metrics: Arc<Metrics>,
+    pub(super) config: Arc<Config>,
+    pub(super) origins: HashMap<String, OriginHandle>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) hooks: Arc<HookRegistry>,
 }
 
 impl EdgeProxy {
@@ -32,11 +36,13 @@ impl EdgeProxy {
         config: Arc<Config>,
         origins: HashMap<String, OriginHandle>,
         metrics: Arc<Metrics>,
+        hooks: Arc<HookRegistry>,
     ) -> Self {
         EdgeProxy {
             config,
             origins,
             metrics,
+            hooks,
         }
     }
 
@@ -44,23 +50,22 @@ impl EdgeProxy {
         ctx.behavior.map(|i| &self.config.behaviors[i])
     }
 
-    /// Serves a `files` origin request directly from disk.
-    async fn serve_files(
+    /// Writes a response the proxy produced itself, streaming file bodies in bounded chunks.
+    pub(super) async fn write_local(
         &self,
-        bucket: &FilesBucket,
         session: &mut Session,
         ctx: &RequestContext,
+        mut response: FileResponse,
     ) -> Result<()> {
-        let mut response = bucket.respond(session.req_header()).await;
         response.header.insert_header(REQUEST_ID, &ctx.request_id)?;
-        let empty = matches!(response.body, FileBody::Empty);
+        let empty = matches!(response.body, FileBody::Empty)
+            || session.req_header().method == http::Method::HEAD;
         session
             .write_response_header(Box::new(response.header), empty)
             .await?;
         if empty {
             return Ok(());
         }
-        // The file is read in bounded chunks and each one written before the next is read.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
         let reader = tokio::spawn(response.body.stream(move |chunk| {
             let tx = tx.clone();
@@ -82,7 +87,7 @@ impl EdgeProxy {
 }
 
 /// The host a request is for, without a port: `Host`, or the authority of HTTP/2 requests.
-fn request_host(req: &RequestHeader) -> &str {
+pub(super) fn request_host(req: &RequestHeader) -> &str {
     let host = req
         .headers
         .get(http::header::HOST)
@@ -156,18 +161,53 @@ impl ProxyHttp for EdgeProxy {
                 .expect("behavior comes from the list")
         };
         ctx.behavior = Some(index);
-        let origin = &self.config.behaviors[index].origin;
-        match self.origins.get(origin) {
+        let behavior = &self.config.behaviors[index];
+        ctx.origin = behavior.origin.clone();
+
+        if let RequestStep::Done = self
+            .request_trigger(EventType::ViewerRequest, behavior, session, ctx)
+            .await?
+        {
+            return Ok(true);
+        }
+        // No cache yet: every request goes on to the origin, so origin-request runs here.
+        if let RequestStep::Done = self
+            .request_trigger(EventType::OriginRequest, behavior, session, ctx)
+            .await?
+        {
+            return Ok(true);
+        }
+        if ctx.custom_origin.is_some() {
+            return Ok(false);
+        }
+        match self.origins.get(&ctx.origin) {
             Some(OriginHandle::Files(bucket)) => {
-                self.serve_files(bucket, session, ctx).await?;
+                let response = bucket.respond(session.req_header()).await;
+                self.send_local(session, ctx, behavior, response, true)
+                    .await?;
                 Ok(true)
             }
             Some(OriginHandle::Http(_)) => Ok(false),
             None => Error::e_explain(
                 ErrorType::InternalError,
-                format!("origin \"{origin}\" not built"),
+                format!("origin \"{}\" not built", ctx.origin),
             ),
         }
+    }
+
+    /// Replays a request body a hook replaced: the replacement goes out, the original is dropped.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<()> {
+        let _ = end_of_stream;
+        if let Some(swap) = &mut ctx.request_body_swap {
+            swap.apply(body);
+        }
+        Ok(())
     }
 
     /// Picks a healthy server of the behavior's `http` origin that has not failed this request yet.
@@ -176,7 +216,10 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<Box<HttpPeer>> {
-        let origin = &self.behavior(ctx).expect("routed in request_filter").origin;
+        if let Some(custom) = &ctx.custom_origin {
+            return custom_peer(custom).await;
+        }
+        let origin = ctx.origin.as_str();
         let Some(OriginHandle::Http(upstream)) = self.origins.get(origin) else {
             return Error::e_explain(ErrorType::InternalError, "behavior has no http origin");
         };
@@ -184,7 +227,7 @@ impl ProxyHttp for EdgeProxy {
         let peer = upstream.select(key, &ctx.tried).map_err(|e| {
             self.metrics
                 .upstream_errors
-                .with_label_values(&[origin.as_str(), "no-healthy-server"])
+                .with_label_values(&[origin, "no-healthy-server"])
                 .inc();
             let mut err = Error::explain(ErrorType::ConnectNoRoute, e.to_string());
             err.as_up();
@@ -204,7 +247,7 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestContext,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let origin = self.behavior(ctx).map(|b| b.origin.as_str()).unwrap_or("");
+        let origin = ctx.origin.as_str();
         self.metrics
             .upstream_errors
             .with_label_values(&[origin, "connect"])
@@ -240,32 +283,86 @@ impl ProxyHttp for EdgeProxy {
             &self.config.node_name,
             &ctx.request_id,
         )?;
-        let origin = &self.behavior(ctx).expect("routed").origin;
-        if let Some(OriginHandle::Http(upstream)) = self.origins.get(origin) {
+        if let Some(custom) = &ctx.custom_origin {
+            if !custom.path.is_empty() {
+                let uri = format!("{}{}", custom.path, upstream_request.uri.path());
+                let query = upstream_request.uri.query().unwrap_or("").to_string();
+                super::hook_events::apply_uri(upstream_request, &uri, &query)?;
+            }
+            for line in custom.custom_headers.iter() {
+                upstream_request.insert_header(line.key.clone(), line.value.as_str())?;
+            }
+        } else if let Some(OriginHandle::Http(upstream)) = self.origins.get(&ctx.origin) {
             if let Some(h) = &upstream.config().host_header {
                 upstream_request.insert_header(http::header::HOST, h)?;
             }
+        }
+        if let Some(len) = ctx.request_body_swap.as_ref().and_then(BodySwap::len) {
+            upstream_request.remove_header("transfer-encoding");
+            upstream_request.insert_header("content-length", len.to_string())?;
         }
         ctx.origin_sent = Some(Instant::now());
         Ok(())
     }
 
+    /// The origin answered: record its latency, then run origin-response (before any cache).
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
-        _upstream_response: &mut ResponseHeader,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
         if let Some(sent) = ctx.origin_sent {
             let latency = sent.elapsed();
             ctx.origin_latency = Some(latency);
-            let origin = self.behavior(ctx).map(|b| b.origin.as_str()).unwrap_or("");
             self.metrics
                 .origin_latency
-                .with_label_values(&[origin])
+                .with_label_values(&[ctx.origin.as_str()])
                 .observe(latency.as_secs_f64());
         }
-        Ok(())
+        let behavior = self.behavior(ctx).expect("routed");
+        match self
+            .response_trigger(
+                EventType::OriginResponse,
+                behavior,
+                session,
+                ctx,
+                upstream_response,
+            )
+            .await
+        {
+            Ok(body) => {
+                ctx.origin_body_swap = body.map(BodySwap::new);
+                Ok(())
+            }
+            Err(e) => hook_failure(ctx, e),
+        }
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(swap) = &mut ctx.origin_body_swap {
+            swap.apply(body);
+        }
+        Ok(None)
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestContext,
+    ) -> Result<Option<std::time::Duration>> {
+        if let Some(swap) = &mut ctx.viewer_body_swap {
+            swap.apply(body);
+        }
+        Ok(None)
     }
 
     /// Viewer side of the response: `Via` and the request id, as a CDN adds them.
@@ -289,6 +386,20 @@ impl ProxyHttp for EdgeProxy {
             None => via,
         };
         upstream_response.insert_header("via", via)?;
+        let behavior = self.behavior(ctx).expect("routed");
+        match self
+            .response_trigger(
+                EventType::ViewerResponse,
+                behavior,
+                session,
+                ctx,
+                upstream_response,
+            )
+            .await
+        {
+            Ok(body) => ctx.viewer_body_swap = body.map(BodySwap::new),
+            Err(e) => return hook_failure(ctx, e),
+        }
         upstream_response.insert_header(REQUEST_ID, &ctx.request_id)?;
         Ok(())
     }
@@ -301,14 +412,14 @@ impl ProxyHttp for EdgeProxy {
         e: &Error,
         ctx: &mut RequestContext,
     ) -> FailToProxy {
-        let origin = self
-            .behavior(ctx)
-            .map(|b| b.origin.clone())
-            .unwrap_or_default();
+        let origin = ctx.origin.clone();
         let (status, message) = match (e.esource(), e.etype()) {
             (_, ErrorType::HTTPStatus(code)) => (
                 StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),
-                "error".to_string(),
+                e.context
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "error".into()),
             ),
             (
                 ErrorSource::Upstream,
@@ -356,7 +467,7 @@ impl ProxyHttp for EdgeProxy {
                 "internal error".to_string(),
             ),
         };
-        ctx.error = Some(e.to_string());
+        ctx.error.get_or_insert_with(|| e.to_string());
         tracing::warn!(
             status = status.as_u16(),
             origin,
@@ -402,9 +513,54 @@ impl ProxyHttp for EdgeProxy {
             duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
             origin_ms: ctx.origin_latency.map(|d| d.as_secs_f64() * 1000.0),
             behavior: behavior_name,
-            origin: behavior.map(|b| b.origin.as_str()).unwrap_or(""),
+            origin: &ctx.origin,
             error,
         }
         .emit();
     }
+}
+
+/// A hook failed in a proxy phase: Pingora's error path answers with the hook's status.
+fn hook_failure(ctx: &mut RequestContext, e: HookError) -> Result<()> {
+    ctx.error = Some(e.to_string());
+    let message = match e {
+        HookError::Invalid { .. } => "the edge function returned an invalid result",
+        _ => "the edge function failed",
+    };
+    Error::e_explain(ErrorType::HTTPStatus(e.status()), message)
+}
+
+/// A peer for a custom origin an origin-request hook chose.
+async fn custom_peer(origin: &CustomOrigin) -> Result<Box<HttpPeer>> {
+    let target = format!("{}:{}", origin.domain_name, origin.port);
+    let addr = tokio::net::lookup_host(&target)
+        .await
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            let mut e = Error::explain(
+                ErrorType::ConnectNoRoute,
+                format!("cannot resolve custom origin {target}"),
+            );
+            e.as_up();
+            e
+        })?;
+    let tls = origin.protocol == "https";
+    let mut peer = HttpPeer::new(
+        addr,
+        tls,
+        if tls {
+            origin.domain_name.clone()
+        } else {
+            String::new()
+        },
+    );
+    peer.options.read_timeout = Some(std::time::Duration::from_secs(
+        origin.read_timeout.max(1) as u64
+    ));
+    peer.options.idle_timeout = Some(std::time::Duration::from_secs(
+        origin.keepalive_timeout.max(1) as u64,
+    ));
+    peer.options.connection_timeout = Some(std::time::Duration::from_secs(10));
+    Ok(Box::new(peer))
 }

@@ -239,12 +239,16 @@ fn headers_from_json(v: Option<&Value>, what: &str) -> Result<HeaderList, JsonEr
     };
     for (name, lines) in map {
         let Some(lines) = lines.as_array() else {
-            return err(format!("{what}: headers.{name} must be an array of {{key, value}}"));
+            return err(format!(
+                "{what}: headers.{name} must be an array of {{key, value}}"
+            ));
         };
         for line in lines {
             let key = line.get("key").and_then(Value::as_str).unwrap_or("");
             let Some(value) = line.get("value").and_then(Value::as_str) else {
-                return err(format!("{what}: headers.{name}: each entry needs a string \"value\""));
+                return err(format!(
+                    "{what}: headers.{name}: each entry needs a string \"value\""
+                ));
             };
             list.append(name, key, value);
         }
@@ -255,7 +259,9 @@ fn headers_from_json(v: Option<&Value>, what: &str) -> Result<HeaderList, JsonEr
 fn headers_to_json(list: &HeaderList) -> Value {
     let mut map = Map::new();
     for line in list.iter() {
-        let entry = map.entry(line.name.clone()).or_insert_with(|| Value::Array(Vec::new()));
+        let entry = map
+            .entry(line.name.clone())
+            .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(a) = entry {
             a.push(serde_json::json!({"key": line.key, "value": line.value}));
         }
@@ -271,7 +277,10 @@ fn str_field<'a>(v: &'a Value, name: &str, what: &str) -> Result<&'a str, JsonEr
 }
 
 fn opt_str(v: &Value, name: &str) -> String {
-    v.get(name).and_then(Value::as_str).unwrap_or("").to_string()
+    v.get(name)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
 }
 
 fn body_from_json(v: &Value) -> Result<CfBody, JsonError> {
@@ -283,10 +292,17 @@ fn body_from_json(v: &Value) -> Result<CfBody, JsonError> {
     let encoding = match v.get("encoding").and_then(Value::as_str) {
         None | Some("base64") => BodyEncoding::Base64,
         Some("text") => BodyEncoding::Text,
-        Some(other) => return err(format!("request.body.encoding: unknown encoding \"{other}\"")),
+        Some(other) => {
+            return err(format!(
+                "request.body.encoding: unknown encoding \"{other}\""
+            ))
+        }
     };
     Ok(CfBody {
-        input_truncated: v.get("inputTruncated").and_then(Value::as_bool).unwrap_or(false),
+        input_truncated: v
+            .get("inputTruncated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         action,
         encoding,
         data: opt_str(v, "data"),
@@ -294,28 +310,37 @@ fn body_from_json(v: &Value) -> Result<CfBody, JsonError> {
 }
 
 fn origin_from_json(v: &Value) -> Result<CfOrigin, JsonError> {
-    let read = |o: &Value, default_protocol: &str, default_port: u16| -> Result<CustomOrigin, JsonError> {
-        let protocol = match o.get("protocol").and_then(Value::as_str) {
-            Some(p) => p.to_string(),
-            None => default_protocol.to_string(),
+    let read =
+        |o: &Value, default_protocol: &str, default_port: u16| -> Result<CustomOrigin, JsonError> {
+            let protocol = match o.get("protocol").and_then(Value::as_str) {
+                Some(p) => p.to_string(),
+                None => default_protocol.to_string(),
+            };
+            let port = match o.get("port") {
+                Some(p) => p
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .ok_or(JsonError(
+                        "request.origin: \"port\" must be a port number".into(),
+                    ))?,
+                None => default_port,
+            };
+            Ok(CustomOrigin {
+                domain_name: str_field(o, "domainName", "request.origin")?.to_string(),
+                port,
+                protocol,
+                path: opt_str(o, "path"),
+                read_timeout: o.get("readTimeout").and_then(Value::as_u64).unwrap_or(30) as u32,
+                keepalive_timeout: o
+                    .get("keepaliveTimeout")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(5) as u32,
+                custom_headers: headers_from_json(
+                    o.get("customHeaders"),
+                    "request.origin.customHeaders",
+                )?,
+            })
         };
-        let port = match o.get("port") {
-            Some(p) => p
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or(JsonError("request.origin: \"port\" must be a port number".into()))?,
-            None => default_port,
-        };
-        Ok(CustomOrigin {
-            domain_name: str_field(o, "domainName", "request.origin")?.to_string(),
-            port,
-            protocol,
-            path: opt_str(o, "path"),
-            read_timeout: o.get("readTimeout").and_then(Value::as_u64).unwrap_or(30) as u32,
-            keepalive_timeout: o.get("keepaliveTimeout").and_then(Value::as_u64).unwrap_or(5) as u32,
-            custom_headers: headers_from_json(o.get("customHeaders"), "request.origin.customHeaders")?,
-        })
-    };
     if let Some(name) = v.get("named").and_then(Value::as_str) {
         return Ok(CfOrigin::Named(name.to_string()));
     }
@@ -353,8 +378,16 @@ impl CfRequest {
             uri: str_field(v, "uri", "request")?.to_string(),
             querystring: opt_str(v, "querystring"),
             headers: headers_from_json(v.get("headers"), "request")?,
-            body: v.get("body").filter(|b| !b.is_null()).map(body_from_json).transpose()?,
-            origin: v.get("origin").filter(|o| !o.is_null()).map(origin_from_json).transpose()?,
+            body: v
+                .get("body")
+                .filter(|b| !b.is_null())
+                .map(body_from_json)
+                .transpose()?,
+            origin: v
+                .get("origin")
+                .filter(|o| !o.is_null())
+                .map(origin_from_json)
+                .transpose()?,
         })
     }
 
@@ -393,7 +426,9 @@ impl CfResponse {
             Some(Value::Number(n)) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
             _ => None,
         }
-        .ok_or(JsonError("response: \"status\" must be an HTTP status code".into()))?;
+        .ok_or(JsonError(
+            "response: \"status\" must be an HTTP status code".into(),
+        ))?;
         let body_encoding = match v.get("bodyEncoding").and_then(Value::as_str) {
             None | Some("text") => BodyEncoding::Text,
             Some("base64") => BodyEncoding::Base64,
@@ -418,7 +453,10 @@ impl CfResponse {
         let mut m = Map::new();
         m.insert("headers".into(), headers_to_json(&self.headers));
         m.insert("status".into(), self.status.to_string().into());
-        m.insert("statusDescription".into(), self.status_description.clone().into());
+        m.insert(
+            "statusDescription".into(),
+            self.status_description.clone().into(),
+        );
         if let Some(b) = &self.body {
             m.insert("body".into(), b.clone().into());
             if self.body_encoding == BodyEncoding::Base64 {
@@ -432,13 +470,17 @@ impl CfResponse {
 impl CfEvent {
     /// Reads an AWS Lambda@Edge event (`{"Records":[{"cf":{…}}]}`).
     pub fn from_aws_json(text: &str) -> Result<Self, JsonError> {
-        let aws: AwsEvent = serde_json::from_str(text).map_err(|e| JsonError(format!("event: {e}")))?;
+        let aws: AwsEvent =
+            serde_json::from_str(text).map_err(|e| JsonError(format!("event: {e}")))?;
         let Some(record) = aws.records.into_iter().next() else {
             return err("event: \"Records\" is empty");
         };
         let cf = record.cf;
         let Some(event_type) = EventType::parse(&cf.config.event_type) else {
-            return err(format!("event: unknown eventType \"{}\"", cf.config.event_type));
+            return err(format!(
+                "event: unknown eventType \"{}\"",
+                cf.config.event_type
+            ));
         };
         Ok(CfEvent {
             config: CfConfig {
@@ -448,7 +490,11 @@ impl CfEvent {
                 request_id: cf.config.request_id,
             },
             request: CfRequest::from_json(&cf.request)?,
-            response: cf.response.as_ref().map(CfResponse::from_json).transpose()?,
+            response: cf
+                .response
+                .as_ref()
+                .map(CfResponse::from_json)
+                .transpose()?,
         })
     }
 

@@ -28,7 +28,11 @@ impl HeaderList {
     /// Lambda@Edge fills in a missing `key`.
     pub fn append(&mut self, name: &str, key: &str, value: &str) {
         let name = name.to_ascii_lowercase();
-        let key = if key.is_empty() { canonical_key(&name) } else { key.to_string() };
+        let key = if key.is_empty() {
+            canonical_key(&name)
+        } else {
+            key.to_string()
+        };
         self.lines.push(HeaderLine {
             name,
             key,
@@ -50,12 +54,20 @@ impl HeaderList {
     /// Replaces every line of `name` with `lines` (placed where the first old line was).
     pub fn set(&mut self, name: &str, lines: impl IntoIterator<Item = (String, String)>) {
         let name = name.to_ascii_lowercase();
-        let at = self.lines.iter().position(|l| l.name == name).unwrap_or(self.lines.len());
+        let at = self
+            .lines
+            .iter()
+            .position(|l| l.name == name)
+            .unwrap_or(self.lines.len());
         self.delete(&name);
         let new: Vec<HeaderLine> = lines
             .into_iter()
             .map(|(key, value)| HeaderLine {
-                key: if key.is_empty() { canonical_key(&name) } else { key },
+                key: if key.is_empty() {
+                    canonical_key(&name)
+                } else {
+                    key
+                },
                 name: name.clone(),
                 value,
             })
@@ -86,7 +98,10 @@ impl HeaderList {
 
     /// Bytes of `key: value\r\n` over every line, for size limits.
     pub fn wire_size(&self) -> usize {
-        self.lines.iter().map(|l| l.key.len() + l.value.len() + 4).sum()
+        self.lines
+            .iter()
+            .map(|l| l.key.len() + l.value.len() + 4)
+            .sum()
     }
 
     /// The values of `name`, in order, as one comparable list.
@@ -101,7 +116,9 @@ pub fn canonical_key(name: &str) -> String {
         .map(|part| {
             let mut c = part.chars();
             match c.next() {
-                Some(first) => first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                Some(first) => {
+                    first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
+                }
                 None => String::new(),
             }
         })
@@ -131,7 +148,10 @@ mod tests {
         h.append("b", "B", "2");
         assert_eq!(h.values("set-cookie"), ["x=1", "y=2"]);
         h.set("A", [(String::new(), "9".to_string())]);
-        assert_eq!(h.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["a", "set-cookie", "set-cookie", "b"]);
+        assert_eq!(
+            h.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            ["a", "set-cookie", "set-cookie", "b"]
+        );
         h.delete("SET-COOKIE");
         assert_eq!(h.len(), 2);
     }

@@ -4,7 +4,7 @@ mod cloudfront;
 mod headers;
 
 pub use cloudfront::{
-    BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse, CustomOrigin, EventType,
-    HookOutcome, JsonError,
+    BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse,
+    CustomOrigin, EventType, HookOutcome, JsonError,
 };
 pub use headers::{canonical_key, HeaderLine, HeaderList};

@@ -7,8 +7,8 @@ use super::bindings::edge::hooks::types as wit;
 use super::headers::HeaderSlot;
 use super::state::HookState;
 use crate::events::{
-    BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse, CustomOrigin, EventType, HeaderList,
-    HookOutcome,
+    BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse, CustomOrigin,
+    EventType, HeaderList, HookOutcome,
 };
 
 fn put_headers(state: &mut HookState, list: HeaderList) -> wasmtime::Result<Resource<HeaderSlot>> {
@@ -22,7 +22,10 @@ fn put_headers(state: &mut HookState, list: HeaderList) -> wasmtime::Result<Reso
 
 /// Takes back the header map behind a `headers` handle the guest returned.
 fn take_headers(state: &mut HookState, handle: Resource<HeaderSlot>) -> Result<HeaderList, String> {
-    let slot = state.table.delete(handle).map_err(|e| format!("bad headers handle: {e}"))?;
+    let slot = state
+        .table
+        .delete(handle)
+        .map_err(|e| format!("bad headers handle: {e}"))?;
     if slot.generation != state.generation {
         return Err("returned headers belong to an earlier invocation".into());
     }
@@ -155,7 +158,11 @@ pub fn event_to_wit(state: &mut HookState, event: &CfEvent) -> wasmtime::Result<
 }
 
 /// Reads the guest's outcome back into the event model.
-pub fn outcome_from_wit(state: &mut HookState, event: &CfEvent, outcome: wit::Outcome) -> Result<HookOutcome, String> {
+pub fn outcome_from_wit(
+    state: &mut HookState,
+    event: &CfEvent,
+    outcome: wit::Outcome,
+) -> Result<HookOutcome, String> {
     Ok(match outcome {
         wit::Outcome::Request(u) => HookOutcome::Request(CfRequest {
             client_ip: event.request.client_ip.clone(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances. Running guests yield to the async runtime at every tick, so a
 /// spinning hook holds a worker thread for at most about this long at a time.
@@ -41,6 +41,8 @@ pub fn build(sizing: &EngineSizing) -> wasmtime::Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
+        // A trap is reported by its code; capturing guest backtraces costs time on every trap.
+        .wasm_backtrace_max_frames(None)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config)?;
     let weak = engine.weak();

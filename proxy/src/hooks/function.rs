@@ -48,9 +48,18 @@ pub struct HookFunction {
 
 impl HookFunction {
     /// Compiles the function's component (once, at start).
-    pub fn load(engine: &Engine, linker: &Linker<HookState>, config: FunctionConfig) -> anyhow::Result<Self> {
-        let component = Component::from_file(engine, &config.module)
-            .map_err(|e| anyhow::anyhow!("function \"{}\": {}: {e:#}", config.name, config.module.display()))?;
+    pub fn load(
+        engine: &Engine,
+        linker: &Linker<HookState>,
+        config: FunctionConfig,
+    ) -> anyhow::Result<Self> {
+        let component = Component::from_file(engine, &config.module).map_err(|e| {
+            anyhow::anyhow!(
+                "function \"{}\": {}: {e:#}",
+                config.name,
+                config.module.display()
+            )
+        })?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(HookPre::new)
@@ -75,7 +84,10 @@ impl HookFunction {
     }
 
     /// Runs the function on `event`, returning the validated outcome and what it cost.
-    pub async fn invoke(&self, event: &CfEvent) -> (Result<HookOutcome, HookError>, Option<Report>) {
+    pub async fn invoke(
+        &self,
+        event: &CfEvent,
+    ) -> (Result<HookOutcome, HookError>, Option<Report>) {
         let et = event.config.event_type;
         let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
             return (
@@ -111,7 +123,8 @@ impl HookFunction {
         env.store.epoch_deadline_async_yield_and_update(1);
 
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, env.hook.call_handle(&mut env.store, &wit_event)).await;
+        let result =
+            tokio::time::timeout(timeout, env.hook.call_handle(&mut env.store, &wit_event)).await;
         let duration = started.elapsed();
         self.log_output(&env, &event.config.request_id);
         let report = Report {
@@ -128,7 +141,7 @@ impl HookFunction {
                 event_type: et,
                 timeout_ms: self.timeout_ms(et),
             }),
-            Ok(Err(trap)) => Err(self.trap(et, format!("{trap:#}"))),
+            Ok(Err(trap)) => Err(self.trap(et, trap_reason(&trap))),
             Ok(Ok(returned)) => {
                 let outcome = match returned {
                     Err(message) => Err(HookError::FunctionError {
@@ -153,7 +166,9 @@ impl HookFunction {
     }
 
     fn timeout_ms(&self, et: EventType) -> u64 {
-        self.config.timeout_ms.unwrap_or_else(|| limits::default_timeout_ms(et))
+        self.config
+            .timeout_ms
+            .unwrap_or_else(|| limits::default_timeout_ms(et))
     }
 
     fn trap(&self, et: EventType, reason: String) -> HookError {
@@ -179,7 +194,9 @@ impl HookFunction {
     fn release(&self, mut env: Environment) {
         env.invocations += 1;
         env.last_used = Instant::now();
-        if self.config.isolation == Isolation::PerRequest || env.invocations >= self.config.max_invocations {
+        if self.config.isolation == Isolation::PerRequest
+            || env.invocations >= self.config.max_invocations
+        {
             return;
         }
         self.idle.lock().expect("pool lock").push(env);
@@ -191,11 +208,15 @@ impl HookFunction {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
-        let timeout = Duration::from_millis(self.config.timeout_ms.unwrap_or(limits::default_timeout_ms(EventType::OriginRequest)));
+        let timeout = Duration::from_millis(
+            self.config
+                .timeout_ms
+                .unwrap_or(limits::default_timeout_ms(EventType::OriginRequest)),
+        );
         let hook = tokio::time::timeout(timeout, self.pre.instantiate_async(&mut store))
             .await
             .map_err(|_| format!("initialization timed out after {} ms", timeout.as_millis()))?
-            .map_err(|e| format!("initialization failed: {e:#}"))?;
+            .map_err(|e| format!("initialization failed: {}", trap_reason(&e)))?;
         Ok(Environment {
             store,
             hook,
@@ -213,6 +234,19 @@ impl HookFunction {
         for line in String::from_utf8_lossy(&output).lines() {
             tracing::info!(target: "edge_proxy::hook_output", function = %self.config.name, request_id, "{line}");
         }
+    }
+}
+
+/// One line saying why a call trapped: the trap code, or the host error that stopped it (such
+/// as the memory limit).
+fn trap_reason(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("trapped: {trap}"),
+        None => format!("{}", e.root_cause())
+            .lines()
+            .next()
+            .unwrap_or("trapped")
+            .to_string(),
     }
 }
 

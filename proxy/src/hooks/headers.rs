@@ -18,7 +18,9 @@ impl HookState {
     fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HeaderList> {
         let slot = *self.table.get(handle)?;
         if slot.generation != self.generation {
-            return Err(wasmtime::format_err!("headers handle used after its invocation ended"));
+            return Err(wasmtime::format_err!(
+                "headers handle used after its invocation ended"
+            ));
         }
         self.header_maps
             .get_mut(slot.index)
@@ -39,8 +41,13 @@ const MAX_LINES: usize = 4096;
 const MAX_FIELD_BYTES: usize = 64 * 1024;
 
 fn check_field(name: &str, h: &Header) -> wasmtime::Result<()> {
-    if name.len() > MAX_FIELD_BYTES || h.key.len() > MAX_FIELD_BYTES || h.value.len() > MAX_FIELD_BYTES {
-        return Err(wasmtime::format_err!("header field longer than {MAX_FIELD_BYTES} bytes"));
+    if name.len() > MAX_FIELD_BYTES
+        || h.key.len() > MAX_FIELD_BYTES
+        || h.value.len() > MAX_FIELD_BYTES
+    {
+        return Err(wasmtime::format_err!(
+            "header field longer than {MAX_FIELD_BYTES} bytes"
+        ));
     }
     Ok(())
 }
@@ -49,7 +56,9 @@ impl HostHeaders for HookState {
     fn new(&mut self) -> wasmtime::Result<Resource<HeaderSlot>> {
         let index = self.header_maps.len();
         if index >= 64 {
-            return Err(wasmtime::format_err!("more than 64 header maps in one invocation"));
+            return Err(wasmtime::format_err!(
+                "more than 64 header maps in one invocation"
+            ));
         }
         self.header_maps.push(HeaderList::new());
         Ok(self.table.push(HeaderSlot {
@@ -66,7 +75,12 @@ impl HostHeaders for HookState {
         Ok(self.slot(&this)?.iter().map(to_wit).collect())
     }
 
-    fn set(&mut self, this: Resource<HeaderSlot>, name: String, values: Vec<Header>) -> wasmtime::Result<()> {
+    fn set(
+        &mut self,
+        this: Resource<HeaderSlot>,
+        name: String,
+        values: Vec<Header>,
+    ) -> wasmtime::Result<()> {
         for v in &values {
             check_field(&name, v)?;
         }
@@ -78,7 +92,12 @@ impl HostHeaders for HookState {
         Ok(())
     }
 
-    fn append(&mut self, this: Resource<HeaderSlot>, name: String, value: Header) -> wasmtime::Result<()> {
+    fn append(
+        &mut self,
+        this: Resource<HeaderSlot>,
+        name: String,
+        value: Header,
+    ) -> wasmtime::Result<()> {
         check_field(&name, &value)?;
         let list = self.slot(&this)?;
         if list.len() >= MAX_LINES {

@@ -77,16 +77,26 @@ const DISALLOWED: &[&str] = &[
 
 /// Whether `name` (lowercase) is a disallowed header.
 pub fn is_disallowed(name: &str) -> bool {
-    DISALLOWED
-        .iter()
-        .any(|d| if d.ends_with('-') { name.starts_with(d) } else { name == *d })
+    DISALLOWED.iter().any(|d| {
+        if d.ends_with('-') {
+            name.starts_with(d)
+        } else {
+            name == *d
+        }
+    })
 }
 
 /// Headers a function may read but not add, change or delete, per trigger. Source: "Restrictions
 /// on all edge functions", read-only headers (current text, Lambda@Edge columns).
 pub fn read_only(event: EventType) -> &'static [&'static str] {
     match event {
-        EventType::ViewerRequest => &["cdn-loop", "content-length", "host", "transfer-encoding", "via"],
+        EventType::ViewerRequest => &[
+            "cdn-loop",
+            "content-length",
+            "host",
+            "transfer-encoding",
+            "via",
+        ],
         EventType::OriginRequest => &[
             "accept-encoding",
             "cdn-loop",

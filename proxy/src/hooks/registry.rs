@@ -26,16 +26,30 @@ impl HookRegistry {
             });
         }
         let sizing = EngineSizing {
-            instances: functions.iter().map(|f| f.max_concurrency as u32).sum::<u32>().min(1000) + 4,
-            max_memory_bytes: functions.iter().map(|f| (f.memory_mb as usize) << 20).max().unwrap_or(128 << 20),
+            instances: functions
+                .iter()
+                .map(|f| f.max_concurrency as u32)
+                .sum::<u32>()
+                .min(1000)
+                + 4,
+            max_memory_bytes: functions
+                .iter()
+                .map(|f| (f.memory_mb as usize) << 20)
+                .max()
+                .unwrap_or(128 << 20),
         };
         let engine = engine::build(&sizing).map_err(|e| anyhow::anyhow!("wasm engine: {e:#}"))?;
         let mut linker = Linker::<HookState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        Hook::add_to_linker::<_, HasSelf<HookState>>(&mut linker, |s| s).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        Hook::add_to_linker::<_, HasSelf<HookState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
         let mut map = HashMap::new();
         for f in functions {
-            map.insert(f.name.clone(), Arc::new(HookFunction::load(&engine, &linker, f.clone())?));
+            map.insert(
+                f.name.clone(),
+                Arc::new(HookFunction::load(&engine, &linker, f.clone())?),
+            );
         }
         Ok(HookRegistry { functions: map })
     }

@@ -4,7 +4,9 @@
 use base64::Engine as _;
 
 use super::limits;
-use crate::events::{BodyAction, BodyEncoding, CfEvent, CfResponse, EventType, HeaderList, HookOutcome};
+use crate::events::{
+    BodyAction, BodyEncoding, CfEvent, CfResponse, EventType, HeaderList, HookOutcome,
+};
 
 /// Validates `outcome` against the `event` the hook was given, returning what the proxy should
 /// act on (read-only fields the hook changed are put back where CloudFront ignores changes).
@@ -13,16 +15,25 @@ pub fn validate(event: &CfEvent, outcome: HookOutcome) -> Result<HookOutcome, St
     match outcome {
         HookOutcome::Request(mut req) => {
             if !et.is_request() {
-                return Err(format!("a {et} function must return the response, not a request"));
+                return Err(format!(
+                    "a {et} function must return the response, not a request"
+                ));
             }
             if !req.uri.starts_with('/') {
                 return Err(format!("uri \"{}\" must start with '/'", req.uri));
             }
-            if req.querystring.bytes().any(|b| b == b' ' || b == b'#' || b.is_ascii_control()) {
+            if req
+                .querystring
+                .bytes()
+                .any(|b| b == b' ' || b == b'#' || b.is_ascii_control())
+            {
                 return Err("querystring contains a space, '#' or a control character".into());
             }
             if req.uri.len() + req.querystring.len() + 1 >= limits::MAX_URL_CHARS {
-                return Err(format!("uri and querystring exceed {} characters", limits::MAX_URL_CHARS));
+                return Err(format!(
+                    "uri and querystring exceed {} characters",
+                    limits::MAX_URL_CHARS
+                ));
             }
             check_headers(et, &event.request.headers, &req.headers)?;
             // Read-only request fields: CloudFront ignores changes to them.
@@ -36,7 +47,11 @@ pub fn validate(event: &CfEvent, outcome: HookOutcome) -> Result<HookOutcome, St
                     body.input_truncated = original.input_truncated;
                     if body.action == BodyAction::Replace {
                         let base64 = body.encoding == BodyEncoding::Base64;
-                        if base64 && base64::engine::general_purpose::STANDARD.decode(&body.data).is_err() {
+                        if base64
+                            && base64::engine::general_purpose::STANDARD
+                                .decode(&body.data)
+                                .is_err()
+                        {
                             return Err("replaced body is not valid base64".into());
                         }
                         let cap = limits::replaced_body_cap(et, base64);
@@ -75,7 +90,11 @@ fn check_generated(et: EventType, resp: &CfResponse) -> Result<(), String> {
 }
 
 /// Rules for a response trigger's updated response.
-fn check_updated_response(et: EventType, original: &CfResponse, resp: &CfResponse) -> Result<(), String> {
+fn check_updated_response(
+    et: EventType,
+    original: &CfResponse,
+    resp: &CfResponse,
+) -> Result<(), String> {
     if et == EventType::ViewerResponse {
         if resp.status != original.status {
             return Err(format!(
@@ -110,7 +129,9 @@ fn check_body(et: EventType, resp: &CfResponse) -> Result<(), String> {
     let cap = limits::generated_response_cap(et);
     let size = resp.headers.wire_size() + body_len;
     if size > cap {
-        return Err(format!("response is {size} bytes, over the {cap}-byte limit for {et}"));
+        return Err(format!(
+            "response is {size} bytes, over the {cap}-byte limit for {et}"
+        ));
     }
     Ok(())
 }
@@ -172,8 +193,11 @@ mod tests {
     fn host_is_read_only_at_viewer_request() {
         let e = event(EventType::ViewerRequest, None);
         let mut req = e.request.clone();
-        req.headers.set("host", [(String::new(), "evil.example".into())]);
-        assert!(validate(&e, HookOutcome::Request(req)).unwrap_err().contains("read-only"));
+        req.headers
+            .set("host", [(String::new(), "evil.example".into())]);
+        assert!(validate(&e, HookOutcome::Request(req))
+            .unwrap_err()
+            .contains("read-only"));
     }
 
     #[test]

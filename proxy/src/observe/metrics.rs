@@ -14,6 +14,13 @@ pub struct Metrics {
     pub origin_latency: HistogramVec,
     /// Failures talking to an origin, by origin and kind (`connect`, `timeout`, `io`, `no-healthy-server`).
     pub upstream_errors: IntCounterVec,
+    /// Hook invocations, by function and trigger.
+    pub hook_invocations: IntCounterVec,
+    /// Failed hook invocations, by function and kind (`throttled`, `timeout`, `trap`,
+    /// `function-error`, `invalid`).
+    pub hook_errors: IntCounterVec,
+    /// Time in the hook handler.
+    pub hook_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -48,6 +55,41 @@ impl Metrics {
             &["origin", "kind"],
         )
         .expect("valid metric");
+        let hook_invocations = IntCounterVec::new(
+            Opts::new(
+                "edge_hook_invocations_total",
+                "Hook invocations, by function and trigger.",
+            ),
+            &["function", "event_type"],
+        )
+        .expect("valid metric");
+        let hook_errors = IntCounterVec::new(
+            Opts::new(
+                "edge_hook_errors_total",
+                "Failed hook invocations, by function and kind.",
+            ),
+            &["function", "kind"],
+        )
+        .expect("valid metric");
+        let hook_duration = HistogramVec::new(
+            HistogramOpts::new("edge_hook_duration_seconds", "Time in the hook handler.").buckets(
+                vec![
+                    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+                    0.1, 1.0, 5.0,
+                ],
+            ),
+            &["function"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(hook_invocations.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(hook_errors.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(hook_duration.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(requests.clone()))
             .expect("unique metric");
@@ -62,6 +104,9 @@ impl Metrics {
             requests,
             origin_latency,
             upstream_errors,
+            hook_invocations,
+            hook_errors,
+            hook_duration,
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod check;
 mod files;
+mod hooks;
 mod hygiene;
 mod observability;
 mod origins;

@@ -119,6 +119,11 @@ impl Proxy {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The admin listener's URL for `path`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
     /// Everything the proxy wrote to stdout (the access log) so far.
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
@@ -170,6 +175,8 @@ pub struct Seen {
     pub uri: String,
     /// Headers, names lowercased, repeated values joined by `, `.
     pub headers: HashMap<String, String>,
+    /// The request body.
+    pub body: Bytes,
 }
 
 /// A real HTTP/1.1 origin on a free port. It answers `200` with body `origin <name> <path>`,
@@ -232,6 +239,11 @@ impl Origin {
             .expect("origin saw a request")
     }
 
+    /// The body of the last request seen, as text.
+    pub fn last_body(&self) -> String {
+        String::from_utf8_lossy(&self.last().body).into_owned()
+    }
+
     /// Stops accepting connections.
     pub fn stop(&self) {
         self.task.abort();
@@ -262,12 +274,15 @@ async fn answer(
             .or_insert(v);
     }
     let path = req.uri().path().to_string();
-    seen.lock().unwrap().push(Seen {
-        uri: req.uri().to_string(),
-        headers,
-    });
+    let uri = req.uri().to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    seen.lock().unwrap().push(Seen { uri, headers, body });
     hits.fetch_add(1, Ordering::SeqCst);
-    let _ = req.into_body().collect().await;
     if let Some(rest) = path.strip_prefix("/slow/") {
         let secs: u64 = rest
             .split('/')

@@ -1,0 +1,203 @@
+//! Header maps: lowercase name → lines with the name as sent. Inside the proxy they live on the
+//! host (reading one header costs one call); in native tests they are plain lists.
+
+use crate::bindings::edge::hooks::types as wit;
+
+/// One header line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The name as sent (case preserved). Empty means "fill in the canonical form".
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A header map with Lambda@Edge's semantics: case-insensitive names, repeated lines kept in
+/// order (two `Set-Cookie` stay two).
+#[derive(Debug)]
+pub struct Headers {
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Host(wit::Headers),
+    Local(Vec<(String, Header)>),
+}
+
+impl Default for Headers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Headers {
+    /// An empty map (for a generated response).
+    pub fn new() -> Self {
+        if cfg!(target_arch = "wasm32") {
+            Headers {
+                inner: Inner::Host(wit::Headers::new()),
+            }
+        } else {
+            Headers::local()
+        }
+    }
+
+    pub(crate) fn local() -> Self {
+        Headers {
+            inner: Inner::Local(Vec::new()),
+        }
+    }
+
+    pub(crate) fn from_host(h: wit::Headers) -> Self {
+        Headers {
+            inner: Inner::Host(h),
+        }
+    }
+
+    /// Hands the map to the host, copying it there if it was built locally.
+    pub(crate) fn into_host(self) -> wit::Headers {
+        match self.inner {
+            Inner::Host(h) => h,
+            Inner::Local(lines) => {
+                let h = wit::Headers::new();
+                for (name, line) in lines {
+                    h.append(
+                        &name,
+                        &wit::Header {
+                            key: line.key,
+                            value: line.value,
+                        },
+                    );
+                }
+                h
+            }
+        }
+    }
+
+    /// Every line of `name` (any case), in order.
+    pub fn get(&self, name: &str) -> Vec<Header> {
+        match &self.inner {
+            Inner::Host(h) => h.get(name).into_iter().map(from_wit).collect(),
+            Inner::Local(lines) => {
+                let name = name.to_ascii_lowercase();
+                lines
+                    .iter()
+                    .filter(|(n, _)| *n == name)
+                    .map(|(_, l)| l.clone())
+                    .collect()
+            }
+        }
+    }
+
+    /// The first value of `name`.
+    pub fn first(&self, name: &str) -> Option<String> {
+        self.get(name).into_iter().next().map(|h| h.value)
+    }
+
+    /// Whether `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        !self.get(name).is_empty()
+    }
+
+    /// Every line as `(lowercase name, line)`, in order.
+    pub fn entries(&self) -> Vec<(String, Header)> {
+        match &self.inner {
+            Inner::Host(h) => h
+                .entries()
+                .into_iter()
+                .map(|l| (l.key.to_ascii_lowercase(), from_wit(l)))
+                .collect(),
+            Inner::Local(lines) => lines.clone(),
+        }
+    }
+
+    /// Sets `name` to the single `value` (replacing every existing line).
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.set_all(
+            name,
+            vec![Header {
+                key: String::new(),
+                value: value.to_string(),
+            }],
+        );
+    }
+
+    /// Replaces every line of `name` with `lines` (empty removes the header).
+    pub fn set_all(&mut self, name: &str, lines: Vec<Header>) {
+        match &mut self.inner {
+            Inner::Host(h) => h.set(name, &lines.into_iter().map(to_wit).collect::<Vec<_>>()),
+            Inner::Local(list) => {
+                let lower = name.to_ascii_lowercase();
+                let at = list
+                    .iter()
+                    .position(|(n, _)| *n == lower)
+                    .unwrap_or(list.len());
+                list.retain(|(n, _)| *n != lower);
+                let at = at.min(list.len());
+                let new: Vec<_> = lines
+                    .into_iter()
+                    .map(|l| (lower.clone(), fill_key(&lower, l)))
+                    .collect();
+                list.splice(at..at, new);
+            }
+        }
+    }
+
+    /// Adds one line of `name` after the existing ones.
+    pub fn append(&mut self, name: &str, value: &str) {
+        let line = Header {
+            key: String::new(),
+            value: value.to_string(),
+        };
+        match &mut self.inner {
+            Inner::Host(h) => h.append(name, &to_wit(line)),
+            Inner::Local(list) => {
+                let lower = name.to_ascii_lowercase();
+                list.push((lower.clone(), fill_key(&lower, line)));
+            }
+        }
+    }
+
+    /// Removes every line of `name`.
+    pub fn remove(&mut self, name: &str) {
+        match &mut self.inner {
+            Inner::Host(h) => h.delete(name),
+            Inner::Local(list) => {
+                let lower = name.to_ascii_lowercase();
+                list.retain(|(n, _)| *n != lower);
+            }
+        }
+    }
+}
+
+fn from_wit(h: wit::Header) -> Header {
+    Header {
+        key: h.key,
+        value: h.value,
+    }
+}
+
+fn to_wit(h: Header) -> wit::Header {
+    wit::Header {
+        key: h.key,
+        value: h.value,
+    }
+}
+
+/// Lambda@Edge fills a missing `key` with the name in initial capitals.
+fn fill_key(name: &str, mut line: Header) -> Header {
+    if line.key.is_empty() {
+        line.key = name
+            .split('-')
+            .map(|p| {
+                let mut c = p.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+            .join("-");
+    }
+    line
+}

@@ -1,0 +1,72 @@
+//! Write edge-proxy hooks in Rust.
+//!
+//! A hook is one function over a Lambda@Edge-shaped [`Event`], exported in one line. It runs at
+//! any of CloudFront's four trigger points (viewer request, origin request, origin response,
+//! viewer response), decided by the proxy configuration, not by the code:
+//!
+//! ```no_run
+//! use edge_hooks::{Event, Outcome};
+//!
+//! fn handler(event: Event) -> Result<Outcome, edge_hooks::Error> {
+//!     let mut response = event.response.ok_or("attach me to a response trigger")?;
+//!     response.headers.set("x-frame-options", "DENY");
+//!     Ok(response.into())
+//! }
+//!
+//! edge_hooks::export_hook!(handler);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`. The handler is ordinary Rust: unit
+//! test it natively with [`Event::from_aws_json`] on AWS's sample events.
+
+#![deny(missing_docs)]
+
+mod event;
+mod headers;
+mod json;
+
+pub use event::{
+    Body, BodyAction, BodyEncoding, Config, CustomOrigin, Event, EventType, Origin, Outcome,
+    Request, Response,
+};
+pub use headers::{Header, Headers};
+
+/// The error a handler returns: any error converts (`?` works), as in `lambda_runtime`. The
+/// proxy treats it as a function error: the viewer gets 503.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Guest bindings generated from `wit/hooks.wit`, the contract shared with the proxy.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "hook",
+        pub_export_macro: true,
+        export_macro_name: "export_hook_world",
+        default_bindings_module: "::edge_hooks::bindings",
+    });
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::event::handle;
+}
+
+/// Exports `handler` (`fn(Event) -> Result<Outcome, Error>`) as the component's hook.
+#[macro_export]
+macro_rules! export_hook {
+    ($handler:path) => {
+        #[doc(hidden)]
+        struct __EdgeHook;
+
+        impl $crate::bindings::Guest for __EdgeHook {
+            fn handle(
+                event: $crate::bindings::edge::hooks::types::Event,
+            ) -> ::core::result::Result<$crate::bindings::edge::hooks::types::Outcome, ::std::string::String> {
+                $crate::__private::handle(event, $handler)
+            }
+        }
+
+        $crate::bindings::export_hook_world!(__EdgeHook with_types_in $crate::bindings);
+    };
+}

@@ -1,0 +1,379 @@
+//! How the pipeline calls hooks: building each trigger's event from the session, running the
+//! associated function, and acting on its outcome.
+
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+use super::context::{BodySwap, RequestContext};
+use super::hook_events::{self, request_headers, response_headers};
+use super::proxy::EdgeProxy;
+use super::respond;
+use crate::config::Behavior;
+use crate::events::{
+    BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
+    HookOutcome,
+};
+use crate::hooks::{limits, HookError};
+use crate::origins::{FileBody, FileResponse};
+
+/// Pingora keeps at most this much of a request body for replay to the origin. A function with
+/// include-body sees bodies up to this size (truncated at its trigger's cap); larger bodies on
+/// such behaviors are refused with 413 rather than forwarded damaged.
+const REPLAYABLE_BODY: usize = 64 * 1024 - 1;
+
+/// What the pipeline does after a request trigger ran.
+pub enum RequestStep {
+    /// Go on with the (possibly changed) request.
+    Continue,
+    /// A response has been sent; stop.
+    Done,
+}
+
+impl EdgeProxy {
+    /// Runs the function associated with `event`'s trigger on `behavior`, with metrics and the
+    /// `REPORT` and error log lines.
+    pub(super) async fn call_hook(
+        &self,
+        behavior: &Behavior,
+        event: CfEvent,
+    ) -> Result<HookOutcome, HookError> {
+        let et = event.config.event_type;
+        let assoc = behavior
+            .hooks
+            .get(et)
+            .expect("caller checked the association");
+        let function = self
+            .hooks
+            .get(&assoc.function)
+            .expect("config validated function names");
+        let (result, report) = function.invoke(&event).await;
+        let name = function.name();
+        self.metrics
+            .hook_invocations
+            .with_label_values(&[name, et.as_str()])
+            .inc();
+        if let Some(r) = &report {
+            self.metrics
+                .hook_duration
+                .with_label_values(&[name])
+                .observe(r.duration.as_secs_f64());
+            tracing::info!(
+                target: "edge_proxy::report",
+                function = name,
+                event_type = et.as_str(),
+                "REPORT RequestId: {} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
+                event.config.request_id,
+                r.duration.as_secs_f64() * 1000.0,
+                r.duration.as_millis() + 1,
+                r.memory_mb,
+                r.max_memory_used_mb,
+                r.init.map(|d| format!(" Init Duration: {:.3} ms", d.as_secs_f64() * 1000.0)).unwrap_or_default(),
+            );
+        }
+        if let Err(e) = &result {
+            self.metrics
+                .hook_errors
+                .with_label_values(&[name, e.kind()])
+                .inc();
+            tracing::warn!(
+                function = name,
+                event_type = et.as_str(),
+                request_id = %event.config.request_id,
+                status = e.status(),
+                "hook failed: {e}"
+            );
+        }
+        result
+    }
+
+    fn cf_config(&self, et: EventType, session: &Session, ctx: &RequestContext) -> CfConfig {
+        CfConfig {
+            distribution_domain_name: super::proxy::request_host(session.req_header()).to_string(),
+            distribution_id: self.config.node_name.clone(),
+            event_type: et,
+            request_id: ctx.request_id.clone(),
+        }
+    }
+
+    /// The request as the trigger `et` sees it, reading the body first when the association asks.
+    async fn cf_request(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+        et: EventType,
+        include_body: bool,
+    ) -> pingora::Result<CfRequest> {
+        let body = if include_body && has_writable_method(session) {
+            let cap = limits::exposed_body_cap(et);
+            if ctx.body_read.is_none() {
+                ctx.body_read = Some(read_whole_body(session).await?);
+            }
+            let bytes = ctx.body_read.as_ref().expect("just read");
+            let truncated = bytes.len() > cap;
+            let shown = &bytes[..bytes.len().min(cap)];
+            Some(CfBody {
+                input_truncated: truncated,
+                action: BodyAction::ReadOnly,
+                encoding: BodyEncoding::Base64,
+                data: base64::engine::general_purpose::STANDARD.encode(shown),
+            })
+        } else {
+            None
+        };
+        let req = session.req_header();
+        Ok(CfRequest {
+            client_ip: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default(),
+            method: req.method.as_str().to_string(),
+            uri: req.uri.path().to_string(),
+            querystring: req.uri.query().unwrap_or("").to_string(),
+            headers: request_headers(req),
+            body,
+            origin: None,
+        })
+    }
+
+    /// Runs a request trigger (viewer-request or origin-request) if one is associated.
+    /// Generated responses are sent here: a viewer-request one as is, an origin-request one
+    /// through the viewer-response trigger.
+    pub(super) async fn request_trigger(
+        &self,
+        et: EventType,
+        behavior: &Behavior,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+    ) -> pingora::Result<RequestStep> {
+        let Some(assoc) = behavior.hooks.get(et) else {
+            return Ok(RequestStep::Continue);
+        };
+        let mut request = self
+            .cf_request(session, ctx, et, assoc.include_body)
+            .await?;
+        if et == EventType::OriginRequest {
+            request.origin = Some(match &ctx.custom_origin {
+                Some(c) => crate::events::CfOrigin::Custom(c.clone()),
+                None => crate::events::CfOrigin::Named(ctx.origin.clone()),
+            });
+        }
+        let event = CfEvent {
+            config: self.cf_config(et, session, ctx),
+            request,
+            response: None,
+        };
+        match self.call_hook(behavior, event).await {
+            Err(e) => {
+                self.send_hook_error(session, ctx, &e).await?;
+                Ok(RequestStep::Done)
+            }
+            Ok(HookOutcome::Response(generated)) => {
+                let body = hook_events::response_body(&generated).unwrap_or_default();
+                let header = hook_events::generated_header(&generated, body.len())?;
+                let response = FileResponse {
+                    header,
+                    body: if body.is_empty() {
+                        FileBody::Empty
+                    } else {
+                        FileBody::Bytes(body)
+                    },
+                };
+                if et == EventType::ViewerRequest {
+                    // CloudFront runs no other trigger for a viewer-request generated response.
+                    self.write_local(session, ctx, response).await?;
+                } else {
+                    self.send_local(session, ctx, behavior, response, false)
+                        .await?;
+                }
+                Ok(RequestStep::Done)
+            }
+            Ok(HookOutcome::Request(changed)) => {
+                if let Some(origin) = &changed.origin {
+                    match origin {
+                        crate::events::CfOrigin::Named(name)
+                            if !self.origins.contains_key(name) =>
+                        {
+                            let e = HookError::Invalid {
+                                function: assoc.function.clone(),
+                                event_type: et,
+                                reason: format!("origin \"{name}\" is not configured"),
+                            };
+                            self.send_hook_error(session, ctx, &e).await?;
+                            return Ok(RequestStep::Done);
+                        }
+                        crate::events::CfOrigin::Named(name) => {
+                            ctx.origin = name.clone();
+                            ctx.custom_origin = None;
+                        }
+                        crate::events::CfOrigin::Custom(c) => ctx.custom_origin = Some(c.clone()),
+                    }
+                }
+                if let Some(body) = changed
+                    .body
+                    .as_ref()
+                    .filter(|b| b.action == BodyAction::Replace)
+                {
+                    ctx.request_body_swap = Some(BodySwap::new(match body.encoding {
+                        BodyEncoding::Text => Bytes::from(body.data.clone()),
+                        BodyEncoding::Base64 => Bytes::from(
+                            base64::engine::general_purpose::STANDARD
+                                .decode(&body.data)
+                                .unwrap_or_default(),
+                        ),
+                    }));
+                }
+                let req = session.req_header_mut();
+                hook_events::apply_uri(req, &changed.uri, &changed.querystring)?;
+                hook_events::apply_request_headers(req, &changed.headers)?;
+                Ok(RequestStep::Continue)
+            }
+        }
+    }
+
+    /// Runs a response trigger on `header` (origin-response or viewer-response) if one is
+    /// associated, applying its changes. Returns a replacement body when the hook set one.
+    pub(super) async fn response_trigger(
+        &self,
+        et: EventType,
+        behavior: &Behavior,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+        header: &mut ResponseHeader,
+    ) -> Result<Option<Bytes>, HookError> {
+        if behavior.hooks.get(et).is_none() {
+            return Ok(None);
+        }
+        // CloudFront skips viewer-response when the origin answered with an error.
+        if et == EventType::ViewerResponse && header.status.as_u16() >= 400 {
+            return Ok(None);
+        }
+        let request = self
+            .cf_request(session, ctx, et, false)
+            .await
+            .map_err(|e| HookError::Trap {
+                function: String::new(),
+                event_type: et,
+                reason: e.to_string(),
+            })?;
+        let event = CfEvent {
+            config: self.cf_config(et, session, ctx),
+            request,
+            response: Some(CfResponse {
+                status: header.status.as_u16(),
+                status_description: header
+                    .get_reason_phrase()
+                    .or(header.status.canonical_reason())
+                    .unwrap_or("")
+                    .to_string(),
+                headers: response_headers(header),
+                body: None,
+                body_encoding: BodyEncoding::Text,
+            }),
+        };
+        let HookOutcome::Response(changed) = self.call_hook(behavior, event).await? else {
+            unreachable!("validation only lets a response through for response triggers")
+        };
+        if changed.status != header.status.as_u16() {
+            header
+                .set_status(changed.status)
+                .map_err(|e| invalid(et, e))?;
+        }
+        if !changed.status_description.is_empty() {
+            header
+                .set_reason_phrase(Some(&changed.status_description))
+                .map_err(|e| invalid(et, e))?;
+        }
+        hook_events::apply_response_headers(header, &changed.headers)
+            .map_err(|e| invalid(et, e))?;
+        let body = hook_events::response_body(&changed);
+        if let Some(b) = &body {
+            header.remove_header("transfer-encoding");
+            header.remove_header("content-encoding");
+            header
+                .insert_header("content-length", b.len().to_string())
+                .map_err(|e| invalid(et, e))?;
+        }
+        Ok(body)
+    }
+
+    /// Sends a response the proxy produced itself (files origin, origin-request generated)
+    /// through origin-response (when `from_origin`) and viewer-response.
+    pub(super) async fn send_local(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+        behavior: &Behavior,
+        mut response: FileResponse,
+        from_origin: bool,
+    ) -> pingora::Result<()> {
+        let mut triggers = vec![EventType::ViewerResponse];
+        if from_origin {
+            triggers.insert(0, EventType::OriginResponse);
+        }
+        for et in triggers {
+            match self
+                .response_trigger(et, behavior, session, ctx, &mut response.header)
+                .await
+            {
+                Ok(Some(body)) => response.body = FileBody::Bytes(body),
+                Ok(None) => {}
+                Err(e) => return self.send_hook_error(session, ctx, &e).await,
+            }
+        }
+        self.write_local(session, ctx, response).await
+    }
+
+    /// Answers with the status a failed hook maps to.
+    pub(super) async fn send_hook_error(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+        e: &HookError,
+    ) -> pingora::Result<()> {
+        ctx.error = Some(e.to_string());
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let message = match e {
+            HookError::Invalid { .. } => "the edge function returned an invalid result",
+            _ => "the edge function failed",
+        };
+        respond::text(session, status, message, &ctx.request_id, false).await
+    }
+}
+
+fn invalid(et: EventType, e: impl std::fmt::Display) -> HookError {
+    HookError::Invalid {
+        function: String::new(),
+        event_type: et,
+        reason: e.to_string(),
+    }
+}
+
+/// CloudFront exposes bodies for writable methods only.
+fn has_writable_method(session: &Session) -> bool {
+    !matches!(
+        session.req_header().method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
+    )
+}
+
+/// Reads the whole request body, keeping it in Pingora's replay buffer for the origin.
+async fn read_whole_body(session: &mut Session) -> pingora::Result<Bytes> {
+    session.enable_retry_buffering();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = session.read_request_body().await? {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > REPLAYABLE_BODY {
+            return pingora::Error::e_explain(
+                pingora::ErrorType::HTTPStatus(413),
+                format!(
+                    "request body over {REPLAYABLE_BODY} bytes on a behavior with include-body"
+                ),
+            );
+        }
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,113 @@
+//! `edge-proxy invoke`: one function, one event, no proxy — like `sam local invoke`, with the
+//! same limits, validation and error statuses the proxy applies.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::config::{FunctionConfig, Isolation};
+use crate::events::CfEvent;
+use crate::hooks::{limits, HookRegistry};
+
+/// Arguments of `edge-proxy invoke`.
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The function's component (`.wasm`).
+    #[arg(long)]
+    function: PathBuf,
+    /// The event: AWS Lambda@Edge event JSON (`{"Records":[{"cf":…}]}`).
+    #[arg(long)]
+    event: PathBuf,
+    /// An environment variable for the function (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// Memory limit, MB.
+    #[arg(long, default_value_t = limits::DEFAULT_MEMORY_MB)]
+    memory_mb: u64,
+    /// Timeout, ms (default: the trigger's, 5000 viewer / 30000 origin).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("\"{s}\" is not KEY=VALUE"))
+}
+
+/// Runs the command.
+pub fn run(args: InvokeArgs) -> ExitCode {
+    // The function's stdout/stderr is logged like in the proxy, to stderr.
+    crate::cli::init_tracing();
+    let text = match std::fs::read_to_string(&args.event) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: {e}", args.event.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let event = match CfEvent::from_aws_json(&text) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{}: {e}", args.event.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = args
+        .function
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "function".into());
+    let config = FunctionConfig {
+        name,
+        module: args.function.clone(),
+        memory_mb: args.memory_mb,
+        timeout_ms: args.timeout_ms,
+        env: args.env,
+        isolation: Isolation::PerRequest,
+        max_concurrency: 1,
+        max_invocations: 1,
+        idle_timeout: Duration::from_secs(1),
+    };
+    let registry = match HookRegistry::load(std::slice::from_ref(&config)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let function = registry.get(&config.name).expect("just loaded");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let (result, report) = runtime.block_on(function.invoke(&event));
+    if let Some(r) = report {
+        eprintln!(
+            "REPORT Duration: {:.2} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
+            r.duration.as_secs_f64() * 1000.0,
+            r.duration.as_millis() + 1,
+            r.memory_mb,
+            r.max_memory_used_mb,
+            r.init
+                .map(|d| format!(" Init Duration: {:.2} ms", d.as_secs_f64() * 1000.0))
+                .unwrap_or_default()
+        );
+    }
+    match result {
+        Ok(outcome) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&outcome.to_json()).expect("json")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("the proxy would return status {}", e.status());
+            ExitCode::FAILURE
+        }
+    }
+}

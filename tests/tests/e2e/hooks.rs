@@ -1,0 +1,483 @@
+//! Hooks at the four triggers, in the live proxy: powers, skips, validation (502), execution
+//! failures (503), include-body, env vars, environments, throttling and isolation.
+
+use std::time::Duration;
+
+use edge_test_artifacts as guests;
+
+use crate::support::{client, Origin, Proxy};
+
+/// A proxy with origins `o` (http) and `alt` (http), function definitions `functions`, and one
+/// default behavior to `o` carrying `hooks` (TOML lines for `[default-behavior.hooks]`).
+async fn proxy_with(functions: &str, hooks: &str) -> (Origin, Origin, Proxy) {
+    let o = Origin::start("o").await;
+    let alt = Origin::start("alt").await;
+    let proxy = Proxy::start(&format!(
+        "[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n[origins.alt]\ntype = \"http\"\nservers = [\"{}\"]\n\n{functions}\n[default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\n{hooks}\n",
+        o.addr, alt.addr
+    ));
+    (o, alt, proxy)
+}
+
+fn function(name: &str, module: &str, extra: &str) -> String {
+    format!("[functions.{name}]\nmodule = \"{module}\"\n{extra}\n")
+}
+
+#[tokio::test]
+async fn viewer_request_generated_response_skips_origin_and_viewer_response() {
+    let functions = function(
+        "auth",
+        guests::BASIC_AUTH,
+        "[functions.auth.env]\nBASIC_AUTH_USER = \"alice\"\nBASIC_AUTH_PASSWORD = \"s3cret\"",
+    ) + &function("probe", guests::FIXTURE_PROBE, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "viewer-request = { function = \"auth\" }\nviewer-response = { function = \"probe\" }",
+    )
+    .await;
+    let denied = client().get(proxy.url("/private")).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    assert!(denied.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic realm="));
+    assert!(
+        denied.headers().get("x-probe-event").is_none(),
+        "viewer-response ran on a generated response"
+    );
+    assert_eq!(o.hits(), 0);
+
+    let allowed = client()
+        .get(proxy.url("/private"))
+        .basic_auth("alice", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["x-probe-event"], "ViewerResponse");
+    assert_eq!(o.hits(), 1);
+}
+
+#[tokio::test]
+async fn viewer_request_changes_reach_the_origin() {
+    let functions = function(
+        "probe",
+        guests::FIXTURE_PROBE,
+        "[functions.probe.env]\nPROBE_VALUE = \"from-config\"",
+    ) + &function("ab", guests::AB_TEST, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "viewer-request = { function = \"ab\" }\norigin-request = { function = \"probe\" }",
+    )
+    .await;
+    let resp = client()
+        .get(proxy.url("/landing.html?x=1"))
+        .header("cookie", "ab=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = o.last();
+    assert_eq!(seen.uri, "/b/landing.html?x=1");
+    assert_eq!(seen.headers["x-probe-event"], "OriginRequest");
+    assert_eq!(seen.headers["x-probe-env"], "from-config");
+}
+
+#[tokio::test]
+async fn origin_request_can_choose_another_origin() {
+    let functions = function(
+        "select",
+        guests::ORIGIN_SELECT,
+        "[functions.select.env]\nORIGIN_BY_PATH = \"/alt/=alt\"",
+    );
+    let (o, alt, proxy) =
+        proxy_with(&functions, "origin-request = { function = \"select\" }").await;
+    assert_eq!(
+        client()
+            .get(proxy.url("/alt/page"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "origin alt /alt/page"
+    );
+    assert_eq!(
+        client()
+            .get(proxy.url("/x"))
+            .header("x-origin", "alt")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "origin alt /x"
+    );
+    assert_eq!(
+        client()
+            .get(proxy.url("/x"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "origin o /x"
+    );
+    assert_eq!((o.hits(), alt.hits()), (1, 2));
+    // Naming an origin that does not exist is an invalid result.
+    let bad = client()
+        .get(proxy.url("/x"))
+        .header("x-origin", "nowhere")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 502);
+}
+
+#[tokio::test]
+async fn origin_request_generated_response_goes_through_viewer_response_only() {
+    let functions = function("probe", guests::FIXTURE_PROBE, "")
+        + &function("sec", guests::SECURITY_HEADERS, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "origin-request = { function = \"probe\" }\norigin-response = { function = \"probe\" }\nviewer-response = { function = \"sec\" }",
+    )
+    .await;
+    let resp = client()
+        .get(proxy.url("/"))
+        .header("x-probe", "respond")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    assert!(
+        resp.headers().get("x-probe-event").is_none(),
+        "origin-response ran on a generated response"
+    );
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "generated by probe at OriginRequest"
+    );
+    assert_eq!(o.hits(), 0);
+}
+
+#[tokio::test]
+async fn origin_response_sets_headers_and_replaces_the_body() {
+    let functions =
+        function("cc", guests::CACHE_CONTROL, "") + &function("probe", guests::FIXTURE_PROBE, "");
+    let (_o, _alt, proxy) = proxy_with(&functions, "origin-response = { function = \"cc\" }").await;
+    let resp = client().get(proxy.url("/a")).send().await.unwrap();
+    assert_eq!(resp.headers()["cache-control"], "public, max-age=3600");
+    assert_eq!(resp.text().await.unwrap(), "origin o /a");
+
+    let (_o, _alt, proxy) =
+        proxy_with(&functions, "origin-response = { function = \"probe\" }").await;
+    let resp = client()
+        .get(proxy.url("/a"))
+        .header("x-probe", "replace-response-body")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-probe-event"], "OriginResponse");
+    assert_eq!(resp.headers()["content-length"], "25");
+    assert_eq!(resp.text().await.unwrap(), "body from origin-response");
+}
+
+#[tokio::test]
+async fn viewer_response_adds_security_headers_to_files_and_proxied_responses() {
+    let functions = function(
+        "sec",
+        guests::SECURITY_HEADERS,
+        "[functions.sec.env]\nCSP = \"default-src 'self'\"",
+    );
+    let (_o, _alt, proxy) =
+        proxy_with(&functions, "viewer-response = { function = \"sec\" }").await;
+    let resp = client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(
+        resp.headers()["strict-transport-security"],
+        "max-age=63072000; includeSubDomains; preload"
+    );
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        resp.headers()["content-security-policy"],
+        "default-src 'self'"
+    );
+    assert_eq!(resp.text().await.unwrap(), "origin o /");
+}
+
+#[tokio::test]
+async fn invalid_results_are_502() {
+    let functions = function("bad", guests::FIXTURE_INVALID_HEADER, "")
+        + &function("big", guests::FIXTURE_OVERSIZED_RESPONSE, "");
+    let (o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"bad\" }").await;
+    for mode in ["read-only", "disallowed", "status", "no-content", "uri"] {
+        let resp = client()
+            .get(proxy.url("/"))
+            .header("x-break", mode)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 502, "{mode}");
+        let id = resp.headers()["x-edge-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let log = proxy.stderr();
+        let line = log
+            .lines()
+            .find(|l| l.contains(&id) && l.contains("hook failed"))
+            .unwrap_or_else(|| panic!("{mode}: no log line: {log}"));
+        assert!(
+            line.contains("bad") && line.contains("viewer-request"),
+            "{line}"
+        );
+    }
+    assert_eq!(o.hits(), 0);
+
+    let (_o, _alt, proxy) =
+        proxy_with(&functions, "viewer-response = { function = \"bad\" }").await;
+    let resp = client()
+        .get(proxy.url("/"))
+        .header("x-break", "viewer-status")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+
+    let (_o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"big\" }").await;
+    assert_eq!(
+        client().get(proxy.url("/")).send().await.unwrap().status(),
+        502
+    );
+    // The same response is within the 1 MB origin-request cap.
+    let (_o, _alt, proxy) = proxy_with(&functions, "origin-request = { function = \"big\" }").await;
+    assert_eq!(
+        client().get(proxy.url("/")).send().await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn execution_failures_are_503_and_logged() {
+    let functions = function("trap", guests::FIXTURE_TRAP, "")
+        + &function("spin", guests::FIXTURE_SPIN, "timeout-ms = 200")
+        + &function("bomb", guests::FIXTURE_MEMORY_BOMB, "memory-mb = 16")
+        + &function("probe", guests::FIXTURE_PROBE, "");
+    for (name, header) in [("trap", ""), ("spin", ""), ("bomb", ""), ("probe", "error")] {
+        let (o, _alt, proxy) = proxy_with(
+            &functions,
+            &format!("viewer-request = {{ function = \"{name}\" }}"),
+        )
+        .await;
+        let resp = client()
+            .get(proxy.url("/"))
+            .header("x-probe", header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503, "{name}");
+        assert_eq!(o.hits(), 0);
+        let log = proxy.stderr();
+        assert!(
+            log.lines().any(|l| l.contains("hook failed")
+                && l.contains(&format!("function=\"{name}\""))
+                || l.contains("hook failed") && l.contains(name)),
+            "{name}: {log}"
+        );
+        // The proxy is still serving.
+        assert_eq!(
+            client()
+                .get(proxy.admin_url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn include_body_exposes_truncates_and_replaces() {
+    let functions = function("probe", guests::FIXTURE_PROBE, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "viewer-request = { function = \"probe\", include-body = true }",
+    )
+    .await;
+    let small = client()
+        .post(proxy.url("/upload"))
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status(), 200);
+    let seen = o.last();
+    assert_eq!(seen.headers["x-probe-body-truncated"], "false");
+    assert_eq!(seen.headers["x-probe-body-length"], "8"); // base64 of 5 bytes
+
+    let big = "z".repeat(50 * 1024);
+    let resp = client()
+        .post(proxy.url("/upload"))
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = o.last();
+    assert_eq!(seen.headers["x-probe-body-truncated"], "true");
+    assert_eq!(
+        seen.headers["x-probe-body-length"],
+        (40 * 1024 / 3 * 4 + 4).to_string()
+    );
+    assert_eq!(seen.headers["content-length"], big.len().to_string());
+
+    let replaced = client()
+        .post(proxy.url("/upload"))
+        .header("x-probe", "replace-body")
+        .body("original")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    assert_eq!(o.last().headers["content-length"], "8");
+    assert_eq!(o.last_body(), "replaced");
+}
+
+#[tokio::test]
+async fn warm_environments_are_reused_but_never_across_functions() {
+    let functions =
+        function("a", guests::FIXTURE_PROBE, "") + &function("b", guests::FIXTURE_PROBE, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "viewer-request = { function = \"a\" }\norigin-request = { function = \"b\" }",
+    )
+    .await;
+    for n in 1..=3 {
+        client().get(proxy.url("/")).send().await.unwrap();
+        // Each function counts its own invocations: state is per function, kept warm.
+        assert_eq!(o.last().headers["x-probe-invocations"], n.to_string());
+        assert_eq!(
+            o.last().headers["x-probe-event"],
+            "ViewerRequest, OriginRequest"
+        );
+    }
+    let log = proxy.stderr();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("REPORT") && l.contains("Init Duration"))
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(log.lines().filter(|l| l.contains("REPORT")).count() >= 6);
+    assert!(
+        log.contains("probe invocation 3 at ViewerRequest"),
+        "guest stdout is logged: {log}"
+    );
+}
+
+#[tokio::test]
+async fn trapped_or_timed_out_environments_are_never_reused() {
+    let functions = function("p", guests::FIXTURE_PROBE, "timeout-ms = 300");
+    let (o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"p\" }").await;
+    client().get(proxy.url("/")).send().await.unwrap();
+    client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(o.last().headers["x-probe-invocations"], "2");
+    assert_eq!(
+        client()
+            .get(proxy.url("/"))
+            .header("x-probe", "trap")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(
+        o.last().headers["x-probe-invocations"],
+        "1",
+        "a trapped instance was reused"
+    );
+    assert_eq!(
+        client()
+            .get(proxy.url("/"))
+            .header("x-probe", "spin")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(
+        o.last().headers["x-probe-invocations"],
+        "1",
+        "a timed-out instance was reused"
+    );
+}
+
+#[tokio::test]
+async fn per_request_isolation_never_shares_state() {
+    let functions = function("p", guests::FIXTURE_PROBE, "isolation = \"per-request\"");
+    let (o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"p\" }").await;
+    for _ in 0..3 {
+        client().get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(o.last().headers["x-probe-invocations"], "1");
+    }
+}
+
+#[tokio::test]
+async fn invocations_beyond_max_concurrency_are_throttled() {
+    let functions = function(
+        "slow",
+        guests::FIXTURE_PROBE,
+        "timeout-ms = 1500\nmax-concurrency = 1",
+    );
+    let (_o, _alt, proxy) =
+        proxy_with(&functions, "viewer-request = { function = \"slow\" }").await;
+    let busy = tokio::spawn(
+        client()
+            .get(proxy.url("/"))
+            .header("x-probe", "spin")
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let throttled = client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(throttled.status(), 503);
+    assert!(proxy.stderr().contains("throttled"), "{}", proxy.stderr());
+    assert_eq!(busy.await.unwrap().unwrap().status(), 503);
+    // Once the slot is free, invocations run again.
+    assert_eq!(
+        client().get(proxy.url("/")).send().await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_spinning_hook_does_not_hold_up_another_behavior() {
+    let o = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n{}\n[[behaviors]]\npath = \"/spin/*\"\norigin = \"o\"\n[behaviors.hooks]\nviewer-request = {{ function = \"spin\" }}\n\n[default-behavior]\norigin = \"o\"\n",
+        o.addr,
+        function("spin", guests::FIXTURE_SPIN, "timeout-ms = 3000")
+    ));
+    let spinning: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(client().get(proxy.url("/spin/x")).send()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        let resp = client().get(proxy.url("/fast")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    // Every fast request finished while both spinning hooks were still running.
+    assert!(spinning.iter().all(|h| !h.is_finished()));
+    for h in spinning {
+        assert_eq!(h.await.unwrap().unwrap().status(), 503);
+    }
+}
