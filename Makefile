@@ -2,23 +2,30 @@
 CARGO ?= cargo
 CONF ?= conf/edge.toml
 
-.PHONY: setup run test check lint bench
+.PHONY: setup hooks run test check lint bench
+
+# The sample hooks conf/edge.toml uses, built for wasm32-wasip2 into target/guests (the same
+# place the test build puts them).
+SAMPLE_HOOKS := security-headers basic-auth redirects ab-test origin-select cache-control
 
 setup:
 	@./scripts/setup.sh
 
-## make run: build (release) and start the proxy on conf/edge.toml.
-run: setup
+hooks: setup
+	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests $(addprefix -p ,$(SAMPLE_HOOKS))
+
+## make run: build (release) and start the proxy on conf/edge.toml with the sample hooks.
+run: hooks
 	$(CARGO) build --locked --release -p edge-proxy
 	./target/release/edge-proxy run --conf $(CONF)
 
 ## make test: every test — unit tests and the end-to-end suite over real sockets.
-test: setup
+test: hooks
 	$(CARGO) build --locked -p edge-proxy
 	$(CARGO) test --locked --workspace
 
 ## make check: validate every configuration file in conf/.
-check: setup
+check: hooks
 	$(CARGO) build --locked -p edge-proxy
 	@for f in conf/*.toml; do ./target/debug/edge-proxy check --conf $$f || exit 1; done
 
