@@ -4,6 +4,7 @@ mod check;
 mod files;
 mod hooks;
 mod hygiene;
+mod invoke;
 mod observability;
 mod origins;
 mod routing;
