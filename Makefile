@@ -13,6 +13,10 @@ setup:
 
 hooks: setup
 	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests $(addprefix -p ,$(SAMPLE_HOOKS))
+	@mkdir -p target/guests/python
+	@if [ ! target/guests/python/python_bot_block.wasm -nt sample-hooks/python-bot-block/app.py ]; then \
+	  target/py/bin/componentize-py -d hooks-sdk/wit -w hook componentize -p sample-hooks/python-bot-block app \
+	    -o target/guests/python/python_bot_block.wasm; fi
 
 ## make run: build (release) and start the proxy on conf/edge.toml with the sample hooks.
 run: hooks

@@ -6,6 +6,8 @@ set -euo pipefail
 
 need_apt=()
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -24,4 +26,14 @@ if command -v rustup >/dev/null 2>&1; then
 else
   echo "setup: rustup not found; install Rust from https://rustup.rs first" >&2
   exit 1
+fi
+
+# componentize-py builds the Python sample hook (sample-hooks/python-bot-block) into a
+# component; it lives in a virtualenv under target/ so nothing is installed system-wide.
+COMPONENTIZE_PY_VERSION=0.25.1
+venv="$(dirname "$0")/../target/py"
+if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
+  echo "setup: installing componentize-py $COMPONENTIZE_PY_VERSION into target/py" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi

@@ -67,7 +67,35 @@ fn main() {
             path_str(&file)
         ));
     }
+    consts.push_str(&python_guest(&root, &target_dir));
     std::fs::write(out.join("guests.rs"), consts).unwrap();
+}
+
+/// Builds the Python sample hook with componentize-py (installed into target/py by
+/// scripts/setup.sh, which this runs when it is missing).
+fn python_guest(root: &Path, target_dir: &Path) -> String {
+    let tool = root.join("target/py/bin/componentize-py");
+    if !tool.exists() {
+        let status = Command::new(root.join("scripts/setup.sh")).status().expect("run scripts/setup.sh");
+        assert!(status.success(), "scripts/setup.sh failed; it installs componentize-py");
+    }
+    let source = root.join("sample-hooks/python-bot-block");
+    println!("cargo:rerun-if-changed={}", source.join("app.py").display());
+    let out_dir = target_dir.join("python");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let wasm = out_dir.join("python_bot_block.wasm");
+    let status = Command::new(&tool)
+        .arg("-d")
+        .arg(root.join("hooks-sdk/wit"))
+        .args(["-w", "hook", "componentize", "-p"])
+        .arg(&source)
+        .arg("app")
+        .arg("-o")
+        .arg(&wasm)
+        .status()
+        .expect("run componentize-py");
+    assert!(status.success(), "componentize-py failed to build sample-hooks/python-bot-block");
+    format!("/// `python-bot-block` (Python, componentize-py).\npub const PYTHON_BOT_BLOCK: &str = {:?};\n", path_str(&wasm))
 }
 
 fn path_str(p: &Path) -> String {

@@ -110,3 +110,15 @@ fn a_bad_event_file_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown eventType \"viewer-sideways\""));
 }
+
+#[test]
+fn python_hook_answers_the_aws_sample_event() {
+    // The sample viewer-request comes from curl.
+    let (ok, json, stderr) = invoke(guests::PYTHON_BOT_BLOCK, "cf-viewer-request.json", &["--env", "BLOCKED_AGENTS=curl"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(json["status"], "403");
+    let (ok, json, stderr) = invoke(guests::PYTHON_BOT_BLOCK, "cf-viewer-request.json", &[]);
+    assert!(ok, "{stderr}");
+    assert_eq!(json["headers"]["x-hook-language"][0]["value"], "python");
+    assert_eq!(json["headers"]["host"][0]["key"], "Host");
+}
