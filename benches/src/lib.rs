@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/`; see `README.md` for how to run them and the recorded numbers.
