@@ -1,5 +1,6 @@
 //! Events: the CloudFront (Lambda@Edge) event model hooks see, and its AWS JSON form.
 
+pub mod alb;
 mod cloudfront;
 mod headers;
 
