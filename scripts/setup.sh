@@ -30,10 +30,14 @@ fi
 
 # componentize-py builds the Python sample hook (sample-hooks/python-bot-block) into a
 # component; it lives in a virtualenv under target/ so nothing is installed system-wide.
+# apig-wsgi (in the same virtualenv) is the third-party ALB adapter the function-target tests
+# run behind a Lambda Invoke API endpoint.
 COMPONENTIZE_PY_VERSION=0.25.1
+APIG_WSGI_VERSION=2.20.0
 venv="$(dirname "$0")/../target/py"
-if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
-  echo "setup: installing componentize-py $COMPONENTIZE_PY_VERSION into target/py" >&2
+if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION" \
+   || ! "$venv/bin/python" -c "import apig_wsgi" 2>/dev/null; then
+  echo "setup: installing componentize-py $COMPONENTIZE_PY_VERSION and apig-wsgi $APIG_WSGI_VERSION into target/py" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "componentize-py==$COMPONENTIZE_PY_VERSION"
+  "$venv/bin/pip" install --quiet "componentize-py==$COMPONENTIZE_PY_VERSION" "apig-wsgi==$APIG_WSGI_VERSION"
 fi

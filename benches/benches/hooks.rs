@@ -12,10 +12,22 @@ use edge_proxy::hooks::HookRegistry;
 use edge_test_artifacts as guests;
 
 const EVENTS: [(&str, &str); 4] = [
-    ("viewer-request", include_str!("../../tests/vectors/cf-viewer-request.json")),
-    ("origin-request", include_str!("../../tests/vectors/cf-origin-request.json")),
-    ("origin-response", include_str!("../../tests/vectors/cf-origin-response.json")),
-    ("viewer-response", include_str!("../../tests/vectors/cf-viewer-response.json")),
+    (
+        "viewer-request",
+        include_str!("../../tests/vectors/cf-viewer-request.json"),
+    ),
+    (
+        "origin-request",
+        include_str!("../../tests/vectors/cf-origin-request.json"),
+    ),
+    (
+        "origin-response",
+        include_str!("../../tests/vectors/cf-origin-response.json"),
+    ),
+    (
+        "viewer-response",
+        include_str!("../../tests/vectors/cf-viewer-response.json"),
+    ),
 ];
 
 fn function(name: &str, module: &str, isolation: Isolation) -> FunctionConfig {
@@ -37,10 +49,17 @@ fn invocations(c: &mut Criterion) {
         function("probe-warm", guests::FIXTURE_PROBE, Isolation::Warm),
         function("probe-fresh", guests::FIXTURE_PROBE, Isolation::PerRequest),
         function("headers-warm", guests::SECURITY_HEADERS, Isolation::Warm),
-        function("headers-fresh", guests::SECURITY_HEADERS, Isolation::PerRequest),
+        function(
+            "headers-fresh",
+            guests::SECURITY_HEADERS,
+            Isolation::PerRequest,
+        ),
     ])
     .expect("guests load");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
     let mut group = c.benchmark_group("invoke");
     for (trigger, json) in EVENTS {

@@ -21,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod alb;
 mod event;
 mod headers;
 mod json;
@@ -47,9 +48,40 @@ pub mod bindings {
     });
 }
 
+/// Guest bindings of the `function` world (ALB targets).
+#[doc(hidden)]
+pub mod function_bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "function",
+        pub_export_macro: true,
+        export_macro_name: "export_function_world",
+        default_bindings_module: "::edge_hooks::function_bindings",
+    });
+}
+
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::alb::invoke;
     pub use crate::event::handle;
+}
+
+/// Exports `handler` (`fn(AlbRequest) -> Result<AlbResponse, Error>`) as an ALB target function
+/// (the `function` world).
+#[macro_export]
+macro_rules! export_alb_function {
+    ($handler:path) => {
+        #[doc(hidden)]
+        struct __EdgeAlbFunction;
+
+        impl $crate::function_bindings::Guest for __EdgeAlbFunction {
+            fn invoke(event: ::std::vec::Vec<u8>) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                $crate::__private::invoke(event, $handler)
+            }
+        }
+
+        $crate::function_bindings::export_function_world!(__EdgeAlbFunction with_types_in $crate::function_bindings);
+    };
 }
 
 /// Exports `handler` (`fn(Event) -> Result<Outcome, Error>`) as the component's hook.

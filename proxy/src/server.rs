@@ -39,8 +39,8 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
 
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
-    let (origins, background) = crate::origins::build(&config)?;
     let hooks = Arc::new(HookRegistry::load(&config.functions)?);
+    let (origins, background) = crate::origins::build(&config, &hooks)?;
     let proxy = pingora::proxy::http_proxy(
         &server.configuration,
         EdgeProxy::new(config.clone(), origins, metrics.clone(), hooks),

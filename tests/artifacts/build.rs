@@ -12,6 +12,7 @@ const GUESTS: &[&str] = &[
     "ab-test",
     "origin-select",
     "cache-control",
+    "alb-hello",
     "fixture-trap",
     "fixture-spin",
     "fixture-memory-bomb",
@@ -76,8 +77,13 @@ fn main() {
 fn python_guest(root: &Path, target_dir: &Path) -> String {
     let tool = root.join("target/py/bin/componentize-py");
     if !tool.exists() {
-        let status = Command::new(root.join("scripts/setup.sh")).status().expect("run scripts/setup.sh");
-        assert!(status.success(), "scripts/setup.sh failed; it installs componentize-py");
+        let status = Command::new(root.join("scripts/setup.sh"))
+            .status()
+            .expect("run scripts/setup.sh");
+        assert!(
+            status.success(),
+            "scripts/setup.sh failed; it installs componentize-py"
+        );
     }
     let source = root.join("sample-hooks/python-bot-block");
     println!("cargo:rerun-if-changed={}", source.join("app.py").display());
@@ -94,7 +100,10 @@ fn python_guest(root: &Path, target_dir: &Path) -> String {
         .arg(&wasm)
         .status()
         .expect("run componentize-py");
-    assert!(status.success(), "componentize-py failed to build sample-hooks/python-bot-block");
+    assert!(
+        status.success(),
+        "componentize-py failed to build sample-hooks/python-bot-block"
+    );
     format!("/// `python-bot-block` (Python, componentize-py).\npub const PYTHON_BOT_BLOCK: &str = {:?};\n", path_str(&wasm))
 }
 

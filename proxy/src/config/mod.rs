@@ -91,6 +91,30 @@ pub enum Origin {
     Http(HttpOrigin),
     /// A local directory served like an S3 bucket.
     Files(FilesOrigin),
+    /// A function behind an ALB-style target group.
+    Function(FunctionOrigin),
+}
+
+/// A target group of kind function: HTTP is translated to the ALB's JSON event and back.
+#[derive(Debug, Clone)]
+pub struct FunctionOrigin {
+    /// `requestContext.elb.targetGroupArn` in events.
+    pub target_group_arn: String,
+    /// The `lambda.multi_value_headers.enabled` attribute.
+    pub multi_value_headers: bool,
+    /// How long to wait for the function.
+    pub timeout: Duration,
+    /// Who answers.
+    pub target: FunctionTarget,
+}
+
+/// The one target of a function target group.
+#[derive(Debug, Clone)]
+pub enum FunctionTarget {
+    /// A `[functions.<name>]` component implementing the `function` world.
+    Wasm(String),
+    /// An endpoint speaking the Lambda Invoke API (e.g. the Lambda Runtime Interface Emulator).
+    InvokeUrl(String),
 }
 
 /// Upstream HTTP(S) servers behind one name.
@@ -434,6 +458,23 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         });
     }
 
+    for (name, origin) in &origins {
+        if let Origin::Function(FunctionOrigin {
+            target: FunctionTarget::Wasm(f),
+            ..
+        }) = origin
+        {
+            if !raw.functions.contains_key(f) {
+                let span = raw.origins[name].function.as_ref().map(|s| s.span());
+                sink.at(
+                    span,
+                    format!("origins.{name}.function"),
+                    format!("unknown function \"{f}\""),
+                );
+            }
+        }
+    }
+
     let mut behaviors = Vec::new();
     let check_origin = |origin: &Spanned<String>, key: String, sink: &mut IssueSink| {
         if !origins.contains_key(origin.get_ref()) {
@@ -553,9 +594,29 @@ const HTTP_KEYS: &[&str] = &[
     "health-check",
 ];
 const FILES_KEYS: &[&str] = &["root", "index"];
+const FUNCTION_KEYS: &[&str] = &[
+    "payload",
+    "multi-value-headers",
+    "target-group-arn",
+    "timeout-ms",
+    "function",
+    "invoke-url",
+];
 
 fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option<Origin> {
-    let present: [(&str, Option<std::ops::Range<usize>>); 12] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 18] = [
+        ("payload", o.payload.as_ref().map(|v| v.span())),
+        (
+            "multi-value-headers",
+            o.multi_value_headers.as_ref().map(|v| v.span()),
+        ),
+        (
+            "target-group-arn",
+            o.target_group_arn.as_ref().map(|v| v.span()),
+        ),
+        ("timeout-ms", o.timeout_ms.as_ref().map(|v| v.span())),
+        ("function", o.function.as_ref().map(|v| v.span())),
+        ("invoke-url", o.invoke_url.as_ref().map(|v| v.span())),
         ("servers", o.servers.as_ref().map(|v| v.span())),
         ("tls", o.tls.as_ref().map(|v| v.span())),
         ("sni", o.sni.as_ref().map(|v| v.span())),
@@ -582,11 +643,14 @@ fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option
     let allowed = match kind {
         "http" => HTTP_KEYS,
         "files" => FILES_KEYS,
+        "function" => FUNCTION_KEYS,
         other => {
             sink.at(
                 Some(o.kind.span()),
                 format!("{key}.type"),
-                format!("unknown origin type \"{other}\", expected \"http\" or \"files\""),
+                format!(
+                    "unknown origin type \"{other}\", expected \"http\", \"files\" or \"function\""
+                ),
             );
             return None;
         }
@@ -602,6 +666,7 @@ fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option
     }
     match kind {
         "http" => Some(Origin::Http(http_origin(o, key, sink))),
+        "function" => function_origin(o, key, sink).map(Origin::Function),
         _ => {
             let Some(root) = &o.root else {
                 sink.at(
@@ -625,6 +690,63 @@ fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option
             }))
         }
     }
+}
+
+fn function_origin(o: &RawOrigin, key: &str, sink: &mut IssueSink) -> Option<FunctionOrigin> {
+    if let Some(p) = &o.payload {
+        if p.get_ref() != "alb" {
+            sink.at(
+                Some(p.span()),
+                format!("{key}.payload"),
+                format!(
+                    "unsupported payload \"{}\": this build translates \"alb\"",
+                    p.get_ref()
+                ),
+            );
+        }
+    }
+    let target = match (&o.function, &o.invoke_url) {
+        (Some(f), None) => FunctionTarget::Wasm(f.get_ref().clone()),
+        (None, Some(u)) => {
+            if !(u.get_ref().starts_with("http://") || u.get_ref().starts_with("https://")) {
+                sink.at(
+                    Some(u.span()),
+                    format!("{key}.invoke-url"),
+                    "must be an http:// or https:// URL",
+                );
+            }
+            FunctionTarget::InvokeUrl(u.get_ref().clone())
+        }
+        _ => {
+            sink.at(
+                Some(o.kind.span()),
+                key.to_string(),
+                "a function origin needs exactly one of `function` or `invoke-url`",
+            );
+            return None;
+        }
+    };
+    let timeout = o
+        .timeout_ms
+        .as_ref()
+        .and_then(|v| in_range(v, 1, 900_000, &format!("{key}.timeout-ms"), sink))
+        .map(|n| Duration::from_millis(n as u64))
+        .unwrap_or(Duration::from_secs(30));
+    Some(FunctionOrigin {
+        target_group_arn: o
+            .target_group_arn
+            .as_ref()
+            .map(|a| a.get_ref().clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "arn:aws:elasticloadbalancing:local:000000000000:targetgroup/{}/edge-proxy",
+                    key.trim_start_matches("origins.")
+                )
+            }),
+        multi_value_headers: o.multi_value_headers.as_ref().is_some_and(|m| *m.get_ref()),
+        timeout,
+        target,
+    })
 }
 
 fn http_origin(h: &RawOrigin, key: &str, sink: &mut IssueSink) -> HttpOrigin {

@@ -93,6 +93,13 @@ pub struct RawOrigin {
     // type = "files"
     pub root: Option<Spanned<String>>,
     pub index: Option<Spanned<String>>,
+    // type = "function"
+    pub payload: Option<Spanned<String>>,
+    pub multi_value_headers: Option<Spanned<bool>>,
+    pub target_group_arn: Option<Spanned<String>>,
+    pub timeout_ms: Option<Spanned<i64>>,
+    pub function: Option<Spanned<String>>,
+    pub invoke_url: Option<Spanned<String>>,
 }
 
 /// `[origins.<name>.health-check]`.

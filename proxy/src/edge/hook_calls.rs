@@ -16,7 +16,7 @@ use crate::events::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
     HookOutcome,
 };
-use crate::hooks::{limits, HookError};
+use crate::hooks::{limits, HookError, Trigger};
 use crate::origins::{FileBody, FileResponse};
 
 /// Pingora keeps at most this much of a request body for replay to the origin. A function with
@@ -199,7 +199,7 @@ impl EdgeProxy {
                         {
                             let e = HookError::Invalid {
                                 function: assoc.function.clone(),
-                                event_type: et,
+                                trigger: Trigger::Edge(et),
                                 reason: format!("origin \"{name}\" is not configured"),
                             };
                             self.send_hook_error(session, ctx, &e).await?;
@@ -256,7 +256,7 @@ impl EdgeProxy {
             .await
             .map_err(|e| HookError::Trap {
                 function: String::new(),
-                event_type: et,
+                trigger: Trigger::Edge(et),
                 reason: e.to_string(),
             })?;
         let event = CfEvent {
@@ -347,7 +347,7 @@ impl EdgeProxy {
 fn invalid(et: EventType, e: impl std::fmt::Display) -> HookError {
     HookError::Invalid {
         function: String::new(),
-        event_type: et,
+        trigger: Trigger::Edge(et),
         reason: e.to_string(),
     }
 }

@@ -2,6 +2,7 @@
 
 mod context;
 mod forwarding;
+mod function_target;
 mod hook_calls;
 mod hook_events;
 mod hygiene;

@@ -187,6 +187,11 @@ impl ProxyHttp for EdgeProxy {
                     .await?;
                 Ok(true)
             }
+            Some(OriginHandle::Function(group)) => {
+                self.serve_target_group(group, behavior, session, ctx)
+                    .await?;
+                Ok(true)
+            }
             Some(OriginHandle::Http(_)) => Ok(false),
             None => Error::e_explain(
                 ErrorType::InternalError,

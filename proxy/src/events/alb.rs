@@ -68,13 +68,30 @@ pub struct HttpResponseParts {
 
 /// Whether the ALB sends this body as text: no `Content-Encoding`, and a text content type.
 fn body_is_text(headers: &[(String, String)]) -> bool {
-    let get = |n: &str| headers.iter().rev().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.as_str());
+    let get = |n: &str| {
+        headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(n))
+            .map(|(_, v)| v.as_str())
+    };
     if get("content-encoding").is_some() {
         return false;
     }
-    let Some(ct) = get("content-type") else { return true };
-    let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    ct.starts_with("text/") || matches!(ct.as_str(), "application/json" | "application/javascript" | "application/xml")
+    let Some(ct) = get("content-type") else {
+        return true;
+    };
+    let ct = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ct.starts_with("text/")
+        || matches!(
+            ct.as_str(),
+            "application/json" | "application/javascript" | "application/xml"
+        )
 }
 
 /// Query pairs as sent: split on `&` and the first `=`, never percent-decoded.
@@ -94,7 +111,10 @@ fn to_map(pairs: &[(String, String)], multi: bool) -> Value {
     let mut m = Map::new();
     for (k, v) in pairs {
         if multi {
-            if let Value::Array(a) = m.entry(k.clone()).or_insert_with(|| Value::Array(Vec::new())) {
+            if let Value::Array(a) = m
+                .entry(k.clone())
+                .or_insert_with(|| Value::Array(Vec::new()))
+            {
                 a.push(Value::String(v.clone()));
             }
         } else {
@@ -116,12 +136,20 @@ fn trace_id() -> String {
 
 /// Builds the ALB event for `req`. Header names are lowercased; the ALB's forwarding headers
 /// are added; in single-value mode the last of repeated headers or query keys wins.
-pub fn request_event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> Result<Value, String> {
+pub fn request_event(
+    req: &HttpRequestParts,
+    settings: &TargetGroupSettings,
+) -> Result<Value, String> {
     let mut headers: Vec<(String, String)> = req
         .headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
-        .filter(|(k, _)| !matches!(k.as_str(), "x-forwarded-for" | "x-forwarded-port" | "x-forwarded-proto"))
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "x-forwarded-for" | "x-forwarded-port" | "x-forwarded-proto"
+            )
+        })
         .collect();
     let prior_xff = req
         .headers
@@ -152,7 +180,10 @@ pub fn request_event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> 
             Err(_) => return Err("a text request body is not valid UTF-8".into()),
         }
     } else {
-        (base64::engine::general_purpose::STANDARD.encode(&req.body), true)
+        (
+            base64::engine::general_purpose::STANDARD.encode(&req.body),
+            true,
+        )
     };
 
     let multi = settings.multi_value_headers;
@@ -175,11 +206,18 @@ pub fn request_event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> 
 }
 
 /// Reads a Lambda result as the ALB does. Every `Err` is a malformed result (502).
-pub fn response_from_result(result: &[u8], settings: &TargetGroupSettings) -> Result<HttpResponseParts, String> {
+pub fn response_from_result(
+    result: &[u8],
+    settings: &TargetGroupSettings,
+) -> Result<HttpResponseParts, String> {
     if result.len() > MAX_RESULT {
-        return Err(format!("result is {} bytes, over the {MAX_RESULT}-byte limit", result.len()));
+        return Err(format!(
+            "result is {} bytes, over the {MAX_RESULT}-byte limit",
+            result.len()
+        ));
     }
-    let v: Value = serde_json::from_slice(result).map_err(|e| format!("result is not JSON: {e}"))?;
+    let v: Value =
+        serde_json::from_slice(result).map_err(|e| format!("result is not JSON: {e}"))?;
     let Some(obj) = v.as_object() else {
         return Err("result is not a JSON object".into());
     };
@@ -189,7 +227,13 @@ pub fn response_from_result(result: &[u8], settings: &TargetGroupSettings) -> Re
         _ => None,
     }
     .ok_or("result has no valid \"statusCode\"")? as u16;
-    for field in ["statusDescription", "headers", "multiValueHeaders", "body", "isBase64Encoded"] {
+    for field in [
+        "statusDescription",
+        "headers",
+        "multiValueHeaders",
+        "body",
+        "isBase64Encoded",
+    ] {
         if obj.get(field).is_some_and(Value::is_null) {
             return Err(format!("result field \"{field}\" is null"));
         }
@@ -198,7 +242,10 @@ pub fn response_from_result(result: &[u8], settings: &TargetGroupSettings) -> Re
         None => None,
         Some(Value::String(s)) => {
             let text = s.trim();
-            let text = text.strip_prefix(&status.to_string()).unwrap_or(text).trim();
+            let text = text
+                .strip_prefix(&status.to_string())
+                .unwrap_or(text)
+                .trim();
             (!text.is_empty()).then(|| text.to_string())
         }
         Some(_) => return Err("\"statusDescription\" is not a string".into()),
@@ -221,7 +268,9 @@ pub fn response_from_result(result: &[u8], settings: &TargetGroupSettings) -> Re
                 }
             }
         } else if obj.contains_key("headers") {
-            return Err("multi-value headers are enabled: the result must use \"multiValueHeaders\"".into());
+            return Err(
+                "multi-value headers are enabled: the result must use \"multiValueHeaders\"".into(),
+            );
         }
     } else if let Some(h) = obj.get("headers") {
         let Some(h) = h.as_object() else {
@@ -297,10 +346,20 @@ mod tests {
 
     #[test]
     fn documented_sample_event_is_reproduced_field_by_field() {
-        let expected: Value =
-            serde_json::from_str(include_str!("../../../tests/vectors/alb-request-lambda-docs.json")).unwrap();
+        let expected: Value = serde_json::from_str(include_str!(
+            "../../../tests/vectors/alb-request-lambda-docs.json"
+        ))
+        .unwrap();
         let event = request_event(&doc_request(), &settings(false)).unwrap();
-        for field in ["requestContext", "httpMethod", "path", "queryStringParameters", "headers", "body", "isBase64Encoded"] {
+        for field in [
+            "requestContext",
+            "httpMethod",
+            "path",
+            "queryStringParameters",
+            "headers",
+            "body",
+            "isBase64Encoded",
+        ] {
             assert_eq!(event[field], expected[field], "{field}");
         }
         assert!(event.get("multiValueHeaders").is_none());
@@ -318,7 +377,10 @@ mod tests {
         assert_eq!(single["queryStringParameters"]["flag"], "");
         assert_eq!(single["headers"]["cookie"], "b=2");
         let multi = request_event(&req, &settings(true)).unwrap();
-        assert_eq!(multi["multiValueQueryStringParameters"]["k"], json!(["1", "2"]));
+        assert_eq!(
+            multi["multiValueQueryStringParameters"]["k"],
+            json!(["1", "2"])
+        );
         assert_eq!(multi["multiValueHeaders"]["cookie"], json!(["a=1", "b=2"]));
         assert!(multi.get("headers").is_none());
     }
@@ -327,24 +389,41 @@ mod tests {
     fn body_encoding_follows_the_content_type_rule() {
         let mut req = doc_request();
         req.body = Bytes::from_static(b"{\"a\":1}");
-        req.headers.push(("Content-Type".into(), "application/json; charset=utf-8".into()));
-        assert_eq!(request_event(&req, &settings(false)).unwrap()["isBase64Encoded"], false);
+        req.headers.push((
+            "Content-Type".into(),
+            "application/json; charset=utf-8".into(),
+        ));
+        assert_eq!(
+            request_event(&req, &settings(false)).unwrap()["isBase64Encoded"],
+            false
+        );
         req.headers.push(("Content-Encoding".into(), "gzip".into()));
         let e = request_event(&req, &settings(false)).unwrap();
         assert_eq!(e["isBase64Encoded"], true);
         assert_eq!(e["body"], "eyJhIjoxfQ==");
         let mut bin = doc_request();
         bin.body = Bytes::from_static(&[0, 159, 146, 150]);
-        bin.headers.push(("Content-Type".into(), "image/png".into()));
-        assert_eq!(request_event(&bin, &settings(false)).unwrap()["isBase64Encoded"], true);
+        bin.headers
+            .push(("Content-Type".into(), "image/png".into()));
+        assert_eq!(
+            request_event(&bin, &settings(false)).unwrap()["isBase64Encoded"],
+            true
+        );
     }
 
     #[test]
     fn documented_sample_result_becomes_a_response() {
-        let r = response_from_result(include_bytes!("../../../tests/vectors/alb-response-lambda-docs.json"), &settings(false)).unwrap();
+        let r = response_from_result(
+            include_bytes!("../../../tests/vectors/alb-response-lambda-docs.json"),
+            &settings(false),
+        )
+        .unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.reason.as_deref(), Some("OK"));
-        assert_eq!(r.headers, vec![("Content-Type".to_string(), "text/html".to_string())]);
+        assert_eq!(
+            r.headers,
+            vec![("Content-Type".to_string(), "text/html".to_string())]
+        );
         assert_eq!(r.body, Bytes::from_static(b"<h1>Hello from Lambda!</h1>"));
     }
 
@@ -360,7 +439,11 @@ mod tests {
             br#"{"statusCode": 200, "headers": {"x": true}}"#,
             br#"{"statusCode": 200, "isBase64Encoded": true, "body": "%%%"}"#,
         ] {
-            assert!(response_from_result(bad, &s).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                response_from_result(bad, &s).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert!(response_from_result(br#"{"statusCode": 204}"#, &s).is_ok());
     }

@@ -10,3 +10,12 @@ wasmtime::component::bindgen!({
         "edge:hooks/types.headers": super::headers::HeaderSlot,
     },
 });
+
+/// Host bindings for the `function` world (ALB-style targets: event JSON in, result JSON out).
+pub mod function_world {
+    wasmtime::component::bindgen!({
+        path: "../hooks-sdk/wit",
+        world: "function",
+        exports: { default: async },
+    });
+}

@@ -1,70 +1,102 @@
 //! Why an invocation failed, and the one place that decides which status the viewer gets.
 
+use std::fmt;
+
 use crate::events::EventType;
+
+/// Where a function ran: at a CloudFront trigger, or as an ALB target group's function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// A hook at one of the four triggers.
+    Edge(EventType),
+    /// The function behind a target group (by origin name).
+    TargetGroup(String),
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Edge(e) => write!(f, "at {e}"),
+            Trigger::TargetGroup(name) => write!(f, "for target group \"{name}\""),
+        }
+    }
+}
 
 /// A failed hook invocation. Every variant names the function and trigger so one log line says
 /// what went wrong where.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     /// More invocations in flight than `max-concurrency` ("Lambda limit exceeded").
-    #[error("function \"{function}\" at {event_type}: throttled at max-concurrency {limit}")]
+    #[error("function \"{function}\" {trigger}: throttled at max-concurrency {limit}")]
     Throttled {
         /// Function name.
         function: String,
-        /// Trigger.
-        event_type: EventType,
+        /// Where it ran.
+        trigger: Trigger,
         /// The configured limit.
         limit: usize,
     },
     /// Ran past its timeout.
-    #[error("function \"{function}\" at {event_type}: timed out after {timeout_ms} ms")]
+    #[error("function \"{function}\" {trigger}: timed out after {timeout_ms} ms")]
     Timeout {
         /// Function name.
         function: String,
-        /// Trigger.
-        event_type: EventType,
+        /// Where it ran.
+        trigger: Trigger,
         /// The configured timeout.
         timeout_ms: u64,
     },
     /// Trapped (panic, unreachable, out of bounds, memory limit, …) or failed to start.
-    #[error("function \"{function}\" at {event_type}: {reason}")]
+    #[error("function \"{function}\" {trigger}: {reason}")]
     Trap {
         /// Function name.
         function: String,
-        /// Trigger.
-        event_type: EventType,
+        /// Where it ran.
+        trigger: Trigger,
         /// What the trap said.
         reason: String,
     },
     /// Returned `Err` (a function error, like a Lambda handler throwing).
-    #[error("function \"{function}\" at {event_type}: function error: {message}")]
+    #[error("function \"{function}\" {trigger}: function error: {message}")]
     FunctionError {
         /// Function name.
         function: String,
-        /// Trigger.
-        event_type: EventType,
+        /// Where it ran.
+        trigger: Trigger,
         /// The error the function returned.
         message: String,
     },
     /// Returned something CloudFront would reject ("Lambda validation error").
-    #[error("function \"{function}\" at {event_type}: invalid result: {reason}")]
+    #[error("function \"{function}\" {trigger}: invalid result: {reason}")]
     Invalid {
         /// Function name.
         function: String,
-        /// Trigger.
-        event_type: EventType,
+        /// Where it ran.
+        trigger: Trigger,
         /// Which rule it broke.
         reason: String,
     },
 }
 
 impl HookError {
-    /// The status the viewer gets, as CloudFront documents it: 502 for a validation error,
-    /// 503 for an execution error, timeout or throttle.
+    /// The status the viewer gets. At a CloudFront trigger: 502 for a validation error, 503 for
+    /// an execution error, timeout or throttle. Behind a target group, as the ALB documents:
+    /// 502 for all of them.
     pub fn status(&self) -> u16 {
-        match self {
-            HookError::Invalid { .. } => 502,
+        match (self, self.trigger()) {
+            (_, Trigger::TargetGroup(_)) => 502,
+            (HookError::Invalid { .. }, _) => 502,
             _ => 503,
+        }
+    }
+
+    fn trigger(&self) -> &Trigger {
+        match self {
+            HookError::Throttled { trigger, .. }
+            | HookError::Timeout { trigger, .. }
+            | HookError::Trap { trigger, .. }
+            | HookError::FunctionError { trigger, .. }
+            | HookError::Invalid { trigger, .. } => trigger,
         }
     }
 

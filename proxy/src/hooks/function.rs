@@ -6,12 +6,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
+use super::bindings::function_world::{Function, FunctionPre};
 use super::bindings::{Hook, HookPre};
-use super::error::HookError;
+use super::error::{HookError, Trigger};
 use super::state::HookState;
 use super::{convert, limits, validate};
 use crate::config::{FunctionConfig, Isolation};
@@ -20,9 +21,20 @@ use crate::events::{CfEvent, EventType, HeaderList, HookOutcome};
 /// A warm execution environment.
 struct Environment {
     store: Store<HookState>,
-    hook: Hook,
+    exports: Exports,
     invocations: u64,
     last_used: Instant,
+}
+
+/// Which contract a component implements.
+enum Pre {
+    Hook(HookPre<HookState>),
+    Function(FunctionPre<HookState>),
+}
+
+enum Exports {
+    Hook(Hook),
+    Function(Function),
 }
 
 /// What one invocation cost, for the `REPORT` line and metrics.
@@ -41,7 +53,7 @@ pub struct Report {
 /// A compiled function with its pool of environments.
 pub struct HookFunction {
     config: FunctionConfig,
-    pre: HookPre<HookState>,
+    pre: Pre,
     idle: Mutex<Vec<Environment>>,
     permits: Arc<Semaphore>,
 }
@@ -60,16 +72,23 @@ impl HookFunction {
                 config.module.display()
             )
         })?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(HookPre::new)
-            .map_err(|e| {
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            anyhow::anyhow!(
+                "function \"{}\": {}: {e:#}",
+                config.name,
+                config.module.display()
+            )
+        })?;
+        let pre = match HookPre::new(instance_pre.clone()) {
+            Ok(p) => Pre::Hook(p),
+            Err(hook_err) => Pre::Function(FunctionPre::new(instance_pre).map_err(|_| {
                 anyhow::anyhow!(
-                    "function \"{}\": {} does not fit the edge:hooks contract: {e:#}",
+                    "function \"{}\": {} implements neither the edge:hooks `hook` world nor the `function` world: {hook_err:#}",
                     config.name,
                     config.module.display()
                 )
-            })?;
+            })?),
+        };
         Ok(HookFunction {
             permits: Arc::new(Semaphore::new(config.max_concurrency)),
             config,
@@ -89,34 +108,27 @@ impl HookFunction {
         event: &CfEvent,
     ) -> (Result<HookOutcome, HookError>, Option<Report>) {
         let et = event.config.event_type;
-        let Ok(_permit) = self.permits.clone().try_acquire_owned() else {
+        let trigger = Trigger::Edge(et);
+        let (_permit, mut env, init) = match self.acquire(&trigger).await {
+            Ok(acquired) => acquired,
+            Err(e) => return (Err(e), None),
+        };
+        let Exports::Hook(hook) = &env.exports else {
             return (
-                Err(HookError::Throttled {
-                    function: self.config.name.clone(),
-                    event_type: et,
-                    limit: self.config.max_concurrency,
-                }),
+                Err(self.trap(
+                    &trigger,
+                    "this is an ALB target function, not a hook".into(),
+                )),
                 None,
             );
         };
-        let (mut env, init) = match self.take_idle() {
-            Some(env) => (env, None),
-            None => {
-                let started = Instant::now();
-                match self.cold_start().await {
-                    Ok(env) => (env, Some(started.elapsed())),
-                    Err(reason) => return (Err(self.trap(et, reason)), None),
-                }
-            }
-        };
-
         let visible = without_disallowed(event);
         let state = env.store.data_mut();
         state.generation += 1;
         state.header_maps.clear();
         let wit_event = match convert::event_to_wit(state, &visible) {
             Ok(e) => e,
-            Err(e) => return (Err(self.trap(et, format!("{e:#}"))), None),
+            Err(e) => return (Err(self.trap(&trigger, format!("{e:#}"))), None),
         };
         let timeout = Duration::from_millis(self.timeout_ms(et));
         env.store.set_epoch_deadline(1);
@@ -124,36 +136,29 @@ impl HookFunction {
 
         let started = Instant::now();
         let result =
-            tokio::time::timeout(timeout, env.hook.call_handle(&mut env.store, &wit_event)).await;
-        let duration = started.elapsed();
-        self.log_output(&env, &event.config.request_id);
-        let report = Report {
-            duration,
-            init,
-            memory_mb: self.config.memory_mb,
-            max_memory_used_mb: (env.store.data().limiter.peak as u64).div_ceil(1 << 20),
-        };
+            tokio::time::timeout(timeout, hook.call_handle(&mut env.store, &wit_event)).await;
+        let report = self.report(&env, started, init, &event.config.request_id);
 
         let outcome = match result {
             // The instance stopped mid-call: it is never reused.
             Err(_) => Err(HookError::Timeout {
                 function: self.config.name.clone(),
-                event_type: et,
+                trigger: trigger.clone(),
                 timeout_ms: self.timeout_ms(et),
             }),
-            Ok(Err(trap)) => Err(self.trap(et, trap_reason(&trap))),
+            Ok(Err(trap)) => Err(self.trap(&trigger, trap_reason(&trap))),
             Ok(Ok(returned)) => {
                 let outcome = match returned {
                     Err(message) => Err(HookError::FunctionError {
                         function: self.config.name.clone(),
-                        event_type: et,
+                        trigger: trigger.clone(),
                         message,
                     }),
                     Ok(o) => convert::outcome_from_wit(env.store.data_mut(), &visible, o)
                         .and_then(|o| validate::validate(&visible, o))
                         .map_err(|reason| HookError::Invalid {
                             function: self.config.name.clone(),
-                            event_type: et,
+                            trigger: trigger.clone(),
                             reason,
                         }),
                 };
@@ -171,12 +176,101 @@ impl HookFunction {
             .unwrap_or_else(|| limits::default_timeout_ms(et))
     }
 
-    fn trap(&self, et: EventType, reason: String) -> HookError {
+    fn trap(&self, trigger: &Trigger, reason: String) -> HookError {
         HookError::Trap {
             function: self.config.name.clone(),
-            event_type: et,
+            trigger: trigger.clone(),
             reason,
         }
+    }
+
+    /// A concurrency permit and an environment (warm, or cold-started with its init time).
+    async fn acquire(
+        &self,
+        trigger: &Trigger,
+    ) -> Result<(OwnedSemaphorePermit, Environment, Option<Duration>), HookError> {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            return Err(HookError::Throttled {
+                function: self.config.name.clone(),
+                trigger: trigger.clone(),
+                limit: self.config.max_concurrency,
+            });
+        };
+        if let Some(env) = self.take_idle() {
+            return Ok((permit, env, None));
+        }
+        let started = Instant::now();
+        let env = self
+            .cold_start()
+            .await
+            .map_err(|reason| self.trap(trigger, reason))?;
+        Ok((permit, env, Some(started.elapsed())))
+    }
+
+    /// Logs the guest's output and measures the call that started at `started`.
+    fn report(
+        &self,
+        env: &Environment,
+        started: Instant,
+        init: Option<Duration>,
+        request_id: &str,
+    ) -> Report {
+        let duration = started.elapsed();
+        self.log_output(env, request_id);
+        Report {
+            duration,
+            init,
+            memory_mb: self.config.memory_mb,
+            max_memory_used_mb: (env.store.data().limiter.peak as u64).div_ceil(1 << 20),
+        }
+    }
+
+    /// Runs an ALB-style target function (the `function` world) on the event JSON of target
+    /// group `target_group`, returning the result JSON.
+    pub async fn invoke_json(
+        &self,
+        target_group: &str,
+        event: &[u8],
+        timeout: Duration,
+        request_id: &str,
+    ) -> (Result<Vec<u8>, HookError>, Option<Report>) {
+        let trigger = Trigger::TargetGroup(target_group.to_string());
+        let (_permit, mut env, init) = match self.acquire(&trigger).await {
+            Ok(acquired) => acquired,
+            Err(e) => return (Err(e), None),
+        };
+        let Exports::Function(function) = &env.exports else {
+            return (
+                Err(self.trap(
+                    &trigger,
+                    "this is a hook, not an ALB target function".into(),
+                )),
+                None,
+            );
+        };
+        env.store.set_epoch_deadline(1);
+        env.store.epoch_deadline_async_yield_and_update(1);
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(timeout, function.call_invoke(&mut env.store, event)).await;
+        let report = self.report(&env, started, init, request_id);
+        let outcome = match result {
+            Err(_) => Err(HookError::Timeout {
+                function: self.config.name.clone(),
+                trigger,
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+            Ok(Err(trap)) => Err(self.trap(&trigger, trap_reason(&trap))),
+            Ok(Ok(returned)) => {
+                self.release(env);
+                returned.map_err(|message| HookError::FunctionError {
+                    function: self.config.name.clone(),
+                    trigger,
+                    message,
+                })
+            }
+        };
+        (outcome, Some(report))
     }
 
     /// A warm environment that is neither expired nor used up, if any.
@@ -204,7 +298,11 @@ impl HookFunction {
 
     async fn cold_start(&self) -> Result<Environment, String> {
         let state = HookState::new(&self.config.env, (self.config.memory_mb as usize) << 20);
-        let mut store = Store::new(self.pre.engine(), state);
+        let engine = match &self.pre {
+            Pre::Hook(pre) => pre.engine(),
+            Pre::Function(pre) => pre.engine(),
+        };
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_async_yield_and_update(1);
@@ -213,13 +311,22 @@ impl HookFunction {
                 .timeout_ms
                 .unwrap_or(limits::default_timeout_ms(EventType::OriginRequest)),
         );
-        let hook = tokio::time::timeout(timeout, self.pre.instantiate_async(&mut store))
+        let instantiate = async {
+            match &self.pre {
+                Pre::Hook(pre) => pre.instantiate_async(&mut store).await.map(Exports::Hook),
+                Pre::Function(pre) => pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map(Exports::Function),
+            }
+        };
+        let exports = tokio::time::timeout(timeout, instantiate)
             .await
             .map_err(|_| format!("initialization timed out after {} ms", timeout.as_millis()))?
             .map_err(|e| format!("initialization failed: {}", trap_reason(&e)))?;
         Ok(Environment {
             store,
-            hook,
+            exports,
             invocations: 0,
             last_used: Instant::now(),
         })

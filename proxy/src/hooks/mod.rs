@@ -17,7 +17,7 @@ mod registry;
 mod state;
 mod validate;
 
-pub use error::HookError;
+pub use error::{HookError, Trigger};
 pub use function::{HookFunction, Report};
 pub use registry::HookRegistry;
 pub use validate::validate;

@@ -1,14 +1,17 @@
 //! Origins: where a behavior's requests are answered.
 
 mod files;
+mod function;
 mod http;
 
 use std::collections::HashMap;
 
 pub use self::http::{HttpUpstream, UpstreamError};
 pub use files::{FileBody, FileResponse, FilesBucket};
+pub use function::{TargetError, TargetGroup};
 
 use crate::config::{Config, Origin};
+use crate::hooks::HookRegistry;
 
 /// A service that must run beside the proxy for an origin to work (health checks).
 pub type BackgroundService = Box<dyn pingora::services::ServiceWithDependents>;
@@ -19,11 +22,14 @@ pub enum OriginHandle {
     Http(HttpUpstream),
     /// Answered from a local directory.
     Files(FilesBucket),
+    /// Answered by a function through the ALB translation.
+    Function(TargetGroup),
 }
 
 /// Builds every origin named in `config`, with the background services they need.
 pub fn build(
     config: &Config,
+    hooks: &HookRegistry,
 ) -> anyhow::Result<(HashMap<String, OriginHandle>, Vec<BackgroundService>)> {
     let mut origins = HashMap::new();
     let mut services = Vec::new();
@@ -35,6 +41,7 @@ pub fn build(
                 services.extend(service);
                 OriginHandle::Http(upstream)
             }
+            Origin::Function(f) => OriginHandle::Function(TargetGroup::new(name, f, hooks)?),
             Origin::Files(f) => OriginHandle::Files(
                 FilesBucket::new(f)
                     .map_err(|e| anyhow::anyhow!("origin \"{name}\": {}: {e}", f.root.display()))?,

@@ -490,11 +490,24 @@ async fn a_python_hook_runs_on_the_same_contract() {
         "[functions.bots.env]\nBLOCKED_AGENTS = \"badbot,scraper\"",
     );
     let (o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"bots\" }").await;
-    let blocked = client().get(proxy.url("/")).header("user-agent", "BadBot/1.0").send().await.unwrap();
+    let blocked = client()
+        .get(proxy.url("/"))
+        .header("user-agent", "BadBot/1.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(blocked.status(), 403);
-    assert_eq!(blocked.text().await.unwrap(), "Automated clients are not allowed here.\n");
+    assert_eq!(
+        blocked.text().await.unwrap(),
+        "Automated clients are not allowed here.\n"
+    );
     assert_eq!(o.hits(), 0);
-    let allowed = client().get(proxy.url("/")).header("user-agent", "Mozilla/5.0").send().await.unwrap();
+    let allowed = client()
+        .get(proxy.url("/"))
+        .header("user-agent", "Mozilla/5.0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(allowed.status(), 200);
     assert_eq!(o.last().headers["x-hook-language"], "python");
 }

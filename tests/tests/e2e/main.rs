@@ -2,6 +2,7 @@
 
 mod check;
 mod files;
+mod function_targets;
 mod hooks;
 mod hygiene;
 mod invoke;

@@ -1,0 +1,156 @@
+//! The `function` origin: an ALB-style target group whose one target is a wasm component (the
+//! `function` world) or an endpoint speaking the Lambda Invoke API.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{FunctionOrigin, FunctionTarget};
+use crate::events::alb::{self, HttpRequestParts, HttpResponseParts, TargetGroupSettings};
+use crate::hooks::{HookFunction, HookRegistry};
+
+/// Why a target group could not answer; `status` is what the ALB would send.
+#[derive(Debug, thiserror::Error)]
+#[error("target group \"{target_group}\" ({target}): {reason}")]
+pub struct TargetError {
+    /// Status for the viewer.
+    pub status: u16,
+    /// The target group (origin name).
+    pub target_group: String,
+    /// The function name or invoke URL.
+    pub target: String,
+    /// What went wrong.
+    pub reason: String,
+}
+
+enum Target {
+    Wasm(Arc<HookFunction>),
+    InvokeUrl {
+        url: String,
+        client: reqwest::Client,
+    },
+}
+
+/// A function target group ready to serve.
+pub struct TargetGroup {
+    name: String,
+    settings: TargetGroupSettings,
+    timeout: Duration,
+    target: Target,
+}
+
+impl TargetGroup {
+    /// Binds the origin's target: its compiled function from `hooks`, or an HTTP client.
+    pub fn new(name: &str, origin: &FunctionOrigin, hooks: &HookRegistry) -> anyhow::Result<Self> {
+        let target = match &origin.target {
+            FunctionTarget::Wasm(f) => Target::Wasm(hooks.get(f).cloned().ok_or_else(|| {
+                anyhow::anyhow!("origin \"{name}\": function \"{f}\" is not loaded")
+            })?),
+            FunctionTarget::InvokeUrl(url) => Target::InvokeUrl {
+                url: url.clone(),
+                client: reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(origin.timeout)
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("origin \"{name}\": {e}"))?,
+            },
+        };
+        Ok(TargetGroup {
+            name: name.to_string(),
+            settings: TargetGroupSettings {
+                target_group_arn: origin.target_group_arn.clone(),
+                multi_value_headers: origin.multi_value_headers,
+            },
+            timeout: origin.timeout,
+            target,
+        })
+    }
+
+    fn error(&self, status: u16, reason: impl Into<String>) -> TargetError {
+        TargetError {
+            status,
+            target_group: self.name.clone(),
+            target: match &self.target {
+                Target::Wasm(f) => format!("function \"{}\"", f.name()),
+                Target::InvokeUrl { url, .. } => url.clone(),
+            },
+            reason: reason.into(),
+        }
+    }
+
+    /// Translates `request` to the event, invokes the target, and translates the result back.
+    pub async fn call(
+        &self,
+        request: &HttpRequestParts,
+        request_id: &str,
+    ) -> Result<HttpResponseParts, TargetError> {
+        if request.body.len() > alb::MAX_REQUEST_BODY {
+            return Err(self.error(413, "request body over 1 MB"));
+        }
+        let event = alb::request_event(request, &self.settings).map_err(|e| self.error(400, e))?;
+        let event = serde_json::to_vec(&event).expect("event serializes");
+        let result = match &self.target {
+            Target::Wasm(function) => {
+                let (result, _) = function
+                    .invoke_json(&self.name, &event, self.timeout, request_id)
+                    .await;
+                result.map_err(|e| self.error(e.status(), e.to_string()))?
+            }
+            Target::InvokeUrl { url, client } => self.invoke_remote(client, url, event).await?,
+        };
+        alb::response_from_result(&result, &self.settings).map_err(|e| self.error(502, e))
+    }
+
+    /// POSTs the event as the Lambda Invoke API expects; `X-Amz-Function-Error` in the reply is a
+    /// function error.
+    async fn invoke_remote(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        event: Vec<u8>,
+    ) -> Result<Vec<u8>, TargetError> {
+        let reply = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(event)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    self.error(
+                        504,
+                        format!("no answer within {} ms", self.timeout.as_millis()),
+                    )
+                } else {
+                    self.error(502, format!("invoke failed: {e}"))
+                }
+            })?;
+        let function_error = reply
+            .headers()
+            .get("x-amz-function-error")
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let status = reply.status();
+        let body = reply.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                self.error(
+                    504,
+                    format!("no answer within {} ms", self.timeout.as_millis()),
+                )
+            } else {
+                self.error(502, format!("reading the result: {e}"))
+            }
+        })?;
+        if let Some(kind) = function_error {
+            return Err(self.error(
+                502,
+                format!(
+                    "function error ({kind}): {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ),
+            ));
+        }
+        if !status.is_success() {
+            return Err(self.error(502, format!("invoke endpoint answered {status}")));
+        }
+        Ok(body.to_vec())
+    }
+}

@@ -1,0 +1,272 @@
+//! Function targets: HTTP ⇄ the ALB's Lambda JSON, through the live proxy with a real client —
+//! a wasm function (alb-hello) and a real Lambda Invoke API endpoint (apig-wsgi).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use edge_test_artifacts as guests;
+
+use crate::support::{client, free_port, Proxy};
+
+fn hello(multi: bool) -> Proxy {
+    Proxy::start(&format!(
+        "[functions.hello]\nmodule = \"{}\"\n\n[origins.api]\ntype = \"function\"\nfunction = \"hello\"\nmulti-value-headers = {multi}\n\n[default-behavior]\norigin = \"api\"\n",
+        guests::ALB_HELLO
+    ))
+}
+
+async fn echo(proxy: &Proxy, url: &str) -> (reqwest::header::HeaderMap, serde_json::Value) {
+    let resp = client()
+        .get(proxy.url(url))
+        .header("x-rep", "1")
+        .header("x-rep", "2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    (
+        headers,
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap(),
+    )
+}
+
+fn values<'a>(pairs: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
+    pairs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p[0] == name)
+        .map(|p| p[1].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn single_value_mode_keeps_the_last_repeat_and_raw_query() {
+    let proxy = hello(false);
+    let (headers, e) = echo(&proxy, "/api/hello?a=1&a=2&enc=%3FshowAll%3Dtrue").await;
+    assert_eq!(e["multiValue"], false);
+    assert_eq!(values(&e["query"], "a"), ["2"]);
+    assert_eq!(values(&e["query"], "enc"), ["%3FshowAll%3Dtrue"]);
+    assert_eq!(values(&e["headers"], "x-rep"), ["2"]);
+    assert_eq!(values(&e["headers"], "x-forwarded-proto"), ["http"]);
+    assert!(values(&e["headers"], "x-amzn-trace-id")[0].starts_with("Root=1-"));
+    // Single-value results hold one value per header: the last cookie.
+    assert_eq!(headers.get_all("set-cookie").iter().count(), 1);
+}
+
+#[tokio::test]
+async fn multi_value_mode_keeps_every_repeat_in_order_and_both_cookies() {
+    let proxy = hello(true);
+    let (headers, e) = echo(&proxy, "/api/hello?a=1&a=2&b=").await;
+    assert_eq!(e["multiValue"], true);
+    assert_eq!(values(&e["query"], "a"), ["1", "2"]);
+    assert_eq!(values(&e["query"], "b"), [""]);
+    assert_eq!(values(&e["headers"], "x-rep"), ["1", "2"]);
+    let cookies: Vec<_> = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        cookies,
+        ["session=abc123; Path=/; HttpOnly", "theme=dark; Path=/"]
+    );
+}
+
+#[tokio::test]
+async fn binary_bodies_cross_byte_for_byte_and_empty_bodies_stay_empty() {
+    let proxy = hello(true);
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let resp = client()
+        .post(proxy.url("/api/echo-body"))
+        .header("content-type", "application/octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let png = client()
+        .get(proxy.url("/api/pixel.png"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let png = png.bytes().await.unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(png.len(), 67);
+    assert_eq!(&png[png.len() - 8..], b"IEND\xae\x42\x60\x82");
+
+    let (_, e) = echo(&proxy, "/api/empty").await;
+    assert_eq!(e["bodyLength"], 0);
+    assert_eq!(e["body"], "");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_and_websocket_upgrades_400() {
+    let proxy = hello(false);
+    let big = vec![b'x'; 1024 * 1024 + 1];
+    let resp = client()
+        .post(proxy.url("/api/x"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let ws = client()
+        .get(proxy.url("/api/socket"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ws.status(), 400);
+}
+
+/// A real Lambda Invoke API endpoint: a WSGI app behind apig-wsgi (tests/lambda).
+struct InvokeEndpoint {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl InvokeEndpoint {
+    fn start() -> InvokeEndpoint {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let python = root.join("target/py/bin/python");
+        assert!(
+            python.exists(),
+            "{} is missing: scripts/setup.sh installs it (make test runs it)",
+            python.display()
+        );
+        let port = free_port();
+        let mut child = Command::new(python)
+            .arg(root.join("tests/lambda/wsgi_invoke_server.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        InvokeEndpoint {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "http://{}/2015-03-31/functions/function/invocations",
+            self.addr
+        )
+    }
+}
+
+impl Drop for InvokeEndpoint {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn remote(url: &str, multi: bool, timeout_ms: u64) -> Proxy {
+    Proxy::start(&format!(
+        "[origins.wsgi]\ntype = \"function\"\ninvoke-url = \"{url}\"\nmulti-value-headers = {multi}\ntimeout-ms = {timeout_ms}\n\n[default-behavior]\norigin = \"wsgi\"\n"
+    ))
+}
+
+#[tokio::test]
+async fn a_wsgi_app_behind_apig_wsgi_round_trips() {
+    let endpoint = InvokeEndpoint::start();
+    let proxy = remote(&endpoint.url(), true, 5000);
+    let resp = client()
+        .post(proxy.url("/wsgi/items?q=a%20b&q=c"))
+        .header("x-rep", "one")
+        .body("12345")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let cookies: Vec<_> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(cookies, ["a=1; Path=/", "b=2; Path=/"]);
+    let echo: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/wsgi/items");
+    assert_eq!(echo["header_x_rep"], "one");
+    assert_eq!(echo["body_length"], 5);
+    assert!(echo["query"].as_str().unwrap().contains("q=c"), "{echo}");
+
+    // The app raising is a function error: 502.
+    let failed = client().get(proxy.url("/wsgi/fail")).send().await.unwrap();
+    assert_eq!(failed.status(), 502);
+    assert!(
+        proxy.stderr().contains("X-Amz-Function-Error")
+            || proxy.stderr().contains("function error"),
+        "{}",
+        proxy.stderr()
+    );
+}
+
+#[tokio::test]
+async fn malformed_results_are_502_and_silent_endpoints_504() {
+    // An endpoint that answers garbage, or nothing in time.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 65536];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]).to_string();
+                if req.contains("/slow/") {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    return;
+                }
+                let body = if req.contains("/null-body/") {
+                    r#"{"statusCode": 200, "body": null}"#
+                } else {
+                    "this is not json"
+                };
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    for (path, status) in [("garbage", 502), ("null-body", 502), ("slow", 504)] {
+        let proxy = remote(&format!("http://{addr}/{path}/invocations"), false, 500);
+        let resp = client().get(proxy.url("/x")).send().await.unwrap();
+        assert_eq!(resp.status(), status, "{path}");
+        let id = resp.headers()["x-edge-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let log = proxy.stderr();
+        assert!(
+            log.lines().any(|l| l.contains(&id)
+                && l.contains("function target failed")
+                && l.contains("wsgi")),
+            "{path}: {log}"
+        );
+    }
+}
