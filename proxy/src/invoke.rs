@@ -1,5 +1,6 @@
 //! `edge-proxy invoke`: one function, one event, no proxy — like `sam local invoke`, with the
-//! same limits, validation and error statuses the proxy applies.
+//! same limits, validation and error statuses the proxy applies. A Lambda@Edge event runs a
+//! hook; an ALB event runs an ALB target function.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,8 +9,9 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::config::{FunctionConfig, Isolation};
+use crate::events::alb::{self, TargetGroupSettings};
 use crate::events::CfEvent;
-use crate::hooks::{limits, HookRegistry};
+use crate::hooks::{limits, HookError, HookRegistry, Trigger};
 
 /// Arguments of `edge-proxy invoke`.
 #[derive(Debug, Args)]
@@ -17,7 +19,8 @@ pub struct InvokeArgs {
     /// The function's component (`.wasm`).
     #[arg(long)]
     function: PathBuf,
-    /// The event: AWS Lambda@Edge event JSON (`{"Records":[{"cf":…}]}`).
+    /// The event: a Lambda@Edge event (`{"Records":[{"cf":…}]}`) for a hook, or an ALB event
+    /// for an ALB target function.
     #[arg(long)]
     event: PathBuf,
     /// An environment variable for the function (repeatable).
@@ -48,13 +51,10 @@ pub fn run(args: InvokeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let event = match CfEvent::from_aws_json(&text) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("{}: {e}", args.event.display());
-            return ExitCode::FAILURE;
-        }
-    };
+    // An ALB event (no `Records`) goes to an ALB target function.
+    let is_edge_event = serde_json::from_str::<serde_json::Value>(&text)
+        .map(|v| v.get("Records").is_some())
+        .unwrap_or(true);
     let name = args
         .function
         .file_stem()
@@ -83,7 +83,41 @@ pub fn run(args: InvokeArgs) -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let (result, report) = runtime.block_on(function.invoke(&event));
+    let (result, report) = if is_edge_event {
+        let event = match CfEvent::from_aws_json(&text) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("{}: {e}", args.event.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        let (result, report) = runtime.block_on(function.invoke(&event));
+        (result.map(|outcome| outcome.to_json()), report)
+    } else {
+        let timeout = Duration::from_millis(args.timeout_ms.unwrap_or(30_000));
+        let (result, report) =
+            runtime.block_on(function.invoke_json("invoke", text.as_bytes(), timeout, "invoke"));
+        let checked = result.and_then(|bytes| {
+            let settings = TargetGroupSettings {
+                target_group_arn: String::new(),
+                multi_value_headers: text.contains("\"multiValueHeaders\""),
+            };
+            alb::response_from_result(&bytes, &settings)
+                .map_err(|reason| HookError::Invalid {
+                    function: config.name.clone(),
+                    trigger: Trigger::TargetGroup("invoke".into()),
+                    reason,
+                })
+                .and_then(|_| {
+                    serde_json::from_slice(&bytes).map_err(|e| HookError::Invalid {
+                        function: config.name.clone(),
+                        trigger: Trigger::TargetGroup("invoke".into()),
+                        reason: e.to_string(),
+                    })
+                })
+        });
+        (checked, report)
+    };
     if let Some(r) = report {
         eprintln!(
             "REPORT Duration: {:.2} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
@@ -98,10 +132,7 @@ pub fn run(args: InvokeArgs) -> ExitCode {
     }
     match result {
         Ok(outcome) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&outcome.to_json()).expect("json")
-            );
+            println!("{}", serde_json::to_string_pretty(&outcome).expect("json"));
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -213,3 +213,57 @@ fn python_hook_answers_the_aws_sample_event() {
     assert_eq!(json["headers"]["x-hook-language"][0]["value"], "python");
     assert_eq!(json["headers"]["host"][0]["key"], "Host");
 }
+
+#[test]
+fn alb_sample_events_run_through_an_alb_target_function() {
+    for (event, multi) in [
+        ("alb-request-lambda-docs.json", false),
+        ("alb-request-multivalue.aws-lambda-go.json", true),
+    ] {
+        let (ok, json, stderr) = invoke(guests::ALB_HELLO, event, &[]);
+        assert!(ok, "{event}: {stderr}");
+        assert_eq!(json["statusCode"], 200);
+        let sample: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(vector(event)).unwrap()).unwrap();
+        let echo: serde_json::Value = serde_json::from_str(json["body"].as_str().unwrap()).unwrap();
+        assert_eq!(echo["method"], sample["httpMethod"], "{event}");
+        assert_eq!(echo["path"], sample["path"], "{event}");
+        assert_eq!(echo["multiValue"], multi, "{event}");
+        let field = if multi {
+            "multiValueHeaders"
+        } else {
+            "headers"
+        };
+        let sent_headers = sample[field].as_object().unwrap();
+        let echoed = echo["headers"].as_array().unwrap();
+        assert_eq!(
+            echoed.len(),
+            sent_headers
+                .values()
+                .map(|v| v.as_array().map_or(1, |a| a.len()))
+                .sum::<usize>(),
+            "{event}"
+        );
+        for pair in echoed {
+            let name = pair[0].as_str().unwrap();
+            let sent = &sent_headers[name];
+            let matches = if multi {
+                sent.as_array().unwrap().contains(&pair[1])
+            } else {
+                *sent == pair[1]
+            };
+            assert!(matches, "{event}: header {name}");
+        }
+        if multi {
+            assert_eq!(
+                json["multiValueHeaders"]["set-cookie"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                2
+            );
+        } else {
+            assert!(json["headers"]["set-cookie"].is_string());
+        }
+    }
+}
