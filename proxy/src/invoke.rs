@@ -101,6 +101,7 @@ pub fn run(args: InvokeArgs) -> ExitCode {
             let settings = TargetGroupSettings {
                 target_group_arn: String::new(),
                 multi_value_headers: text.contains("\"multiValueHeaders\""),
+                payload: alb::Payload::Alb,
             };
             alb::response_from_result(&bytes, &settings)
                 .map_err(|reason| HookError::Invalid {

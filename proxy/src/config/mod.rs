@@ -17,6 +17,7 @@ pub use pattern::Pattern;
 use error::IssueSink;
 use raw::{RawConfig, RawHooks, RawOrigin};
 
+use crate::events::alb::Payload;
 use crate::events::EventType;
 use toml::Spanned;
 
@@ -104,6 +105,8 @@ pub struct FunctionOrigin {
     pub multi_value_headers: bool,
     /// How long to wait for the function.
     pub timeout: Duration,
+    /// The JSON shape the function speaks.
+    pub payload: Payload,
     /// Who answers.
     pub target: FunctionTarget,
 }
@@ -693,18 +696,19 @@ fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option
 }
 
 fn function_origin(o: &RawOrigin, key: &str, sink: &mut IssueSink) -> Option<FunctionOrigin> {
-    if let Some(p) = &o.payload {
-        if p.get_ref() != "alb" {
+    let payload = match o.payload.as_ref().map(|p| p.get_ref().as_str()) {
+        None | Some("alb") => Payload::Alb,
+        Some("api-gateway-v1") => Payload::ApiGatewayV1,
+        Some("api-gateway-v2") => Payload::ApiGatewayV2,
+        Some(other) => {
             sink.at(
-                Some(p.span()),
+                o.payload.as_ref().map(|p| p.span()),
                 format!("{key}.payload"),
-                format!(
-                    "unsupported payload \"{}\": this build translates \"alb\"",
-                    p.get_ref()
-                ),
+                format!("unknown payload \"{other}\", expected \"alb\", \"api-gateway-v1\" or \"api-gateway-v2\""),
             );
+            Payload::Alb
         }
-    }
+    };
     let target = match (&o.function, &o.invoke_url) {
         (Some(f), None) => FunctionTarget::Wasm(f.get_ref().clone()),
         (None, Some(u)) => {
@@ -745,6 +749,7 @@ fn function_origin(o: &RawOrigin, key: &str, sink: &mut IssueSink) -> Option<Fun
             }),
         multi_value_headers: o.multi_value_headers.as_ref().is_some_and(|m| *m.get_ref()),
         timeout,
+        payload,
         target,
     })
 }

@@ -1,6 +1,7 @@
 //! HTTP ⇄ the JSON an Application Load Balancer exchanges with a Lambda target, following the
 //! ELB guide ("Lambda functions as targets"): the request event, the result, and which results
-//! are malformed (the ALB answers those with 502).
+//! are malformed (the ALB answers those with 502). API Gateway payloads (`apigw.rs`) share the
+//! entry points and limits.
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -23,13 +24,27 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
+/// Which JSON shape the function speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Payload {
+    /// The ALB's Lambda target format.
+    #[default]
+    Alb,
+    /// API Gateway payload format 1.0 (REST APIs, HTTP APIs).
+    ApiGatewayV1,
+    /// API Gateway payload format 2.0 (HTTP APIs, function URLs).
+    ApiGatewayV2,
+}
+
 /// A target group's translation settings.
 #[derive(Debug, Clone)]
 pub struct TargetGroupSettings {
     /// `requestContext.elb.targetGroupArn`.
     pub target_group_arn: String,
-    /// The `lambda.multi_value_headers.enabled` attribute.
+    /// The `lambda.multi_value_headers.enabled` attribute (ALB payload only).
     pub multi_value_headers: bool,
+    /// The JSON shape.
+    pub payload: Payload,
 }
 
 /// The HTTP request as the ALB received it.
@@ -95,7 +110,7 @@ fn body_is_text(headers: &[(String, String)]) -> bool {
 }
 
 /// Query pairs as sent: split on `&` and the first `=`, never percent-decoded.
-fn query_pairs(query: &str) -> Vec<(String, String)> {
+pub(super) fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -134,12 +149,39 @@ fn trace_id() -> String {
     format!("Root=1-{secs:08x}-{}", &random[..24])
 }
 
-/// Builds the ALB event for `req`. Header names are lowercased; the ALB's forwarding headers
-/// are added; in single-value mode the last of repeated headers or query keys wins.
+/// `body` and `isBase64Encoded` by the ALB's rule; a text body that is not UTF-8 is refused.
+pub(super) fn body_field(req: &HttpRequestParts) -> Result<(String, bool), String> {
+    if req.body.is_empty() {
+        Ok((String::new(), false))
+    } else if body_is_text(&req.headers) {
+        match std::str::from_utf8(&req.body) {
+            Ok(s) => Ok((s.to_string(), false)),
+            Err(_) => Err("a text request body is not valid UTF-8".into()),
+        }
+    } else {
+        Ok((
+            base64::engine::general_purpose::STANDARD.encode(&req.body),
+            true,
+        ))
+    }
+}
+
+/// Builds the event for `req` in the target group's payload format.
 pub fn request_event(
     req: &HttpRequestParts,
     settings: &TargetGroupSettings,
+    request_id: &str,
 ) -> Result<Value, String> {
+    match settings.payload {
+        Payload::Alb => alb_event(req, settings),
+        Payload::ApiGatewayV1 => super::apigw::v1_event(req, request_id),
+        Payload::ApiGatewayV2 => super::apigw::v2_event(req, request_id),
+    }
+}
+
+/// Builds the ALB event for `req`. Header names are lowercased; the ALB's forwarding headers
+/// are added; in single-value mode the last of repeated headers or query keys wins.
+fn alb_event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> Result<Value, String> {
     let mut headers: Vec<(String, String)> = req
         .headers
         .iter()
@@ -172,19 +214,7 @@ pub fn request_event(
         headers.push(("x-amzn-trace-id".into(), trace_id()));
     }
 
-    let (body, is_base64) = if req.body.is_empty() {
-        (String::new(), false)
-    } else if body_is_text(&req.headers) {
-        match std::str::from_utf8(&req.body) {
-            Ok(s) => (s.to_string(), false),
-            Err(_) => return Err("a text request body is not valid UTF-8".into()),
-        }
-    } else {
-        (
-            base64::engine::general_purpose::STANDARD.encode(&req.body),
-            true,
-        )
-    };
+    let (body, is_base64) = body_field(req)?;
 
     let multi = settings.multi_value_headers;
     let query = query_pairs(&req.query);
@@ -218,6 +248,11 @@ pub fn response_from_result(
     }
     let v: Value =
         serde_json::from_slice(result).map_err(|e| format!("result is not JSON: {e}"))?;
+    match settings.payload {
+        Payload::Alb => {}
+        Payload::ApiGatewayV1 => return super::apigw::v1_response(&v).map(without_hop_by_hop),
+        Payload::ApiGatewayV2 => return super::apigw::v2_response(&v).map(without_hop_by_hop),
+    }
     let Some(obj) = v.as_object() else {
         return Err("result is not a JSON object".into());
     };
@@ -283,7 +318,6 @@ pub fn response_from_result(
             headers.push((name.clone(), value.to_string()));
         }
     }
-    headers.retain(|(k, _)| !HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()));
 
     let is_base64 = match obj.get("isBase64Encoded") {
         None => false,
@@ -300,12 +334,18 @@ pub fn response_from_result(
         Some(Value::String(s)) => Bytes::from(s.clone()),
         Some(_) => return Err("\"body\" is not a string".into()),
     };
-    Ok(HttpResponseParts {
+    Ok(without_hop_by_hop(HttpResponseParts {
         status,
         reason,
         headers,
         body,
-    })
+    }))
+}
+
+fn without_hop_by_hop(mut r: HttpResponseParts) -> HttpResponseParts {
+    r.headers
+        .retain(|(k, _)| !HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()));
+    r
 }
 
 #[cfg(test)]
@@ -316,6 +356,7 @@ mod tests {
         TargetGroupSettings {
             target_group_arn: "arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/lambda-279XGJDqGZ5rsrHC2Fjr/49e9d65c45c6791a".into(),
             multi_value_headers: multi,
+            payload: Payload::Alb,
         }
     }
 
@@ -350,7 +391,7 @@ mod tests {
             "../../../tests/vectors/alb-request-lambda-docs.json"
         ))
         .unwrap();
-        let event = request_event(&doc_request(), &settings(false)).unwrap();
+        let event = request_event(&doc_request(), &settings(false), "id").unwrap();
         for field in [
             "requestContext",
             "httpMethod",
@@ -371,12 +412,12 @@ mod tests {
         req.query = "k=1&k=2&enc=%3FshowAll%3Dtrue&flag".into();
         req.headers.push(("Cookie".into(), "a=1".into()));
         req.headers.push(("cookie".into(), "b=2".into()));
-        let single = request_event(&req, &settings(false)).unwrap();
+        let single = request_event(&req, &settings(false), "id").unwrap();
         assert_eq!(single["queryStringParameters"]["k"], "2");
         assert_eq!(single["queryStringParameters"]["enc"], "%3FshowAll%3Dtrue");
         assert_eq!(single["queryStringParameters"]["flag"], "");
         assert_eq!(single["headers"]["cookie"], "b=2");
-        let multi = request_event(&req, &settings(true)).unwrap();
+        let multi = request_event(&req, &settings(true), "id").unwrap();
         assert_eq!(
             multi["multiValueQueryStringParameters"]["k"],
             json!(["1", "2"])
@@ -394,11 +435,11 @@ mod tests {
             "application/json; charset=utf-8".into(),
         ));
         assert_eq!(
-            request_event(&req, &settings(false)).unwrap()["isBase64Encoded"],
+            request_event(&req, &settings(false), "id").unwrap()["isBase64Encoded"],
             false
         );
         req.headers.push(("Content-Encoding".into(), "gzip".into()));
-        let e = request_event(&req, &settings(false)).unwrap();
+        let e = request_event(&req, &settings(false), "id").unwrap();
         assert_eq!(e["isBase64Encoded"], true);
         assert_eq!(e["body"], "eyJhIjoxfQ==");
         let mut bin = doc_request();
@@ -406,7 +447,7 @@ mod tests {
         bin.headers
             .push(("Content-Type".into(), "image/png".into()));
         assert_eq!(
-            request_event(&bin, &settings(false)).unwrap()["isBase64Encoded"],
+            request_event(&bin, &settings(false), "id").unwrap()["isBase64Encoded"],
             true
         );
     }

@@ -1,6 +1,7 @@
 //! Events: the CloudFront (Lambda@Edge) event model hooks see, and its AWS JSON form.
 
 pub mod alb;
+mod apigw;
 mod cloudfront;
 mod headers;
 

@@ -59,6 +59,7 @@ impl TargetGroup {
             settings: TargetGroupSettings {
                 target_group_arn: origin.target_group_arn.clone(),
                 multi_value_headers: origin.multi_value_headers,
+                payload: origin.payload,
             },
             timeout: origin.timeout,
             target,
@@ -86,7 +87,8 @@ impl TargetGroup {
         if request.body.len() > alb::MAX_REQUEST_BODY {
             return Err(self.error(413, "request body over 1 MB"));
         }
-        let event = alb::request_event(request, &self.settings).map_err(|e| self.error(400, e))?;
+        let event = alb::request_event(request, &self.settings, request_id)
+            .map_err(|e| self.error(400, e))?;
         let event = serde_json::to_vec(&event).expect("event serializes");
         let result = match &self.target {
             Target::Wasm(function) => {

@@ -179,9 +179,42 @@ impl Drop for InvokeEndpoint {
 }
 
 fn remote(url: &str, multi: bool, timeout_ms: u64) -> Proxy {
+    remote_with(
+        url,
+        &format!("multi-value-headers = {multi}\ntimeout-ms = {timeout_ms}"),
+    )
+}
+
+fn remote_with(url: &str, settings: &str) -> Proxy {
     Proxy::start(&format!(
-        "[origins.wsgi]\ntype = \"function\"\ninvoke-url = \"{url}\"\nmulti-value-headers = {multi}\ntimeout-ms = {timeout_ms}\n\n[default-behavior]\norigin = \"wsgi\"\n"
+        "[origins.wsgi]\ntype = \"function\"\ninvoke-url = \"{url}\"\n{settings}\n\n[default-behavior]\norigin = \"wsgi\"\n"
     ))
+}
+
+#[tokio::test]
+async fn api_gateway_payloads_round_trip_through_the_same_app() {
+    let endpoint = InvokeEndpoint::start();
+    for payload in ["api-gateway-v1", "api-gateway-v2"] {
+        let proxy = remote_with(&endpoint.url(), &format!("payload = \"{payload}\""));
+        let resp = client()
+            .post(proxy.url("/wsgi/items?q=a%20b"))
+            .header("x-rep", "one")
+            .header("cookie", "c1=1; c2=2")
+            .body("123")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "{payload}");
+        assert_eq!(
+            resp.headers().get_all("set-cookie").iter().count(),
+            2,
+            "{payload}"
+        );
+        let echo: serde_json::Value = serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap();
+        assert_eq!(echo["path"], "/wsgi/items", "{payload}");
+        assert_eq!(echo["header_x_rep"], "one", "{payload}");
+        assert_eq!(echo["body_length"], 3, "{payload}");
+    }
 }
 
 #[tokio::test]
