@@ -388,38 +388,21 @@ async fn trapped_or_timed_out_environments_are_never_reused() {
     client().get(proxy.url("/")).send().await.unwrap();
     client().get(proxy.url("/")).send().await.unwrap();
     assert_eq!(o.last().headers["x-probe-invocations"], "2");
-    assert_eq!(
-        client()
+    for (mode, what) in [("trap", "trapped"), ("spin", "timed-out")] {
+        let failed = client()
             .get(proxy.url("/"))
-            .header("x-probe", "trap")
+            .header("x-probe", mode)
             .send()
             .await
-            .unwrap()
-            .status(),
-        503
-    );
-    client().get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(
-        o.last().headers["x-probe-invocations"],
-        "1",
-        "a trapped instance was reused"
-    );
-    assert_eq!(
-        client()
-            .get(proxy.url("/"))
-            .header("x-probe", "spin")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
-    client().get(proxy.url("/")).send().await.unwrap();
-    assert_eq!(
-        o.last().headers["x-probe-invocations"],
-        "1",
-        "a timed-out instance was reused"
-    );
+            .unwrap();
+        assert_eq!(failed.status(), 503, "{mode}");
+        client().get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(
+            o.last().headers["x-probe-invocations"],
+            "1",
+            "a {what} instance was reused"
+        );
+    }
 }
 
 #[tokio::test]
