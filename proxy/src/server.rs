@@ -1,6 +1,7 @@
 //! Turns a validated [`Config`] into a running Pingora server: the viewer listeners, the admin
 //! listener and the background services (health checks).
 
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -10,7 +11,8 @@ use pingora::server::Server;
 use pingora::services::listening::Service;
 
 use crate::config::Config;
-use crate::edge::EdgeProxy;
+use crate::cache::EdgeCache;
+use crate::edge::{EdgeProxy, LocalOriginServer, LocalOrigins};
 use crate::hooks::HookRegistry;
 use crate::listen::HeaderDeadlineApp;
 use crate::observe::{AdminApp, Metrics};
@@ -41,9 +43,21 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
     let metrics = Arc::new(Metrics::new());
     let hooks = Arc::new(HookRegistry::load(&config.functions)?);
     let (origins, background) = crate::origins::build(&config, &hooks)?;
+    let origins = Arc::new(origins);
+    let cache = EdgeCache::new(&config.cache);
+    let local = Arc::new(
+        LocalOrigins::new(origins.clone()).context("creating the local-origin socket directory")?,
+    );
     let proxy = pingora::proxy::http_proxy(
         &server.configuration,
-        EdgeProxy::new(config.clone(), origins, metrics.clone(), hooks),
+        EdgeProxy::new(
+            config.clone(),
+            origins,
+            metrics.clone(),
+            hooks,
+            cache,
+            local.clone(),
+        ),
     );
     let app = HeaderDeadlineApp::new(proxy, config.limits.request_header_timeout);
     let mut edge = Service::new("edge".to_string(), app);
@@ -66,7 +80,23 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
     }
     server.add_service(edge);
 
-    let mut admin = Service::new("admin".to_string(), AdminApp::new(metrics));
+    if config.behaviors.iter().any(|b| b.cache.is_some()) {
+        let app = pingora::proxy::http_proxy(
+            &server.configuration,
+            LocalOriginServer::new(local.clone()),
+        );
+        let mut service = Service::new("local-origin".to_string(), app);
+        service.add_uds(
+            &local.socket().to_string_lossy(),
+            Some(std::fs::Permissions::from_mode(0o600)),
+        );
+        server.add_service(service);
+    }
+
+    let mut admin = Service::new(
+        "admin".to_string(),
+        AdminApp::new(metrics, cache, config.cache.purge_token.clone()),
+    );
     admin.add_tcp(&config.admin.to_string());
     server.add_service(admin);
     server.add_services(background);

@@ -15,7 +15,7 @@ pub use error::{ConfigError, ConfigIssue};
 pub use pattern::Pattern;
 
 use error::IssueSink;
-use raw::{RawConfig, RawHooks, RawOrigin};
+use raw::{RawCache, RawCachePolicy, RawConfig, RawHooks, RawKeyItems, RawOrigin};
 
 use crate::events::alb::Payload;
 use crate::events::EventType;
@@ -45,6 +45,77 @@ pub struct Config {
     pub functions: Vec<FunctionConfig>,
     /// Behaviors in match order; the default behavior is last.
     pub behaviors: Vec<Behavior>,
+    /// Cache storage and purge settings.
+    pub cache: CacheSettings,
+}
+
+/// The node's cache storage: one memory store shared by every behavior whose policy caches.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Byte budget of the store (bodies plus headers); least recently used objects go first.
+    pub max_bytes: usize,
+    /// Objects larger than this are served but not stored.
+    pub max_object_bytes: usize,
+    /// How long requests for a key being fetched wait for it before going to the origin too.
+    pub lock_timeout: Duration,
+    /// Bearer token `POST /cache/purge` requires; without one the purge API is off.
+    pub purge_token: Option<String>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            max_bytes: 256 * 1024 * 1024,
+            max_object_bytes: 16 * 1024 * 1024,
+            lock_timeout: Duration::from_secs(5),
+            purge_token: None,
+        }
+    }
+}
+
+/// A behavior's cache policy (CloudFront's cache policy): TTL bounds and the cache key.
+#[derive(Debug, Clone)]
+pub struct CachePolicy {
+    /// Lower bound on the TTL an origin's `Cache-Control`/`Expires` gives.
+    pub min_ttl: Duration,
+    /// TTL when the origin gives none.
+    pub default_ttl: Duration,
+    /// Upper bound on the TTL.
+    pub max_ttl: Duration,
+    /// Query string parameters in the key.
+    pub query_strings: KeyItems,
+    /// Request headers in the key (lowercase names).
+    pub headers: KeyItems,
+    /// Cookies in the key.
+    pub cookies: KeyItems,
+    /// Store responses to requests carrying `Authorization` (off by default, as HTTP caches).
+    pub cache_authorized: bool,
+}
+
+impl Default for CachePolicy {
+    /// CloudFront's defaults: min 0, default 1 day, max 1 year; key = host + path.
+    fn default() -> Self {
+        CachePolicy {
+            min_ttl: Duration::ZERO,
+            default_ttl: Duration::from_secs(86_400),
+            max_ttl: Duration::from_secs(31_536_000),
+            query_strings: KeyItems::None,
+            headers: KeyItems::None,
+            cookies: KeyItems::None,
+            cache_authorized: false,
+        }
+    }
+}
+
+/// Which items of one kind (query strings, headers, cookies) a cache key includes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyItems {
+    /// None of them.
+    None,
+    /// Every one, sorted by name.
+    All,
+    /// Only these names.
+    Only(Vec<String>),
 }
 
 /// A viewer-facing listener.
@@ -197,6 +268,8 @@ pub struct Behavior {
     pub origin: String,
     /// Function associations.
     pub hooks: Hooks,
+    /// The cache policy; `None` passes every request to the origin.
+    pub cache: Option<CachePolicy>,
 }
 
 /// A behavior's function associations, at most one per event type (as CloudFront allows).
@@ -505,6 +578,10 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
             path: Pattern::path(path),
             origin: b.origin.get_ref().clone(),
             hooks: hooks(b.hooks.as_ref(), &key, &raw.functions, sink),
+            cache: b
+                .cache
+                .as_ref()
+                .and_then(|c| cache_policy(c.get_ref(), &format!("{key}.cache"), sink)),
         });
     }
     match &raw.default_behavior {
@@ -521,6 +598,11 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
                     &raw.functions,
                     sink,
                 ),
+                cache: d
+                    .get_ref()
+                    .cache
+                    .as_ref()
+                    .and_then(|c| cache_policy(c.get_ref(), "default-behavior.cache", sink)),
             });
         }
         None => sink.at(
@@ -540,7 +622,125 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         origins,
         functions,
         behaviors,
+        cache: cache_settings(raw.cache.as_ref(), sink),
     }
+}
+
+fn cache_settings(raw: Option<&RawCache>, sink: &mut IssueSink) -> CacheSettings {
+    let mut settings = CacheSettings::default();
+    let Some(c) = raw else {
+        return settings;
+    };
+    if let Some(n) = c.max_bytes.as_ref().and_then(|v| {
+        in_range(v, 1024 * 1024, 1 << 40, "cache.max-bytes", sink)
+    }) {
+        settings.max_bytes = n as usize;
+        settings.max_object_bytes = settings.max_object_bytes.min(settings.max_bytes / 4);
+    }
+    if let Some(v) = &c.max_object_bytes {
+        if let Some(n) = in_range(v, 1, settings.max_bytes as i64, "cache.max-object-bytes", sink) {
+            settings.max_object_bytes = n as usize;
+        }
+    }
+    if let Some(v) = &c.lock_timeout_ms {
+        if let Some(n) = in_range(v, 1, 600_000, "cache.lock-timeout-ms", sink) {
+            settings.lock_timeout = Duration::from_millis(n as u64);
+        }
+    }
+    match (&c.purge_token, &c.purge_token_env) {
+        (Some(t), Some(_)) => sink.at(
+            Some(t.span()),
+            "cache.purge-token",
+            "set purge-token or purge-token-env, not both",
+        ),
+        (Some(t), None) if t.get_ref().len() < 16 => sink.at(
+            Some(t.span()),
+            "cache.purge-token",
+            "a purge token needs at least 16 characters",
+        ),
+        (Some(t), None) => settings.purge_token = Some(t.get_ref().clone()),
+        (None, Some(var)) => match std::env::var(var.get_ref()) {
+            Ok(t) if t.len() >= 16 => settings.purge_token = Some(t),
+            Ok(_) => sink.at(
+                Some(var.span()),
+                "cache.purge-token-env",
+                format!("${} holds fewer than 16 characters", var.get_ref()),
+            ),
+            Err(_) => sink.at(
+                Some(var.span()),
+                "cache.purge-token-env",
+                format!("environment variable {} is not set", var.get_ref()),
+            ),
+        },
+        (None, None) => {}
+    }
+    settings
+}
+
+fn cache_policy(c: &RawCachePolicy, key: &str, sink: &mut IssueSink) -> Option<CachePolicy> {
+    if !c.enabled {
+        return None;
+    }
+    let mut policy = CachePolicy::default();
+    let ttl = |v: &Option<Spanned<i64>>, name: &str, sink: &mut IssueSink| {
+        v.as_ref()
+            .and_then(|v| in_range(v, 0, 31_536_000 * 10, &format!("{key}.{name}"), sink))
+            .map(|n| Duration::from_secs(n as u64))
+    };
+    if let Some(t) = ttl(&c.min_ttl, "min-ttl", sink) {
+        policy.min_ttl = t;
+    }
+    if let Some(t) = ttl(&c.max_ttl, "max-ttl", sink) {
+        policy.max_ttl = t;
+    }
+    if let Some(t) = ttl(&c.default_ttl, "default-ttl", sink) {
+        policy.default_ttl = t;
+    }
+    policy.default_ttl = policy.default_ttl.min(policy.max_ttl);
+    if policy.min_ttl > policy.max_ttl {
+        sink.at(
+            c.min_ttl.as_ref().map(|v| v.span()),
+            format!("{key}.min-ttl"),
+            "min-ttl is larger than max-ttl",
+        );
+    }
+    let items = |v: &Option<Spanned<RawKeyItems>>, name: &str, all: bool, sink: &mut IssueSink| {
+        let Some(v) = v else {
+            return KeyItems::None;
+        };
+        match v.get_ref() {
+            RawKeyItems::Mode(m) if m == "none" => KeyItems::None,
+            RawKeyItems::Mode(m) if m == "all" && all => KeyItems::All,
+            RawKeyItems::Mode(m) => {
+                let expected = if all {
+                    "\"none\", \"all\" or a list of names"
+                } else {
+                    "\"none\" or a list of names"
+                };
+                sink.at(
+                    Some(v.span()),
+                    format!("{key}.{name}"),
+                    format!("unknown value \"{m}\", expected {expected}"),
+                );
+                KeyItems::None
+            }
+            RawKeyItems::List(names) => {
+                // Header names are case-insensitive; query strings and cookies are not.
+                let mut names: Vec<String> = names
+                    .iter()
+                    .map(|n| if all { n.clone() } else { n.to_ascii_lowercase() })
+                    .collect();
+                names.sort();
+                names.dedup();
+                KeyItems::Only(names)
+            }
+        }
+    };
+    policy.query_strings = items(&c.query_strings, "query-strings", true, sink);
+    policy.headers = items(&c.headers, "headers", false, sink);
+    policy.cookies = items(&c.cookies, "cookies", true, sink);
+    policy.cache_authorized = c.cache_authorized;
+    Some(policy)
 }
 
 fn hooks(

@@ -26,6 +26,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub functions: BTreeMap<String, RawFunction>,
     #[serde(default)]
+    pub cache: Option<RawCache>,
+    #[serde(default)]
     pub behaviors: Vec<RawBehavior>,
     pub default_behavior: Option<Spanned<RawDefaultBehavior>>,
 }
@@ -119,6 +121,7 @@ pub struct RawBehavior {
     pub path: Spanned<String>,
     pub origin: Spanned<String>,
     pub hooks: Option<RawHooks>,
+    pub cache: Option<Spanned<RawCachePolicy>>,
 }
 
 /// `[default-behavior]`: what matches when no behavior does.
@@ -127,6 +130,42 @@ pub struct RawBehavior {
 pub struct RawDefaultBehavior {
     pub origin: Spanned<String>,
     pub hooks: Option<RawHooks>,
+    pub cache: Option<Spanned<RawCachePolicy>>,
+}
+
+/// `[cache]`: the node's cache storage and its purge API.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawCache {
+    pub max_bytes: Option<Spanned<i64>>,
+    pub max_object_bytes: Option<Spanned<i64>>,
+    pub lock_timeout_ms: Option<Spanned<i64>>,
+    pub purge_token: Option<Spanned<String>>,
+    pub purge_token_env: Option<Spanned<String>>,
+}
+
+/// `[behaviors.cache]`: a behavior's cache policy (CloudFront's cache policy).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawCachePolicy {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub min_ttl: Option<Spanned<i64>>,
+    pub default_ttl: Option<Spanned<i64>>,
+    pub max_ttl: Option<Spanned<i64>>,
+    pub query_strings: Option<Spanned<RawKeyItems>>,
+    pub headers: Option<Spanned<RawKeyItems>>,
+    pub cookies: Option<Spanned<RawKeyItems>>,
+    #[serde(default)]
+    pub cache_authorized: bool,
+}
+
+/// Which query strings, headers or cookies go into the cache key: `"none"`, `"all"`, or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawKeyItems {
+    Mode(String),
+    List(Vec<String>),
 }
 
 /// `[functions.<name>]`: a WebAssembly function (a Lambda@Edge function's configuration).

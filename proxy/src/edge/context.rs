@@ -35,6 +35,17 @@ pub struct RequestContext {
     pub viewer_body_swap: Option<BodySwap>,
     /// Why the request failed, for the access log.
     pub error: Option<String>,
+    /// The response comes from the local-origin server (cacheable behaviors only).
+    pub local: Option<LocalRoute>,
+}
+
+/// What the local-origin server is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalRoute {
+    /// The `files` origin the request is routed to.
+    Files,
+    /// The response origin-request generated, held under the request id.
+    Generated,
 }
 
 impl RequestContext {
@@ -54,6 +65,7 @@ impl RequestContext {
             origin_body_swap: None,
             viewer_body_swap: None,
             error: None,
+            local: None,
         }
     }
 }

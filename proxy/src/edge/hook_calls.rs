@@ -7,7 +7,7 @@ use http::StatusCode;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
-use super::context::{BodySwap, RequestContext};
+use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::hook_events::{self, request_headers, response_headers};
 use super::proxy::EdgeProxy;
 use super::respond;
@@ -182,9 +182,15 @@ impl EdgeProxy {
                         FileBody::Bytes(body)
                     },
                 };
+                if et == EventType::OriginRequest && session.cache.enabled() {
+                    // Cached like an origin's response: fetched from the local-origin server.
+                    self.local.hold(&ctx.request_id, response);
+                    ctx.local = Some(LocalRoute::Generated);
+                    return Ok(RequestStep::Continue);
+                }
                 if et == EventType::ViewerRequest {
                     // CloudFront runs no other trigger for a viewer-request generated response.
-                    self.write_local(session, ctx, response).await?;
+                    respond::local(session, &ctx.request_id, response).await?;
                 } else {
                     self.send_local(session, ctx, behavior, response, false)
                         .await?;
@@ -324,7 +330,7 @@ impl EdgeProxy {
                 Err(e) => return self.send_hook_error(session, ctx, &e).await,
             }
         }
-        self.write_local(session, ctx, response).await
+        respond::local(session, &ctx.request_id, response).await
     }
 
     /// Answers with the status a failed hook maps to.

@@ -6,8 +6,10 @@ mod function_target;
 mod hook_calls;
 mod hook_events;
 mod hygiene;
+mod local_origin;
 mod proxy;
 mod respond;
 
 pub use context::RequestContext;
+pub use local_origin::{LocalOriginServer, LocalOrigins};
 pub use proxy::EdgeProxy;

@@ -10,79 +10,59 @@ use http::StatusCode;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
+use pingora::cache::key::HashBinary;
+use pingora::cache::{
+    CacheKey, CacheMeta, CachePhase, NoCacheReason, RespCacheable, VarianceBuilder,
+};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
-use super::context::{BodySwap, RequestContext};
+use super::context::{BodySwap, LocalRoute, RequestContext};
+use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
 use super::forwarding::{self, Viewer, REQUEST_ID};
 use super::hook_calls::RequestStep;
 use super::{hygiene, respond};
+use crate::cache::{self, EdgeCache};
 use crate::config::{Behavior, Config};
 use crate::events::{CustomOrigin, EventType};
 use crate::hooks::{HookError, HookRegistry};
 use crate::observe::{AccessLogLine, Metrics};
-use crate::origins::{FileBody, FileResponse, OriginHandle};
+use crate::origins::OriginHandle;
 
 /// The edge node's request pipeline.
 pub struct EdgeProxy {
     pub(super) config: Arc<Config>,
-    pub(super) origins: HashMap<String, OriginHandle>,
+    pub(super) origins: Arc<HashMap<String, OriginHandle>>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) hooks: Arc<HookRegistry>,
+    pub(super) cache: EdgeCache,
+    pub(super) local: Arc<LocalOrigins>,
 }
 
+/// The value of `X-Cache`, as CloudFront's names itself.
+const X_CACHE_FROM: &str = "from edge-proxy";
+
 impl EdgeProxy {
-    /// A pipeline over `config`'s behaviors and the `origins` built from it.
+    /// A pipeline over `config`'s behaviors, the `origins` built from it, and the cache.
     pub fn new(
         config: Arc<Config>,
-        origins: HashMap<String, OriginHandle>,
+        origins: Arc<HashMap<String, OriginHandle>>,
         metrics: Arc<Metrics>,
         hooks: Arc<HookRegistry>,
+        cache: EdgeCache,
+        local: Arc<LocalOrigins>,
     ) -> Self {
         EdgeProxy {
             config,
             origins,
             metrics,
             hooks,
+            cache,
+            local,
         }
     }
 
     fn behavior(&self, ctx: &RequestContext) -> Option<&Behavior> {
         ctx.behavior.map(|i| &self.config.behaviors[i])
-    }
-
-    /// Writes a response the proxy produced itself, streaming file bodies in bounded chunks.
-    pub(super) async fn write_local(
-        &self,
-        session: &mut Session,
-        ctx: &RequestContext,
-        mut response: FileResponse,
-    ) -> Result<()> {
-        response.header.insert_header(REQUEST_ID, &ctx.request_id)?;
-        let empty = matches!(response.body, FileBody::Empty)
-            || session.req_header().method == http::Method::HEAD;
-        session
-            .write_response_header(Box::new(response.header), empty)
-            .await?;
-        if empty {
-            return Ok(());
-        }
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
-        let reader = tokio::spawn(response.body.stream(move |chunk| {
-            let tx = tx.clone();
-            async move {
-                tx.send(chunk)
-                    .await
-                    .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "viewer gone"))
-            }
-        }));
-        while let Some(chunk) = rx.recv().await {
-            session.write_response_body(Some(chunk), false).await?;
-        }
-        reader
-            .await
-            .map_err(|e| Error::because(ErrorType::InternalError, "file reader task", e))?
-            .map_err(|e| Error::because(ErrorType::ReadError, "reading object", e))?;
-        session.write_response_body(None, true).await
     }
 }
 
@@ -164,35 +144,150 @@ impl ProxyHttp for EdgeProxy {
         let behavior = &self.config.behaviors[index];
         ctx.origin = behavior.origin.clone();
 
-        if let RequestStep::Done = self
+        // Viewer-request runs on every request, before the cache.
+        match self
             .request_trigger(EventType::ViewerRequest, behavior, session, ctx)
             .await?
         {
-            return Ok(true);
+            RequestStep::Done => Ok(true),
+            RequestStep::Continue => Ok(false),
         }
-        // No cache yet: every request goes on to the origin, so origin-request runs here.
+    }
+
+    /// Turns the cache on for requests the behavior's policy lets it store: `GET`/`HEAD`,
+    /// without `Authorization` unless the policy allows it, not to an ALB-style target group.
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
+        let Some(policy) = self.behavior(ctx).and_then(|b| b.cache.as_ref()) else {
+            return Ok(());
+        };
+        let req = session.req_header();
+        if !matches!(req.method, http::Method::GET | http::Method::HEAD)
+            || (!policy.cache_authorized && req.headers.contains_key(http::header::AUTHORIZATION))
+            || matches!(
+                self.origins.get(&ctx.origin),
+                Some(OriginHandle::Function(_))
+            )
+        {
+            return Ok(());
+        }
+        session.cache.enable(
+            self.cache.store,
+            None,
+            None,
+            Some(self.cache.lock),
+            None,
+        );
+        session
+            .cache
+            .set_max_file_size_bytes(self.cache.max_object_bytes);
+        Ok(())
+    }
+
+    /// Host + path + what the behavior's cache policy names.
+    fn cache_key_callback(&self, session: &Session, ctx: &mut RequestContext) -> Result<CacheKey> {
+        let Some(policy) = self.behavior(ctx).and_then(|b| b.cache.as_ref()) else {
+            return Error::e_explain(ErrorType::InternalError, "cache on without a policy");
+        };
+        let req = session.req_header();
+        let primary = cache::key::primary_key(
+            policy,
+            request_host(req),
+            req.uri.path(),
+            req.uri.query(),
+            &req.headers,
+        );
+        Ok(CacheKey::new(primary, ""))
+    }
+
+    /// A stored response's `Vary` names the request headers that select among its variants.
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut RequestContext,
+        req: &RequestHeader,
+    ) -> Option<HashBinary> {
+        let mut variance = VarianceBuilder::new();
+        for vary in meta.headers().get_all(http::header::VARY) {
+            for name in vary.to_str().unwrap_or("").split(',') {
+                let name = name.trim().to_ascii_lowercase();
+                if name.is_empty() {
+                    continue;
+                }
+                let value: Vec<u8> = req
+                    .headers
+                    .get_all(name.as_str())
+                    .iter()
+                    .flat_map(|v| v.as_bytes().iter().copied().chain([b',']))
+                    .collect();
+                variance.add_owned_name_value(name, value);
+            }
+        }
+        variance.finalize()
+    }
+
+    /// Whether the response (as origin-response left it) is stored, and for how long.
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestContext,
+    ) -> Result<RespCacheable> {
+        Ok(match self.behavior(ctx).and_then(|b| b.cache.as_ref()) {
+            Some(policy) => cache::policy::response_cacheable(policy, resp),
+            None => RespCacheable::Uncacheable(NoCacheReason::NeverEnabled),
+        })
+    }
+
+    /// Stale objects are served while revalidating (`stale-while-revalidate`, when the object
+    /// allows it) and when the origin fails (`stale-if-error`).
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestContext,
+        error: Option<&Error>,
+    ) -> bool {
+        error.is_none_or(|e| {
+            e.esource() == &ErrorSource::Upstream
+                || matches!(e.etype(), ErrorType::HTTPStatus(code) if *code >= 500)
+        })
+    }
+
+    /// Origin side, reached only on a cache miss (or for uncached requests): origin-request
+    /// runs here, then `files` and `function` origins are answered. On cacheable behaviors
+    /// `files` origins and generated responses go through the local-origin server instead, so
+    /// the cache stores them.
+    async fn proxy_upstream_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+    ) -> Result<bool> {
+        let behavior = self.behavior(ctx).expect("routed");
         if let RequestStep::Done = self
             .request_trigger(EventType::OriginRequest, behavior, session, ctx)
             .await?
         {
-            return Ok(true);
-        }
-        if ctx.custom_origin.is_some() {
             return Ok(false);
         }
+        if ctx.local.is_some() || ctx.custom_origin.is_some() {
+            return Ok(true);
+        }
         match self.origins.get(&ctx.origin) {
+            Some(OriginHandle::Files(_)) if session.cache.enabled() => {
+                ctx.local = Some(LocalRoute::Files);
+                Ok(true)
+            }
             Some(OriginHandle::Files(bucket)) => {
                 let response = bucket.respond(session.req_header()).await;
                 self.send_local(session, ctx, behavior, response, true)
                     .await?;
-                Ok(true)
+                Ok(false)
             }
             Some(OriginHandle::Function(group)) => {
                 self.serve_target_group(group, behavior, session, ctx)
                     .await?;
-                Ok(true)
+                Ok(false)
             }
-            Some(OriginHandle::Http(_)) => Ok(false),
+            Some(OriginHandle::Http(_)) => Ok(true),
             None => Error::e_explain(
                 ErrorType::InternalError,
                 format!("origin \"{}\" not built", ctx.origin),
@@ -221,6 +316,9 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<Box<HttpPeer>> {
+        if ctx.local.is_some() {
+            return self.local.peer();
+        }
         if let Some(custom) = &ctx.custom_origin {
             return custom_peer(custom).await;
         }
@@ -288,6 +386,15 @@ impl ProxyHttp for EdgeProxy {
             &self.config.node_name,
             &ctx.request_id,
         )?;
+        match ctx.local {
+            Some(LocalRoute::Files) => {
+                upstream_request.insert_header(LOCAL_ORIGIN, ctx.origin.as_str())?
+            }
+            Some(LocalRoute::Generated) => {
+                upstream_request.insert_header(LOCAL_RESPONSE, ctx.request_id.as_str())?
+            }
+            None => {}
+        }
         if let Some(custom) = &ctx.custom_origin {
             if !custom.path.is_empty() {
                 let uri = format!("{}{}", custom.path, upstream_request.uri.path());
@@ -324,6 +431,10 @@ impl ProxyHttp for EdgeProxy {
                 .origin_latency
                 .with_label_values(&[ctx.origin.as_str()])
                 .observe(latency.as_secs_f64());
+        }
+        if ctx.local == Some(LocalRoute::Generated) {
+            // CloudFront runs no origin-response on an origin-request generated response.
+            return Ok(());
         }
         let behavior = self.behavior(ctx).expect("routed");
         match self
@@ -391,6 +502,12 @@ impl ProxyHttp for EdgeProxy {
             None => via,
         };
         upstream_response.insert_header("via", via)?;
+        let x_cache = match session.cache.phase() {
+            CachePhase::Hit | CachePhase::Stale | CachePhase::StaleUpdating => "Hit",
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "RefreshHit",
+            _ => "Miss",
+        };
+        upstream_response.insert_header("x-cache", format!("{x_cache} {X_CACHE_FROM}"))?;
         let behavior = self.behavior(ctx).expect("routed");
         match self
             .response_trigger(
@@ -500,6 +617,26 @@ impl ProxyHttp for EdgeProxy {
             .requests
             .with_label_values(&[behavior_name, status.to_string().as_str()])
             .inc();
+        if ctx.local == Some(LocalRoute::Generated) {
+            self.local.release(&ctx.request_id);
+        }
+        let cache_result = match session.cache.phase() {
+            CachePhase::Hit => Some("hit"),
+            CachePhase::Stale | CachePhase::StaleUpdating => Some("stale"),
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => Some("refresh-hit"),
+            CachePhase::Miss | CachePhase::Expired => Some("miss"),
+            CachePhase::Disabled(NoCacheReason::NeverEnabled) => None,
+            _ => Some("uncacheable"),
+        };
+        if let Some(result) = cache_result {
+            self.metrics
+                .cache_requests
+                .with_label_values(&[behavior_name, result])
+                .inc();
+        }
+        if session.cache.lock_duration().is_some() {
+            self.metrics.cache_lock_waits.inc();
+        }
         let req = session.req_header();
         let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let error = ctx.error.take().or_else(|| e.map(|e| e.to_string()));

@@ -5,6 +5,9 @@ use bytes::Bytes;
 use http::StatusCode;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
+use pingora::{Error, ErrorType};
+
+use crate::origins::{FileBody, FileResponse};
 
 /// Sends `status` with a one-line text body. `close` ends the connection afterwards, for
 /// requests whose framing cannot be trusted.
@@ -36,4 +39,41 @@ pub async fn text(
         session.write_response_body(Some(body), true).await?;
     }
     Ok(())
+}
+
+/// Writes a response the proxy produced itself (a files origin's, a generated one), streaming
+/// file bodies in bounded chunks.
+pub async fn local(
+    session: &mut Session,
+    request_id: &str,
+    mut response: FileResponse,
+) -> pingora::Result<()> {
+    response
+        .header
+        .insert_header(super::forwarding::REQUEST_ID, request_id)?;
+    let empty = matches!(response.body, FileBody::Empty)
+        || session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(response.header), empty)
+        .await?;
+    if empty {
+        return Ok(());
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let reader = tokio::spawn(response.body.stream(move |chunk| {
+        let tx = tx.clone();
+        async move {
+            tx.send(chunk)
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "viewer gone"))
+        }
+    }));
+    while let Some(chunk) = rx.recv().await {
+        session.write_response_body(Some(chunk), false).await?;
+    }
+    reader
+        .await
+        .map_err(|e| Error::because(ErrorType::InternalError, "file reader task", e))?
+        .map_err(|e| Error::because(ErrorType::ReadError, "reading object", e))?;
+    session.write_response_body(None, true).await
 }

@@ -1,45 +1,184 @@
 //! The admin listener: `/healthz` for load balancers and orchestrators, `/metrics` for
-//! Prometheus. It is a separate listener so viewers can never reach it.
+//! Prometheus, `POST /cache/purge` for operators. It is a separate listener so viewers can never
+//! reach it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::{Response, StatusCode};
+use bytes::BytesMut;
+use http::{Method, Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use serde::Deserialize;
 
 use super::Metrics;
+use crate::cache::{EdgeCache, PurgeScope};
+
+/// Largest purge request body read.
+const MAX_PURGE_BODY: usize = 64 * 1024;
 
 /// Serves the admin endpoints.
 pub struct AdminApp {
     metrics: Arc<Metrics>,
+    cache: EdgeCache,
+    purge_token: Option<String>,
+}
+
+/// `POST /cache/purge` body: CloudFront's invalidation paths, for one host or all.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeRequest {
+    /// Only objects cached for this host; every host when absent.
+    host: Option<String>,
+    /// Exact paths, or prefixes ending in `*` (`/img/*`, `/*`).
+    paths: Vec<String>,
 }
 
 impl AdminApp {
-    /// An admin app reporting `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        AdminApp { metrics }
+    /// An admin app reporting `metrics` and purging `cache` for callers holding `purge_token`.
+    pub fn new(metrics: Arc<Metrics>, cache: EdgeCache, purge_token: Option<String>) -> Self {
+        AdminApp {
+            metrics,
+            cache,
+            purge_token,
+        }
     }
+
+    async fn purge(&self, session: &mut ServerSession) -> (StatusCode, String) {
+        let Some(token) = &self.purge_token else {
+            return (
+                StatusCode::FORBIDDEN,
+                "{\"error\":\"the purge API is off: set cache.purge-token\"}".into(),
+            );
+        };
+        let presented = session
+            .req_header()
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                "{\"error\":\"a valid bearer token is required\"}".into(),
+            );
+        }
+        let mut body = BytesMut::new();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_PURGE_BODY => {
+                    body.extend_from_slice(&chunk)
+                }
+                Ok(Some(_)) => {
+                    return (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "{\"error\":\"purge request body over 64 KiB\"}".into(),
+                    )
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        serde_json::json!({ "error": format!("reading body: {e}") }).to_string(),
+                    )
+                }
+            }
+        }
+        let request: PurgeRequest = match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({
+                        "error": format!("expected {{\"host\"?: string, \"paths\": [string]}}: {e}")
+                    })
+                    .to_string(),
+                )
+            }
+        };
+        if let Some(bad) = request.paths.iter().find(|p| !p.starts_with('/')) {
+            return (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!({ "error": format!("path \"{bad}\" does not start with '/'") })
+                    .to_string(),
+            );
+        }
+        let host = request.host.as_deref().map(str::to_ascii_lowercase);
+        let purged: usize = request
+            .paths
+            .iter()
+            .map(|p| {
+                let scope = match p.strip_suffix('*') {
+                    Some(prefix) => PurgeScope::Prefix(prefix.to_string()),
+                    None => PurgeScope::Path(p.clone()),
+                };
+                self.cache.store.purge_matching(host.as_deref(), &scope)
+            })
+            .sum();
+        tracing::info!(host = ?host, paths = ?request.paths, purged, "cache purge");
+        (
+            StatusCode::OK,
+            serde_json::json!({ "purged": purged }).to_string(),
+        )
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a token matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
-        let (status, content_type, body) = match path.as_str() {
-            "/healthz" => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
-            "/metrics" => (
-                StatusCode::OK,
-                "text/plain; version=0.0.4",
-                self.metrics.render(),
+        let method = session.req_header().method.clone();
+        let (status, content_type, body) = match (path.as_str(), &method) {
+            ("/healthz", _) => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            ("/metrics", _) => {
+                self.metrics.observe_store(self.cache.store);
+                (
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    self.metrics.render(),
+                )
+            }
+            ("/cache/purge", &Method::POST) => {
+                let (status, body) = self.purge(session).await;
+                (status, "application/json", body.into_bytes())
+            }
+            ("/cache/purge", _) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                b"use POST\n".to_vec(),
             ),
             _ => (StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
         };
-        Response::builder()
+        let mut response = Response::builder()
             .status(status)
             .header("content-type", content_type)
-            .header("content-length", body.len())
+            .header("content-length", body.len());
+        if status == StatusCode::UNAUTHORIZED {
+            response = response.header("www-authenticate", "Bearer realm=\"edge-proxy admin\"");
+        }
+        response
             .body(body)
             .expect("static response parts are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn token_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"secret-token-123", b"secret-token-123"));
+        assert!(!constant_time_eq(b"secret-token-124", b"secret-token-123"));
+        assert!(!constant_time_eq(b"secret", b"secret-token-123"));
     }
 }

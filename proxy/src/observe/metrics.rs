@@ -2,8 +2,11 @@
 //! exports.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
+
+use crate::cache::MemoryStore;
 
 /// Every metric edge-proxy exports.
 pub struct Metrics {
@@ -21,6 +24,16 @@ pub struct Metrics {
     pub hook_errors: IntCounterVec,
     /// Time in the hook handler.
     pub hook_duration: HistogramVec,
+    /// Cacheable requests by behavior and result (`hit`, `miss`, `stale`, `refresh-hit`,
+    /// `uncacheable`).
+    pub cache_requests: IntCounterVec,
+    /// Requests that waited behind another's fetch of the same key (the cache lock).
+    pub cache_lock_waits: IntCounter,
+    cache_evictions: IntCounter,
+    cache_purged: IntCounter,
+    cache_bytes: IntGauge,
+    cache_objects: IntGauge,
+    cache_max_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -81,6 +94,46 @@ impl Metrics {
             &["function"],
         )
         .expect("valid metric");
+        let cache_requests = IntCounterVec::new(
+            Opts::new(
+                "edge_cache_requests_total",
+                "Cacheable requests, by behavior and result (hit, miss, stale, refresh-hit, uncacheable).",
+            ),
+            &["behavior", "result"],
+        )
+        .expect("valid metric");
+        let cache_lock_waits = IntCounter::new(
+            "edge_cache_lock_waits_total",
+            "Requests that waited for another request's fetch of the same object.",
+        )
+        .expect("valid metric");
+        let cache_evictions = IntCounter::new(
+            "edge_cache_evictions_total",
+            "Objects evicted to keep the store under its byte budget.",
+        )
+        .expect("valid metric");
+        let cache_purged = IntCounter::new(
+            "edge_cache_purged_total",
+            "Objects removed by the purge API.",
+        )
+        .expect("valid metric");
+        let cache_bytes = IntGauge::new("edge_cache_bytes", "Bytes stored in the cache.")
+            .expect("valid metric");
+        let cache_objects = IntGauge::new("edge_cache_objects", "Objects stored in the cache.")
+            .expect("valid metric");
+        let cache_max_bytes =
+            IntGauge::new("edge_cache_max_bytes", "The cache's byte budget.").expect("valid metric");
+        for m in [
+            Box::new(cache_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(cache_lock_waits.clone()),
+            Box::new(cache_evictions.clone()),
+            Box::new(cache_purged.clone()),
+            Box::new(cache_bytes.clone()),
+            Box::new(cache_objects.clone()),
+            Box::new(cache_max_bytes.clone()),
+        ] {
+            registry.register(m).expect("unique metric");
+        }
         registry
             .register(Box::new(hook_invocations.clone()))
             .expect("unique metric");
@@ -107,7 +160,29 @@ impl Metrics {
             hook_invocations,
             hook_errors,
             hook_duration,
+            cache_requests,
+            cache_lock_waits,
+            cache_evictions,
+            cache_purged,
+            cache_bytes,
+            cache_objects,
+            cache_max_bytes,
         }
+    }
+
+    /// Copies the store's own counters into the registry (they live in the store so that
+    /// eviction, under the store's lock, does not also touch the registry).
+    pub fn observe_store(&self, store: &MemoryStore) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let evictions = store.stats.evictions.load(Relaxed);
+        self.cache_evictions
+            .inc_by(evictions.saturating_sub(self.cache_evictions.get()));
+        let purged = store.stats.purged.load(Relaxed);
+        self.cache_purged
+            .inc_by(purged.saturating_sub(self.cache_purged.get()));
+        self.cache_bytes.set(store.bytes() as i64);
+        self.cache_objects.set(store.objects() as i64);
+        self.cache_max_bytes.set(store.max_bytes() as i64);
     }
 
     /// The Prometheus text exposition of every metric.

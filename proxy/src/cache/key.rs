@@ -1,0 +1,189 @@
+//! Cache keys: host + path, plus the query strings, headers and cookies a behavior's cache
+//! policy names (CloudFront's cache key settings).
+//!
+//! The primary key is text, `host \n path \n extras`, so the store can tell which host and path
+//! an object belongs to when the purge API asks. No part can contain a newline: hosts and paths
+//! are URI parts, header values cannot carry one.
+
+use http::header::{HeaderMap, COOKIE};
+
+use crate::config::{CachePolicy, KeyItems};
+
+/// The parts of a primary key.
+pub struct KeyParts<'a> {
+    /// Lowercase host, without port.
+    pub host: &'a str,
+    /// The request path, as received.
+    pub path: &'a str,
+}
+
+impl<'a> KeyParts<'a> {
+    /// The primary key text for `host`, `path` and the policy's `extras`.
+    pub fn primary(host: &str, path: &str, extras: &str) -> String {
+        let mut key = String::with_capacity(host.len() + path.len() + extras.len() + 2);
+        key.push_str(host);
+        key.push('\n');
+        key.push_str(path);
+        key.push('\n');
+        key.push_str(extras);
+        key
+    }
+
+    /// Splits a primary key built by [`KeyParts::primary`].
+    pub fn parse(primary: &'a [u8]) -> Self {
+        let text = std::str::from_utf8(primary).unwrap_or("");
+        let mut parts = text.splitn(3, '\n');
+        KeyParts {
+            host: parts.next().unwrap_or(""),
+            path: parts.next().unwrap_or(""),
+        }
+    }
+}
+
+/// The primary key of a request under `policy`.
+pub fn primary_key(
+    policy: &CachePolicy,
+    host: &str,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> String {
+    let mut extras = String::new();
+    if policy.query_strings != KeyItems::None {
+        let pairs = query
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| (p.split('=').next().unwrap_or(""), p));
+        extras.push_str("q:");
+        push_selected(&mut extras, &policy.query_strings, pairs, '&');
+    }
+    if let KeyItems::Only(names) = &policy.headers {
+        extras.push_str("\nh:");
+        for name in names {
+            let mut values = headers.get_all(name.as_str()).iter().peekable();
+            if values.peek().is_none() {
+                continue;
+            }
+            extras.push_str(name);
+            extras.push('=');
+            for (i, v) in values.enumerate() {
+                if i > 0 {
+                    extras.push(',');
+                }
+                extras.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            }
+            extras.push(';');
+        }
+    }
+    if policy.cookies != KeyItems::None {
+        let cookies: Vec<&str> = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let pairs = cookies
+            .iter()
+            .map(|c| (c.split('=').next().unwrap_or(""), *c));
+        extras.push_str("\nc:");
+        push_selected(&mut extras, &policy.cookies, pairs, ';');
+    }
+    KeyParts::primary(&host.to_ascii_lowercase(), path, &extras)
+}
+
+/// Appends the `(name, item)` pairs `items` selects, sorted so order does not split the cache.
+fn push_selected<'a>(
+    out: &mut String,
+    items: &KeyItems,
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    separator: char,
+) {
+    let mut chosen: Vec<(&str, &str)> = match items {
+        KeyItems::None => return,
+        KeyItems::All => pairs.collect(),
+        KeyItems::Only(names) => pairs
+            .filter(|(name, _)| names.iter().any(|n| n == name))
+            .collect(),
+    };
+    chosen.sort();
+    for (i, (_, item)) in chosen.iter().enumerate() {
+        if i > 0 {
+            out.push(separator);
+        }
+        out.push_str(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(query: KeyItems, headers: KeyItems, cookies: KeyItems) -> CachePolicy {
+        CachePolicy {
+            query_strings: query,
+            headers,
+            cookies,
+            ..CachePolicy::default()
+        }
+    }
+
+    #[test]
+    fn default_key_is_host_and_path_only() {
+        let p = CachePolicy::default();
+        let h = HeaderMap::new();
+        assert_eq!(
+            primary_key(&p, "Example.COM", "/a", Some("x=1"), &h),
+            primary_key(&p, "example.com", "/a", Some("y=2"), &h)
+        );
+        assert_ne!(
+            primary_key(&p, "example.com", "/a", None, &h),
+            primary_key(&p, "example.com", "/b", None, &h)
+        );
+    }
+
+    #[test]
+    fn query_allow_list_keeps_only_named_parameters_in_any_order() {
+        let p = policy(KeyItems::Only(vec!["w".into()]), KeyItems::None, KeyItems::None);
+        let h = HeaderMap::new();
+        let a = primary_key(&p, "e.test", "/i", Some("w=10&utm=x"), &h);
+        let b = primary_key(&p, "e.test", "/i", Some("utm=y&w=10"), &h);
+        let c = primary_key(&p, "e.test", "/i", Some("w=20"), &h);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn headers_and_cookies_split_when_named() {
+        let p = policy(
+            KeyItems::None,
+            KeyItems::Only(vec!["accept-language".into()]),
+            KeyItems::Only(vec!["tier".into()]),
+        );
+        let mut en = HeaderMap::new();
+        en.insert("accept-language", "en".parse().unwrap());
+        en.insert(COOKIE, "tier=gold; session=1".parse().unwrap());
+        let mut en2 = en.clone();
+        en2.insert(COOKIE, "session=2; tier=gold".parse().unwrap());
+        let mut fr = en.clone();
+        fr.insert("accept-language", "fr".parse().unwrap());
+        let key = |h: &HeaderMap| primary_key(&p, "e.test", "/", None, h);
+        assert_eq!(key(&en), key(&en2));
+        assert_ne!(key(&en), key(&fr));
+    }
+
+    #[test]
+    fn parses_host_and_path_back() {
+        let key = primary_key(
+            &CachePolicy::default(),
+            "e.test",
+            "/x/y",
+            None,
+            &HeaderMap::new(),
+        );
+        let parts = KeyParts::parse(key.as_bytes());
+        assert_eq!((parts.host, parts.path), ("e.test", "/x/y"));
+    }
+}
