@@ -10,8 +10,8 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::listening::Service;
 
-use crate::config::Config;
 use crate::cache::EdgeCache;
+use crate::config::Config;
 use crate::edge::{EdgeProxy, LocalOriginServer, LocalOrigins};
 use crate::hooks::HookRegistry;
 use crate::listen::HeaderDeadlineApp;

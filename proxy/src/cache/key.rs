@@ -146,7 +146,11 @@ mod tests {
 
     #[test]
     fn query_allow_list_keeps_only_named_parameters_in_any_order() {
-        let p = policy(KeyItems::Only(vec!["w".into()]), KeyItems::None, KeyItems::None);
+        let p = policy(
+            KeyItems::Only(vec!["w".into()]),
+            KeyItems::None,
+            KeyItems::None,
+        );
         let h = HeaderMap::new();
         let a = primary_key(&p, "e.test", "/i", Some("w=10&utm=x"), &h);
         let b = primary_key(&p, "e.test", "/i", Some("utm=y&w=10"), &h);

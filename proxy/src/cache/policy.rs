@@ -34,12 +34,11 @@ pub fn response_cacheable(policy: &CachePolicy, resp: &ResponseHeader) -> RespCa
     if resp.headers.contains_key(http::header::SET_COOKIE) {
         return RespCacheable::Uncacheable(NoCacheReason::Custom("set-cookie"));
     }
-    if resp
-        .headers
-        .get_all(http::header::VARY)
-        .iter()
-        .any(|v| v.as_bytes().split(|b| *b == b',').any(|n| n.trim_ascii() == b"*"))
-    {
+    if resp.headers.get_all(http::header::VARY).iter().any(|v| {
+        v.as_bytes()
+            .split(|b| *b == b',')
+            .any(|n| n.trim_ascii() == b"*")
+    }) {
         return RespCacheable::Uncacheable(NoCacheReason::Custom("vary-star"));
     }
     if matches!(resp.status.as_u16(), 206 | 304) || resp.status.is_informational() {
@@ -113,11 +112,23 @@ mod tests {
             max_ttl: Duration::from_secs(100),
             ..CachePolicy::default()
         };
-        assert_eq!(ttl(&policy, &resp(200, &[("cache-control", "max-age=50")])), Some(50));
-        assert_eq!(ttl(&policy, &resp(200, &[("cache-control", "max-age=1")])), Some(10));
-        assert_eq!(ttl(&policy, &resp(200, &[("cache-control", "max-age=999")])), Some(100));
         assert_eq!(
-            ttl(&policy, &resp(200, &[("cache-control", "max-age=5, s-maxage=60")])),
+            ttl(&policy, &resp(200, &[("cache-control", "max-age=50")])),
+            Some(50)
+        );
+        assert_eq!(
+            ttl(&policy, &resp(200, &[("cache-control", "max-age=1")])),
+            Some(10)
+        );
+        assert_eq!(
+            ttl(&policy, &resp(200, &[("cache-control", "max-age=999")])),
+            Some(100)
+        );
+        assert_eq!(
+            ttl(
+                &policy,
+                &resp(200, &[("cache-control", "max-age=5, s-maxage=60")])
+            ),
             Some(60)
         );
     }
@@ -132,17 +143,26 @@ mod tests {
         assert_eq!(ttl(&policy, &resp(404, &[])), Some(30));
         assert_eq!(ttl(&policy, &resp(302, &[])), None);
         assert_eq!(ttl(&policy, &resp(500, &[])), None);
-        assert_eq!(ttl(&policy, &resp(302, &[("cache-control", "max-age=5")])), Some(5));
+        assert_eq!(
+            ttl(&policy, &resp(302, &[("cache-control", "max-age=5")])),
+            Some(5)
+        );
     }
 
     #[test]
     fn never_stores_what_http_forbids() {
         let p = CachePolicy::default();
         assert_eq!(ttl(&p, &resp(200, &[("cache-control", "no-store")])), None);
-        assert_eq!(ttl(&p, &resp(200, &[("cache-control", "private, max-age=60")])), None);
+        assert_eq!(
+            ttl(&p, &resp(200, &[("cache-control", "private, max-age=60")])),
+            None
+        );
         assert_eq!(ttl(&p, &resp(200, &[("set-cookie", "a=b")])), None);
         assert_eq!(ttl(&p, &resp(200, &[("vary", "accept, *")])), None);
-        assert_eq!(ttl(&p, &resp(206, &[("cache-control", "max-age=60")])), None);
+        assert_eq!(
+            ttl(&p, &resp(206, &[("cache-control", "max-age=60")])),
+            None
+        );
     }
 
     #[test]

@@ -411,7 +411,9 @@ mod tests {
         let span = Span::inactive().handle();
         let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
         for chunk in body {
-            miss.write_body(Bytes::from_static(chunk), false).await.unwrap();
+            miss.write_body(Bytes::from_static(chunk), false)
+                .await
+                .unwrap();
         }
         miss.finish().await.unwrap();
         key
@@ -458,7 +460,9 @@ mod tests {
         let key = CacheKey::new(KeyParts::primary("example.com", "/big", ""), "");
         let span = Span::inactive().handle();
         let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
-        miss.write_body(Bytes::from(vec![0u8; 400]), true).await.unwrap();
+        miss.write_body(Bytes::from(vec![0u8; 400]), true)
+            .await
+            .unwrap();
         assert!(miss.finish().await.is_err());
         assert_eq!(store.objects(), 0);
     }
@@ -469,10 +473,17 @@ mod tests {
         put(store, "/img/a.png", &[b"a"]).await;
         put(store, "/img/b.png", &[b"b"]).await;
         put(store, "/index.html", &[b"i"]).await;
-        let gone = store.purge_matching(Some("example.com"), &PurgeScope::Path("/img/a.png".into()));
+        let gone =
+            store.purge_matching(Some("example.com"), &PurgeScope::Path("/img/a.png".into()));
         assert_eq!(gone, 1);
-        assert_eq!(store.purge_matching(Some("other.test"), &PurgeScope::Prefix("/".into())), 0);
-        assert_eq!(store.purge_matching(None, &PurgeScope::Prefix("/img/".into())), 1);
+        assert_eq!(
+            store.purge_matching(Some("other.test"), &PurgeScope::Prefix("/".into())),
+            0
+        );
+        assert_eq!(
+            store.purge_matching(None, &PurgeScope::Prefix("/img/".into())),
+            1
+        );
         assert_eq!(store.objects(), 1);
     }
 }

@@ -631,14 +631,22 @@ fn cache_settings(raw: Option<&RawCache>, sink: &mut IssueSink) -> CacheSettings
     let Some(c) = raw else {
         return settings;
     };
-    if let Some(n) = c.max_bytes.as_ref().and_then(|v| {
-        in_range(v, 1024 * 1024, 1 << 40, "cache.max-bytes", sink)
-    }) {
+    if let Some(n) = c
+        .max_bytes
+        .as_ref()
+        .and_then(|v| in_range(v, 1024 * 1024, 1 << 40, "cache.max-bytes", sink))
+    {
         settings.max_bytes = n as usize;
         settings.max_object_bytes = settings.max_object_bytes.min(settings.max_bytes / 4);
     }
     if let Some(v) = &c.max_object_bytes {
-        if let Some(n) = in_range(v, 1, settings.max_bytes as i64, "cache.max-object-bytes", sink) {
+        if let Some(n) = in_range(
+            v,
+            1,
+            settings.max_bytes as i64,
+            "cache.max-object-bytes",
+            sink,
+        ) {
             settings.max_object_bytes = n as usize;
         }
     }
@@ -728,7 +736,13 @@ fn cache_policy(c: &RawCachePolicy, key: &str, sink: &mut IssueSink) -> Option<C
                 // Header names are case-insensitive; query strings and cookies are not.
                 let mut names: Vec<String> = names
                     .iter()
-                    .map(|n| if all { n.clone() } else { n.to_ascii_lowercase() })
+                    .map(|n| {
+                        if all {
+                            n.clone()
+                        } else {
+                            n.to_ascii_lowercase()
+                        }
+                    })
                     .collect();
                 names.sort();
                 names.dedup();

@@ -7,19 +7,19 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use http::StatusCode;
-use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
-use pingora::upstreams::peer::HttpPeer;
 use pingora::cache::key::HashBinary;
 use pingora::cache::{
     CacheKey, CacheMeta, CachePhase, NoCacheReason, RespCacheable, VarianceBuilder,
 };
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
-use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
 use super::forwarding::{self, Viewer, REQUEST_ID};
 use super::hook_calls::RequestStep;
+use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
 use super::{hygiene, respond};
 use crate::cache::{self, EdgeCache};
 use crate::config::{Behavior, Config};
@@ -170,13 +170,9 @@ impl ProxyHttp for EdgeProxy {
         {
             return Ok(());
         }
-        session.cache.enable(
-            self.cache.store,
-            None,
-            None,
-            Some(self.cache.lock),
-            None,
-        );
+        session
+            .cache
+            .enable(self.cache.store, None, None, Some(self.cache.lock), None);
         session
             .cache
             .set_max_file_size_bytes(self.cache.max_object_bytes);

@@ -85,18 +85,17 @@ impl AdminApp {
                 }
             }
         }
-        let request: PurgeRequest = match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return (
+        let request: PurgeRequest =
+            match serde_json::from_slice(&body) {
+                Ok(r) => r,
+                Err(e) => return (
                     StatusCode::BAD_REQUEST,
                     serde_json::json!({
                         "error": format!("expected {{\"host\"?: string, \"paths\": [string]}}: {e}")
                     })
                     .to_string(),
-                )
-            }
-        };
+                ),
+            };
         if let Some(bad) = request.paths.iter().find(|p| !p.starts_with('/')) {
             return (
                 StatusCode::BAD_REQUEST,

@@ -117,12 +117,12 @@ impl Metrics {
             "Objects removed by the purge API.",
         )
         .expect("valid metric");
-        let cache_bytes = IntGauge::new("edge_cache_bytes", "Bytes stored in the cache.")
-            .expect("valid metric");
+        let cache_bytes =
+            IntGauge::new("edge_cache_bytes", "Bytes stored in the cache.").expect("valid metric");
         let cache_objects = IntGauge::new("edge_cache_objects", "Objects stored in the cache.")
             .expect("valid metric");
-        let cache_max_bytes =
-            IntGauge::new("edge_cache_max_bytes", "The cache's byte budget.").expect("valid metric");
+        let cache_max_bytes = IntGauge::new("edge_cache_max_bytes", "The cache's byte budget.")
+            .expect("valid metric");
         for m in [
             Box::new(cache_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(cache_lock_waits.clone()),

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `edge-proxy` binary, real origins and real clients over loopback.
 
+mod cache;
 mod check;
 mod files;
 mod function_targets;

@@ -31,14 +31,23 @@ async fn healthz_and_metrics_report_requests_latency_and_upstream_errors() {
             .status(),
         502
     );
-    let metrics = client()
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Counters are updated in the logging phase, just after the response went out: poll.
+    let mut metrics = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        metrics = client()
+            .get(format!("{admin}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("status=\"502\"") && metrics.contains("status=\"200\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(
         metrics.contains("edge_requests_total{behavior=\"*\",status=\"200\"} 1"),
         "{metrics}"

@@ -180,7 +180,9 @@ pub struct Seen {
 }
 
 /// A real HTTP/1.1 origin on a free port. It answers `200` with body `origin <name> <path>`,
-/// sleeps first on `/slow/...` (`slow` seconds), and records every request.
+/// sleeps first on `/slow/...` (`slow` seconds), and records every request. Query parameters
+/// shape the response for cache tests: `cc` sets `Cache-Control`, `vary` sets `Vary`, `size`
+/// pads the body to that many bytes (values percent-decoded); `x-origin-hit` numbers responses.
 pub struct Origin {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -281,7 +283,11 @@ async fn answer(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    seen.lock().unwrap().push(Seen { uri, headers, body });
+    seen.lock().unwrap().push(Seen {
+        uri: uri.clone(),
+        headers,
+        body,
+    });
     hits.fetch_add(1, Ordering::SeqCst);
     if let Some(rest) = path.strip_prefix("/slow/") {
         let secs: u64 = rest
@@ -291,10 +297,50 @@ async fn answer(
             .unwrap_or(3);
         tokio::time::sleep(Duration::from_secs(secs)).await;
     }
-    Response::builder()
+    let hit = hits.load(Ordering::SeqCst);
+    let mut response = Response::builder()
         .header("content-type", "text/plain")
-        .body(Full::new(Bytes::from(format!("origin {name} {path}"))))
-        .unwrap()
+        .header("x-origin-hit", hit.to_string());
+    let mut body = format!("origin {name} {path}").into_bytes();
+    for (key, value) in query_pairs(&uri) {
+        match key.as_str() {
+            "cc" => response = response.header("cache-control", value),
+            "vary" => response = response.header("vary", value),
+            "size" => body.resize(value.parse().unwrap_or(0), b'.'),
+            _ => {}
+        }
+    }
+    response.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+/// `key=value` pairs of a URI's query, values percent-decoded.
+fn query_pairs(uri: &str) -> Vec<(String, String)> {
+    let Some((_, query)) = uri.split_once('?') else {
+        return Vec::new();
+    };
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_decode(v)))
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Sends `request` as raw bytes and returns everything read until the server closes the
