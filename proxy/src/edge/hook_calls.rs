@@ -330,6 +330,10 @@ impl EdgeProxy {
                 Err(e) => return self.send_hook_error(session, ctx, &e).await,
             }
         }
+        // Not cacheable here (no cache policy): a miss, as CloudFront reports every fetch.
+        response
+            .header
+            .insert_header("x-cache", super::proxy::X_CACHE_MISS)?;
         respond::local(session, &ctx.request_id, response).await
     }
 

@@ -38,8 +38,10 @@ pub struct EdgeProxy {
     pub(super) local: Arc<LocalOrigins>,
 }
 
-/// The value of `X-Cache`, as CloudFront's names itself.
-const X_CACHE_FROM: &str = "from edge-proxy";
+/// `X-Cache` values, as CloudFront's (`Hit from cloudfront`) but naming this proxy.
+const X_CACHE_HIT: &str = "Hit from edge-proxy";
+const X_CACHE_REFRESH_HIT: &str = "RefreshHit from edge-proxy";
+pub(super) const X_CACHE_MISS: &str = "Miss from edge-proxy";
 
 impl EdgeProxy {
     /// A pipeline over `config`'s behaviors, the `origins` built from it, and the cache.
@@ -499,11 +501,11 @@ impl ProxyHttp for EdgeProxy {
         };
         upstream_response.insert_header("via", via)?;
         let x_cache = match session.cache.phase() {
-            CachePhase::Hit | CachePhase::Stale | CachePhase::StaleUpdating => "Hit",
-            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => "RefreshHit",
-            _ => "Miss",
+            CachePhase::Hit | CachePhase::Stale | CachePhase::StaleUpdating => X_CACHE_HIT,
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => X_CACHE_REFRESH_HIT,
+            _ => X_CACHE_MISS,
         };
-        upstream_response.insert_header("x-cache", format!("{x_cache} {X_CACHE_FROM}"))?;
+        upstream_response.insert_header("x-cache", x_cache)?;
         let behavior = self.behavior(ctx).expect("routed");
         match self
             .response_trigger(
