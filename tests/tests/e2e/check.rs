@@ -143,3 +143,29 @@ fn run_with_a_bad_config_exits_nonzero_without_serving() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("edge.toml:1: version: unsupported version 2"));
 }
+
+#[test]
+fn bad_cache_settings_name_line_and_key() {
+    let text = GOOD.replace(
+        "[default-behavior]\norigin = \"site\"\n",
+        "[default-behavior]\norigin = \"site\"\n[default-behavior.cache]\nmin-ttl = 100\nmax-ttl = 10\nheaders = \"all\"\n\n[cache]\npurge-token-env = \"EDGE_TEST_SURELY_UNSET_TOKEN\"\n",
+    );
+    let (ok, stderr) = check(&text);
+    assert!(!ok);
+    assert!(
+        stderr.contains(":21: default-behavior.cache.min-ttl: min-ttl is larger than max-ttl"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            ":23: default-behavior.cache.headers: unknown value \"all\", expected \"none\" or a list of names"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            ":26: cache.purge-token-env: environment variable EDGE_TEST_SURELY_UNSET_TOKEN is not set"
+        ),
+        "{stderr}"
+    );
+}
