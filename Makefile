@@ -36,3 +36,13 @@ check: hooks
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+## make bench: the load benchmark (benches/load.sh): edge-proxy beside nginx, nginx + njs,
+## HAProxy, HAProxy + Lua, nginx proxy_cache and a bare Pingora forwarder. Results in
+## target/bench/; see benches/README.md. Criterion micro-benchmarks: cargo bench -p edge-benches.
+bench: setup
+	./scripts/setup.sh --bench
+	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work
+	$(CARGO) build --locked --release -p edge-proxy
+	$(CARGO) build --locked --release -p edge-benches --bin bare-forwarder
+	./benches/load.sh

@@ -19,6 +19,8 @@ const GUESTS: &[&str] = &[
     "fixture-invalid-header",
     "fixture-oversized-response",
     "fixture-probe",
+    "fixture-noop",
+    "fixture-header-work",
 ];
 
 fn main() {

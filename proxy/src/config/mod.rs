@@ -39,6 +39,8 @@ pub struct Config {
     pub node_name: String,
     /// Pingora worker threads per service.
     pub worker_threads: usize,
+    /// Write one JSON access-log line per request to stdout.
+    pub access_log: bool,
     /// Origins by name.
     pub origins: BTreeMap<String, Origin>,
     /// WebAssembly functions.
@@ -619,6 +621,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         limits,
         node_name,
         worker_threads,
+        access_log: raw.node.as_ref().and_then(|n| n.access_log).unwrap_or(true),
         origins,
         functions,
         behaviors,

@@ -71,6 +71,7 @@ pub struct RawLimits {
 pub struct RawNode {
     pub name: Option<Spanned<String>>,
     pub worker_threads: Option<Spanned<i64>>,
+    pub access_log: Option<bool>,
 }
 
 /// `[origins.<name>]`: where requests go. One flat table for every `type`, because serde cannot

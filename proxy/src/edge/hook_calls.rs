@@ -8,7 +8,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
-use super::hook_events::{self, request_headers, response_headers};
+use super::hook_events::{self, visible_request_headers, visible_response_headers};
 use super::proxy::EdgeProxy;
 use super::respond;
 use crate::config::Behavior;
@@ -60,18 +60,26 @@ impl EdgeProxy {
                 .hook_duration
                 .with_label_values(&[name])
                 .observe(r.duration.as_secs_f64());
-            tracing::info!(
-                target: "edge_proxy::report",
-                function = name,
-                event_type = et.as_str(),
-                "REPORT RequestId: {} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
-                event.config.request_id,
-                r.duration.as_secs_f64() * 1000.0,
-                r.duration.as_millis() + 1,
-                r.memory_mb,
-                r.max_memory_used_mb,
-                r.init.map(|d| format!(" Init Duration: {:.3} ms", d.as_secs_f64() * 1000.0)).unwrap_or_default(),
-            );
+            // Cold starts are logged at info; every warm REPORT line only at debug
+            // (`RUST_LOG=info,edge_proxy::report=debug`): at edge request rates a log line per
+            // invocation costs more than the invocation. edge_hook_duration_seconds has them all.
+            if r.init.is_some() {
+                tracing::info!(
+                    target: "edge_proxy::report",
+                    function = name,
+                    event_type = et.as_str(),
+                    "{}",
+                    report_line(&event.config.request_id, r)
+                );
+            } else {
+                tracing::debug!(
+                    target: "edge_proxy::report",
+                    function = name,
+                    event_type = et.as_str(),
+                    "{}",
+                    report_line(&event.config.request_id, r)
+                );
+            }
         }
         if let Err(e) = &result {
             self.metrics
@@ -133,7 +141,7 @@ impl EdgeProxy {
             method: req.method.as_str().to_string(),
             uri: req.uri.path().to_string(),
             querystring: req.uri.query().unwrap_or("").to_string(),
-            headers: request_headers(req),
+            headers: visible_request_headers(req),
             body,
             origin: None,
         })
@@ -234,7 +242,7 @@ impl EdgeProxy {
                 }
                 let req = session.req_header_mut();
                 hook_events::apply_uri(req, &changed.uri, &changed.querystring)?;
-                hook_events::apply_request_headers(req, &changed.headers)?;
+                hook_events::apply_headers(req, &changed.headers)?;
                 Ok(RequestStep::Continue)
             }
         }
@@ -275,7 +283,7 @@ impl EdgeProxy {
                     .or(header.status.canonical_reason())
                     .unwrap_or("")
                     .to_string(),
-                headers: response_headers(header),
+                headers: visible_response_headers(header),
                 body: None,
                 body_encoding: BodyEncoding::Text,
             }),
@@ -293,8 +301,7 @@ impl EdgeProxy {
                 .set_reason_phrase(Some(&changed.status_description))
                 .map_err(|e| invalid(et, e))?;
         }
-        hook_events::apply_response_headers(header, &changed.headers)
-            .map_err(|e| invalid(et, e))?;
+        hook_events::apply_headers(header, &changed.headers).map_err(|e| invalid(et, e))?;
         let body = hook_events::response_body(&changed);
         if let Some(b) = &body {
             header.remove_header("transfer-encoding");
@@ -352,6 +359,21 @@ impl EdgeProxy {
         };
         respond::text(session, status, message, &ctx.request_id, false).await
     }
+}
+
+/// Lambda's `REPORT` line for one invocation.
+fn report_line(request_id: &str, r: &crate::hooks::Report) -> String {
+    format!(
+        "REPORT RequestId: {} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
+        request_id,
+        r.duration.as_secs_f64() * 1000.0,
+        r.duration.as_millis() + 1,
+        r.memory_mb,
+        r.max_memory_used_mb,
+        r.init
+            .map(|d| format!(" Init Duration: {:.3} ms", d.as_secs_f64() * 1000.0))
+            .unwrap_or_default(),
+    )
 }
 
 fn invalid(et: EventType, e: impl std::fmt::Display) -> HookError {

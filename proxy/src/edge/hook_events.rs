@@ -5,11 +5,13 @@ use base64::Engine as _;
 use bytes::Bytes;
 use pingora::http::{HeaderNameVariant, RequestHeader, ResponseHeader};
 
-use crate::events::{BodyEncoding, CfResponse, HeaderList};
+use crate::events::{BodyEncoding, CfResponse, HeaderLine, HeaderList};
 use crate::hooks::limits;
 
-/// A header map from Pingora headers, keeping the names' case as received when Pingora kept it.
+/// A header map from Pingora headers, keeping the names' case as received when Pingora kept it;
+/// with `visible_only`, without the lines hooks never see (disallowed headers).
 fn header_list(
+    visible_only: bool,
     map: impl FnOnce(&mut dyn FnMut(HeaderNameVariant, &http::HeaderValue)) -> pingora::Result<()>,
 ) -> HeaderList {
     let mut list = HeaderList::new();
@@ -18,14 +20,32 @@ fn header_list(
             HeaderNameVariant::Case(c) => String::from_utf8_lossy(c.as_slice()).into_owned(),
             HeaderNameVariant::Titled(t) => t.to_string(),
         };
-        list.append(&key, &key, &String::from_utf8_lossy(value.as_bytes()));
+        let name = key.to_ascii_lowercase();
+        if visible_only && limits::is_disallowed(&name) {
+            return;
+        }
+        list.push(HeaderLine {
+            name,
+            key,
+            value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        });
     });
     list
 }
 
-/// The request's headers as a hook sees them.
+/// The request's headers, every line (for function targets).
 pub fn request_headers(req: &RequestHeader) -> HeaderList {
-    header_list(|f| {
+    header_list(false, |f| {
+        req.map(|n, v| {
+            f(n, v);
+            Ok(())
+        })
+    })
+}
+
+/// The request's headers as a hook sees them.
+pub fn visible_request_headers(req: &RequestHeader) -> HeaderList {
+    header_list(true, |f| {
         req.map(|n, v| {
             f(n, v);
             Ok(())
@@ -34,8 +54,8 @@ pub fn request_headers(req: &RequestHeader) -> HeaderList {
 }
 
 /// The response's headers as a hook sees them.
-pub fn response_headers(resp: &ResponseHeader) -> HeaderList {
-    header_list(|f| {
+pub fn visible_response_headers(resp: &ResponseHeader) -> HeaderList {
+    header_list(true, |f| {
         resp.map(|n, v| {
             f(n, v);
             Ok(())
@@ -43,31 +63,75 @@ pub fn response_headers(resp: &ResponseHeader) -> HeaderList {
     })
 }
 
-/// Replaces the request's headers with `list`, keeping the lines hooks never see (disallowed
-/// headers such as `Connection` or `Upgrade`) as they were.
-pub fn apply_request_headers(req: &mut RequestHeader, list: &HeaderList) -> pingora::Result<()> {
-    let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
-    for name in names {
-        if !limits::is_disallowed(name.as_str()) {
-            req.remove_header(&name);
-        }
-    }
-    for line in list.iter() {
-        req.append_header(line.key.clone(), line.value.as_str())?;
-    }
-    Ok(())
+/// The header block of a request or response, as [`apply_headers`] edits it.
+pub trait WireHeaders {
+    /// The headers on the wire.
+    fn map(&self) -> &http::HeaderMap;
+    /// Removes every line of `name`.
+    fn remove(&mut self, name: &str);
+    /// Appends a line, keeping `key`'s case.
+    fn append(&mut self, key: String, value: &str) -> pingora::Result<()>;
 }
 
-/// Replaces the response's headers with `list`, keeping hidden (disallowed) lines.
-pub fn apply_response_headers(resp: &mut ResponseHeader, list: &HeaderList) -> pingora::Result<()> {
-    let names: Vec<http::HeaderName> = resp.headers.keys().cloned().collect();
-    for name in names {
-        if !limits::is_disallowed(name.as_str()) {
-            resp.remove_header(&name);
-        }
+impl WireHeaders for RequestHeader {
+    fn map(&self) -> &http::HeaderMap {
+        &self.headers
     }
+    fn remove(&mut self, name: &str) {
+        self.remove_header(name);
+    }
+    fn append(&mut self, key: String, value: &str) -> pingora::Result<()> {
+        self.append_header(key, value).map(|_| ())
+    }
+}
+
+impl WireHeaders for ResponseHeader {
+    fn map(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+    fn remove(&mut self, name: &str) {
+        self.remove_header(name);
+    }
+    fn append(&mut self, key: String, value: &str) -> pingora::Result<()> {
+        self.append_header(key, value).map(|_| ())
+    }
+}
+
+/// Makes the wire's headers what the hook returned in `list`, touching only the names whose
+/// lines changed (most hooks change a header or two; rewriting every line would cost more
+/// than the hook). Lines hooks never see (disallowed headers such as `Connection`) are kept.
+pub fn apply_headers(wire: &mut impl WireHeaders, list: &HeaderList) -> pingora::Result<()> {
+    let gone: Vec<http::HeaderName> = wire
+        .map()
+        .keys()
+        .filter(|n| !limits::is_disallowed(n.as_str()) && !list.contains(n.as_str()))
+        .cloned()
+        .collect();
+    for name in gone {
+        wire.remove(name.as_str());
+    }
+    let mut seen: Vec<&str> = Vec::new();
     for line in list.iter() {
-        resp.append_header(line.key.clone(), line.value.as_str())?;
+        let name = line.name.as_str();
+        if seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        let mut have = wire.map().get_all(name).iter();
+        let mut want = list.iter().filter(|l| l.name == name);
+        let unchanged = loop {
+            match (have.next(), want.next()) {
+                (None, None) => break true,
+                (Some(h), Some(w)) if h.as_bytes() == w.value.as_bytes() => continue,
+                _ => break false,
+            }
+        };
+        if !unchanged {
+            wire.remove(name);
+            for l in list.iter().filter(|l| l.name == name) {
+                wire.append(l.key.clone(), &l.value)?;
+            }
+        }
     }
     Ok(())
 }

@@ -635,6 +635,9 @@ impl ProxyHttp for EdgeProxy {
         if session.cache.lock_duration().is_some() {
             self.metrics.cache_lock_waits.inc();
         }
+        if !self.config.access_log {
+            return;
+        }
         let req = session.req_header();
         let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let error = ctx.error.take().or_else(|| e.map(|e| e.to_string()));

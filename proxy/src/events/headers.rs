@@ -40,10 +40,20 @@ impl HeaderList {
         });
     }
 
+    /// Appends a line whose `name` is already lowercase.
+    pub fn push(&mut self, line: HeaderLine) {
+        self.lines.push(line);
+    }
+
     /// Lines named `name` (any case).
     pub fn get<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a HeaderLine> + 'a {
         let name = name.to_ascii_lowercase();
         self.lines.iter().filter(move |l| l.name == name)
+    }
+
+    /// Whether a line is named `name` (already lowercase).
+    pub fn contains(&self, name: &str) -> bool {
+        self.lines.iter().any(|l| l.name == name)
     }
 
     /// The first value of `name`.

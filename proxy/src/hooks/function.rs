@@ -3,6 +3,7 @@
 //! after a trap or timeout, recycling after N invocations or idle time, and throttling beyond
 //! `max-concurrency`.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -358,8 +359,14 @@ fn trap_reason(e: &wasmtime::Error) -> String {
 }
 
 /// The event as the function may see it: disallowed headers removed (CloudFront does not expose
-/// them).
-fn without_disallowed(event: &CfEvent) -> CfEvent {
+/// them). Events built by the proxy carry none, so they are used as they are.
+fn without_disallowed(event: &CfEvent) -> Cow<'_, CfEvent> {
+    let hidden = |list: &HeaderList| list.iter().any(|l| limits::is_disallowed(&l.name));
+    if !hidden(&event.request.headers)
+        && !event.response.as_ref().is_some_and(|r| hidden(&r.headers))
+    {
+        return Cow::Borrowed(event);
+    }
     let strip = |list: &HeaderList| {
         let mut out = HeaderList::new();
         for l in list.iter().filter(|l| !limits::is_disallowed(&l.name)) {
@@ -372,5 +379,5 @@ fn without_disallowed(event: &CfEvent) -> CfEvent {
     if let Some(r) = &mut visible.response {
         r.headers = strip(&r.headers);
     }
-    visible
+    Cow::Owned(visible)
 }
