@@ -3,6 +3,10 @@
 //!
 //! Run: `cargo bench -p edge-benches --bench hooks`. Numbers and machine: `benches/README.md`.
 
+/// The proxy's allocator, so allocation costs are the ones the proxy pays.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
