@@ -1,8 +1,9 @@
 //! [`MemoryStore`]: the cache's storage, a byte-bounded LRU in memory.
 //!
 //! Pingora's cache drives the state machine (lookup, lock, Vary, stale); this is what it reads
-//! and writes. Bodies are kept as the chunks the origin sent (`Bytes` are reference counted), so
-//! an object streams to the viewer and into the store without a second copy. Every insert
+//! and writes. While a miss streams to the viewer, the store keeps references to the chunks the
+//! origin sent (`Bytes` are reference counted); a complete object is joined once into one
+//! buffer so hits go out in few writes. Every insert
 //! evicts least recently used objects until the store is back under its budget, under one lock,
 //! so the budget holds at every instant, not eventually.
 
@@ -390,7 +391,19 @@ impl HandleMiss for MemoryMiss {
             );
         }
         let size = self.object.weight;
-        self.store.insert(self.key, self.object);
+        let mut object = self.object;
+        if object.body.len() > 1 {
+            // One contiguous body: a hit is then written with as few writes as the socket takes,
+            // instead of one per chunk the origin happened to send. The copy is paid once per
+            // stored object, not per hit.
+            let total = object.body.iter().map(Bytes::len).sum();
+            let mut whole = bytes::BytesMut::with_capacity(total);
+            for chunk in &object.body {
+                whole.extend_from_slice(chunk);
+            }
+            object.body = vec![whole.freeze()];
+        }
+        self.store.insert(self.key, object);
         Ok(MissFinishType::Created(size))
     }
 }
