@@ -45,8 +45,10 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
     let (origins, background) = crate::origins::build(&config, &hooks)?;
     let origins = Arc::new(origins);
     let cache = EdgeCache::new(&config.cache);
+    let cached = config.behaviors.iter().any(|b| b.cache.is_some());
     let local = Arc::new(
-        LocalOrigins::new(origins.clone()).context("creating the local-origin socket directory")?,
+        LocalOrigins::new(origins.clone(), cached)
+            .context("creating the local-origin socket directory")?,
     );
     let proxy = pingora::proxy::http_proxy(
         &server.configuration,
@@ -80,7 +82,7 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
     }
     server.add_service(edge);
 
-    if config.behaviors.iter().any(|b| b.cache.is_some()) {
+    if cached {
         let app = pingora::proxy::http_proxy(
             &server.configuration,
             LocalOriginServer::new(local.clone()),

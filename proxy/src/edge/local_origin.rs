@@ -35,12 +35,19 @@ pub struct LocalOrigins {
 }
 
 impl LocalOrigins {
-    /// Local origins for `origins`, on a socket in a fresh directory only this user can enter.
-    pub fn new(origins: Arc<HashMap<String, OriginHandle>>) -> std::io::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("edge-proxy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    /// Local origins for `origins`, on a socket in a fresh directory only this user can enter;
+    /// the directory is made only when `serve` (some behavior caches). Directories left by
+    /// earlier processes that have exited are removed first: Pingora ends the process without
+    /// running destructors, so each run clears up after the previous ones.
+    pub fn new(origins: Arc<HashMap<String, OriginHandle>>, serve: bool) -> std::io::Result<Self> {
+        let tmp = std::env::temp_dir();
+        let dir = tmp.join(format!("edge-proxy-{}", std::process::id()));
+        if serve {
+            remove_stale_dirs(&tmp);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+        }
         Ok(LocalOrigins {
             socket: dir.join("local-origin.sock"),
             origins,
@@ -80,6 +87,26 @@ impl LocalOrigins {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(request_id)
+    }
+}
+
+/// Removes `edge-proxy-<pid>` directories in `tmp` whose process no longer runs.
+fn remove_stale_dirs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("edge-proxy-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 

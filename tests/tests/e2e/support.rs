@@ -114,6 +114,11 @@ impl Proxy {
         panic!("edge-proxy did not start listening: {}", self.stderr());
     }
 
+    /// The process id of the running proxy.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://127.0.0.1:port` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
