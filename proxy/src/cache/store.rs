@@ -81,7 +81,8 @@ impl Object {
         meta
     }
 
-    fn with_meta(&self, meta: &CacheMeta) -> Object {
+    /// An object holding `meta`'s parts, with an empty body.
+    fn from_meta(meta: &CacheMeta, host: String, path: String) -> Object {
         Object {
             header: meta.response_header_copy(),
             fresh_until: meta.fresh_until(),
@@ -89,11 +90,19 @@ impl Object {
             stale_while_revalidate: meta.stale_while_revalidate_sec(),
             stale_if_error: meta.stale_if_error_sec(),
             variance: meta.variance(),
-            body: self.body.clone(),
-            host: self.host.clone(),
-            path: self.path.clone(),
-            weight: self.weight,
+            body: Vec::new(),
+            host,
+            path,
+            weight: header_weight(meta.response_header()),
         }
+    }
+
+    /// This object's body under new metadata (a revalidation).
+    fn with_meta(&self, meta: &CacheMeta) -> Object {
+        let mut object = Object::from_meta(meta, self.host.clone(), self.path.clone());
+        object.body = self.body.clone();
+        object.weight = self.weight;
+        object
     }
 }
 
@@ -227,18 +236,7 @@ impl Storage for MemoryStore {
         Ok(Box::new(MemoryMiss {
             store: self,
             key: key.combined_bin(),
-            object: Object {
-                header: meta.response_header_copy(),
-                fresh_until: meta.fresh_until(),
-                updated: meta.updated(),
-                stale_while_revalidate: meta.stale_while_revalidate_sec(),
-                stale_if_error: meta.stale_if_error_sec(),
-                variance: meta.variance(),
-                body: Vec::new(),
-                host: parts.host.to_string(),
-                path: parts.path.to_string(),
-                weight: header_weight(meta.response_header()),
-            },
+            object: Object::from_meta(meta, parts.host.to_string(), parts.path.to_string()),
             too_large: false,
         }))
     }

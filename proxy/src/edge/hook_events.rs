@@ -35,17 +35,16 @@ fn header_list(
 
 /// The request's headers, every line (for function targets).
 pub fn request_headers(req: &RequestHeader) -> HeaderList {
-    header_list(false, |f| {
-        req.map(|n, v| {
-            f(n, v);
-            Ok(())
-        })
-    })
+    request_header_list(req, false)
 }
 
 /// The request's headers as a hook sees them.
 pub fn visible_request_headers(req: &RequestHeader) -> HeaderList {
-    header_list(true, |f| {
+    request_header_list(req, true)
+}
+
+fn request_header_list(req: &RequestHeader, visible_only: bool) -> HeaderList {
+    header_list(visible_only, |f| {
         req.map(|n, v| {
             f(n, v);
             Ok(())
