@@ -72,7 +72,7 @@ fn invocations(c: &mut Criterion) {
             let f = registry.get(name).unwrap().clone();
             group.bench_function(format!("probe/{trigger}/{label}"), |b| {
                 b.to_async(&rt).iter(|| async {
-                    let (result, _) = f.invoke(&event).await;
+                    let (result, _) = f.invoke(event.clone()).await;
                     result.expect("probe succeeds")
                 })
             });
@@ -83,7 +83,7 @@ fn invocations(c: &mut Criterion) {
         let f = registry.get(name).unwrap().clone();
         group.bench_function(format!("security-headers/viewer-response/{label}"), |b| {
             b.to_async(&rt).iter(|| async {
-                let (result, _) = f.invoke(&event).await;
+                let (result, _) = f.invoke(event.clone()).await;
                 result.expect("security-headers succeeds")
             })
         });

@@ -91,8 +91,8 @@ pub fn run(args: InvokeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let (result, report) = runtime.block_on(function.invoke(&event));
-        (result.map(|outcome| outcome.to_json()), report)
+        let (result, report) = runtime.block_on(function.invoke(event));
+        (result.map(|v| v.outcome.to_json()), report)
     } else {
         let timeout = Duration::from_millis(args.timeout_ms.unwrap_or(30_000));
         let (result, report) =

@@ -16,7 +16,7 @@ use crate::events::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
     HookOutcome,
 };
-use crate::hooks::{limits, HookError, Trigger};
+use crate::hooks::{limits, HookError, Trigger, Validated};
 use crate::origins::{FileBody, FileResponse};
 
 /// Pingora keeps at most this much of a request body for replay to the origin. A function with
@@ -39,8 +39,9 @@ impl EdgeProxy {
         &self,
         behavior: &Behavior,
         event: CfEvent,
-    ) -> Result<HookOutcome, HookError> {
+    ) -> Result<Validated, HookError> {
         let et = event.config.event_type;
+        let request_id = event.config.request_id.clone();
         let assoc = behavior
             .hooks
             .get(et)
@@ -49,7 +50,7 @@ impl EdgeProxy {
             .hooks
             .get(&assoc.function)
             .expect("config validated function names");
-        let (result, report) = function.invoke(&event).await;
+        let (result, report) = function.invoke(event).await;
         let name = function.name();
         self.metrics
             .hook_invocations
@@ -69,7 +70,7 @@ impl EdgeProxy {
                     function = name,
                     event_type = et.as_str(),
                     "{}",
-                    report_line(&event.config.request_id, r)
+                    report_line(&request_id, r)
                 );
             } else {
                 tracing::debug!(
@@ -77,7 +78,7 @@ impl EdgeProxy {
                     function = name,
                     event_type = et.as_str(),
                     "{}",
-                    report_line(&event.config.request_id, r)
+                    report_line(&request_id, r)
                 );
             }
         }
@@ -89,7 +90,7 @@ impl EdgeProxy {
             tracing::warn!(
                 function = name,
                 event_type = et.as_str(),
-                request_id = %event.config.request_id,
+                request_id = %request_id,
                 status = e.status(),
                 "hook failed: {e}"
             );
@@ -179,7 +180,10 @@ impl EdgeProxy {
                 self.send_hook_error(session, ctx, &e).await?;
                 Ok(RequestStep::Done)
             }
-            Ok(HookOutcome::Response(generated)) => {
+            Ok(Validated {
+                outcome: HookOutcome::Response(generated),
+                ..
+            }) => {
                 let body = hook_events::response_body(&generated).unwrap_or_default();
                 let header = hook_events::generated_header(&generated, body.len())?;
                 let response = FileResponse {
@@ -205,7 +209,10 @@ impl EdgeProxy {
                 }
                 Ok(RequestStep::Done)
             }
-            Ok(HookOutcome::Request(changed)) => {
+            Ok(Validated {
+                outcome: HookOutcome::Request(changed),
+                header_edits,
+            }) => {
                 if let Some(origin) = &changed.origin {
                     match origin {
                         crate::events::CfOrigin::Named(name)
@@ -242,7 +249,7 @@ impl EdgeProxy {
                 }
                 let req = session.req_header_mut();
                 hook_events::apply_uri(req, &changed.uri, &changed.querystring)?;
-                hook_events::apply_headers(req, &changed.headers)?;
+                hook_events::apply_headers(req, &changed.headers, &header_edits)?;
                 Ok(RequestStep::Continue)
             }
         }
@@ -288,7 +295,11 @@ impl EdgeProxy {
                 body_encoding: BodyEncoding::Text,
             }),
         };
-        let HookOutcome::Response(changed) = self.call_hook(behavior, event).await? else {
+        let Validated {
+            outcome,
+            header_edits,
+        } = self.call_hook(behavior, event).await?;
+        let HookOutcome::Response(changed) = outcome else {
             unreachable!("validation only lets a response through for response triggers")
         };
         if changed.status != header.status.as_u16() {
@@ -301,7 +312,8 @@ impl EdgeProxy {
                 .set_reason_phrase(Some(&changed.status_description))
                 .map_err(|e| invalid(et, e))?;
         }
-        hook_events::apply_headers(header, &changed.headers).map_err(|e| invalid(et, e))?;
+        hook_events::apply_headers(header, &changed.headers, &header_edits)
+            .map_err(|e| invalid(et, e))?;
         let body = hook_events::response_body(&changed);
         if let Some(b) = &body {
             header.remove_header("transfer-encoding");

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use pingora::http::{HeaderNameVariant, RequestHeader, ResponseHeader};
 
 use crate::events::{BodyEncoding, CfResponse, HeaderLine, HeaderList};
-use crate::hooks::limits;
+use crate::hooks::{limits, HeaderEdits};
 
 /// A header map from Pingora headers, keeping the names' case as received when Pingora kept it;
 /// with `visible_only`, without the lines hooks never see (disallowed headers).
@@ -96,40 +96,58 @@ impl WireHeaders for ResponseHeader {
     }
 }
 
-/// Makes the wire's headers what the hook returned in `list`, touching only the names whose
-/// lines changed (most hooks change a header or two; rewriting every line would cost more
-/// than the hook). Lines hooks never see (disallowed headers such as `Connection`) are kept.
-pub fn apply_headers(wire: &mut impl WireHeaders, list: &HeaderList) -> pingora::Result<()> {
-    let gone: Vec<http::HeaderName> = wire
-        .map()
-        .keys()
-        .filter(|n| !limits::is_disallowed(n.as_str()) && !list.contains(n.as_str()))
-        .cloned()
-        .collect();
-    for name in gone {
-        wire.remove(name.as_str());
-    }
-    let mut seen: Vec<&str> = Vec::new();
-    for line in list.iter() {
-        let name = line.name.as_str();
-        if seen.contains(&name) {
-            continue;
+/// Makes the wire's headers what the hook returned in `list`, touching only the names `edits`
+/// says may have changed (most hooks change a header or two; rewriting every line would cost
+/// more than the hook). Lines hooks never see (disallowed headers such as `Connection`) are
+/// kept.
+pub fn apply_headers(
+    wire: &mut impl WireHeaders,
+    list: &HeaderList,
+    edits: &HeaderEdits,
+) -> pingora::Result<()> {
+    let Some(changed) = &edits.changed else {
+        // A map of the hook's own: every visible name on the wire is replaced by the list's.
+        let gone: Vec<http::HeaderName> = wire
+            .map()
+            .keys()
+            .filter(|n| !limits::is_disallowed(n.as_str()) && !list.contains(n.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            wire.remove(name.as_str());
         }
-        seen.push(name);
-        let mut have = wire.map().get_all(name).iter();
-        let mut want = list.iter().filter(|l| l.name == name);
-        let unchanged = loop {
-            match (have.next(), want.next()) {
-                (None, None) => break true,
-                (Some(h), Some(w)) if h.as_bytes() == w.value.as_bytes() => continue,
-                _ => break false,
+        let mut seen: Vec<&str> = Vec::new();
+        for line in list.iter() {
+            if !seen.contains(&line.name.as_str()) {
+                seen.push(&line.name);
+                sync_name(wire, list, &line.name)?;
             }
-        };
-        if !unchanged {
-            wire.remove(name);
-            for l in list.iter().filter(|l| l.name == name) {
-                wire.append(l.key.clone(), &l.value)?;
-            }
+        }
+        return Ok(());
+    };
+    for name in changed {
+        if !limits::is_disallowed(name) {
+            sync_name(wire, list, name)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the wire's lines of `name` (lowercase) the list's, unless they already are.
+fn sync_name(wire: &mut impl WireHeaders, list: &HeaderList, name: &str) -> pingora::Result<()> {
+    let mut have = wire.map().get_all(name).iter();
+    let mut want = list.get(name);
+    let unchanged = loop {
+        match (have.next(), want.next()) {
+            (None, None) => break true,
+            (Some(h), Some(w)) if h.as_bytes() == w.value.as_bytes() => continue,
+            _ => break false,
+        }
+    };
+    if !unchanged {
+        wire.remove(name);
+        for l in list.get(name) {
+            wire.append(l.key.clone(), &l.value)?;
         }
     }
     Ok(())

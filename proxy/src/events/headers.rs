@@ -91,6 +91,11 @@ impl HeaderList {
         self.lines.retain(|l| !l.name.eq_ignore_ascii_case(name));
     }
 
+    /// Keeps only the lines `keep` accepts.
+    pub fn retain(&mut self, keep: impl FnMut(&HeaderLine) -> bool) {
+        self.lines.retain(keep);
+    }
+
     /// Every line, in order.
     pub fn iter(&self) -> impl Iterator<Item = &HeaderLine> {
         self.lines.iter()

@@ -4,24 +4,36 @@
 use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
-use super::headers::HeaderSlot;
+use super::edits::HeaderEdits;
+use super::headers::{HeaderSlot, HostHeaderMap};
+use super::limits;
 use super::state::HookState;
 use crate::events::{
     BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse, CustomOrigin,
     EventType, HeaderList, HookOutcome,
 };
 
+/// Index of the event's request headers among the invocation's header maps.
+const REQUEST_MAP: usize = 0;
+/// Index of the event's response headers (response events).
+const RESPONSE_MAP: usize = 1;
+
 fn put_headers(state: &mut HookState, list: HeaderList) -> wasmtime::Result<Resource<HeaderSlot>> {
     let index = state.header_maps.len();
-    state.header_maps.push(list);
+    state.header_maps.push(HostHeaderMap::new(list));
     Ok(state.table.push(HeaderSlot {
         generation: state.generation,
         index,
     })?)
 }
 
-/// Takes back the header map behind a `headers` handle the guest returned.
-fn take_headers(state: &mut HookState, handle: Resource<HeaderSlot>) -> Result<HeaderList, String> {
+/// Takes back the header map behind a `headers` handle the guest returned, with what changed
+/// against the event's map at `original` (if the event had one for this part).
+fn take_headers(
+    state: &mut HookState,
+    handle: Resource<HeaderSlot>,
+    original: Option<usize>,
+) -> Result<(HeaderList, HeaderEdits), String> {
     let slot = state
         .table
         .delete(handle)
@@ -29,11 +41,36 @@ fn take_headers(state: &mut HookState, handle: Resource<HeaderSlot>) -> Result<H
     if slot.generation != state.generation {
         return Err("returned headers belong to an earlier invocation".into());
     }
-    state
+    let returned = state
         .header_maps
         .get_mut(slot.index)
         .map(std::mem::take)
-        .ok_or_else(|| "unknown headers handle".to_string())
+        .ok_or_else(|| "unknown headers handle".to_string())?;
+    if original == Some(slot.index) {
+        return Ok((
+            returned.list,
+            HeaderEdits {
+                changed: Some(returned.changed),
+                read_only_before: returned.read_only_before,
+            },
+        ));
+    }
+    // Another map: compare every read-only header with the event's map as it was.
+    let read_only_before = match original.and_then(|i| state.header_maps.get(i)) {
+        Some(map) => state
+            .read_only
+            .iter()
+            .map(|name| (name.to_string(), map.original(name)))
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok((
+        returned.list,
+        HeaderEdits {
+            changed: None,
+            read_only_before,
+        },
+    ))
 }
 
 fn event_type(e: EventType) -> wit::EventType {
@@ -126,22 +163,29 @@ fn origin_from_wit(o: wit::Origin) -> CfOrigin {
     }
 }
 
-/// Builds the contract's event, moving the header maps into `state`.
-pub fn event_to_wit(state: &mut HookState, event: &CfEvent) -> wasmtime::Result<wit::Event> {
+/// Builds the contract's event, moving the event's header maps into `state` (the guest edits
+/// them there; [`outcome_from_wit`] takes them back).
+pub fn event_to_wit(state: &mut HookState, event: &mut CfEvent) -> wasmtime::Result<wit::Event> {
+    state.read_only = limits::read_only(event.config.event_type);
+    debug_assert!(
+        state.header_maps.is_empty(),
+        "maps are cleared per invocation"
+    );
+    let request_headers = put_headers(state, std::mem::take(&mut event.request.headers))?;
     let request = wit::Request {
         client_ip: event.request.client_ip.clone(),
         method: event.request.method.clone(),
         uri: event.request.uri.clone(),
         querystring: event.request.querystring.clone(),
-        headers: put_headers(state, event.request.headers.clone())?,
+        headers: request_headers,
         body: event.request.body.as_ref().map(body_to_wit),
         origin: event.request.origin.as_ref().map(origin_to_wit),
     };
-    let response = match &event.response {
+    let response = match &mut event.response {
         Some(r) => Some(wit::Response {
             status: r.status,
             status_description: r.status_description.clone(),
-            headers: put_headers(state, r.headers.clone())?,
+            headers: put_headers(state, std::mem::take(&mut r.headers))?,
         }),
         None => None,
     };
@@ -157,22 +201,26 @@ pub fn event_to_wit(state: &mut HookState, event: &CfEvent) -> wasmtime::Result<
     })
 }
 
-/// Reads the guest's outcome back into the event model.
+/// Reads the guest's outcome back into the event model, with what it changed in the headers.
 pub fn outcome_from_wit(
     state: &mut HookState,
     event: &CfEvent,
     outcome: wit::Outcome,
-) -> Result<HookOutcome, String> {
+) -> Result<(HookOutcome, HeaderEdits), String> {
     Ok(match outcome {
-        wit::Outcome::Request(u) => HookOutcome::Request(CfRequest {
-            client_ip: event.request.client_ip.clone(),
-            method: event.request.method.clone(),
-            uri: u.uri,
-            querystring: u.querystring,
-            headers: take_headers(state, u.headers)?,
-            body: u.body.map(body_from_wit),
-            origin: u.origin.map(origin_from_wit),
-        }),
+        wit::Outcome::Request(u) => {
+            let (headers, edits) = take_headers(state, u.headers, Some(REQUEST_MAP))?;
+            let request = CfRequest {
+                client_ip: event.request.client_ip.clone(),
+                method: event.request.method.clone(),
+                uri: u.uri,
+                querystring: u.querystring,
+                headers,
+                body: u.body.map(body_from_wit),
+                origin: u.origin.map(origin_from_wit),
+            };
+            (HookOutcome::Request(request), edits)
+        }
         wit::Outcome::Response(u) => {
             let status_description = u.status_description.unwrap_or_else(|| {
                 http::StatusCode::from_u16(u.status)
@@ -181,13 +229,16 @@ pub fn outcome_from_wit(
                     .unwrap_or("")
                     .to_string()
             });
-            HookOutcome::Response(CfResponse {
+            let original = event.response.as_ref().map(|_| RESPONSE_MAP);
+            let (headers, edits) = take_headers(state, u.headers, original)?;
+            let response = CfResponse {
                 status: u.status,
                 status_description,
-                headers: take_headers(state, u.headers)?,
+                headers,
                 body: u.body,
                 body_encoding: encoding_from_wit(u.body_encoding),
-            })
+            };
+            (HookOutcome::Response(response), edits)
         }
     })
 }

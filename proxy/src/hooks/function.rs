@@ -3,7 +3,6 @@
 //! after a trap or timeout, recycling after N invocations or idle time, and throttling beyond
 //! `max-concurrency`.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,11 +12,12 @@ use wasmtime::{Engine, Store};
 
 use super::bindings::function_world::{Function, FunctionPre};
 use super::bindings::{Hook, HookPre};
+use super::edits::HeaderEdits;
 use super::error::{HookError, Trigger};
 use super::state::HookState;
 use super::{convert, limits, validate};
 use crate::config::{FunctionConfig, Isolation};
-use crate::events::{CfEvent, EventType, HeaderList, HookOutcome};
+use crate::events::{CfEvent, EventType, HeaderLine, HookOutcome};
 
 /// A warm execution environment.
 struct Environment {
@@ -36,6 +36,16 @@ enum Pre {
 enum Exports {
     Hook(Hook),
     Function(Function),
+}
+
+/// A validated outcome, with what the hook changed in the header map it returned (so the
+/// proxy rewrites only those names on the wire).
+#[derive(Debug)]
+pub struct Validated {
+    /// What the hook decided, as CloudFront would act on it.
+    pub outcome: HookOutcome,
+    /// The header names it changed.
+    pub header_edits: HeaderEdits,
 }
 
 /// What one invocation cost, for the `REPORT` line and metrics.
@@ -103,11 +113,12 @@ impl HookFunction {
         &self.config.name
     }
 
-    /// Runs the function on `event`, returning the validated outcome and what it cost.
+    /// Runs the function on `event`, returning the validated outcome and what it cost. The
+    /// event's header maps move into the instance's store, so nothing is copied for the guest.
     pub async fn invoke(
         &self,
-        event: &CfEvent,
-    ) -> (Result<HookOutcome, HookError>, Option<Report>) {
+        mut event: CfEvent,
+    ) -> (Result<Validated, HookError>, Option<Report>) {
         let et = event.config.event_type;
         let trigger = Trigger::Edge(et);
         let (_permit, mut env, init) = match self.acquire(&trigger).await {
@@ -123,11 +134,11 @@ impl HookFunction {
                 None,
             );
         };
-        let visible = without_disallowed(event);
+        strip_disallowed(&mut event);
         let state = env.store.data_mut();
         state.generation += 1;
         state.header_maps.clear();
-        let wit_event = match convert::event_to_wit(state, &visible) {
+        let wit_event = match convert::event_to_wit(state, &mut event) {
             Ok(e) => e,
             Err(e) => return (Err(self.trap(&trigger, format!("{e:#}"))), None),
         };
@@ -155,8 +166,15 @@ impl HookFunction {
                         trigger: trigger.clone(),
                         message,
                     }),
-                    Ok(o) => convert::outcome_from_wit(env.store.data_mut(), &visible, o)
-                        .and_then(|o| validate::validate(&visible, o))
+                    Ok(o) => convert::outcome_from_wit(env.store.data_mut(), &event, o)
+                        .and_then(|(outcome, header_edits)| {
+                            validate::validate(&event, outcome, &header_edits).map(|outcome| {
+                                Validated {
+                                    outcome,
+                                    header_edits,
+                                }
+                            })
+                        })
                         .map_err(|reason| HookError::Invalid {
                             function: self.config.name.clone(),
                             trigger: trigger.clone(),
@@ -358,26 +376,12 @@ fn trap_reason(e: &wasmtime::Error) -> String {
     }
 }
 
-/// The event as the function may see it: disallowed headers removed (CloudFront does not expose
-/// them). Events built by the proxy carry none, so they are used as they are.
-fn without_disallowed(event: &CfEvent) -> Cow<'_, CfEvent> {
-    let hidden = |list: &HeaderList| list.iter().any(|l| limits::is_disallowed(&l.name));
-    if !hidden(&event.request.headers)
-        && !event.response.as_ref().is_some_and(|r| hidden(&r.headers))
-    {
-        return Cow::Borrowed(event);
+/// Removes what the function may not see: disallowed headers (CloudFront does not expose
+/// them). Events built by the proxy carry none; events read from JSON may.
+fn strip_disallowed(event: &mut CfEvent) {
+    let visible = |l: &HeaderLine| !limits::is_disallowed(&l.name);
+    event.request.headers.retain(visible);
+    if let Some(r) = &mut event.response {
+        r.headers.retain(visible);
     }
-    let strip = |list: &HeaderList| {
-        let mut out = HeaderList::new();
-        for l in list.iter().filter(|l| !limits::is_disallowed(&l.name)) {
-            out.append(&l.name, &l.key, &l.value);
-        }
-        out
-    };
-    let mut visible = event.clone();
-    visible.request.headers = strip(&event.request.headers);
-    if let Some(r) = &mut visible.response {
-        r.headers = strip(&r.headers);
-    }
-    Cow::Owned(visible)
 }

@@ -14,8 +14,49 @@ pub struct HeaderSlot {
     pub(crate) index: usize,
 }
 
+/// One header map of the current invocation, with the edits made to it so far.
+#[derive(Debug, Default)]
+pub(crate) struct HostHeaderMap {
+    pub(crate) list: HeaderList,
+    /// Lowercase names set, appended to or deleted, in first-edit order.
+    pub(crate) changed: Vec<String>,
+    /// Lines of read-only headers as they were before their first edit.
+    pub(crate) read_only_before: Vec<(String, Vec<String>)>,
+}
+
+impl HostHeaderMap {
+    /// A map holding `list`, not yet edited.
+    pub(crate) fn new(list: HeaderList) -> Self {
+        HostHeaderMap {
+            list,
+            ..Default::default()
+        }
+    }
+
+    /// Notes that `name` is about to change, saving its lines first if it is one of `read_only`.
+    fn edit(&mut self, name: &str, read_only: &[&str]) -> &mut HeaderList {
+        if !self.changed.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            let name = name.to_ascii_lowercase();
+            if read_only.contains(&name.as_str()) {
+                let before = self.list.get(&name).map(|l| l.value.clone()).collect();
+                self.read_only_before.push((name.clone(), before));
+            }
+            self.changed.push(name);
+        }
+        &mut self.list
+    }
+
+    /// The lines `name` had before the invocation.
+    pub(crate) fn original(&self, name: &str) -> Vec<String> {
+        match self.read_only_before.iter().find(|(n, _)| n == name) {
+            Some((_, before)) => before.clone(),
+            None => self.list.get(name).map(|l| l.value.clone()).collect(),
+        }
+    }
+}
+
 impl HookState {
-    fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HeaderList> {
+    fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HostHeaderMap> {
         let slot = *self.table.get(handle)?;
         if slot.generation != self.generation {
             return Err(wasmtime::format_err!(
@@ -60,7 +101,7 @@ impl HostHeaders for HookState {
                 "more than 64 header maps in one invocation"
             ));
         }
-        self.header_maps.push(HeaderList::new());
+        self.header_maps.push(HostHeaderMap::default());
         Ok(self.table.push(HeaderSlot {
             generation: self.generation,
             index,
@@ -68,11 +109,11 @@ impl HostHeaders for HookState {
     }
 
     fn get(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<Vec<Header>> {
-        Ok(self.slot(&this)?.get(&name).map(to_wit).collect())
+        Ok(self.slot(&this)?.list.get(&name).map(to_wit).collect())
     }
 
     fn entries(&mut self, this: Resource<HeaderSlot>) -> wasmtime::Result<Vec<Header>> {
-        Ok(self.slot(&this)?.iter().map(to_wit).collect())
+        Ok(self.slot(&this)?.list.iter().map(to_wit).collect())
     }
 
     fn set(
@@ -84,11 +125,13 @@ impl HostHeaders for HookState {
         for v in &values {
             check_field(&name, v)?;
         }
-        let list = self.slot(&this)?;
-        if list.len() + values.len() > MAX_LINES {
+        let read_only = self.read_only;
+        let map = self.slot(&this)?;
+        if map.list.len() + values.len() > MAX_LINES {
             return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
         }
-        list.set(&name, values.into_iter().map(|h| (h.key, h.value)));
+        map.edit(&name, read_only)
+            .set(&name, values.into_iter().map(|h| (h.key, h.value)));
         Ok(())
     }
 
@@ -99,16 +142,19 @@ impl HostHeaders for HookState {
         value: Header,
     ) -> wasmtime::Result<()> {
         check_field(&name, &value)?;
-        let list = self.slot(&this)?;
-        if list.len() >= MAX_LINES {
+        let read_only = self.read_only;
+        let map = self.slot(&this)?;
+        if map.list.len() >= MAX_LINES {
             return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
         }
-        list.append(&name, &value.key, &value.value);
+        map.edit(&name, read_only)
+            .append(&name, &value.key, &value.value);
         Ok(())
     }
 
     fn delete(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<()> {
-        self.slot(&this)?.delete(&name);
+        let read_only = self.read_only;
+        self.slot(&this)?.edit(&name, read_only).delete(&name);
         Ok(())
     }
 

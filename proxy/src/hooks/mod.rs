@@ -8,6 +8,7 @@
 
 mod bindings;
 mod convert;
+mod edits;
 mod engine;
 mod error;
 mod function;
@@ -17,7 +18,8 @@ mod registry;
 mod state;
 mod validate;
 
+pub use edits::HeaderEdits;
 pub use error::{HookError, Trigger};
-pub use function::{HookFunction, Report};
+pub use function::{HookFunction, Report, Validated};
 pub use registry::HookRegistry;
 pub use validate::validate;

@@ -8,7 +8,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::events::HeaderList;
+use super::headers::HostHeaderMap;
 
 /// Most bytes of guest output kept between two log flushes; the rest is dropped (and said so).
 const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
@@ -19,7 +19,9 @@ pub struct HookState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     /// Header maps of the current invocation, indexed by [`super::headers::HeaderSlot`].
-    pub(crate) header_maps: Vec<HeaderList>,
+    pub(crate) header_maps: Vec<HostHeaderMap>,
+    /// Read-only header names at the current invocation's trigger.
+    pub(crate) read_only: &'static [&'static str],
     /// Bumped per invocation so stale handles are refused.
     pub(crate) generation: u64,
     pub(crate) output: CapturedOutput,
@@ -42,6 +44,7 @@ impl HookState {
                 peak: 0,
             },
             header_maps: Vec::new(),
+            read_only: &[],
             generation: 0,
             output,
         }

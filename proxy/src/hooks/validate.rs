@@ -3,14 +3,20 @@
 
 use base64::Engine as _;
 
+use super::edits::HeaderEdits;
 use super::limits;
 use crate::events::{
-    BodyAction, BodyEncoding, CfEvent, CfResponse, EventType, HeaderList, HookOutcome,
+    BodyAction, BodyEncoding, CfEvent, CfResponse, EventType, HeaderLine, HeaderList, HookOutcome,
 };
 
-/// Validates `outcome` against the `event` the hook was given, returning what the proxy should
-/// act on (read-only fields the hook changed are put back where CloudFront ignores changes).
-pub fn validate(event: &CfEvent, outcome: HookOutcome) -> Result<HookOutcome, String> {
+/// Validates `outcome` against the `event` the hook was given (whose header maps the hook
+/// edited as `edits` records), returning what the proxy should act on (read-only fields the
+/// hook changed are put back where CloudFront ignores changes).
+pub fn validate(
+    event: &CfEvent,
+    outcome: HookOutcome,
+    edits: &HeaderEdits,
+) -> Result<HookOutcome, String> {
     let et = event.config.event_type;
     match outcome {
         HookOutcome::Request(mut req) => {
@@ -35,7 +41,7 @@ pub fn validate(event: &CfEvent, outcome: HookOutcome) -> Result<HookOutcome, St
                     limits::MAX_URL_CHARS
                 ));
             }
-            check_headers(et, &event.request.headers, &req.headers)?;
+            check_headers(et, edits, &req.headers)?;
             // Read-only request fields: CloudFront ignores changes to them.
             req.client_ip = event.request.client_ip.clone();
             req.method = event.request.method.clone();
@@ -68,7 +74,7 @@ pub fn validate(event: &CfEvent, outcome: HookOutcome) -> Result<HookOutcome, St
         HookOutcome::Response(resp) => {
             match &event.response {
                 None => check_generated(et, &resp)?,
-                Some(original) => check_updated_response(et, original, &resp)?,
+                Some(original) => check_updated_response(et, original, &resp, edits)?,
             }
             Ok(HookOutcome::Response(resp))
         }
@@ -94,6 +100,7 @@ fn check_updated_response(
     et: EventType,
     original: &CfResponse,
     resp: &CfResponse,
+    edits: &HeaderEdits,
 ) -> Result<(), String> {
     if et == EventType::ViewerResponse {
         if resp.status != original.status {
@@ -105,7 +112,7 @@ fn check_updated_response(
     } else {
         check_status(resp.status)?;
     }
-    check_headers(et, &original.headers, &resp.headers)?;
+    check_headers(et, edits, &resp.headers)?;
     check_body(et, resp)
 }
 
@@ -136,15 +143,23 @@ fn check_body(et: EventType, resp: &CfResponse) -> Result<(), String> {
     Ok(())
 }
 
-/// Disallowed headers may not appear; read-only headers may not change.
-fn check_headers(et: EventType, before: &HeaderList, after: &HeaderList) -> Result<(), String> {
-    for line in after.iter() {
-        if limits::is_disallowed(&line.name) {
-            return Err(format!("header \"{}\" is not allowed", line.key));
-        }
+/// Disallowed headers may not appear; read-only headers may not change. Only names the hook
+/// edited are looked at: the rest are the event's, which were checked when it was built.
+fn check_headers(et: EventType, edits: &HeaderEdits, after: &HeaderList) -> Result<(), String> {
+    let disallowed = |line: &HeaderLine| {
+        limits::is_disallowed(&line.name).then(|| format!("header \"{}\" is not allowed", line.key))
+    };
+    let found = match &edits.changed {
+        None => after.iter().find_map(disallowed),
+        Some(names) => names
+            .iter()
+            .find_map(|name| after.get(name).find_map(disallowed)),
+    };
+    if let Some(error) = found {
+        return Err(error);
     }
     for name in limits::read_only(et) {
-        if before.values(name) != after.values(name) {
+        if edits.touches(name) && !after.get(name).map(|l| &l.value).eq(edits.before(name)) {
             return Err(format!("header \"{name}\" is read-only at {et}"));
         }
     }
@@ -195,40 +210,71 @@ mod tests {
         let mut req = e.request.clone();
         req.headers
             .set("host", [(String::new(), "evil.example".into())]);
-        assert!(validate(&e, HookOutcome::Request(req))
+        let edits = HeaderEdits {
+            changed: Some(vec!["host".into()]),
+            read_only_before: vec![("host".into(), vec!["example.com".into()])],
+        };
+        assert!(validate(&e, HookOutcome::Request(req.clone()), &edits)
             .unwrap_err()
             .contains("read-only"));
+        // The same value written back is no change.
+        req.headers
+            .set("host", [(String::new(), "example.com".into())]);
+        assert!(validate(&e, HookOutcome::Request(req), &edits).is_ok());
+    }
+
+    #[test]
+    fn a_replaced_map_is_checked_line_by_line() {
+        let e = event(EventType::ViewerRequest, None);
+        let mut req = e.request.clone();
+        req.headers = HeaderList::new();
+        let edits = HeaderEdits {
+            changed: None,
+            read_only_before: vec![("host".into(), vec!["example.com".into()])],
+        };
+        // Host dropped by returning a map without it.
+        assert!(validate(&e, HookOutcome::Request(req.clone()), &edits)
+            .unwrap_err()
+            .contains("read-only"));
+        req.headers.append("host", "Host", "example.com");
+        req.headers.append("connection", "Connection", "close");
+        assert!(validate(&e, HookOutcome::Request(req), &edits)
+            .unwrap_err()
+            .contains("not allowed"));
     }
 
     #[test]
     fn generated_response_rules() {
+        let none = HeaderEdits::replaced();
         let e = event(EventType::ViewerRequest, None);
-        assert!(validate(&e, HookOutcome::Response(response(600))).is_err());
+        assert!(validate(&e, HookOutcome::Response(response(600)), &none).is_err());
         let mut r = response(204);
         r.body = Some(String::new());
-        assert!(validate(&e, HookOutcome::Response(r)).is_err());
+        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
         let mut big = response(200);
         big.body = Some("x".repeat(41 * 1024));
-        assert!(validate(&e, HookOutcome::Response(big.clone())).is_err());
+        assert!(validate(&e, HookOutcome::Response(big.clone()), &none).is_err());
         let origin = event(EventType::OriginRequest, None);
-        assert!(validate(&origin, HookOutcome::Response(big)).is_ok());
+        assert!(validate(&origin, HookOutcome::Response(big), &none).is_ok());
         let mut bad = response(200);
         bad.headers.append("x-cache", "", "HIT");
-        assert!(validate(&e, HookOutcome::Response(bad)).is_err());
+        assert!(validate(&e, HookOutcome::Response(bad), &none).is_err());
     }
 
     #[test]
     fn viewer_response_cannot_change_status() {
+        let none = HeaderEdits::replaced();
         let e = event(EventType::ViewerResponse, Some(response(200)));
-        assert!(validate(&e, HookOutcome::Response(response(201))).is_err());
-        assert!(validate(&e, HookOutcome::Response(response(200))).is_ok());
+        assert!(validate(&e, HookOutcome::Response(response(201)), &none).is_err());
+        assert!(validate(&e, HookOutcome::Response(response(200)), &none).is_ok());
     }
 
     #[test]
     fn uri_must_start_with_slash() {
+        let none = HeaderEdits::replaced();
         let e = event(EventType::ViewerRequest, None);
         let mut req = e.request.clone();
         req.uri = "index.html".into();
-        assert!(validate(&e, HookOutcome::Request(req)).is_err());
+        assert!(validate(&e, HookOutcome::Request(req), &none).is_err());
     }
 }
