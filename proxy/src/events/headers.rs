@@ -46,9 +46,14 @@ impl HeaderList {
     }
 
     /// Lines named `name` (any case).
-    pub fn get<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a HeaderLine> + 'a {
-        let name = name.to_ascii_lowercase();
-        self.lines.iter().filter(move |l| l.name == name)
+    pub fn get<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a HeaderLine> + 'n
+    where
+        'a: 'n,
+    {
+        // Stored names are lowercase, so comparing ignoring case needs no lowercased copy.
+        self.lines
+            .iter()
+            .filter(move |l| l.name.eq_ignore_ascii_case(name))
     }
 
     /// Whether a line is named `name` (already lowercase).
@@ -127,18 +132,17 @@ impl HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    name.split('-')
-        .map(|part| {
-            let mut c = part.chars();
-            match c.next() {
-                Some(first) => {
-                    first.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase()
-                }
-                None => String::new(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
+    let mut key = String::with_capacity(name.len());
+    let mut word_start = true;
+    for c in name.chars() {
+        key.push(if word_start {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        word_start = c == '-';
+    }
+    key
 }
 
 #[cfg(test)]
@@ -149,6 +153,8 @@ mod tests {
     fn missing_key_is_filled_with_initial_capitals() {
         assert_eq!(canonical_key("user-agent"), "User-Agent");
         assert_eq!(canonical_key("x-frame-options"), "X-Frame-Options");
+        assert_eq!(canonical_key("WWW-AUTHENTICATE"), "Www-Authenticate");
+        assert_eq!(canonical_key("a--b-"), "A--B-");
         let mut h = HeaderList::new();
         h.append("Content-Type", "", "text/html");
         assert_eq!(h.iter().next().unwrap().key, "Content-Type");
