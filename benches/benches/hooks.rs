@@ -52,6 +52,8 @@ fn invocations(c: &mut Criterion) {
     let registry = HookRegistry::load(&[
         function("probe-warm", guests::FIXTURE_PROBE, Isolation::Warm),
         function("probe-fresh", guests::FIXTURE_PROBE, Isolation::PerRequest),
+        function("noop-warm", guests::FIXTURE_NOOP, Isolation::Warm),
+        function("noop-fresh", guests::FIXTURE_NOOP, Isolation::PerRequest),
         function("headers-warm", guests::SECURITY_HEADERS, Isolation::Warm),
         function(
             "headers-fresh",
@@ -77,6 +79,17 @@ fn invocations(c: &mut Criterion) {
                 })
             });
         }
+    }
+    // The floor of our path: the sample event in and straight back, nothing edited.
+    let event = CfEvent::from_aws_json(EVENTS[0].1).unwrap();
+    for (label, name) in [("warm", "noop-warm"), ("per-request", "noop-fresh")] {
+        let f = registry.get(name).unwrap().clone();
+        group.bench_function(format!("noop/viewer-request/{label}"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let (result, _) = f.invoke(event.clone()).await;
+                result.expect("noop succeeds")
+            })
+        });
     }
     let event = CfEvent::from_aws_json(EVENTS[3].1).unwrap();
     for (label, name) in [("warm", "headers-warm"), ("per-request", "headers-fresh")] {

@@ -69,24 +69,22 @@ impl HeaderList {
     /// Replaces every line of `name` with `lines` (placed where the first old line was).
     pub fn set(&mut self, name: &str, lines: impl IntoIterator<Item = (String, String)>) {
         let name = name.to_ascii_lowercase();
-        let at = self
-            .lines
-            .iter()
-            .position(|l| l.name == name)
-            .unwrap_or(self.lines.len());
-        self.delete(&name);
-        let new: Vec<HeaderLine> = lines
-            .into_iter()
-            .map(|(key, value)| HeaderLine {
-                key: if key.is_empty() {
-                    canonical_key(&name)
-                } else {
-                    key
-                },
-                name: name.clone(),
-                value,
-            })
-            .collect();
+        let line = |(key, value): (String, String)| HeaderLine {
+            key: if key.is_empty() {
+                canonical_key(&name)
+            } else {
+                key
+            },
+            name: name.clone(),
+            value,
+        };
+        let Some(at) = self.lines.iter().position(|l| l.name == name) else {
+            // A new name (the usual case for hooks adding headers): append, nothing to remove.
+            self.lines.extend(lines.into_iter().map(line));
+            return;
+        };
+        self.lines.retain(|l| l.name != name);
+        let new: Vec<HeaderLine> = lines.into_iter().map(line).collect();
         let at = at.min(self.lines.len());
         self.lines.splice(at..at, new);
     }
@@ -132,15 +130,13 @@ impl HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    let mut key = String::with_capacity(name.len());
-    let mut word_start = true;
-    for c in name.chars() {
-        key.push(if word_start {
-            c.to_ascii_uppercase()
-        } else {
-            c.to_ascii_lowercase()
-        });
-        word_start = c == '-';
+    let mut key = name.to_ascii_lowercase();
+    for i in 0..key.len() {
+        if i == 0 || key.as_bytes()[i - 1] == b'-' {
+            if let Some(first) = key.get_mut(i..=i) {
+                first.make_ascii_uppercase();
+            }
+        }
     }
     key
 }
