@@ -12,7 +12,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::events::CfEvent;
-use edge_proxy::hooks::HookRegistry;
+use edge_proxy::hooks::{limits, HookRegistry};
 use edge_test_artifacts as guests;
 
 /// A trigger's name and its sample event's JSON.
@@ -80,7 +80,8 @@ fn invocations(c: &mut Criterion) {
     ];
     for (bench, function, events) in cases {
         for (trigger, json) in events {
-            let event = CfEvent::from_aws_json(json).unwrap();
+            let mut event = CfEvent::from_aws_json(json).unwrap();
+            limits::hide_disallowed(&mut event);
             for (label, suffix) in [("warm", "warm"), ("per-request", "fresh")] {
                 let f = registry
                     .get(&format!("{function}-{suffix}"))

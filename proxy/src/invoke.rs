@@ -84,13 +84,14 @@ pub fn run(args: InvokeArgs) -> ExitCode {
         .build()
         .expect("tokio runtime");
     let (result, report) = if is_edge_event {
-        let event = match CfEvent::from_aws_json(&text) {
+        let mut event = match CfEvent::from_aws_json(&text) {
             Ok(e) => e,
             Err(e) => {
                 eprintln!("{}: {e}", args.event.display());
                 return ExitCode::FAILURE;
             }
         };
+        limits::hide_disallowed(&mut event);
         let (result, report) = runtime.block_on(function.invoke(event));
         (result.map(|v| v.outcome.to_json()), report)
     } else {

@@ -3,10 +3,10 @@
 //! after a trap or timeout, recycling after N invocations or idle time, and throttling beyond
 //! `max-concurrency`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
@@ -17,7 +17,7 @@ use super::error::{HookError, Trigger};
 use super::state::HookState;
 use super::{convert, limits, validate};
 use crate::config::{FunctionConfig, Isolation};
-use crate::events::{CfEvent, EventType, HeaderLine, HookOutcome};
+use crate::events::{CfEvent, EventType, HookOutcome};
 
 /// A warm execution environment.
 struct Environment {
@@ -66,7 +66,8 @@ pub struct HookFunction {
     config: FunctionConfig,
     pre: Pre,
     idle: Mutex<Vec<Environment>>,
-    permits: Arc<Semaphore>,
+    /// Invocations running now (never waited on: beyond `max-concurrency` is a throttle).
+    in_flight: AtomicUsize,
 }
 
 impl HookFunction {
@@ -101,7 +102,7 @@ impl HookFunction {
             })?),
         };
         Ok(HookFunction {
-            permits: Arc::new(Semaphore::new(config.max_concurrency)),
+            in_flight: AtomicUsize::new(0),
             config,
             pre,
             idle: Mutex::new(Vec::new()),
@@ -115,6 +116,8 @@ impl HookFunction {
 
     /// Runs the function on `event`, returning the validated outcome and what it cost. The
     /// event's header maps move into the instance's store, so nothing is copied for the guest.
+    /// `event` is as the hook sees it, without disallowed headers: the proxy builds events that
+    /// way, and events read from JSON go through [`limits::hide_disallowed`] first.
     pub async fn invoke(
         &self,
         mut event: CfEvent,
@@ -134,7 +137,6 @@ impl HookFunction {
                 None,
             );
         };
-        strip_disallowed(&mut event);
         let state = env.store.data_mut();
         state.generation += 1;
         state.header_maps.clear();
@@ -207,8 +209,8 @@ impl HookFunction {
     async fn acquire(
         &self,
         trigger: &Trigger,
-    ) -> Result<(OwnedSemaphorePermit, Environment, Option<Duration>), HookError> {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+    ) -> Result<(InFlight<'_>, Environment, Option<Duration>), HookError> {
+        let Some(permit) = InFlight::enter(&self.in_flight, self.config.max_concurrency) else {
             return Err(HookError::Throttled {
                 function: self.config.name.clone(),
                 trigger: trigger.clone(),
@@ -363,6 +365,27 @@ impl HookFunction {
     }
 }
 
+/// One running invocation, counted against `max-concurrency` until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    /// Counts one more invocation, unless `limit` are already running.
+    fn enter(count: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        count
+            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InFlight(count))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Release);
+    }
+}
+
 /// One line saying why a call trapped: the trap code, or the host error that stopped it (such
 /// as the memory limit).
 fn trap_reason(e: &wasmtime::Error) -> String {
@@ -373,15 +396,5 @@ fn trap_reason(e: &wasmtime::Error) -> String {
             .next()
             .unwrap_or("trapped")
             .to_string(),
-    }
-}
-
-/// Removes what the function may not see: disallowed headers (CloudFront does not expose
-/// them). Events built by the proxy carry none; events read from JSON may.
-fn strip_disallowed(event: &mut CfEvent) {
-    let visible = |l: &HeaderLine| !limits::is_disallowed(&l.name);
-    event.request.headers.retain(visible);
-    if let Some(r) = &mut event.response {
-        r.headers.retain(visible);
     }
 }

@@ -1,6 +1,6 @@
 //! Lambda@Edge limits and header rules, each from the AWS page it comes from.
 
-use crate::events::EventType;
+use crate::events::{CfEvent, EventType, HeaderLine};
 
 /// Generated response (headers + body) cap: 40 KB for viewer events, 1 MB for origin events.
 /// Source: CloudFront Developer Guide, "Generating HTTP responses in request triggers" and
@@ -92,6 +92,16 @@ pub fn is_disallowed(name: &str) -> bool {
     })
 }
 
+/// Removes the headers a function may not see (CloudFront does not expose disallowed headers)
+/// from an event read from JSON; events the proxy builds from the wire never carry them.
+pub fn hide_disallowed(event: &mut CfEvent) {
+    let visible = |l: &HeaderLine| !is_disallowed(&l.name);
+    event.request.headers.retain(visible);
+    if let Some(r) = &mut event.response {
+        r.headers.retain(visible);
+    }
+}
+
 /// Headers a function may read but not add, change or delete, per trigger. Source: "Restrictions
 /// on all edge functions", read-only headers (current text, Lambda@Edge columns).
 pub fn read_only(event: EventType) -> &'static [&'static str] {
@@ -139,5 +149,23 @@ mod tests {
         assert!(is_disallowed("connection"));
         assert!(!is_disallowed("x-amzn-trace-id"));
         assert!(!is_disallowed("host"));
+    }
+
+    #[test]
+    fn events_read_from_json_lose_their_disallowed_headers() {
+        let mut event = CfEvent::from_aws_json(include_str!(
+            "../../../tests/vectors/cf-viewer-response.json"
+        ))
+        .unwrap();
+        event.request.headers.append("connection", "", "close");
+        let response = event.response.as_mut().unwrap();
+        response.headers.append("x-amz-cf-pop", "", "FRA2");
+        response.headers.append("x-custom", "", "kept");
+        hide_disallowed(&mut event);
+        assert!(!event.request.headers.contains("connection"));
+        assert!(event.request.headers.contains("host"));
+        let response = event.response.unwrap();
+        assert!(!response.headers.contains("x-amz-cf-pop"));
+        assert_eq!(response.headers.first("x-custom"), Some("kept"));
     }
 }
