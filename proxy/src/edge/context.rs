@@ -53,11 +53,13 @@ impl RequestContext {
     pub fn new() -> Self {
         RequestContext {
             // A random (v4) UUID from a per-thread generator: request ids need uniqueness, not
-            // secrecy, and the OS generator costs a system call per request.
+            // secrecy, and the OS generator costs a system call per request. Encoded into a
+            // stack buffer: `to_string` would go through the formatting machinery.
             request_id: uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
                 .into_uuid()
                 .simple()
-                .to_string(),
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .to_owned(),
             started: Instant::now(),
             behavior: None,
             origin: String::new(),

@@ -11,7 +11,7 @@ use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::hook_events::{self, visible_request_headers, visible_response_headers};
 use super::proxy::EdgeProxy;
 use super::respond;
-use crate::config::Behavior;
+use crate::config::{Association, Behavior};
 use crate::events::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
     HookOutcome,
@@ -161,6 +161,19 @@ impl EdgeProxy {
         let Some(assoc) = behavior.hooks.get(et) else {
             return Ok(RequestStep::Continue);
         };
+        // Boxed: the hook call's state is kilobytes, and inline it would make every request's
+        // phase futures that large (Pingora moves them into a box per request), hooks or not.
+        Box::pin(self.run_request_trigger(et, assoc, behavior, session, ctx)).await
+    }
+
+    async fn run_request_trigger(
+        &self,
+        et: EventType,
+        assoc: &Association,
+        behavior: &Behavior,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+    ) -> pingora::Result<RequestStep> {
         let mut request = self
             .cf_request(session, ctx, et, assoc.include_body)
             .await?;
@@ -272,6 +285,18 @@ impl EdgeProxy {
         if et == EventType::ViewerResponse && header.status.as_u16() >= 400 {
             return Ok(None);
         }
+        // Boxed for the reason `request_trigger` gives.
+        Box::pin(self.run_response_trigger(et, behavior, session, ctx, header)).await
+    }
+
+    async fn run_response_trigger(
+        &self,
+        et: EventType,
+        behavior: &Behavior,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+        header: &mut ResponseHeader,
+    ) -> Result<Option<Bytes>, HookError> {
         let request = self
             .cf_request(session, ctx, et, false)
             .await

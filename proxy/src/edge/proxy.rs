@@ -605,16 +605,14 @@ impl ProxyHttp for EdgeProxy {
 
     /// One access-log line and the request counters.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestContext) {
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .unwrap_or(0);
+        let status = session.response_written().map(|r| r.status);
         let behavior = self.behavior(ctx);
         let behavior_name = behavior.map(|b| b.name.as_str()).unwrap_or("");
         self.metrics
             .requests
-            .with_label_values(&[behavior_name, status.to_string().as_str()])
+            .with_label_values(&[behavior_name, status.as_ref().map_or("0", |s| s.as_str())])
             .inc();
+        let status = status.map_or(0, |s| s.as_u16());
         if ctx.local == Some(LocalRoute::Generated) {
             self.local.release(&ctx.request_id);
         }
