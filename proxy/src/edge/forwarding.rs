@@ -1,6 +1,10 @@
 //! Headers a CDN adds on the way to the origin and back: `X-Forwarded-*`, `Via`, the RFC 8586
 //! `CDN-Loop` and the request id.
 
+use std::net::IpAddr;
+
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderValue};
 use pingora::http::RequestHeader;
 
 /// Name of the request id header, the same id CloudFront logs as `x-edge-request-id`.
@@ -20,60 +24,76 @@ pub fn has_looped<'a>(cdn_loop: impl Iterator<Item = &'a [u8]>, node: &str) -> b
 /// What the forwarding headers say about the viewer.
 pub struct Viewer<'a> {
     /// The viewer's IP address.
-    pub client_ip: Option<String>,
+    pub client_ip: Option<IpAddr>,
     /// `http` or `https`.
     pub proto: &'static str,
     /// The `Host` the viewer asked for.
     pub host: &'a str,
 }
 
+/// This node's `Via` and `CDN-Loop` values, built once: every proxied request carries them.
+pub struct NodeHeaders {
+    /// `Via` for HTTP/1.0, 1.1, 2 and 3 requests, in that order.
+    via: [HeaderValue; 4],
+    cdn_loop: HeaderValue,
+}
+
+impl NodeHeaders {
+    /// The values for `node`, a token (the config checks it).
+    pub fn new(node: &str) -> Self {
+        let value = |v: String| HeaderValue::try_from(v).expect("node names are tokens");
+        NodeHeaders {
+            via: ["1.0", "1.1", "2", "3"].map(|version| value(format!("{version} {node}"))),
+            cdn_loop: value(node.to_string()),
+        }
+    }
+
+    /// This node's `Via` entry for a request of `version` (RFC 9110 §7.6.3).
+    pub fn via(&self, version: http::Version) -> &HeaderValue {
+        &self.via[match version {
+            http::Version::HTTP_10 => 0,
+            http::Version::HTTP_2 => 2,
+            http::Version::HTTP_3 => 3,
+            _ => 1,
+        }]
+    }
+}
+
 /// Adds the forwarding headers to the request sent to the origin.
 pub fn add_to_origin_request(
     req: &mut RequestHeader,
     viewer: &Viewer,
-    node: &str,
+    node: &NodeHeaders,
     request_id: &str,
 ) -> pingora::Result<()> {
-    if let Some(ip) = &viewer.client_ip {
-        let xff = match req
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) if !prior.is_empty() => format!("{prior}, {ip}"),
-            _ => ip.clone(),
-        };
+    if let Some(ip) = viewer.client_ip {
+        let ip = HeaderValue::try_from(ip.to_string()).expect("an IP address is a header value");
+        let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
         req.insert_header("x-forwarded-for", xff)?;
     }
     req.insert_header("x-forwarded-proto", viewer.proto)?;
     req.insert_header("x-forwarded-host", viewer.host)?;
-    append_list(req, "via", &format!("{} {node}", http_version(req)))?;
-    append_list(req, "cdn-loop", node)?;
+    let via = extend_list(&req.headers, "via", node.via(req.version));
+    req.insert_header("via", via)?;
+    let cdn_loop = extend_list(&req.headers, "cdn-loop", &node.cdn_loop);
+    req.insert_header("cdn-loop", cdn_loop)?;
     req.insert_header(REQUEST_ID, request_id)?;
     Ok(())
 }
 
-/// Appends `value` to a comma-separated list header, keeping earlier hops' values.
-fn append_list(req: &mut RequestHeader, name: &'static str, value: &str) -> pingora::Result<()> {
-    let joined = req
-        .headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .chain(std::iter::once(value))
-        .collect::<Vec<_>>()
-        .join(", ");
-    req.insert_header(name, joined)
-}
-
-/// The `Via` protocol version of a request (RFC 9110 §7.6.3).
-pub fn http_version(req: &RequestHeader) -> &'static str {
-    match req.version {
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => "1.1",
+/// The comma-separated list header `name` of `headers` with `value` appended, keeping earlier
+/// hops' values; `value` itself (no copy) when there were none.
+pub fn extend_list(headers: &HeaderMap, name: &str, value: &HeaderValue) -> HeaderValue {
+    let mut prior = headers.get_all(name).iter().filter(|v| !v.is_empty());
+    let Some(first) = prior.next() else {
+        return value.clone();
+    };
+    let mut joined = BytesMut::from(first.as_bytes());
+    for v in prior.chain(std::iter::once(value)) {
+        joined.extend_from_slice(b", ");
+        joined.extend_from_slice(v.as_bytes());
     }
+    HeaderValue::from_maybe_shared(joined.freeze()).expect("joined header values stay valid")
 }
 
 #[cfg(test)]
@@ -100,11 +120,11 @@ mod tests {
         req.insert_header("x-forwarded-for", "10.0.0.1").unwrap();
         req.insert_header("cdn-loop", "upstream-cdn").unwrap();
         let viewer = Viewer {
-            client_ip: Some("192.0.2.7".into()),
+            client_ip: Some("192.0.2.7".parse().unwrap()),
             proto: "https",
             host: "example.com",
         };
-        add_to_origin_request(&mut req, &viewer, "edge-proxy", "abc").unwrap();
+        add_to_origin_request(&mut req, &viewer, &NodeHeaders::new("edge-proxy"), "abc").unwrap();
         let h = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_string();
         assert_eq!(h("x-forwarded-for"), "10.0.0.1, 192.0.2.7");
         assert_eq!(h("x-forwarded-proto"), "https");
@@ -112,5 +132,28 @@ mod tests {
         assert_eq!(h("cdn-loop"), "upstream-cdn, edge-proxy");
         assert_eq!(h("via"), "1.1 edge-proxy");
         assert_eq!(h(REQUEST_ID), "abc");
+    }
+
+    #[test]
+    fn list_headers_join_every_earlier_line_and_skip_empty_ones() {
+        let mut headers = HeaderMap::new();
+        let ours = HeaderValue::from_static("1.1 edge-proxy");
+        assert_eq!(extend_list(&headers, "via", &ours), ours);
+        headers.append("via", HeaderValue::from_static(""));
+        assert_eq!(extend_list(&headers, "via", &ours), ours);
+        headers.append("via", HeaderValue::from_static("1.1 a"));
+        headers.append("via", HeaderValue::from_static("2 b"));
+        assert_eq!(
+            extend_list(&headers, "via", &ours),
+            "1.1 a, 2 b, 1.1 edge-proxy"
+        );
+    }
+
+    #[test]
+    fn via_names_the_request_version() {
+        let node = NodeHeaders::new("pop-1");
+        assert_eq!(node.via(http::Version::HTTP_10), "1.0 pop-1");
+        assert_eq!(node.via(http::Version::HTTP_11), "1.1 pop-1");
+        assert_eq!(node.via(http::Version::HTTP_2), "2 pop-1");
     }
 }

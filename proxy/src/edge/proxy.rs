@@ -17,7 +17,7 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
-use super::forwarding::{self, Viewer, REQUEST_ID};
+use super::forwarding::{self, NodeHeaders, Viewer, REQUEST_ID};
 use super::hook_calls::RequestStep;
 use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
 use super::{hygiene, respond};
@@ -36,6 +36,8 @@ pub struct EdgeProxy {
     pub(super) hooks: Arc<HookRegistry>,
     pub(super) cache: EdgeCache,
     pub(super) local: Arc<LocalOrigins>,
+    /// `Via` and `CDN-Loop` values naming this node.
+    pub(super) node_headers: NodeHeaders,
 }
 
 /// `X-Cache` values, as CloudFront's (`Hit from cloudfront`) but naming this proxy.
@@ -54,6 +56,7 @@ impl EdgeProxy {
         local: Arc<LocalOrigins>,
     ) -> Self {
         EdgeProxy {
+            node_headers: NodeHeaders::new(&config.node_name),
             config,
             origins,
             metrics,
@@ -370,7 +373,7 @@ impl ProxyHttp for EdgeProxy {
             client_ip: session
                 .client_addr()
                 .and_then(|a| a.as_inet())
-                .map(|a| a.ip().to_string()),
+                .map(|a| a.ip()),
             proto: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
                 "https"
             } else {
@@ -381,7 +384,7 @@ impl ProxyHttp for EdgeProxy {
         forwarding::add_to_origin_request(
             upstream_request,
             &viewer,
-            &self.config.node_name,
+            &self.node_headers,
             &ctx.request_id,
         )?;
         match ctx.local {
@@ -486,19 +489,11 @@ impl ProxyHttp for EdgeProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
-        let via = format!(
-            "{} {}",
-            forwarding::http_version(session.req_header()),
-            self.config.node_name
+        let via = forwarding::extend_list(
+            &upstream_response.headers,
+            "via",
+            self.node_headers.via(session.req_header().version),
         );
-        let via = match upstream_response
-            .headers
-            .get("via")
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) => format!("{prior}, {via}"),
-            None => via,
-        };
         upstream_response.insert_header("via", via)?;
         let x_cache = match session.cache.phase() {
             CachePhase::Hit | CachePhase::Stale | CachePhase::StaleUpdating => X_CACHE_HIT,
