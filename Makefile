@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONF ?= conf/edge.toml
 
-.PHONY: setup hooks run test check lint bench
+.PHONY: setup hooks run test check lint bench bench-instructions bench-builds
 
 # The sample hooks conf/edge.toml uses, built for wasm32-wasip2 into target/guests (the same
 # place the test build puts them).
@@ -40,9 +40,16 @@ lint:
 ## make bench: the load benchmark (benches/load.sh): edge-proxy beside nginx, nginx + njs,
 ## HAProxy, HAProxy + Lua, nginx proxy_cache and a bare Pingora forwarder. Results in
 ## target/bench/; see benches/README.md. Criterion micro-benchmarks: cargo bench -p edge-benches.
-bench: setup
+bench: bench-builds
+	./benches/load.sh
+
+## make bench-instructions: instructions per request under callgrind (benches/instructions.sh),
+## the figure that stays put on a noisy machine.
+bench-instructions: bench-builds
+	./benches/instructions.sh
+
+bench-builds: setup
 	./scripts/setup.sh --bench
 	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work
 	$(CARGO) build --locked --release -p edge-proxy
 	$(CARGO) build --locked --release -p edge-benches --bin bare-forwarder
-	./benches/load.sh

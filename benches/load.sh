@@ -23,6 +23,8 @@
 # release builds of edge-proxy and bare-forwarder plus the guests (`make bench` builds them).
 # Tunables (env): RUNS=3 DURATION=8 CONNS=32 WARMUP=1 MAX_TOTAL=3600 ONLY=regex
 #   PATHS="/1k /100k"  OUTDIR=target/bench/load-<timestamp>
+#   CONFIGS_ONLY=1 writes the configs and bodies into OUTDIR/run and exits (instructions.sh
+#   runs the same servers under callgrind).
 set -u
 
 RUNS=${RUNS:-3}
@@ -37,6 +39,7 @@ EDGE=${EDGE_PROXY_BIN:-$ROOT/target/release/edge-proxy}
 BARE=${BARE_FORWARDER_BIN:-$ROOT/target/release/bare-forwarder}
 GUESTS=$ROOT/target/guests/wasm32-wasip2/guest
 OUTDIR=${OUTDIR:-$ROOT/target/bench/load-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd) # absolute: the servers run with other working directories
 RUN=$OUTDIR/run
 RESULTS=$OUTDIR/results.tsv
 
@@ -273,6 +276,8 @@ edge_conf 18094 19094 '[default-behavior]
 origin = "o"
 [default-behavior.cache]
 default-ttl = 3600' >"$RUN/edge-cache-hit.toml"
+
+if [ "${CONFIGS_ONLY:-0}" = 1 ]; then log "configs written to $RUN"; exit 0; fi
 
 # ------------------------------------------------------------------------------ start
 for port in $ORIGIN_PORT $NGX_PLAIN_PORT $NGX_NJS_PORT $HAP_PLAIN_PORT $HAP_LUA_PORT $BARE_PORT $NGX_CACHE_PORT "${EDGE_PORTS[@]}"; do

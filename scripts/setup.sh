@@ -10,12 +10,14 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
-# `setup.sh --bench`: also the peers and load generator of benches/load.sh.
+# `setup.sh --bench`: also the peers and load generator of benches/load.sh, and valgrind for
+# benches/instructions.sh.
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
   command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
   [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || need_apt+=(libnginx-mod-http-js)
   command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+  command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} with apt-get" >&2

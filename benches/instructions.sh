@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# benches/instructions.sh -- user-space instructions per request, counted by callgrind.
+#
+# CPU time per request (load.sh) swings by ±30 % between runs on a shared box; instruction
+# counts do not, so they show small changes and what a request costs where. Each server runs
+# alone under `valgrind --tool=callgrind` with counting off; after a warm-up, counting is
+# switched on for one bounded wrk run, then the total is divided by the requests wrk completed.
+# Targets (the servers and configs of load.sh, written by it with CONFIGS_ONLY=1):
+#   nginx-plain, nginx-cache-hit (one process: master_process off), pingora-bare, edge-off,
+#   edge-cache-hit.
+# The hook configurations cannot run under valgrind: wasmtime's pooling allocator reserves its
+# whole address range up front, which valgrind refuses.
+#
+# What it does not count: the kernel (loopback TCP is ~a third of each request's CPU time),
+# and the slow-down under valgrind changes batching (more requests per wakeup), the same for
+# every target. Compare ratios, as with load.sh.
+#
+# Bounds: servers bind 127.0.0.1; every wrk run is bounded by `timeout`; every process started
+# is killed by PID on exit.
+# Needs: valgrind, wrk, nginx, curl (scripts/setup.sh --bench installs them) and the release
+# builds `make bench` makes.
+# Tunables (env): DURATION=10 CONNS=8 PATHS=/1k ONLY=regex OUTDIR=target/bench/instr-<timestamp>
+set -u
+
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-8}
+PATHS=${PATHS:-/1k}
+ONLY=${ONLY:-.}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+EDGE=${EDGE_PROXY_BIN:-$ROOT/target/release/edge-proxy}
+BARE=${BARE_FORWARDER_BIN:-$ROOT/target/release/bare-forwarder}
+OUTDIR=${OUTDIR:-$ROOT/target/bench/instr-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd) # absolute: the servers run with other working directories
+RUN=$OUTDIR/run
+RESULTS=$OUTDIR/results.tsv
+ORIGIN_PORT=18080
+
+for tool in valgrind callgrind_control callgrind_annotate wrk nginx curl; do
+  command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is missing (scripts/setup.sh --bench installs it)" >&2; exit 1; }
+done
+OUTDIR=$OUTDIR CONFIGS_ONLY=1 "$ROOT/benches/load.sh" || exit 1
+
+PIDS=()
+log() { printf '[instr %s] %s\n' "$(date +%T)" "$*" >&2; }
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  sleep 0.5
+  for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
+  PIDS=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_200() {
+  local url=$1 i
+  for ((i = 0; i < 600; i++)); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$url")" = 200 ] && return 0
+    sleep 0.2
+  done
+  log "$url did not answer 200"; return 1
+}
+
+# count NAME PORT CMD... : instructions per request of CMD serving PORT, for each body path.
+count() {
+  local name=$1 port=$2 path out pid n ir
+  shift 2
+  [[ $name =~ $ONLY ]] || return 0
+  for path in $PATHS; do
+    out=$RUN/callgrind.$name${path//\//_}
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$@" \
+      >"$RUN/logs/$name-callgrind.log" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    wait_200 "http://127.0.0.1:$port$path" || return 1
+    curl -s -o /dev/null "http://127.0.0.1:$port$path" # a cache target's second request hits
+    timeout 30 wrk -t1 -c"$CONNS" -d3s "http://127.0.0.1:$port$path" >/dev/null 2>&1
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    n=$(timeout $((DURATION + 30)) wrk -t1 -c"$CONNS" -d"${DURATION}s" "http://127.0.0.1:$port$path" |
+      awk '/requests in/ {print $1}')
+    callgrind_control -i off "$pid" >/dev/null 2>&1
+    callgrind_control -d  "$pid" >/dev/null 2>&1
+    sleep 1
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null
+    ir=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    if [ -z "$ir" ] || [ "${n:-0}" -eq 0 ]; then log "$name $path: no count"; return 1; fi
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$n" "$ir" "$((ir / n))" >>"$RESULTS"
+    log "$(printf '%-15s %-6s %7s requests %14s instructions %8s per request' "$name" "$path" "$n" "$ir" "$((ir / n))")"
+  done
+}
+
+printf 'name\tpath\trequests\tinstructions\tper_request\n' >"$RESULTS"
+nginx -c "$RUN/origin.conf" -p "$RUN" -g 'daemon off;' >"$RUN/logs/origin.log" 2>&1 &
+PIDS+=("$!")
+wait_200 "http://127.0.0.1:$ORIGIN_PORT/1k" || exit 1
+
+ONE_NGINX=(-p "$RUN" -g 'daemon off; master_process off;')
+count nginx-plain 18081 nginx -c "$RUN/nginx-proxy.conf" "${ONE_NGINX[@]}"
+count nginx-cache-hit 18095 nginx -c "$RUN/nginx-cache.conf" "${ONE_NGINX[@]}"
+count pingora-bare 18087 "$BARE" 127.0.0.1:18087 "127.0.0.1:$ORIGIN_PORT"
+count edge-off 18090 "$EDGE" run --conf "$RUN/edge-off.toml"
+count edge-cache-hit 18094 "$EDGE" run --conf "$RUN/edge-cache-hit.toml"
+
+python3 - "$RESULTS" <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+by = {(r["name"], r["path"]): int(r["per_request"]) for r in rows}
+print("| target | body | instructions/request | / nginx-plain | / pingora-bare |")
+print("|---|---|---:|---:|---:|")
+for r in rows:
+    k = (r["name"], r["path"])
+    ratio = lambda base: f'{by[k] / by[(base, r["path"])]:.2f}' if (base, r["path"]) in by else "-"
+    print(f'| {k[0]} | {k[1]} | {by[k]:,} | {ratio("nginx-plain")} | {ratio("pingora-bare")} |')
+pairs = [("edge-off", "pingora-bare"), ("edge-cache-hit", "nginx-cache-hit")]
+for a, b in pairs:
+    for p in sorted({r["path"] for r in rows}):
+        if (a, p) in by and (b, p) in by:
+            print(f"\n{a} / {b} ({p}): {by[(a, p)] / by[(b, p)]:.2f}", end="")
+print()
+EOF
+log "results: $RESULTS"
