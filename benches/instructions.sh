@@ -40,17 +40,9 @@ for tool in valgrind callgrind_control callgrind_annotate wrk nginx curl; do
 done
 OUTDIR=$OUTDIR CONFIGS_ONLY=1 "$ROOT/benches/load.sh" || exit 1
 
-PIDS=()
-log() { printf '[instr %s] %s\n' "$(date +%T)" "$*" >&2; }
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
-  PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+LOG_TAG=instr
+# shellcheck source=benches/processes.sh
+. "$ROOT/benches/processes.sh"
 
 wait_200() {
   local url=$1 i

@@ -62,23 +62,13 @@ done
 mkdir -p "$RUN/www" "$RUN/logs" "$RUN/ngxcache"
 chmod 755 "$OUTDIR" "$RUN" "$RUN/www"
 
-PIDS=()
+LOG_TAG=load
+# shellcheck source=benches/processes.sh
+. "$ROOT/benches/processes.sh"
 SERVER_CPU=""; CLIENT_CPU=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   SERVER_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 1"
 fi
-
-log() { printf '[load %s] %s\n' "$(date +%T)" "$*" >&2; }
-
-cleanup() {
-  local p
-  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  sleep 0.5
-  for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
-  PIDS=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # start_bg NAME CMD... : a server in the background, pinned, logs to logs/NAME.log.
 start_bg() {
