@@ -5,9 +5,36 @@
 //! an object belongs to when the purge API asks. No part can contain a newline: hosts and paths
 //! are URI parts, header values cannot carry one.
 
+use std::hash::{BuildHasher, RandomState};
+use std::sync::OnceLock;
+
 use http::header::{HeaderMap, COOKIE};
+use pingora::cache::key::HashBinary;
+use pingora::cache::CacheKey;
 
 use crate::config::{CachePolicy, KeyItems};
+
+/// The cache key for `primary` (from [`primary_key`]), hashed with [`fingerprint`] instead of
+/// Pingora's default Blake2b, which was 2.1K of the ~58K instructions a cache hit costs.
+pub fn cache_key(primary: String) -> CacheKey {
+    let mut key = CacheKey::new(primary, "");
+    key.set_primary_bin_override(fingerprint(key.primary_key()));
+    key
+}
+
+/// A 128-bit fingerprint of `bytes`: SipHash-1-3 under a key drawn at random per process, over
+/// two domain-separated inputs. Keyed, so a viewer cannot build URLs that collide (the reason
+/// a cache key hash must resist collisions at all); per process, which suits the memory store
+/// (a persistent store would need a stored key).
+pub fn fingerprint(bytes: &[u8]) -> HashBinary {
+    static SEED: OnceLock<RandomState> = OnceLock::new();
+    let seed = SEED.get_or_init(RandomState::new);
+    let mut out = [0u8; 16];
+    for (domain, half) in out.chunks_exact_mut(8).enumerate() {
+        half.copy_from_slice(&seed.hash_one((domain as u8, bytes)).to_le_bytes());
+    }
+    out
+}
 
 /// The parts of a primary key.
 pub struct KeyParts<'a> {
@@ -119,6 +146,8 @@ fn push_selected<'a>(
 
 #[cfg(test)]
 mod tests {
+    use pingora::cache::key::CacheHashKey;
+
     use super::*;
 
     fn policy(query: KeyItems, headers: KeyItems, cookies: KeyItems) -> CachePolicy {
@@ -189,5 +218,27 @@ mod tests {
         );
         let parts = KeyParts::parse(key.as_bytes());
         assert_eq!((parts.host, parts.path), ("e.test", "/x/y"));
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_tell_keys_apart() {
+        let a = KeyParts::primary("example.com", "/a", "");
+        let b = KeyParts::primary("example.com", "/b", "");
+        assert_eq!(fingerprint(a.as_bytes()), fingerprint(a.as_bytes()));
+        assert_ne!(fingerprint(a.as_bytes()), fingerprint(b.as_bytes()));
+        let halves = fingerprint(a.as_bytes());
+        assert_ne!(
+            halves[..8],
+            halves[8..],
+            "the two halves come from different inputs"
+        );
+        assert_eq!(
+            cache_key(a.clone()).primary_bin(),
+            fingerprint(a.as_bytes())
+        );
+        assert_eq!(
+            cache_key(a).combined_bin(),
+            cache_key(KeyParts::primary("example.com", "/a", "")).combined_bin()
+        );
     }
 }

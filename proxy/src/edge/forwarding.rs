@@ -67,7 +67,7 @@ pub fn add_to_origin_request(
     request_id: &str,
 ) -> pingora::Result<()> {
     if let Some(ip) = viewer.client_ip {
-        let ip = HeaderValue::try_from(ip.to_string()).expect("an IP address is a header value");
+        let ip = ip_text(ip);
         let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
         req.insert_header("x-forwarded-for", xff)?;
     }
@@ -79,6 +79,23 @@ pub fn add_to_origin_request(
     req.insert_header("cdn-loop", cdn_loop)?;
     req.insert_header(REQUEST_ID, request_id)?;
     Ok(())
+}
+
+/// `ip` as header text. IPv4 (most viewers) is written octet by octet: `Display` goes through
+/// the formatting machinery, a sizeable share of what a forwarded request costs.
+fn ip_text(ip: IpAddr) -> HeaderValue {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::try_from(ip.to_string()).expect("an IP address is a header value");
+    };
+    let mut text = BytesMut::with_capacity(15);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.extend_from_slice(b".");
+        }
+        text.extend_from_slice(digits.format(octet).as_bytes());
+    }
+    HeaderValue::from_maybe_shared(text.freeze()).expect("an IP address is a header value")
 }
 
 /// The comma-separated list header `name` of `headers` with `value` appended, keeping earlier
@@ -155,5 +172,19 @@ mod tests {
         assert_eq!(node.via(http::Version::HTTP_10), "1.0 pop-1");
         assert_eq!(node.via(http::Version::HTTP_11), "1.1 pop-1");
         assert_eq!(node.via(http::Version::HTTP_2), "2 pop-1");
+    }
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.7",
+            "255.255.255.255",
+            "10.20.0.100",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string().as_str());
+        }
     }
 }

@@ -375,9 +375,10 @@ impl EdgeProxy {
             }
         }
         // Not cacheable here (no cache policy): a miss, as CloudFront reports every fetch.
-        response
-            .header
-            .insert_header("x-cache", super::proxy::X_CACHE_MISS)?;
+        response.header.insert_header(
+            "x-cache",
+            http::HeaderValue::from_static(super::proxy::X_CACHE_MISS),
+        )?;
         respond::local(session, &ctx.request_id, response).await
     }
 

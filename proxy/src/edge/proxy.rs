@@ -197,7 +197,7 @@ impl ProxyHttp for EdgeProxy {
             req.uri.query(),
             &req.headers,
         );
-        Ok(CacheKey::new(primary, ""))
+        Ok(cache::key::cache_key(primary))
     }
 
     /// A stored response's `Vary` names the request headers that select among its variants.
@@ -500,6 +500,8 @@ impl ProxyHttp for EdgeProxy {
             CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => X_CACHE_REFRESH_HIT,
             _ => X_CACHE_MISS,
         };
+        // Static: no copy of the text per response.
+        let x_cache = http::HeaderValue::from_static(x_cache);
         upstream_response.insert_header("x-cache", x_cache)?;
         let behavior = self.behavior(ctx).expect("routed");
         match self
