@@ -14,7 +14,7 @@ use pingora::cache::CacheKey;
 
 use crate::config::{CachePolicy, KeyItems};
 
-/// The cache key for `primary` (from [`primary_key`]), hashed with [`fingerprint`] instead of
+/// The cache key for `primary` (from [`primary_key`]), hashed with `fingerprint` instead of
 /// Pingora's default Blake2b, which was 2.1K of the ~58K instructions a cache hit costs.
 pub fn cache_key(primary: String) -> CacheKey {
     let mut key = CacheKey::new(primary, "");
@@ -26,7 +26,7 @@ pub fn cache_key(primary: String) -> CacheKey {
 /// two domain-separated inputs. Keyed, so a viewer cannot build URLs that collide (the reason
 /// a cache key hash must resist collisions at all); per process, which suits the memory store
 /// (a persistent store would need a stored key).
-pub fn fingerprint(bytes: &[u8]) -> HashBinary {
+fn fingerprint(bytes: &[u8]) -> HashBinary {
     static SEED: OnceLock<RandomState> = OnceLock::new();
     let seed = SEED.get_or_init(RandomState::new);
     let mut out = [0u8; 16];
