@@ -11,7 +11,7 @@ use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::hook_events::{self, visible_request_headers, visible_response_headers};
 use super::proxy::EdgeProxy;
 use super::respond;
-use crate::config::{Association, Behavior};
+use crate::config::Behavior;
 use crate::events::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
     HookOutcome,
@@ -163,109 +163,103 @@ impl EdgeProxy {
         };
         // Boxed: the hook call's state is kilobytes, and inline it would make every request's
         // phase futures that large (Pingora moves them into a box per request), hooks or not.
-        Box::pin(self.run_request_trigger(et, assoc, behavior, session, ctx)).await
-    }
-
-    async fn run_request_trigger(
-        &self,
-        et: EventType,
-        assoc: &Association,
-        behavior: &Behavior,
-        session: &mut Session,
-        ctx: &mut RequestContext,
-    ) -> pingora::Result<RequestStep> {
-        let mut request = self
-            .cf_request(session, ctx, et, assoc.include_body)
-            .await?;
-        if et == EventType::OriginRequest {
-            request.origin = Some(match &ctx.custom_origin {
-                Some(c) => crate::events::CfOrigin::Custom(c.clone()),
-                None => crate::events::CfOrigin::Named(ctx.origin.clone()),
-            });
-        }
-        let event = CfEvent {
-            config: self.cf_config(et, session, ctx),
-            request,
-            response: None,
-        };
-        match self.call_hook(behavior, event).await {
-            Err(e) => {
-                self.send_hook_error(session, ctx, &e).await?;
-                Ok(RequestStep::Done)
+        Box::pin(async move {
+            let mut request = self
+                .cf_request(session, ctx, et, assoc.include_body)
+                .await?;
+            if et == EventType::OriginRequest {
+                request.origin = Some(match &ctx.custom_origin {
+                    Some(c) => crate::events::CfOrigin::Custom(c.clone()),
+                    None => crate::events::CfOrigin::Named(ctx.origin.clone()),
+                });
             }
-            Ok(Validated {
-                outcome: HookOutcome::Response(generated),
-                ..
-            }) => {
-                let body = hook_events::response_body(&generated).unwrap_or_default();
-                let header = hook_events::generated_header(&generated, body.len())?;
-                let response = FileResponse {
-                    header,
-                    body: if body.is_empty() {
-                        FileBody::Empty
-                    } else {
-                        FileBody::Bytes(body)
-                    },
-                };
-                if et == EventType::OriginRequest && session.cache.enabled() {
-                    // Cached like an origin's response: fetched from the local-origin server.
-                    self.local.hold(&ctx.request_id, response);
-                    ctx.local = Some(LocalRoute::Generated);
-                    return Ok(RequestStep::Continue);
+            let event = CfEvent {
+                config: self.cf_config(et, session, ctx),
+                request,
+                response: None,
+            };
+            match self.call_hook(behavior, event).await {
+                Err(e) => {
+                    self.send_hook_error(session, ctx, &e).await?;
+                    Ok(RequestStep::Done)
                 }
-                if et == EventType::ViewerRequest {
-                    // CloudFront runs no other trigger for a viewer-request generated response.
-                    respond::local(session, &ctx.request_id, response).await?;
-                } else {
-                    self.send_local(session, ctx, behavior, response, false)
-                        .await?;
-                }
-                Ok(RequestStep::Done)
-            }
-            Ok(Validated {
-                outcome: HookOutcome::Request(changed),
-                header_edits,
-            }) => {
-                if let Some(origin) = &changed.origin {
-                    match origin {
-                        crate::events::CfOrigin::Named(name)
-                            if !self.origins.contains_key(name) =>
-                        {
-                            let e = HookError::Invalid {
-                                function: assoc.function.clone(),
-                                trigger: Trigger::Edge(et),
-                                reason: format!("origin \"{name}\" is not configured"),
-                            };
-                            self.send_hook_error(session, ctx, &e).await?;
-                            return Ok(RequestStep::Done);
-                        }
-                        crate::events::CfOrigin::Named(name) => {
-                            ctx.origin = name.clone();
-                            ctx.custom_origin = None;
-                        }
-                        crate::events::CfOrigin::Custom(c) => ctx.custom_origin = Some(c.clone()),
+                Ok(Validated {
+                    outcome: HookOutcome::Response(generated),
+                    ..
+                }) => {
+                    let body = hook_events::response_body(&generated).unwrap_or_default();
+                    let header = hook_events::generated_header(&generated, body.len())?;
+                    let response = FileResponse {
+                        header,
+                        body: if body.is_empty() {
+                            FileBody::Empty
+                        } else {
+                            FileBody::Bytes(body)
+                        },
+                    };
+                    if et == EventType::OriginRequest && session.cache.enabled() {
+                        // Cached like an origin's response: fetched from the local-origin server.
+                        self.local.hold(&ctx.request_id, response);
+                        ctx.local = Some(LocalRoute::Generated);
+                        return Ok(RequestStep::Continue);
                     }
+                    if et == EventType::ViewerRequest {
+                        // CloudFront runs no other trigger for a viewer-request generated response.
+                        respond::local(session, &ctx.request_id, response).await?;
+                    } else {
+                        self.send_local(session, ctx, behavior, response, false)
+                            .await?;
+                    }
+                    Ok(RequestStep::Done)
                 }
-                if let Some(body) = changed
-                    .body
-                    .as_ref()
-                    .filter(|b| b.action == BodyAction::Replace)
-                {
-                    ctx.request_body_swap = Some(BodySwap::new(match body.encoding {
-                        BodyEncoding::Text => Bytes::from(body.data.clone()),
-                        BodyEncoding::Base64 => Bytes::from(
-                            base64::engine::general_purpose::STANDARD
-                                .decode(&body.data)
-                                .unwrap_or_default(),
-                        ),
-                    }));
+                Ok(Validated {
+                    outcome: HookOutcome::Request(changed),
+                    header_edits,
+                }) => {
+                    if let Some(origin) = &changed.origin {
+                        match origin {
+                            crate::events::CfOrigin::Named(name)
+                                if !self.origins.contains_key(name) =>
+                            {
+                                let e = HookError::Invalid {
+                                    function: assoc.function.clone(),
+                                    trigger: Trigger::Edge(et),
+                                    reason: format!("origin \"{name}\" is not configured"),
+                                };
+                                self.send_hook_error(session, ctx, &e).await?;
+                                return Ok(RequestStep::Done);
+                            }
+                            crate::events::CfOrigin::Named(name) => {
+                                ctx.origin = name.clone();
+                                ctx.custom_origin = None;
+                            }
+                            crate::events::CfOrigin::Custom(c) => {
+                                ctx.custom_origin = Some(c.clone())
+                            }
+                        }
+                    }
+                    if let Some(body) = changed
+                        .body
+                        .as_ref()
+                        .filter(|b| b.action == BodyAction::Replace)
+                    {
+                        ctx.request_body_swap = Some(BodySwap::new(match body.encoding {
+                            BodyEncoding::Text => Bytes::from(body.data.clone()),
+                            BodyEncoding::Base64 => Bytes::from(
+                                base64::engine::general_purpose::STANDARD
+                                    .decode(&body.data)
+                                    .unwrap_or_default(),
+                            ),
+                        }));
+                    }
+                    let req = session.req_header_mut();
+                    hook_events::apply_uri(req, &changed.uri, &changed.querystring)?;
+                    hook_events::apply_headers(req, &changed.headers, &header_edits)?;
+                    Ok(RequestStep::Continue)
                 }
-                let req = session.req_header_mut();
-                hook_events::apply_uri(req, &changed.uri, &changed.querystring)?;
-                hook_events::apply_headers(req, &changed.headers, &header_edits)?;
-                Ok(RequestStep::Continue)
             }
-        }
+        })
+        .await
     }
 
     /// Runs a response trigger on `header` (origin-response or viewer-response) if one is
@@ -286,68 +280,60 @@ impl EdgeProxy {
             return Ok(None);
         }
         // Boxed for the reason `request_trigger` gives.
-        Box::pin(self.run_response_trigger(et, behavior, session, ctx, header)).await
-    }
-
-    async fn run_response_trigger(
-        &self,
-        et: EventType,
-        behavior: &Behavior,
-        session: &mut Session,
-        ctx: &mut RequestContext,
-        header: &mut ResponseHeader,
-    ) -> Result<Option<Bytes>, HookError> {
-        let request = self
-            .cf_request(session, ctx, et, false)
-            .await
-            .map_err(|e| HookError::Trap {
-                function: String::new(),
-                trigger: Trigger::Edge(et),
-                reason: e.to_string(),
-            })?;
-        let event = CfEvent {
-            config: self.cf_config(et, session, ctx),
-            request,
-            response: Some(CfResponse {
-                status: header.status.as_u16(),
-                status_description: header
-                    .get_reason_phrase()
-                    .or(header.status.canonical_reason())
-                    .unwrap_or("")
-                    .to_string(),
-                headers: visible_response_headers(header),
-                body: None,
-                body_encoding: BodyEncoding::Text,
-            }),
-        };
-        let Validated {
-            outcome,
-            header_edits,
-        } = self.call_hook(behavior, event).await?;
-        let HookOutcome::Response(changed) = outcome else {
-            unreachable!("validation only lets a response through for response triggers")
-        };
-        if changed.status != header.status.as_u16() {
-            header
-                .set_status(changed.status)
+        Box::pin(async move {
+            let request = self
+                .cf_request(session, ctx, et, false)
+                .await
+                .map_err(|e| HookError::Trap {
+                    function: String::new(),
+                    trigger: Trigger::Edge(et),
+                    reason: e.to_string(),
+                })?;
+            let event = CfEvent {
+                config: self.cf_config(et, session, ctx),
+                request,
+                response: Some(CfResponse {
+                    status: header.status.as_u16(),
+                    status_description: header
+                        .get_reason_phrase()
+                        .or(header.status.canonical_reason())
+                        .unwrap_or("")
+                        .to_string(),
+                    headers: visible_response_headers(header),
+                    body: None,
+                    body_encoding: BodyEncoding::Text,
+                }),
+            };
+            let Validated {
+                outcome,
+                header_edits,
+            } = self.call_hook(behavior, event).await?;
+            let HookOutcome::Response(changed) = outcome else {
+                unreachable!("validation only lets a response through for response triggers")
+            };
+            if changed.status != header.status.as_u16() {
+                header
+                    .set_status(changed.status)
+                    .map_err(|e| invalid(et, e))?;
+            }
+            if !changed.status_description.is_empty() {
+                header
+                    .set_reason_phrase(Some(&changed.status_description))
+                    .map_err(|e| invalid(et, e))?;
+            }
+            hook_events::apply_headers(header, &changed.headers, &header_edits)
                 .map_err(|e| invalid(et, e))?;
-        }
-        if !changed.status_description.is_empty() {
-            header
-                .set_reason_phrase(Some(&changed.status_description))
-                .map_err(|e| invalid(et, e))?;
-        }
-        hook_events::apply_headers(header, &changed.headers, &header_edits)
-            .map_err(|e| invalid(et, e))?;
-        let body = hook_events::response_body(&changed);
-        if let Some(b) = &body {
-            header.remove_header("transfer-encoding");
-            header.remove_header("content-encoding");
-            header
-                .insert_header("content-length", b.len().to_string())
-                .map_err(|e| invalid(et, e))?;
-        }
-        Ok(body)
+            let body = hook_events::response_body(&changed);
+            if let Some(b) = &body {
+                header.remove_header("transfer-encoding");
+                header.remove_header("content-encoding");
+                header
+                    .insert_header("content-length", b.len().to_string())
+                    .map_err(|e| invalid(et, e))?;
+            }
+            Ok(body)
+        })
+        .await
     }
 
     /// Sends a response the proxy produced itself (files origin, origin-request generated)
