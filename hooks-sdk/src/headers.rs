@@ -1,5 +1,9 @@
 //! Header maps: lowercase name → lines with the name as sent. Inside the proxy they live on the
-//! host (reading one header costs one call); in native tests they are plain lists.
+//! host (reading one header costs one call) and edits wait guest-side until the next read, the
+//! map's return or its drop, then reach the host in one `apply` call; in native tests they are
+//! plain lists.
+
+use std::cell::RefCell;
 
 use crate::bindings::edge::hooks::types as wit;
 
@@ -21,7 +25,8 @@ pub struct Headers {
 
 #[derive(Debug)]
 enum Inner {
-    Host(wit::Headers),
+    /// The host's map, and edits not yet sent to it.
+    Host(wit::Headers, RefCell<Vec<wit::HeaderEdit>>),
     Local(Vec<(String, Header)>),
 }
 
@@ -36,7 +41,7 @@ impl Headers {
     pub fn new() -> Self {
         if cfg!(target_arch = "wasm32") {
             Headers {
-                inner: Inner::Host(wit::Headers::new()),
+                inner: Inner::Host(wit::Headers::new(), RefCell::default()),
             }
         } else {
             Headers::local()
@@ -51,14 +56,17 @@ impl Headers {
 
     pub(crate) fn from_host(h: wit::Headers) -> Self {
         Headers {
-            inner: Inner::Host(h),
+            inner: Inner::Host(h, RefCell::default()),
         }
     }
 
-    /// Hands the map to the host, copying it there if it was built locally.
-    pub(crate) fn into_host(self) -> wit::Headers {
-        match self.inner {
-            Inner::Host(h) => h,
+    /// Hands the map to the host with every edit made, copying it there if it was built locally.
+    pub(crate) fn into_host(mut self) -> wit::Headers {
+        match std::mem::replace(&mut self.inner, Inner::Local(Vec::new())) {
+            Inner::Host(h, pending) => {
+                send(&h, &pending);
+                h
+            }
             Inner::Local(lines) => {
                 let h = wit::Headers::new();
                 for (name, line) in lines {
@@ -78,7 +86,10 @@ impl Headers {
     /// Every line of `name` (any case), in order.
     pub fn get(&self, name: &str) -> Vec<Header> {
         match &self.inner {
-            Inner::Host(h) => h.get(name).into_iter().map(from_wit).collect(),
+            Inner::Host(h, pending) => {
+                send(h, pending);
+                h.get(name).into_iter().map(from_wit).collect()
+            }
             Inner::Local(lines) => {
                 let name = name.to_ascii_lowercase();
                 lines
@@ -103,11 +114,13 @@ impl Headers {
     /// Every line as `(lowercase name, line)`, in order.
     pub fn entries(&self) -> Vec<(String, Header)> {
         match &self.inner {
-            Inner::Host(h) => h
-                .entries()
-                .into_iter()
-                .map(|l| (l.key.to_ascii_lowercase(), from_wit(l)))
-                .collect(),
+            Inner::Host(h, pending) => {
+                send(h, pending);
+                h.entries()
+                    .into_iter()
+                    .map(|l| (l.key.to_ascii_lowercase(), from_wit(l)))
+                    .collect()
+            }
             Inner::Local(lines) => lines.clone(),
         }
     }
@@ -126,7 +139,10 @@ impl Headers {
     /// Replaces every line of `name` with `lines` (empty removes the header).
     pub fn set_all(&mut self, name: &str, lines: Vec<Header>) {
         match &mut self.inner {
-            Inner::Host(h) => h.set(name, &lines.into_iter().map(to_wit).collect::<Vec<_>>()),
+            Inner::Host(_, pending) => pending.get_mut().push(wit::HeaderEdit::Set((
+                name.to_string(),
+                lines.into_iter().map(to_wit).collect(),
+            ))),
             Inner::Local(list) => {
                 let lower = name.to_ascii_lowercase();
                 let at = list
@@ -151,7 +167,9 @@ impl Headers {
             value: value.to_string(),
         };
         match &mut self.inner {
-            Inner::Host(h) => h.append(name, &to_wit(line)),
+            Inner::Host(_, pending) => pending
+                .get_mut()
+                .push(wit::HeaderEdit::Append((name.to_string(), to_wit(line)))),
             Inner::Local(list) => {
                 let lower = name.to_ascii_lowercase();
                 list.push((lower.clone(), fill_key(&lower, line)));
@@ -162,12 +180,32 @@ impl Headers {
     /// Removes every line of `name`.
     pub fn remove(&mut self, name: &str) {
         match &mut self.inner {
-            Inner::Host(h) => h.delete(name),
+            Inner::Host(_, pending) => pending
+                .get_mut()
+                .push(wit::HeaderEdit::Delete(name.to_string())),
             Inner::Local(list) => {
                 let lower = name.to_ascii_lowercase();
                 list.retain(|(n, _)| *n != lower);
             }
         }
+    }
+}
+
+impl Drop for Headers {
+    /// Edits to a map the hook does not return still reach the host, as if made one by one.
+    fn drop(&mut self) {
+        if let Inner::Host(h, pending) = &self.inner {
+            send(h, pending);
+        }
+    }
+}
+
+/// Sends the queued edits to the host map in one call.
+fn send(h: &wit::Headers, pending: &RefCell<Vec<wit::HeaderEdit>>) {
+    let mut pending = pending.borrow_mut();
+    if !pending.is_empty() {
+        h.apply(&pending);
+        pending.clear();
     }
 }
 

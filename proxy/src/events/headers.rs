@@ -68,7 +68,15 @@ impl HeaderList {
 
     /// Replaces every line of `name` with `lines` (placed where the first old line was).
     pub fn set(&mut self, name: &str, lines: impl IntoIterator<Item = (String, String)>) {
-        let name = name.to_ascii_lowercase();
+        self.set_lowercase(name.to_ascii_lowercase(), lines);
+    }
+
+    /// [`set`](Self::set) for a name already lowercase and owned, saving the lowercased copy.
+    pub fn set_lowercase(
+        &mut self,
+        name: String,
+        lines: impl IntoIterator<Item = (String, String)>,
+    ) {
         let line = |(key, value): (String, String)| HeaderLine {
             key: if key.is_empty() {
                 canonical_key(&name)
@@ -83,10 +91,21 @@ impl HeaderList {
             self.lines.extend(lines.into_iter().map(line));
             return;
         };
-        self.lines.retain(|l| l.name != name);
-        let new: Vec<HeaderLine> = lines.into_iter().map(line).collect();
-        let at = at.min(self.lines.len());
-        self.lines.splice(at..at, new);
+        // The first new line takes the first old line's place, later old lines go, and later new
+        // lines follow it: replacing one line with one line moves nothing.
+        let mut new = lines.into_iter().map(line);
+        let Some(first) = new.next() else {
+            self.lines.retain(|l| l.name != name);
+            return;
+        };
+        self.lines[at] = first;
+        let mut index = 0;
+        self.lines.retain(|l| {
+            let keep = index <= at || l.name != name;
+            index += 1;
+            keep
+        });
+        self.lines.splice(at + 1..at + 1, new);
     }
 
     /// Removes every line of `name`.
@@ -130,13 +149,15 @@ impl HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    let mut key = name.to_ascii_lowercase();
-    for i in 0..key.len() {
-        if i == 0 || key.as_bytes()[i - 1] == b'-' {
-            if let Some(first) = key.get_mut(i..=i) {
-                first.make_ascii_uppercase();
-            }
-        }
+    let mut key = String::with_capacity(name.len());
+    let mut word_start = true;
+    for c in name.chars() {
+        key.push(if word_start {
+            c.to_ascii_uppercase()
+        } else {
+            c.to_ascii_lowercase()
+        });
+        word_start = c == '-';
     }
     key
 }
@@ -169,6 +190,24 @@ mod tests {
             h.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
             ["a", "set-cookie", "set-cookie", "b"]
         );
+        h.set(
+            "set-cookie",
+            [
+                (String::new(), "z=3".to_string()),
+                ("SET-COOKIE".into(), "w=4".into()),
+            ],
+        );
+        assert_eq!(h.values("set-cookie"), ["z=3", "w=4"]);
+        assert_eq!(
+            h.iter().map(|l| l.key.as_str()).collect::<Vec<_>>(),
+            ["A", "Set-Cookie", "SET-COOKIE", "B"]
+        );
+        h.set("set-cookie", [(String::new(), "v=5".to_string())]);
+        assert_eq!(
+            h.iter().map(|l| l.value.as_str()).collect::<Vec<_>>(),
+            ["9", "v=5", "2"]
+        );
+        h.append("set-cookie", "", "u=6");
         h.delete("SET-COOKIE");
         assert_eq!(h.len(), 2);
     }

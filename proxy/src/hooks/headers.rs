@@ -2,9 +2,9 @@
 
 use wasmtime::component::Resource;
 
-use super::bindings::edge::hooks::types::{Header, HostHeaders};
+use super::bindings::edge::hooks::types::{Header, HeaderEdit, HostHeaders};
 use super::state::HookState;
-use crate::events::{HeaderLine, HeaderList};
+use crate::events::{canonical_key, HeaderLine, HeaderList};
 
 /// The host side of a `headers` resource: which of this invocation's header maps it is.
 /// The generation guards against a handle kept from an earlier invocation of a warm instance.
@@ -33,17 +33,57 @@ impl HostHeaderMap {
         }
     }
 
-    /// Notes that `name` is about to change, saving its lines first if it is one of `read_only`.
+    /// Notes that `name` (lowercase) is about to change, saving its lines first if it is one of
+    /// `read_only`.
     fn edit(&mut self, name: &str, read_only: &[&str]) -> &mut HeaderList {
-        if !self.changed.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            let name = name.to_ascii_lowercase();
-            if read_only.contains(&name.as_str()) {
-                let before = self.list.get(&name).map(|l| l.value.clone()).collect();
-                self.read_only_before.push((name.clone(), before));
+        if !self.changed.iter().any(|n| n == name) {
+            if read_only.contains(&name) {
+                let before = self.list.get(name).map(|l| l.value.clone()).collect();
+                self.read_only_before.push((name.to_string(), before));
             }
-            self.changed.push(name);
+            self.changed.push(name.to_string());
         }
         &mut self.list
+    }
+
+    /// Replaces every line of `name` with `values`.
+    fn set(&mut self, mut name: String, values: Vec<Header>, read_only: &[&str]) -> Checked {
+        for v in &values {
+            check_field(&name, v)?;
+        }
+        if self.list.len() + values.len() > MAX_LINES {
+            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
+        }
+        name.make_ascii_lowercase();
+        self.edit(&name, read_only)
+            .set_lowercase(name, values.into_iter().map(|h| (h.key, h.value)));
+        Ok(())
+    }
+
+    /// Adds one line of `name` after the existing ones.
+    fn append(&mut self, mut name: String, value: Header, read_only: &[&str]) -> Checked {
+        check_field(&name, &value)?;
+        if self.list.len() >= MAX_LINES {
+            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
+        }
+        name.make_ascii_lowercase();
+        let key = if value.key.is_empty() {
+            canonical_key(&name)
+        } else {
+            value.key
+        };
+        self.edit(&name, read_only).push(HeaderLine {
+            name,
+            key,
+            value: value.value,
+        });
+        Ok(())
+    }
+
+    /// Removes every line of `name`.
+    fn delete(&mut self, mut name: String, read_only: &[&str]) {
+        name.make_ascii_lowercase();
+        self.edit(&name, read_only).delete(&name);
     }
 
     /// The lines `name` had before the invocation.
@@ -54,6 +94,9 @@ impl HostHeaderMap {
         }
     }
 }
+
+/// An edit the host accepted, or the reason it stops the hook.
+type Checked = wasmtime::Result<()>;
 
 impl HookState {
     fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HostHeaderMap> {
@@ -122,17 +165,8 @@ impl HostHeaders for HookState {
         name: String,
         values: Vec<Header>,
     ) -> wasmtime::Result<()> {
-        for v in &values {
-            check_field(&name, v)?;
-        }
         let read_only = self.read_only;
-        let map = self.slot(&this)?;
-        if map.list.len() + values.len() > MAX_LINES {
-            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
-        }
-        map.edit(&name, read_only)
-            .set(&name, values.into_iter().map(|h| (h.key, h.value)));
-        Ok(())
+        self.slot(&this)?.set(name, values, read_only)
     }
 
     fn append(
@@ -141,20 +175,30 @@ impl HostHeaders for HookState {
         name: String,
         value: Header,
     ) -> wasmtime::Result<()> {
-        check_field(&name, &value)?;
         let read_only = self.read_only;
-        let map = self.slot(&this)?;
-        if map.list.len() >= MAX_LINES {
-            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
-        }
-        map.edit(&name, read_only)
-            .append(&name, &value.key, &value.value);
-        Ok(())
+        self.slot(&this)?.append(name, value, read_only)
     }
 
     fn delete(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<()> {
         let read_only = self.read_only;
-        self.slot(&this)?.edit(&name, read_only).delete(&name);
+        self.slot(&this)?.delete(name, read_only);
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        this: Resource<HeaderSlot>,
+        edits: Vec<HeaderEdit>,
+    ) -> wasmtime::Result<()> {
+        let read_only = self.read_only;
+        let map = self.slot(&this)?;
+        for edit in edits {
+            match edit {
+                HeaderEdit::Set((name, values)) => map.set(name, values, read_only)?,
+                HeaderEdit::Append((name, value)) => map.append(name, value, read_only)?,
+                HeaderEdit::Delete(name) => map.delete(name, read_only),
+            }
+        }
         Ok(())
     }
 

@@ -84,6 +84,25 @@ async fn viewer_request_changes_reach_the_origin() {
 }
 
 #[tokio::test]
+async fn header_edits_are_seen_by_later_reads_and_reach_the_origin_in_order() {
+    let functions = function("probe", guests::FIXTURE_PROBE, "");
+    let (o, _alt, proxy) =
+        proxy_with(&functions, "viewer-request = { function = \"probe\" }").await;
+    let resp = client()
+        .get(proxy.url("/"))
+        .header("x-probe", "edit-then-read")
+        .header("x-probe-b", "to be removed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = o.last();
+    assert_eq!(seen.headers["x-probe-read"], "a=1,2;b=false");
+    assert_eq!(seen.headers["x-probe-a"], "1, 2");
+    assert!(!seen.headers.contains_key("x-probe-b"));
+}
+
+#[tokio::test]
 async fn origin_request_can_choose_another_origin() {
     let functions = function(
         "select",
