@@ -149,9 +149,12 @@ impl HookFunction {
         env.store.epoch_deadline_async_yield_and_update(1);
 
         let started = Instant::now();
-        let result =
-            tokio::time::timeout(timeout, hook.call_handle(&mut env.store, &wit_event)).await;
-        let report = self.report(&env, started, init, &event.config.request_id);
+        let result = tokio::time::timeout_at(
+            (started + timeout).into(),
+            hook.call_handle(&mut env.store, &wit_event),
+        )
+        .await;
+        let report = self.report(&mut env, started, init, &event.config.request_id);
 
         let outcome = match result {
             // The instance stopped mid-call: it is never reused.
@@ -228,15 +231,18 @@ impl HookFunction {
         Ok((permit, env, Some(started.elapsed())))
     }
 
-    /// Logs the guest's output and measures the call that started at `started`.
+    /// Logs the guest's output and measures the call that started at `started`, marking the
+    /// environment used at its end (one clock read for both).
     fn report(
         &self,
-        env: &Environment,
+        env: &mut Environment,
         started: Instant,
         init: Option<Duration>,
         request_id: &str,
     ) -> Report {
-        let duration = started.elapsed();
+        let ended = Instant::now();
+        env.last_used = ended;
+        let duration = ended - started;
         self.log_output(env, request_id);
         Report {
             duration,
@@ -272,9 +278,12 @@ impl HookFunction {
         env.store.set_epoch_deadline(1);
         env.store.epoch_deadline_async_yield_and_update(1);
         let started = Instant::now();
-        let result =
-            tokio::time::timeout(timeout, function.call_invoke(&mut env.store, event)).await;
-        let report = self.report(&env, started, init, request_id);
+        let result = tokio::time::timeout_at(
+            (started + timeout).into(),
+            function.call_invoke(&mut env.store, event),
+        )
+        .await;
+        let report = self.report(&mut env, started, init, request_id);
         let outcome = match result {
             Err(_) => Err(HookError::Timeout {
                 function: self.config.name.clone(),
@@ -308,7 +317,6 @@ impl HookFunction {
     /// Puts a healthy environment back, unless isolation or recycling says otherwise.
     fn release(&self, mut env: Environment) {
         env.invocations += 1;
-        env.last_used = Instant::now();
         if self.config.isolation == Isolation::PerRequest
             || env.invocations >= self.config.max_invocations
         {
