@@ -1,5 +1,6 @@
 //! One hook invocation per trigger, on AWS's sample events: warm (a reused execution
-//! environment) and per-request (instantiate + call + validate + drop), as the proxy runs them.
+//! environment) and per-request (instantiate + call + validate + drop), as the proxy runs them;
+//! and the warm no-op with the CPU caches evicted before each call.
 //!
 //! Run: `cargo bench -p edge-benches --bench hooks`. Numbers and machine: `benches/README.md`.
 
@@ -7,7 +8,7 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_proxy::config::{FunctionConfig, Isolation};
@@ -96,8 +97,40 @@ fn invocations(c: &mut Criterion) {
             }
         }
     }
+    // The warm no-op again, but after other work has evicted the CPU caches each time (the
+    // proxy's request handling evicts some of them between two hook calls); only the invocation
+    // is timed. The gap to the plain warm case is what a hook call costs in memory traffic.
+    let f = registry.get("noop-warm").unwrap().clone();
+    let mut event = CfEvent::from_aws_json(EVENTS[0].1).unwrap();
+    limits::hide_disallowed(&mut event);
+    group.bench_function("noop/viewer-request/warm-evicted-caches", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let f = f.clone();
+            let event = event.clone();
+            async move {
+                let mut other_work = vec![0u8; EVICTED_BYTES];
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    for i in (0..other_work.len()).step_by(64) {
+                        other_work[i] = other_work[i].wrapping_add(1);
+                    }
+                    std::hint::black_box(&other_work);
+                    let event = event.clone();
+                    let started = Instant::now();
+                    let (result, _) = f.invoke(event).await;
+                    timed += started.elapsed();
+                    result.unwrap_or_else(|e| panic!("noop fails: {e}"));
+                }
+                timed
+            }
+        })
+    });
     group.finish();
 }
+
+/// Bytes written between two timed invocations of the evicted-caches case: twice the last-level
+/// cache of the machine in `benches/README.md` (8 MiB L3), so the call finds nothing cached.
+const EVICTED_BYTES: usize = 16 << 20;
 
 criterion_group!(benches, invocations);
 criterion_main!(benches);
