@@ -11,6 +11,19 @@ pub struct HeaderLine {
     pub value: String,
 }
 
+impl HeaderLine {
+    /// A line named `name` (lowercase); an empty `key` becomes the canonical form of `name`, as
+    /// Lambda@Edge fills in a missing `key`.
+    pub fn new(name: String, key: String, value: String) -> Self {
+        let key = if key.is_empty() {
+            canonical_key(&name)
+        } else {
+            key
+        };
+        HeaderLine { name, key, value }
+    }
+}
+
 /// An ordered list of header lines: repeated names are kept (two `Set-Cookie` survive) and order
 /// is preserved, as in the `[{key, value}]` arrays of the Lambda@Edge event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -27,17 +40,11 @@ impl HeaderList {
     /// Appends a line; `key` defaults to the canonical form of `name` when empty, as
     /// Lambda@Edge fills in a missing `key`.
     pub fn append(&mut self, name: &str, key: &str, value: &str) {
-        let name = name.to_ascii_lowercase();
-        let key = if key.is_empty() {
-            canonical_key(&name)
-        } else {
-            key.to_string()
-        };
-        self.lines.push(HeaderLine {
-            name,
-            key,
-            value: value.to_string(),
-        });
+        self.lines.push(HeaderLine::new(
+            name.to_ascii_lowercase(),
+            key.to_string(),
+            value.to_string(),
+        ));
     }
 
     /// Appends a line whose `name` is already lowercase.
@@ -66,26 +73,11 @@ impl HeaderList {
         self.get(name).next().map(|l| l.value.as_str())
     }
 
-    /// Replaces every line of `name` with `lines` (placed where the first old line was).
-    pub fn set(&mut self, name: &str, lines: impl IntoIterator<Item = (String, String)>) {
-        self.set_lowercase(name.to_ascii_lowercase(), lines);
-    }
-
-    /// [`set`](Self::set) for a name already lowercase and owned, saving the lowercased copy.
-    pub fn set_lowercase(
-        &mut self,
-        name: String,
-        lines: impl IntoIterator<Item = (String, String)>,
-    ) {
-        let line = |(key, value): (String, String)| HeaderLine {
-            key: if key.is_empty() {
-                canonical_key(&name)
-            } else {
-                key
-            },
-            name: name.clone(),
-            value,
-        };
+    /// Replaces every line of `name` (any case; lowercased in place) with `lines`, placed where
+    /// the first old line was; an empty `key` is filled in as by [`HeaderLine::new`].
+    pub fn set(&mut self, mut name: String, lines: impl IntoIterator<Item = (String, String)>) {
+        name.make_ascii_lowercase();
+        let line = |(key, value): (String, String)| HeaderLine::new(name.clone(), key, value);
         let Some(at) = self.lines.iter().position(|l| l.name == name) else {
             // A new name (the usual case for hooks adding headers): append, nothing to remove.
             self.lines.extend(lines.into_iter().map(line));
@@ -185,13 +177,13 @@ mod tests {
         h.append("set-cookie", "Set-Cookie", "y=2");
         h.append("b", "B", "2");
         assert_eq!(h.values("set-cookie"), ["x=1", "y=2"]);
-        h.set("A", [(String::new(), "9".to_string())]);
+        h.set("A".into(), [(String::new(), "9".to_string())]);
         assert_eq!(
             h.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
             ["a", "set-cookie", "set-cookie", "b"]
         );
         h.set(
-            "set-cookie",
+            "set-cookie".into(),
             [
                 (String::new(), "z=3".to_string()),
                 ("SET-COOKIE".into(), "w=4".into()),
@@ -202,7 +194,7 @@ mod tests {
             h.iter().map(|l| l.key.as_str()).collect::<Vec<_>>(),
             ["A", "Set-Cookie", "SET-COOKIE", "B"]
         );
-        h.set("set-cookie", [(String::new(), "v=5".to_string())]);
+        h.set("set-cookie".into(), [(String::new(), "v=5".to_string())]);
         assert_eq!(
             h.iter().map(|l| l.value.as_str()).collect::<Vec<_>>(),
             ["9", "v=5", "2"]

@@ -9,4 +9,4 @@ pub use cloudfront::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse,
     CustomOrigin, EventType, HookOutcome, JsonError,
 };
-pub use headers::{canonical_key, HeaderLine, HeaderList};
+pub use headers::{HeaderLine, HeaderList};

@@ -4,7 +4,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types::{Header, HeaderEdit, HostHeaders};
 use super::state::HookState;
-use crate::events::{canonical_key, HeaderLine, HeaderList};
+use crate::events::{HeaderLine, HeaderList};
 
 /// The host side of a `headers` resource: which of this invocation's header maps it is.
 /// The generation guards against a handle kept from an earlier invocation of a warm instance.
@@ -47,7 +47,12 @@ impl HostHeaderMap {
     }
 
     /// Replaces every line of `name` with `values`.
-    fn set(&mut self, mut name: String, values: Vec<Header>, read_only: &[&str]) -> Checked {
+    fn set(
+        &mut self,
+        mut name: String,
+        values: Vec<Header>,
+        read_only: &[&str],
+    ) -> wasmtime::Result<()> {
         for v in &values {
             check_field(&name, v)?;
         }
@@ -56,27 +61,24 @@ impl HostHeaderMap {
         }
         name.make_ascii_lowercase();
         self.edit(&name, read_only)
-            .set_lowercase(name, values.into_iter().map(|h| (h.key, h.value)));
+            .set(name, values.into_iter().map(|h| (h.key, h.value)));
         Ok(())
     }
 
     /// Adds one line of `name` after the existing ones.
-    fn append(&mut self, mut name: String, value: Header, read_only: &[&str]) -> Checked {
+    fn append(
+        &mut self,
+        mut name: String,
+        value: Header,
+        read_only: &[&str],
+    ) -> wasmtime::Result<()> {
         check_field(&name, &value)?;
         if self.list.len() >= MAX_LINES {
             return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
         }
         name.make_ascii_lowercase();
-        let key = if value.key.is_empty() {
-            canonical_key(&name)
-        } else {
-            value.key
-        };
-        self.edit(&name, read_only).push(HeaderLine {
-            name,
-            key,
-            value: value.value,
-        });
+        self.edit(&name, read_only)
+            .push(HeaderLine::new(name, value.key, value.value));
         Ok(())
     }
 
@@ -94,9 +96,6 @@ impl HostHeaderMap {
         }
     }
 }
-
-/// An edit the host accepted, or the reason it stops the hook.
-type Checked = wasmtime::Result<()>;
 
 impl HookState {
     fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HostHeaderMap> {

@@ -209,7 +209,7 @@ mod tests {
         let e = event(EventType::ViewerRequest, None);
         let mut req = e.request.clone();
         req.headers
-            .set("host", [(String::new(), "evil.example".into())]);
+            .set("host".into(), [(String::new(), "evil.example".into())]);
         let edits = HeaderEdits {
             changed: Some(vec!["host".into()]),
             read_only_before: vec![("host".into(), vec!["example.com".into()])],
@@ -219,7 +219,7 @@ mod tests {
             .contains("read-only"));
         // The same value written back is no change.
         req.headers
-            .set("host", [(String::new(), "example.com".into())]);
+            .set("host".into(), [(String::new(), "example.com".into())]);
         assert!(validate(&e, HookOutcome::Request(req), &edits).is_ok());
     }
 
