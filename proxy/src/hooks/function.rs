@@ -342,9 +342,12 @@ impl HookFunction {
         );
         let instantiate = async {
             match &self.pre {
-                Pre::Hook(pre) => pre.instantiate_async(&mut store).await.map(Exports::Hook),
+                Pre::Hook(pre) => pre
+                    .instantiate_prechecked(&mut store)
+                    .await
+                    .map(Exports::Hook),
                 Pre::Function(pre) => pre
-                    .instantiate_async(&mut store)
+                    .instantiate_prechecked(&mut store)
                     .await
                     .map(Exports::Function),
             }
