@@ -1,6 +1,9 @@
 //! Host bindings generated from the contract in `hooks-sdk/wit/`, the same file the SDK's guest
 //! bindings come from.
 
+use wasmtime::component::{ComponentExportIndex, Func, InstancePre};
+use wasmtime::AsContextMut;
+
 wasmtime::component::bindgen!({
     path: "../hooks-sdk/wit",
     world: "hook",
@@ -18,14 +21,26 @@ impl<T: Send + 'static> HookPre<T> {
     /// ~6 % of a per-request invocation.
     pub async fn instantiate_prechecked(
         &self,
-        mut store: impl wasmtime::AsContextMut<Data = T>,
+        store: impl AsContextMut<Data = T>,
     ) -> wasmtime::Result<Hook> {
-        let instance = self.instance_pre.instantiate_async(&mut store).await?;
-        let handle = instance
-            .get_func(&mut store, self.indices.handle)
-            .ok_or_else(|| wasmtime::format_err!("no export `handle` found"))?;
+        let handle =
+            prechecked_export(&self.instance_pre, store, self.indices.handle, "handle").await?;
         Ok(Hook { handle })
     }
+}
+
+/// Instantiates `pre` and returns its export `name` at `index`, whose type the caller checked
+/// when it looked the index up.
+async fn prechecked_export<T: Send + 'static>(
+    pre: &InstancePre<T>,
+    mut store: impl AsContextMut<Data = T>,
+    index: ComponentExportIndex,
+    name: &str,
+) -> wasmtime::Result<Func> {
+    let instance = pre.instantiate_async(&mut store).await?;
+    instance
+        .get_func(&mut store, index)
+        .ok_or_else(|| wasmtime::format_err!("no export `{name}` found"))
 }
 
 /// Host bindings for the `function` world (ALB-style targets: event JSON in, result JSON out).
@@ -41,12 +56,11 @@ pub mod function_world {
         /// [`super::HookPre::instantiate_prechecked`] does for hooks.
         pub async fn instantiate_prechecked(
             &self,
-            mut store: impl wasmtime::AsContextMut<Data = T>,
+            store: impl wasmtime::AsContextMut<Data = T>,
         ) -> wasmtime::Result<Function> {
-            let instance = self.instance_pre.instantiate_async(&mut store).await?;
-            let invoke = instance
-                .get_func(&mut store, self.indices.invoke)
-                .ok_or_else(|| wasmtime::format_err!("no export `invoke` found"))?;
+            let invoke =
+                super::prechecked_export(&self.instance_pre, store, self.indices.invoke, "invoke")
+                    .await?;
             Ok(Function { invoke })
         }
     }
