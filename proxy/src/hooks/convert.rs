@@ -1,5 +1,5 @@
 //! Between the event model ([`crate::events`]) and the contract's types: header maps become
-//! `headers` resources in the store, everything else is copied by value.
+//! `headers` resources in the store, everything else is lent to the call by value.
 
 use wasmtime::component::Resource;
 
@@ -82,7 +82,7 @@ fn event_type(e: EventType) -> wit::EventType {
     }
 }
 
-fn body_to_wit(b: &CfBody) -> wit::Body {
+fn body_to_wit(b: CfBody) -> wit::Body {
     wit::Body {
         input_truncated: b.input_truncated,
         action: match b.action {
@@ -90,7 +90,7 @@ fn body_to_wit(b: &CfBody) -> wit::Body {
             BodyAction::Replace => wit::BodyAction::Replace,
         },
         encoding: encoding_to_wit(b.encoding),
-        data: b.data.clone(),
+        data: b.data,
     }
 }
 
@@ -164,7 +164,9 @@ fn origin_from_wit(o: wit::Origin) -> CfOrigin {
 }
 
 /// Builds the contract's event, moving the event's header maps into `state` (the guest edits
-/// them there; [`outcome_from_wit`] takes them back).
+/// them there; [`outcome_from_wit`] takes them back) and lending it the event's strings and
+/// body (moved, not copied: they are copied once, into the guest; [`return_lent`] gives them
+/// back after the call).
 pub fn event_to_wit(state: &mut HookState, event: &mut CfEvent) -> wasmtime::Result<wit::Event> {
     state.read_only = limits::read_only(event.config.event_type);
     debug_assert!(
@@ -172,33 +174,55 @@ pub fn event_to_wit(state: &mut HookState, event: &mut CfEvent) -> wasmtime::Res
         "maps are cleared per invocation"
     );
     let request_headers = put_headers(state, std::mem::take(&mut event.request.headers))?;
+    let take = std::mem::take::<String>;
     let request = wit::Request {
-        client_ip: event.request.client_ip.clone(),
-        method: event.request.method.clone(),
-        uri: event.request.uri.clone(),
-        querystring: event.request.querystring.clone(),
+        client_ip: take(&mut event.request.client_ip),
+        method: take(&mut event.request.method),
+        uri: take(&mut event.request.uri),
+        querystring: take(&mut event.request.querystring),
         headers: request_headers,
-        body: event.request.body.as_ref().map(body_to_wit),
+        body: event.request.body.take().map(body_to_wit),
         origin: event.request.origin.as_ref().map(origin_to_wit),
     };
     let response = match &mut event.response {
         Some(r) => Some(wit::Response {
             status: r.status,
-            status_description: r.status_description.clone(),
+            status_description: take(&mut r.status_description),
             headers: put_headers(state, std::mem::take(&mut r.headers))?,
         }),
         None => None,
     };
     Ok(wit::Event {
         config: wit::Config {
-            distribution_domain_name: event.config.distribution_domain_name.clone(),
-            distribution_id: event.config.distribution_id.clone(),
+            distribution_domain_name: take(&mut event.config.distribution_domain_name),
+            distribution_id: take(&mut event.config.distribution_id),
             event_type: event_type(event.config.event_type),
-            request_id: event.config.request_id.clone(),
+            request_id: take(&mut event.config.request_id),
         },
         request,
         response,
     })
+}
+
+/// Gives `event` back what [`event_to_wit`] lent the contract's event (its header maps stay
+/// in the store until [`outcome_from_wit`]).
+pub fn return_lent(event: &mut CfEvent, lent: wit::Event) {
+    let wit::Event {
+        config,
+        request,
+        response,
+    } = lent;
+    event.config.distribution_domain_name = config.distribution_domain_name;
+    event.config.distribution_id = config.distribution_id;
+    event.config.request_id = config.request_id;
+    event.request.client_ip = request.client_ip;
+    event.request.method = request.method;
+    event.request.uri = request.uri;
+    event.request.querystring = request.querystring;
+    event.request.body = request.body.map(body_from_wit);
+    if let (Some(r), Some(lent)) = (&mut event.response, response) {
+        r.status_description = lent.status_description;
+    }
 }
 
 /// Reads the guest's outcome back into the event model, with what it changed in the headers.
@@ -211,8 +235,9 @@ pub fn outcome_from_wit(
         wit::Outcome::Request(u) => {
             let (headers, edits) = take_headers(state, u.headers, Some(REQUEST_MAP))?;
             let request = CfRequest {
-                client_ip: event.request.client_ip.clone(),
-                method: event.request.method.clone(),
+                // Read-only: `validate` puts the event's back.
+                client_ip: String::new(),
+                method: String::new(),
                 uri: u.uri,
                 querystring: u.querystring,
                 headers,
@@ -241,4 +266,54 @@ pub fn outcome_from_wit(
             (HookOutcome::Response(response), edits)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The strings and body lent to the call come back unchanged, so what runs after the call
+    /// (validation, the `REPORT` line) sees the event as the proxy built it.
+    #[test]
+    fn lent_fields_come_back() {
+        for json in [
+            include_str!("../../../tests/vectors/cf-origin-request.json"),
+            include_str!("../../../tests/vectors/cf-viewer-response.json"),
+        ] {
+            let mut event = CfEvent::from_aws_json(json).unwrap();
+            event.request.body = Some(CfBody {
+                input_truncated: true,
+                action: BodyAction::Replace,
+                encoding: BodyEncoding::Text,
+                data: "body".into(),
+            });
+            let built = event.clone();
+            let mut state = HookState::new(&[], 1 << 20);
+            let lent = event_to_wit(&mut state, &mut event).unwrap();
+            assert_eq!(lent.request.uri, built.request.uri);
+            assert!(event.request.uri.is_empty(), "moved, not copied");
+            return_lent(&mut event, lent);
+            assert_eq!(event.config, built.config);
+            assert_eq!(
+                (
+                    &event.request.client_ip,
+                    &event.request.method,
+                    &event.request.uri,
+                    &event.request.querystring,
+                    &event.request.body,
+                ),
+                (
+                    &built.request.client_ip,
+                    &built.request.method,
+                    &built.request.uri,
+                    &built.request.querystring,
+                    &built.request.body,
+                )
+            );
+            assert_eq!(
+                event.response.map(|r| r.status_description),
+                built.response.map(|r| r.status_description)
+            );
+        }
+    }
 }

@@ -154,6 +154,7 @@ impl HookFunction {
             hook.call_handle(&mut env.store, &wit_event),
         )
         .await;
+        convert::return_lent(&mut event, wit_event);
         let report = self.report(&mut env, started, init, &event.config.request_id);
 
         let outcome = match result {
