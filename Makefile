@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONF ?= conf/edge.toml
 
-.PHONY: setup hooks run test check lint bench bench-instructions bench-builds
+.PHONY: setup hooks run test check lint bench bench-instructions bench-builds fuzz
 
 # The sample hooks conf/edge.toml uses, built for wasm32-wasip2 into target/guests (the same
 # place the test build puts them).
@@ -53,3 +53,10 @@ bench-builds: setup
 	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work
 	$(CARGO) build --locked --release -p edge-proxy
 	$(CARGO) build --locked --release -p edge-benches --bin bare-forwarder
+
+## make fuzz: each cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 60) on the nightly
+## toolchain; `make test` replays their seeds, corpora and crash artifacts. See docs/security.md.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	./scripts/setup.sh --fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./fuzz/run.sh

@@ -37,6 +37,18 @@ else
   exit 1
 fi
 
+# `setup.sh --fuzz`: cargo-fuzz and the nightly toolchain it needs (libFuzzer and sanitizers).
+if [ "${1:-}" = "--fuzz" ]; then
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "setup: adding the nightly Rust toolchain (for cargo fuzz)" >&2
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "setup: installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+  fi
+fi
+
 # componentize-py builds the Python sample hook (sample-hooks/python-bot-block) into a
 # component; it lives in a virtualenv under target/ so nothing is installed system-wide.
 # apig-wsgi (in the same virtualenv) is the third-party ALB adapter the function-target tests

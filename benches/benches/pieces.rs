@@ -78,6 +78,7 @@ fn cache(c: &mut Criterion) {
             b.iter(|| {
                 let primary = key::primary_key(
                     policy,
+                    "https",
                     "www.example.com",
                     "/img/photo.jpg",
                     Some("w=100&utm_source=x&h=50"),

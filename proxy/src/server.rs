@@ -14,7 +14,7 @@ use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::edge::{EdgeProxy, LocalOriginServer, LocalOrigins};
 use crate::hooks::HookRegistry;
-use crate::listen::HeaderDeadlineApp;
+use crate::listen::{ConnectionLimits, ViewerApp};
 use crate::observe::{AdminApp, Metrics};
 
 /// Builds the server for `config`. Every listener address is bound once first, so a busy or
@@ -50,7 +50,7 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
         LocalOrigins::new(origins.clone(), cached)
             .context("creating the local-origin socket directory")?,
     );
-    let proxy = pingora::proxy::http_proxy(
+    let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
         EdgeProxy::new(
             config.clone(),
@@ -61,7 +61,23 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
             local.clone(),
         ),
     );
-    let app = HeaderDeadlineApp::new(proxy, config.limits.request_header_timeout);
+    let limits = &config.limits;
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(limits.max_request_header_bytes as u32);
+    proxy.h2_options = Some(h2);
+    let mut options = pingora::apps::HttpServerOptions::default();
+    options.h2_idle_timeout = Some(limits.idle_timeout);
+    proxy.server_options = Some(options);
+    let app = ViewerApp::new(
+        proxy,
+        ConnectionLimits {
+            header_timeout: limits.request_header_timeout,
+            idle_timeout: limits.idle_timeout,
+            max_connections: limits.max_connections,
+        },
+        metrics.clone(),
+    );
     let mut edge = Service::new("edge".to_string(), app);
     for listener in &config.listeners {
         let address = listener.address.to_string();

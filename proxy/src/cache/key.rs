@@ -1,9 +1,12 @@
-//! Cache keys: host + path, plus the query strings, headers and cookies a behavior's cache
-//! policy names (CloudFront's cache key settings).
+//! Cache keys: scheme + host + path, plus the query strings, headers and cookies a behavior's
+//! cache policy names (CloudFront's cache key settings).
 //!
-//! The primary key is text, `host \n path \n extras`, so the store can tell which host and path
-//! an object belongs to when the purge API asks. No part can contain a newline: hosts and paths
-//! are URI parts, header values cannot carry one.
+//! The primary key is text, `scheme \n host \n path \n extras`, so the store can tell which
+//! host and path an object belongs to when the purge API asks. No part before the extras can
+//! contain a newline: the scheme is the proxy's, hosts and paths are URI parts. The scheme is in
+//! the key so a redirect to `https` stored for an `http` viewer is never served to an `https`
+//! one. Every item in the extras is length-prefixed (`len:item`), so values carrying the
+//! separators (`;`, `,`, `=`) cannot make two different requests spell the same key.
 
 use std::hash::{BuildHasher, RandomState};
 use std::sync::OnceLock;
@@ -40,14 +43,17 @@ fn fingerprint(bytes: &[u8]) -> HashBinary {
 pub struct KeyParts<'a> {
     /// Lowercase host, without port.
     pub host: &'a str,
-    /// The request path, as received.
+    /// The request path, normalized.
     pub path: &'a str,
 }
 
 impl<'a> KeyParts<'a> {
-    /// The primary key text for `host`, `path` and the policy's `extras`.
-    pub fn primary(host: &str, path: &str, extras: &str) -> String {
-        let mut key = String::with_capacity(host.len() + path.len() + extras.len() + 2);
+    /// The primary key text for `scheme`, `host`, `path` and the policy's `extras`.
+    pub fn primary(scheme: &str, host: &str, path: &str, extras: &str) -> String {
+        let mut key =
+            String::with_capacity(scheme.len() + host.len() + path.len() + extras.len() + 3);
+        key.push_str(scheme);
+        key.push('\n');
         key.push_str(host);
         key.push('\n');
         key.push_str(path);
@@ -59,7 +65,7 @@ impl<'a> KeyParts<'a> {
     /// Splits a primary key built by [`KeyParts::primary`].
     pub fn parse(primary: &'a [u8]) -> Self {
         let text = std::str::from_utf8(primary).unwrap_or("");
-        let mut parts = text.splitn(3, '\n');
+        let mut parts = text.splitn(4, '\n').skip(1);
         KeyParts {
             host: parts.next().unwrap_or(""),
             path: parts.next().unwrap_or(""),
@@ -70,6 +76,7 @@ impl<'a> KeyParts<'a> {
 /// The primary key of a request under `policy`.
 pub fn primary_key(
     policy: &CachePolicy,
+    scheme: &str,
     host: &str,
     path: &str,
     query: Option<&str>,
@@ -83,7 +90,7 @@ pub fn primary_key(
             .filter(|p| !p.is_empty())
             .map(|p| (p.split('=').next().unwrap_or(""), p));
         extras.push_str("q:");
-        push_selected(&mut extras, &policy.query_strings, pairs, '&');
+        push_selected(&mut extras, &policy.query_strings, pairs);
     }
     if let KeyItems::Only(names) = &policy.headers {
         extras.push_str("\nh:");
@@ -92,13 +99,9 @@ pub fn primary_key(
             if values.peek().is_none() {
                 continue;
             }
-            extras.push_str(name);
-            extras.push('=');
-            for (i, v) in values.enumerate() {
-                if i > 0 {
-                    extras.push(',');
-                }
-                extras.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            push_item(&mut extras, name);
+            for v in values {
+                push_item(&mut extras, &String::from_utf8_lossy(v.as_bytes()));
             }
             extras.push(';');
         }
@@ -116,9 +119,9 @@ pub fn primary_key(
             .iter()
             .map(|c| (c.split('=').next().unwrap_or(""), *c));
         extras.push_str("\nc:");
-        push_selected(&mut extras, &policy.cookies, pairs, ';');
+        push_selected(&mut extras, &policy.cookies, pairs);
     }
-    KeyParts::primary(&host.to_ascii_lowercase(), path, &extras)
+    KeyParts::primary(scheme, &host.to_ascii_lowercase(), path, &extras)
 }
 
 /// Appends the `(name, item)` pairs `items` selects, sorted so order does not split the cache.
@@ -126,7 +129,6 @@ fn push_selected<'a>(
     out: &mut String,
     items: &KeyItems,
     pairs: impl Iterator<Item = (&'a str, &'a str)>,
-    separator: char,
 ) {
     let mut chosen: Vec<(&str, &str)> = match items {
         KeyItems::None => return,
@@ -136,12 +138,17 @@ fn push_selected<'a>(
             .collect(),
     };
     chosen.sort();
-    for (i, (_, item)) in chosen.iter().enumerate() {
-        if i > 0 {
-            out.push(separator);
-        }
-        out.push_str(item);
+    for (_, item) in chosen {
+        push_item(out, item);
     }
+}
+
+/// Appends `item` as `len:item`: unambiguous whatever bytes the item holds.
+fn push_item(out: &mut String, item: &str) {
+    let mut len = itoa::Buffer::new();
+    out.push_str(len.format(item.len()));
+    out.push(':');
+    out.push_str(item);
 }
 
 #[cfg(test)]
@@ -164,12 +171,12 @@ mod tests {
         let p = CachePolicy::default();
         let h = HeaderMap::new();
         assert_eq!(
-            primary_key(&p, "Example.COM", "/a", Some("x=1"), &h),
-            primary_key(&p, "example.com", "/a", Some("y=2"), &h)
+            primary_key(&p, "http", "Example.COM", "/a", Some("x=1"), &h),
+            primary_key(&p, "http", "example.com", "/a", Some("y=2"), &h)
         );
         assert_ne!(
-            primary_key(&p, "example.com", "/a", None, &h),
-            primary_key(&p, "example.com", "/b", None, &h)
+            primary_key(&p, "http", "example.com", "/a", None, &h),
+            primary_key(&p, "http", "example.com", "/b", None, &h)
         );
     }
 
@@ -181,9 +188,9 @@ mod tests {
             KeyItems::None,
         );
         let h = HeaderMap::new();
-        let a = primary_key(&p, "e.test", "/i", Some("w=10&utm=x"), &h);
-        let b = primary_key(&p, "e.test", "/i", Some("utm=y&w=10"), &h);
-        let c = primary_key(&p, "e.test", "/i", Some("w=20"), &h);
+        let a = primary_key(&p, "http", "e.test", "/i", Some("w=10&utm=x"), &h);
+        let b = primary_key(&p, "http", "e.test", "/i", Some("utm=y&w=10"), &h);
+        let c = primary_key(&p, "http", "e.test", "/i", Some("w=20"), &h);
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -202,15 +209,46 @@ mod tests {
         en2.insert(COOKIE, "session=2; tier=gold".parse().unwrap());
         let mut fr = en.clone();
         fr.insert("accept-language", "fr".parse().unwrap());
-        let key = |h: &HeaderMap| primary_key(&p, "e.test", "/", None, h);
+        let key = |h: &HeaderMap| primary_key(&p, "http", "e.test", "/", None, h);
         assert_eq!(key(&en), key(&en2));
         assert_ne!(key(&en), key(&fr));
+    }
+
+    #[test]
+    fn scheme_splits_the_key() {
+        let p = CachePolicy::default();
+        let h = HeaderMap::new();
+        assert_ne!(
+            primary_key(&p, "http", "e.test", "/", None, &h),
+            primary_key(&p, "https", "e.test", "/", None, &h)
+        );
+    }
+
+    #[test]
+    fn values_holding_separators_cannot_collide() {
+        let p = policy(
+            KeyItems::All,
+            KeyItems::Only(vec!["a".into(), "b".into()]),
+            KeyItems::All,
+        );
+        let key = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(*k, v.parse().unwrap());
+            }
+            primary_key(&p, "http", "e.test", "/", None, &h)
+        };
+        // One header holding what two would spell, and one line versus two.
+        assert_ne!(key(&[("a", "x;b=y")]), key(&[("a", "x"), ("b", "y")]));
+        assert_ne!(key(&[("a", "x,y")]), key(&[("a", "x"), ("a", "y")]));
+        assert_ne!(key(&[("a", "1:x")]), key(&[("a", "1"), ("a", "x")]));
     }
 
     #[test]
     fn parses_host_and_path_back() {
         let key = primary_key(
             &CachePolicy::default(),
+            "https",
             "e.test",
             "/x/y",
             None,
@@ -222,8 +260,8 @@ mod tests {
 
     #[test]
     fn fingerprints_are_stable_and_tell_keys_apart() {
-        let a = KeyParts::primary("example.com", "/a", "");
-        let b = KeyParts::primary("example.com", "/b", "");
+        let a = KeyParts::primary("http", "example.com", "/a", "");
+        let b = KeyParts::primary("http", "example.com", "/b", "");
         assert_eq!(fingerprint(a.as_bytes()), fingerprint(a.as_bytes()));
         assert_ne!(fingerprint(a.as_bytes()), fingerprint(b.as_bytes()));
         let halves = fingerprint(a.as_bytes());
@@ -238,7 +276,7 @@ mod tests {
         );
         assert_eq!(
             cache_key(a).combined_bin(),
-            cache_key(KeyParts::primary("example.com", "/a", "")).combined_bin()
+            cache_key(KeyParts::primary("http", "example.com", "/a", "")).combined_bin()
         );
     }
 }

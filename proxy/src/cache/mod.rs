@@ -12,7 +12,7 @@ pub mod store;
 use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
 
 use crate::config::CacheSettings;
-pub use store::{MemoryStore, PurgeScope};
+pub use store::{MemoryStore, PurgeEpoch, PurgeScope};
 
 /// The node's cache: storage and lock live for the whole process (Pingora wants `'static`).
 #[derive(Clone, Copy)]

@@ -62,8 +62,15 @@ pub fn response_cacheable(policy: &CachePolicy, resp: &ResponseHeader) -> RespCa
             calculate_expires_header_time(resp)
                 .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO))
         });
+    let status = resp.status.as_u16();
     let ttl = match explicit {
         Some(ttl) => ttl.clamp(policy.min_ttl, policy.max_ttl),
+        // An error is kept only briefly, so one bad answer (or one viewer's odd request) does
+        // not stand for the default TTL.
+        None if status >= 400 => match policy.error_ttl(status) {
+            Some(ttl) => ttl,
+            None => return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
+        },
         None if heuristically_cacheable(resp.status) => policy.default_ttl,
         None => return RespCacheable::Uncacheable(NoCacheReason::OriginNotCache),
     };
@@ -140,11 +147,32 @@ mod tests {
             ..CachePolicy::default()
         };
         assert_eq!(ttl(&policy, &resp(200, &[])), Some(30));
-        assert_eq!(ttl(&policy, &resp(404, &[])), Some(30));
+        assert_eq!(ttl(&policy, &resp(301, &[])), Some(30));
         assert_eq!(ttl(&policy, &resp(302, &[])), None);
-        assert_eq!(ttl(&policy, &resp(500, &[])), None);
         assert_eq!(
             ttl(&policy, &resp(302, &[("cache-control", "max-age=5")])),
+            Some(5)
+        );
+    }
+
+    #[test]
+    fn errors_without_freshness_are_kept_for_the_error_caching_min_ttl() {
+        let mut policy = CachePolicy {
+            default_ttl: Duration::from_secs(3600),
+            ..CachePolicy::default()
+        };
+        for status in [400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504] {
+            assert_eq!(ttl(&policy, &resp(status, &[])), Some(10), "{status}");
+        }
+        for status in [401, 409, 410, 429, 505] {
+            assert_eq!(ttl(&policy, &resp(status, &[])), None, "{status}");
+        }
+        policy.error_caching_min_ttl = vec![(404, Duration::from_secs(60))];
+        assert_eq!(ttl(&policy, &resp(404, &[])), Some(60));
+        assert_eq!(ttl(&policy, &resp(500, &[])), Some(10));
+        // The origin's own freshness still decides, clamped as for any response.
+        assert_eq!(
+            ttl(&policy, &resp(404, &[("cache-control", "max-age=5")])),
             Some(5)
         );
     }

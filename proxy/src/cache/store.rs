@@ -36,9 +36,17 @@ pub struct StoreStats {
     pub purged: AtomicU64,
 }
 
+/// How many purges the store had run when a request's fetch began. Carried in the request's
+/// cache key (its extensions) so a fill that began before a purge is not stored after it: the
+/// purge wins over whatever was in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurgeEpoch(u64);
+
 /// A byte-bounded in-memory object store.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
+    /// Purges run so far; written under `inner`'s lock.
+    purges: AtomicU64,
     max_bytes: usize,
     max_object_bytes: usize,
     /// Eviction and purge counters.
@@ -123,10 +131,16 @@ impl MemoryStore {
                 objects: LruCache::unbounded(),
                 bytes: 0,
             }),
+            purges: AtomicU64::new(0),
             max_bytes,
             max_object_bytes,
             stats: StoreStats::default(),
         }
+    }
+
+    /// The purge epoch now, for a fetch about to begin.
+    pub fn purge_epoch(&self) -> PurgeEpoch {
+        PurgeEpoch(self.purges.load(Ordering::Acquire))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -153,6 +167,8 @@ impl MemoryStore {
     /// Removes every object of `host` (any host when `None`) in `scope`; returns how many.
     pub fn purge_matching(&self, host: Option<&str>, scope: &PurgeScope) -> usize {
         let mut inner = self.lock();
+        // Every fill in flight began before this purge: none of them will be stored.
+        self.purges.fetch_add(1, Ordering::AcqRel);
         let doomed: Vec<HashBinary> = inner
             .objects
             .iter()
@@ -174,9 +190,13 @@ impl MemoryStore {
         doomed.len()
     }
 
-    /// Stores `object`, then evicts least recently used objects until under budget.
-    fn insert(&self, key: HashBinary, object: Object) {
+    /// Stores `object` (unless a purge ran since its fetch began at `epoch`), then evicts least
+    /// recently used objects until under budget. Returns whether it was stored.
+    fn insert(&self, key: HashBinary, object: Object, epoch: Option<PurgeEpoch>) -> bool {
         let mut inner = self.lock();
+        if epoch.is_some_and(|e| e != self.purge_epoch()) {
+            return false;
+        }
         if let Some(old) = inner.objects.pop(&key) {
             inner.bytes -= old.weight;
         }
@@ -193,6 +213,7 @@ impl MemoryStore {
         inner.bytes += object.weight;
         inner.objects.put(key, Arc::new(object));
         self.stats.evictions.fetch_add(evicted, Ordering::Relaxed);
+        true
     }
 }
 
@@ -236,6 +257,7 @@ impl Storage for MemoryStore {
         Ok(Box::new(MemoryMiss {
             store: self,
             key: key.combined_bin(),
+            epoch: key.extensions.get::<PurgeEpoch>().copied(),
             object: Object::from_meta(meta, parts.host.to_string(), parts.path.to_string()),
             too_large: false,
         }))
@@ -359,6 +381,8 @@ impl HandleHit for MemoryHit {
 struct MemoryMiss {
     store: &'static MemoryStore,
     key: HashBinary,
+    /// When the fetch began, if the key carried it.
+    epoch: Option<PurgeEpoch>,
     object: Object,
     too_large: bool,
 }
@@ -401,7 +425,12 @@ impl HandleMiss for MemoryMiss {
             }
             object.body = vec![whole.freeze()];
         }
-        self.store.insert(self.key, object);
+        if !self.store.insert(self.key, object, self.epoch) {
+            return Error::e_explain(
+                ErrorType::InternalError,
+                "a purge ran while the object was fetched; not stored",
+            );
+        }
         Ok(MissFinishType::Created(size))
     }
 }
@@ -418,7 +447,7 @@ mod tests {
     }
 
     async fn put(store: &'static MemoryStore, path: &str, body: &[&'static [u8]]) -> CacheKey {
-        let key = CacheKey::new(KeyParts::primary("example.com", path, ""), "");
+        let key = CacheKey::new(KeyParts::primary("http", "example.com", path, ""), "");
         let span = Span::inactive().handle();
         let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
         for chunk in body {
@@ -468,7 +497,7 @@ mod tests {
     #[tokio::test]
     async fn refuses_objects_over_the_object_limit() {
         let store: &'static MemoryStore = Box::leak(Box::new(MemoryStore::new(4096, 300)));
-        let key = CacheKey::new(KeyParts::primary("example.com", "/big", ""), "");
+        let key = CacheKey::new(KeyParts::primary("http", "example.com", "/big", ""), "");
         let span = Span::inactive().handle();
         let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
         miss.write_body(Bytes::from(vec![0u8; 400]), true)
@@ -476,6 +505,29 @@ mod tests {
             .unwrap();
         assert!(miss.finish().await.is_err());
         assert_eq!(store.objects(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_purge_wins_over_a_fill_that_began_before_it() {
+        let store: &'static MemoryStore = Box::leak(Box::new(MemoryStore::new(1 << 20, 1 << 20)));
+        let span = Span::inactive().handle();
+        let mut key = CacheKey::new(KeyParts::primary("http", "example.com", "/p", ""), "");
+        key.extensions.insert(store.purge_epoch());
+        let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
+        miss.write_body(Bytes::from_static(b"old"), true)
+            .await
+            .unwrap();
+        store.purge_matching(None, &PurgeScope::Prefix("/".into()));
+        assert!(miss.finish().await.is_err());
+        assert!(store.lookup(&key, &span).await.unwrap().is_none());
+        // A fetch that begins after the purge is stored as usual.
+        key.extensions.insert(store.purge_epoch());
+        let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
+        miss.write_body(Bytes::from_static(b"new"), true)
+            .await
+            .unwrap();
+        miss.finish().await.unwrap();
+        assert!(store.lookup(&key, &span).await.unwrap().is_some());
     }
 
     #[tokio::test]

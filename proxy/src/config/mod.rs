@@ -92,6 +92,32 @@ pub struct CachePolicy {
     pub cookies: KeyItems,
     /// Store responses to requests carrying `Authorization` (off by default, as HTTP caches).
     pub cache_authorized: bool,
+    /// How long an error response without its own freshness is stored, per status that differs
+    /// from [`DEFAULT_ERROR_CACHING_MIN_TTL`] (CloudFront's error caching minimum TTL).
+    pub error_caching_min_ttl: Vec<(u16, Duration)>,
+}
+
+/// CloudFront's default error caching minimum TTL: an origin's error is retried after 10 s,
+/// not kept for the default TTL.
+pub const DEFAULT_ERROR_CACHING_MIN_TTL: Duration = Duration::from_secs(10);
+
+/// The error statuses CloudFront caches (for the error caching minimum TTL when the origin
+/// gives no freshness); other 4xx/5xx are stored only with explicit freshness.
+pub const CACHED_ERROR_STATUSES: &[u16] = &[400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504];
+
+impl CachePolicy {
+    /// How long an error response with `status` and no freshness of its own is stored.
+    pub fn error_ttl(&self, status: u16) -> Option<Duration> {
+        if !CACHED_ERROR_STATUSES.contains(&status) {
+            return None;
+        }
+        Some(
+            self.error_caching_min_ttl
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(DEFAULT_ERROR_CACHING_MIN_TTL, |(_, t)| *t),
+        )
+    }
 }
 
 impl Default for CachePolicy {
@@ -105,6 +131,7 @@ impl Default for CachePolicy {
             headers: KeyItems::None,
             cookies: KeyItems::None,
             cache_authorized: false,
+            error_caching_min_ttl: Vec::new(),
         }
     }
 }
@@ -147,13 +174,29 @@ pub struct Limits {
     pub max_request_header_bytes: usize,
     /// A request whose header block has not fully arrived after this long gets 408.
     pub request_header_timeout: Duration,
+    /// A keep-alive connection (HTTP/1 or HTTP/2) idle this long between requests is closed.
+    pub idle_timeout: Duration,
+    /// Viewer connections open at once; a connection beyond it is closed at accept.
+    pub max_connections: usize,
+    /// A request body not fully received this long after the request started gets 408.
+    pub request_body_timeout: Duration,
+    /// A request body with no bytes for this long gets 408 (nginx's `client_body_timeout`).
+    pub request_body_idle_timeout: Duration,
+    /// Streams one HTTP/2 connection may have open at once.
+    pub h2_max_concurrent_streams: u32,
 }
 
 impl Default for Limits {
+    /// nginx's defaults where nginx has the limit (keep-alive 75 s, body reads 60 s).
     fn default() -> Self {
         Limits {
             max_request_header_bytes: 32 * 1024,
             request_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 10_000,
+            request_body_timeout: Duration::from_secs(300),
+            request_body_idle_timeout: Duration::from_secs(60),
+            h2_max_concurrent_streams: 100,
         }
     }
 }
@@ -438,9 +481,46 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
                 limits.max_request_header_bytes = n as usize;
             }
         }
-        if let Some(v) = &l.request_header_timeout_ms {
-            if let Some(n) = in_range(v, 1, 600_000, "limits.request-header-timeout-ms", sink) {
-                limits.request_header_timeout = Duration::from_millis(n as u64);
+        let millis = |v: &Option<Spanned<i64>>, key: &str, max: i64, sink: &mut IssueSink| {
+            v.as_ref()
+                .and_then(|v| in_range(v, 1, max, &format!("limits.{key}"), sink))
+                .map(|n| Duration::from_millis(n as u64))
+        };
+        if let Some(d) = millis(
+            &l.request_header_timeout_ms,
+            "request-header-timeout-ms",
+            600_000,
+            sink,
+        ) {
+            limits.request_header_timeout = d;
+        }
+        if let Some(d) = millis(&l.idle_timeout_ms, "idle-timeout-ms", 3_600_000, sink) {
+            limits.idle_timeout = d;
+        }
+        if let Some(d) = millis(
+            &l.request_body_timeout_ms,
+            "request-body-timeout-ms",
+            3_600_000,
+            sink,
+        ) {
+            limits.request_body_timeout = d;
+        }
+        if let Some(d) = millis(
+            &l.request_body_idle_timeout_ms,
+            "request-body-idle-timeout-ms",
+            3_600_000,
+            sink,
+        ) {
+            limits.request_body_idle_timeout = d;
+        }
+        if let Some(v) = &l.max_connections {
+            if let Some(n) = in_range(v, 1, 10_000_000, "limits.max-connections", sink) {
+                limits.max_connections = n as usize;
+            }
+        }
+        if let Some(v) = &l.h2_max_concurrent_streams {
+            if let Some(n) = in_range(v, 1, 10_000, "limits.h2-max-concurrent-streams", sink) {
+                limits.h2_max_concurrent_streams = n as u32;
             }
         }
     }
@@ -757,6 +837,26 @@ fn cache_policy(c: &RawCachePolicy, key: &str, sink: &mut IssueSink) -> Option<C
     policy.headers = items(&c.headers, "headers", false, sink);
     policy.cookies = items(&c.cookies, "cookies", true, sink);
     policy.cache_authorized = c.cache_authorized;
+    for (status, seconds) in c.error_caching_min_ttl.iter().flat_map(|t| t.get_ref()) {
+        let name = format!("{key}.error-caching-min-ttl.{status}");
+        let code = status
+            .parse::<u16>()
+            .ok()
+            .filter(|s| CACHED_ERROR_STATUSES.contains(s));
+        let Some(code) = code else {
+            sink.at(
+                Some(seconds.span()),
+                name,
+                format!("\"{status}\" is not a status CloudFront caches as an error (one of {CACHED_ERROR_STATUSES:?})"),
+            );
+            continue;
+        };
+        if let Some(n) = in_range(seconds, 0, 31_536_000, &name, sink) {
+            policy
+                .error_caching_min_ttl
+                .push((code, Duration::from_secs(n as u64)));
+        }
+    }
     Some(policy)
 }
 

@@ -63,6 +63,11 @@ pub struct RawAdmin {
 pub struct RawLimits {
     pub max_request_header_bytes: Option<Spanned<i64>>,
     pub request_header_timeout_ms: Option<Spanned<i64>>,
+    pub idle_timeout_ms: Option<Spanned<i64>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub request_body_timeout_ms: Option<Spanned<i64>>,
+    pub request_body_idle_timeout_ms: Option<Spanned<i64>>,
+    pub h2_max_concurrent_streams: Option<Spanned<i64>>,
 }
 
 /// `[node]`: how this node names itself in `Via` and `CDN-Loop`.
@@ -159,6 +164,8 @@ pub struct RawCachePolicy {
     pub cookies: Option<Spanned<RawKeyItems>>,
     #[serde(default)]
     pub cache_authorized: bool,
+    /// Status code (as a string key) → seconds: CloudFront's error caching minimum TTL.
+    pub error_caching_min_ttl: Option<Spanned<std::collections::BTreeMap<String, Spanned<i64>>>>,
 }
 
 /// Which query strings, headers or cookies go into the cache key: `"none"`, `"all"`, or a list.

@@ -9,9 +9,9 @@ use pingora::proxy::Session;
 use super::context::RequestContext;
 use super::hook_events::request_headers;
 use super::proxy::EdgeProxy;
-use super::respond;
+use super::{request_body, respond};
 use crate::config::Behavior;
-use crate::events::alb::{HttpRequestParts, MAX_REQUEST_BODY};
+use crate::events::alb::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
 use crate::origins::{FileBody, FileResponse, TargetGroup};
 
 impl EdgeProxy {
@@ -41,7 +41,8 @@ impl EdgeProxy {
             )
             .await;
         }
-        let Some(body) = read_body(session, MAX_REQUEST_BODY).await? else {
+        let deadline = request_body::deadline(ctx, &self.config.limits);
+        let Some(body) = read_body(session, MAX_REQUEST_BODY, deadline).await? else {
             ctx.error = Some("request body over 1 MB for a function target".into());
             return respond::text(
                 session,
@@ -71,29 +72,24 @@ impl EdgeProxy {
                 .and_then(|a| a.as_inet())
                 .map(|a| a.port())
                 .unwrap_or(0),
-            proto: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
-                "https"
-            } else {
-                "http"
-            },
+            proto: super::proxy::viewer_scheme(session),
         };
         let started = std::time::Instant::now();
         let result = group.call(&parts, &ctx.request_id).await;
         ctx.origin_latency = Some(started.elapsed());
+        // The result readers checked every field for the wire; a header Pingora still refuses
+        // is a malformed result all the same.
+        let result = result.and_then(|r| {
+            result_header(&r)
+                .map(|header| (header, r.body))
+                .map_err(|e| group.error(502, format!("malformed result: {e}")))
+        });
         match result {
-            Ok(r) => {
-                let mut header = ResponseHeader::build(r.status, Some(r.headers.len() + 1))?;
-                if let Some(reason) = &r.reason {
-                    header.set_reason_phrase(Some(reason))?;
-                }
-                for (name, value) in &r.headers {
-                    header.append_header(name.clone(), value.as_str())?;
-                }
-                header.insert_header("content-length", r.body.len().to_string())?;
-                let body = if r.body.is_empty() {
+            Ok((header, body)) => {
+                let body = if body.is_empty() {
                     FileBody::Empty
                 } else {
-                    FileBody::Bytes(r.body)
+                    FileBody::Bytes(body)
                 };
                 self.send_local(session, ctx, behavior, FileResponse { header, body }, true)
                     .await
@@ -122,10 +118,27 @@ impl EdgeProxy {
     }
 }
 
+/// The response header for a function's result.
+fn result_header(r: &HttpResponseParts) -> pingora::Result<ResponseHeader> {
+    let mut header = ResponseHeader::build(r.status, Some(r.headers.len() + 1))?;
+    if let Some(reason) = &r.reason {
+        header.set_reason_phrase(Some(reason))?;
+    }
+    for (name, value) in &r.headers {
+        header.append_header(name.clone(), value.as_str())?;
+    }
+    header.insert_header("content-length", r.body.len().to_string())?;
+    Ok(header)
+}
+
 /// The whole request body, or `None` when it is longer than `limit`.
-async fn read_body(session: &mut Session, limit: usize) -> pingora::Result<Option<Bytes>> {
+async fn read_body(
+    session: &mut Session,
+    limit: usize,
+    deadline: tokio::time::Instant,
+) -> pingora::Result<Option<Bytes>> {
     let mut buf = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
+    while let Some(chunk) = request_body::next_chunk(session, deadline).await? {
         buf.extend_from_slice(&chunk);
         if buf.len() > limit {
             return Ok(None);

@@ -10,7 +10,7 @@ use pingora::proxy::Session;
 use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::hook_events::{self, visible_request_headers, visible_response_headers};
 use super::proxy::EdgeProxy;
-use super::respond;
+use super::{request_body, respond};
 use crate::config::Behavior;
 use crate::events::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
@@ -118,7 +118,8 @@ impl EdgeProxy {
         let body = if include_body && has_writable_method(session) {
             let cap = limits::exposed_body_cap(et);
             if ctx.body_read.is_none() {
-                ctx.body_read = Some(read_whole_body(session).await?);
+                let deadline = request_body::deadline(ctx, &self.config.limits);
+                ctx.body_read = Some(read_whole_body(session, deadline).await?);
             }
             let bytes = ctx.body_read.as_ref().expect("just read");
             let truncated = bytes.len() > cap;
@@ -188,7 +189,14 @@ impl EdgeProxy {
                     ..
                 }) => {
                     let body = hook_events::response_body(&generated).unwrap_or_default();
-                    let header = hook_events::generated_header(&generated, body.len())?;
+                    let header = match hook_events::generated_header(&generated, body.len()) {
+                        Ok(header) => header,
+                        Err(e) => {
+                            let e = invalid(&assoc.function, et, e);
+                            self.send_hook_error(session, ctx, &e).await?;
+                            return Ok(RequestStep::Done);
+                        }
+                    };
                     let response = FileResponse {
                         header,
                         body: if body.is_empty() {
@@ -253,8 +261,15 @@ impl EdgeProxy {
                         }));
                     }
                     let req = session.req_header_mut();
-                    hook_events::apply_uri(req, &changed.uri, &changed.querystring)?;
-                    hook_events::apply_headers(req, &changed.headers, &header_edits)?;
+                    let applied = hook_events::apply_uri(req, &changed.uri, &changed.querystring)
+                        .and_then(|()| {
+                            hook_events::apply_headers(req, &changed.headers, &header_edits)
+                        });
+                    if let Err(e) = applied {
+                        let e = invalid(&assoc.function, et, e);
+                        self.send_hook_error(session, ctx, &e).await?;
+                        return Ok(RequestStep::Done);
+                    }
                     Ok(RequestStep::Continue)
                 }
             }
@@ -272,9 +287,10 @@ impl EdgeProxy {
         ctx: &mut RequestContext,
         header: &mut ResponseHeader,
     ) -> Result<Option<Bytes>, HookError> {
-        if behavior.hooks.get(et).is_none() {
+        let Some(assoc) = behavior.hooks.get(et) else {
             return Ok(None);
-        }
+        };
+        let invalid = |e| invalid(&assoc.function, et, e);
         // CloudFront skips viewer-response when the origin answered with an error.
         if et == EventType::ViewerResponse && header.status.as_u16() >= 400 {
             return Ok(None);
@@ -285,7 +301,7 @@ impl EdgeProxy {
                 .cf_request(session, ctx, et, false)
                 .await
                 .map_err(|e| HookError::Trap {
-                    function: String::new(),
+                    function: assoc.function.clone(),
                     trigger: Trigger::Edge(et),
                     reason: e.to_string(),
                 })?;
@@ -312,24 +328,21 @@ impl EdgeProxy {
                 unreachable!("validation only lets a response through for response triggers")
             };
             if changed.status != header.status.as_u16() {
-                header
-                    .set_status(changed.status)
-                    .map_err(|e| invalid(et, e))?;
+                header.set_status(changed.status).map_err(invalid)?;
             }
             if !changed.status_description.is_empty() {
                 header
                     .set_reason_phrase(Some(&changed.status_description))
-                    .map_err(|e| invalid(et, e))?;
+                    .map_err(invalid)?;
             }
-            hook_events::apply_headers(header, &changed.headers, &header_edits)
-                .map_err(|e| invalid(et, e))?;
+            hook_events::apply_headers(header, &changed.headers, &header_edits).map_err(invalid)?;
             let body = hook_events::response_body(&changed);
             if let Some(b) = &body {
                 header.remove_header("transfer-encoding");
                 header.remove_header("content-encoding");
                 header
                     .insert_header("content-length", b.len().to_string())
-                    .map_err(|e| invalid(et, e))?;
+                    .map_err(invalid)?;
             }
             Ok(body)
         })
@@ -400,9 +413,10 @@ fn report_line(request_id: &str, r: &crate::hooks::Report) -> String {
     )
 }
 
-fn invalid(et: EventType, e: impl std::fmt::Display) -> HookError {
+/// A result validation passed but the wire refused: invalid all the same (502).
+fn invalid(function: &str, et: EventType, e: pingora::BError) -> HookError {
     HookError::Invalid {
-        function: String::new(),
+        function: function.to_string(),
         trigger: Trigger::Edge(et),
         reason: e.to_string(),
     }
@@ -417,10 +431,13 @@ fn has_writable_method(session: &Session) -> bool {
 }
 
 /// Reads the whole request body, keeping it in Pingora's replay buffer for the origin.
-async fn read_whole_body(session: &mut Session) -> pingora::Result<Bytes> {
+async fn read_whole_body(
+    session: &mut Session,
+    deadline: tokio::time::Instant,
+) -> pingora::Result<Bytes> {
     session.enable_retry_buffering();
     let mut buf = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
+    while let Some(chunk) = request_body::next_chunk(session, deadline).await? {
         buf.extend_from_slice(&chunk);
         if buf.len() > REPLAYABLE_BODY {
             return pingora::Error::e_explain(

@@ -7,6 +7,7 @@ use pingora::http::{HeaderNameVariant, RequestHeader, ResponseHeader};
 
 use crate::events::{BodyEncoding, CfResponse, HeaderLine, HeaderList};
 use crate::hooks::{limits, HeaderEdits};
+use crate::wire;
 
 /// A header map from Pingora headers, keeping the names' case as received when Pingora kept it;
 /// with `visible_only`, without the lines hooks never see (disallowed headers).
@@ -107,8 +108,9 @@ impl WireHeaders for ResponseHeader {
 
 /// Makes the wire's headers what the hook returned in `list`, touching only the names `edits`
 /// says may have changed (most hooks change a header or two; rewriting every line would cost
-/// more than the hook). Lines hooks never see (disallowed headers such as `Connection`) are
-/// kept.
+/// more than the hook). Lines hooks never see (disallowed headers such as `Connection`) and
+/// the framing headers the proxy owns (`Content-Length`, `Transfer-Encoding`, `TE`) are kept as
+/// the wire has them.
 pub fn apply_headers(
     wire: &mut impl WireHeaders,
     list: &HeaderList,
@@ -119,7 +121,7 @@ pub fn apply_headers(
         let gone: Vec<http::HeaderName> = wire
             .map()
             .keys()
-            .filter(|n| !limits::is_disallowed(n.as_str()) && !list.contains(n.as_str()))
+            .filter(|n| !hook_may_not_write(n.as_str()) && !list.contains(n.as_str()))
             .cloned()
             .collect();
         for name in gone {
@@ -127,7 +129,7 @@ pub fn apply_headers(
         }
         let mut seen: Vec<&str> = Vec::new();
         for line in list.iter() {
-            if !seen.contains(&line.name.as_str()) {
+            if !seen.contains(&line.name.as_str()) && !hook_may_not_write(&line.name) {
                 seen.push(&line.name);
                 sync_name(wire, list, &line.name)?;
             }
@@ -135,11 +137,16 @@ pub fn apply_headers(
         return Ok(());
     };
     for name in changed {
-        if !limits::is_disallowed(name) {
+        if !hook_may_not_write(name) {
             sync_name(wire, list, name)?;
         }
     }
     Ok(())
+}
+
+/// Names whose lines on the wire a hook's result never changes.
+fn hook_may_not_write(name: &str) -> bool {
+    limits::is_disallowed(name) || wire::is_proxy_owned(name)
 }
 
 /// Makes the wire's lines of `name` (lowercase) the list's, unless they already are.
@@ -201,7 +208,7 @@ pub fn generated_header(resp: &CfResponse, body_len: usize) -> pingora::Result<R
         header.set_reason_phrase(Some(&resp.status_description))?;
     }
     for line in resp.headers.iter() {
-        if !matches!(line.name.as_str(), "content-length" | "transfer-encoding") {
+        if !wire::is_proxy_owned(&line.name) {
             header.append_header(line.key.clone(), line.value.as_str())?;
         }
     }

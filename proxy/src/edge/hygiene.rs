@@ -3,6 +3,7 @@
 //! here on the raw header block, before anything routes on the request.
 
 use http::StatusCode;
+use pingora::http::RequestHeader;
 
 /// Why a request is refused before routing.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,6 +38,43 @@ pub fn check_raw_header(raw: &[u8], max_header_bytes: usize) -> Option<Rejection
     None
 }
 
+/// RFC 9112 §3.2: an HTTP/1.1 request without a `Host`, or with more than one, gets 400.
+/// (HTTP/1.0 requests may omit it; HTTP/2 carries `:authority`.)
+pub fn check_host(req: &RequestHeader) -> Option<Rejection> {
+    let hosts = req.headers.get_all(http::header::HOST).iter().count();
+    let refused = match req.version {
+        http::Version::HTTP_11 => hosts != 1,
+        _ => hosts > 1,
+    };
+    refused.then_some(Rejection {
+        status: StatusCode::BAD_REQUEST,
+        reason: "an HTTP/1.1 request needs exactly one Host header",
+    })
+}
+
+/// Headers in the node's own namespace (`x-edge-*`: the request id, the local-origin hop's
+/// selectors) mean something only when the node writes them, so a viewer's are dropped before
+/// anything reads the request.
+pub fn drop_internal_headers(req: &mut RequestHeader) {
+    // Almost no request carries one: look before collecting names to remove.
+    let is_internal = |n: &http::HeaderName| n.as_str().starts_with(INTERNAL_PREFIX);
+    if !req.headers.keys().any(is_internal) {
+        return;
+    }
+    let names: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|n| is_internal(n))
+        .cloned()
+        .collect();
+    for name in names {
+        req.remove_header(&name);
+    }
+}
+
+/// The node's header namespace.
+const INTERNAL_PREFIX: &str = "x-edge-";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +96,30 @@ mod tests {
             check_raw_header(raw, 10).unwrap().status,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
+    }
+
+    #[test]
+    fn http11_needs_exactly_one_host() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        assert!(check_host(&req).is_some());
+        req.append_header("host", "a").unwrap();
+        assert!(check_host(&req).is_none());
+        req.append_header("host", "b").unwrap();
+        assert!(check_host(&req).is_some());
+        let mut old = RequestHeader::build("GET", b"/", None).unwrap();
+        old.set_version(http::Version::HTTP_10);
+        assert!(check_host(&old).is_none());
+    }
+
+    #[test]
+    fn internal_headers_are_dropped_in_every_case() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.append_header("X-Edge-Local-Response", "x").unwrap();
+        req.append_header("x-edge-local-origin", "site").unwrap();
+        req.append_header("X-EDGE-REQUEST-ID", "forged").unwrap();
+        req.append_header("x-edged", "kept").unwrap();
+        drop_internal_headers(&mut req);
+        let names: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["x-edged"]);
     }
 }

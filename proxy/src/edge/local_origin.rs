@@ -149,13 +149,14 @@ impl ProxyHttp for LocalOriginServer {
         };
         match response {
             Some(r) => respond::local(session, &request_id, r).await?,
+            // Only the pipeline talks to this server, so this is a bug or a race (a held
+            // response released first): never a response to store.
             None => {
-                respond::text(
+                respond::uncacheable_text(
                     session,
-                    StatusCode::NOT_FOUND,
+                    StatusCode::BAD_GATEWAY,
                     "no such local origin or held response",
                     &request_id,
-                    false,
                 )
                 .await?
             }

@@ -4,10 +4,12 @@ mod context;
 mod forwarding;
 mod function_target;
 mod hook_calls;
-mod hook_events;
+pub(crate) mod hook_events;
 mod hygiene;
 mod local_origin;
+pub mod path;
 mod proxy;
+mod request_body;
 mod respond;
 
 pub use context::RequestContext;

@@ -25,6 +25,7 @@ use crate::cache::{self, EdgeCache};
 use crate::config::{Behavior, Config};
 use crate::events::{CustomOrigin, EventType};
 use crate::hooks::{HookError, HookRegistry};
+use crate::listen::HeaderDeadline;
 use crate::observe::{AccessLogLine, Metrics};
 use crate::origins::OriginHandle;
 
@@ -103,6 +104,12 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<bool> {
+        if let Some(connection) = viewer_connection(session) {
+            connection.head_read();
+        }
+        session
+            .downstream_session
+            .set_read_timeout(Some(self.config.limits.request_body_idle_timeout));
         if !session.is_http2() {
             let raw = session.as_downstream().to_h1_raw();
             if let Some(rejection) =
@@ -119,6 +126,33 @@ impl ProxyHttp for EdgeProxy {
                 .await?;
                 return Ok(true);
             }
+        }
+        if let Some(rejection) = hygiene::check_host(session.req_header()) {
+            ctx.error = Some(rejection.reason.into());
+            respond::text(
+                session,
+                rejection.status,
+                rejection.reason,
+                &ctx.request_id,
+                false,
+            )
+            .await?;
+            return Ok(true);
+        }
+        let req = session.req_header_mut();
+        hygiene::drop_internal_headers(req);
+        if let Err(e) = super::path::normalize_request(req) {
+            ctx.error = Some(e.to_string());
+            let message = format!("bad request path: {e}");
+            respond::text(
+                session,
+                StatusCode::BAD_REQUEST,
+                &message,
+                &ctx.request_id,
+                false,
+            )
+            .await?;
+            return Ok(true);
         }
         let req = session.req_header();
         if forwarding::has_looped(
@@ -192,12 +226,15 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header();
         let primary = cache::key::primary_key(
             policy,
+            viewer_scheme(session),
             request_host(req),
             req.uri.path(),
             req.uri.query(),
             &req.headers,
         );
-        Ok(cache::key::cache_key(primary))
+        let mut key = cache::key::cache_key(primary);
+        key.extensions.insert(self.cache.store.purge_epoch());
+        Ok(key)
     }
 
     /// A stored response's `Vary` names the request headers that select among its variants.
@@ -296,7 +333,8 @@ impl ProxyHttp for EdgeProxy {
         }
     }
 
-    /// Replays a request body a hook replaced: the replacement goes out, the original is dropped.
+    /// Bounds the time a request body may take, and replays a request body a hook replaced:
+    /// the replacement goes out, the original is dropped.
     async fn request_body_filter(
         &self,
         _session: &mut Session,
@@ -304,7 +342,13 @@ impl ProxyHttp for EdgeProxy {
         end_of_stream: bool,
         ctx: &mut RequestContext,
     ) -> Result<()> {
-        let _ = end_of_stream;
+        // A body that stalls is cut by the per-read (idle) timeout; one that trickles is cut here.
+        if !end_of_stream && ctx.started.elapsed() > self.config.limits.request_body_timeout {
+            return Error::e_explain(
+                ErrorType::HTTPStatus(408),
+                "request body not received in time",
+            );
+        }
         if let Some(swap) = &mut ctx.request_body_swap {
             swap.apply(body);
         }
@@ -374,11 +418,7 @@ impl ProxyHttp for EdgeProxy {
                 .client_addr()
                 .and_then(|a| a.as_inet())
                 .map(|a| a.ip()),
-            proto: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
-                "https"
-            } else {
-                "http"
-            },
+            proto: viewer_scheme(session),
             host: &host,
         };
         forwarding::add_to_origin_request(
@@ -387,6 +427,10 @@ impl ProxyHttp for EdgeProxy {
             &self.node_headers,
             &ctx.request_id,
         )?;
+        // Only the pipeline names what the local-origin server serves (the viewer's copies of
+        // these headers were dropped at the edge; hooks may not write `x-edge-*`).
+        upstream_request.remove_header(LOCAL_ORIGIN);
+        upstream_request.remove_header(LOCAL_RESPONSE);
         match ctx.local {
             Some(LocalRoute::Files) => {
                 upstream_request.insert_header(LOCAL_ORIGIN, ctx.origin.as_str())?
@@ -576,6 +620,10 @@ impl ProxyHttp for EdgeProxy {
                     can_reuse_downstream: false,
                 };
             }
+            (ErrorSource::Downstream, ErrorType::ReadTimedout) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request body not received in time".to_string(),
+            ),
             (ErrorSource::Downstream, _) => {
                 (StatusCode::BAD_REQUEST, "malformed request".to_string())
             }
@@ -602,6 +650,9 @@ impl ProxyHttp for EdgeProxy {
 
     /// One access-log line and the request counters.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestContext) {
+        if let Some(connection) = viewer_connection(session) {
+            connection.request_done();
+        }
         let status = session.response_written().map(|r| r.status);
         let behavior = self.behavior(ctx);
         let behavior_name = behavior.map(|b| b.name.as_str()).unwrap_or("");
@@ -656,6 +707,25 @@ impl ProxyHttp for EdgeProxy {
         }
         .emit();
     }
+}
+
+/// `https` when the viewer connected over TLS, else `http`.
+pub(super) fn viewer_scheme(session: &Session) -> &'static str {
+    if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// The deadlines of the viewer's HTTP/1 connection, which the pipeline tells where a request
+/// starts and ends.
+fn viewer_connection(session: &Session) -> Option<&HeaderDeadline> {
+    session
+        .as_downstream()
+        .stream()?
+        .as_any()
+        .downcast_ref::<HeaderDeadline>()
 }
 
 /// A hook failed in a proxy phase: Pingora's error path answers with the hook's status.

@@ -18,15 +18,39 @@ pub async fn text(
     request_id: &str,
     close: bool,
 ) -> pingora::Result<()> {
+    send_text(session, status, message, request_id, close, false).await
+}
+
+/// As [`text`], marked `Cache-Control: no-store` so no cache keeps it.
+pub async fn uncacheable_text(
+    session: &mut Session,
+    status: StatusCode,
+    message: &str,
+    request_id: &str,
+) -> pingora::Result<()> {
+    send_text(session, status, message, request_id, false, true).await
+}
+
+async fn send_text(
+    session: &mut Session,
+    status: StatusCode,
+    message: &str,
+    request_id: &str,
+    close: bool,
+    no_store: bool,
+) -> pingora::Result<()> {
     let body = Bytes::from(format!(
         "{} {}: {message}\n",
         status.as_u16(),
         status.canonical_reason().unwrap_or("")
     ));
-    let mut header = ResponseHeader::build(status, Some(4))?;
+    let mut header = ResponseHeader::build(status, Some(5))?;
     header.insert_header("content-type", "text/plain; charset=utf-8")?;
     header.insert_header("content-length", body.len().to_string())?;
     header.insert_header(super::forwarding::REQUEST_ID, request_id)?;
+    if no_store {
+        header.insert_header("cache-control", "no-store")?;
+    }
     if close {
         header.insert_header("connection", "close")?;
         session.set_keepalive(None);

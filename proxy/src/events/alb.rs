@@ -12,18 +12,6 @@ pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
 /// Largest result JSON an ALB accepts from a Lambda target; larger gets 502.
 pub const MAX_RESULT: usize = 1024 * 1024;
 
-/// Hop-by-hop headers the ALB ignores in a result (it computes `Content-Length` itself).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "content-length",
-];
-
 /// Which JSON shape the function speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Payload {
@@ -250,8 +238,8 @@ pub fn response_from_result(
         serde_json::from_slice(result).map_err(|e| format!("result is not JSON: {e}"))?;
     match settings.payload {
         Payload::Alb => {}
-        Payload::ApiGatewayV1 => return super::apigw::v1_response(&v).map(without_hop_by_hop),
-        Payload::ApiGatewayV2 => return super::apigw::v2_response(&v).map(without_hop_by_hop),
+        Payload::ApiGatewayV1 => return super::apigw::v1_response(&v).and_then(for_the_wire),
+        Payload::ApiGatewayV2 => return super::apigw::v2_response(&v).and_then(for_the_wire),
     }
     let Some(obj) = v.as_object() else {
         return Err("result is not a JSON object".into());
@@ -334,18 +322,29 @@ pub fn response_from_result(
         Some(Value::String(s)) => Bytes::from(s.clone()),
         Some(_) => return Err("\"body\" is not a string".into()),
     };
-    Ok(without_hop_by_hop(HttpResponseParts {
+    for_the_wire(HttpResponseParts {
         status,
         reason,
         headers,
         body,
-    }))
+    })
 }
 
-fn without_hop_by_hop(mut r: HttpResponseParts) -> HttpResponseParts {
+/// The result as it may go on the wire: hop-by-hop and framing headers dropped (the ALB
+/// ignores them and computes `Content-Length` itself); a status outside 200–599, a reason
+/// phrase or header that would not be a valid HTTP/1.1 line is a malformed result.
+fn for_the_wire(mut r: HttpResponseParts) -> Result<HttpResponseParts, String> {
+    crate::wire::status(r.status).map_err(|e| e.to_string())?;
+    if let Some(reason) = &r.reason {
+        crate::wire::reason(reason).map_err(|e| e.to_string())?;
+    }
     r.headers
-        .retain(|(k, _)| !HOP_BY_HOP.contains(&k.to_ascii_lowercase().as_str()));
-    r
+        .retain(|(k, _)| !crate::wire::is_proxy_owned(&k.to_ascii_lowercase()));
+    for (name, value) in &r.headers {
+        crate::wire::header_name(name).map_err(|e| e.to_string())?;
+        crate::wire::header_value(name, value).map_err(|e| e.to_string())?;
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

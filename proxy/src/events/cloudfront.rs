@@ -330,11 +330,8 @@ fn origin_from_json(v: &Value) -> Result<CfOrigin, JsonError> {
                 port,
                 protocol,
                 path: opt_str(o, "path"),
-                read_timeout: o.get("readTimeout").and_then(Value::as_u64).unwrap_or(30) as u32,
-                keepalive_timeout: o
-                    .get("keepaliveTimeout")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(5) as u32,
+                read_timeout: seconds(o, "readTimeout", 30),
+                keepalive_timeout: seconds(o, "keepaliveTimeout", 5),
                 custom_headers: headers_from_json(
                     o.get("customHeaders"),
                     "request.origin.customHeaders",
@@ -351,6 +348,14 @@ fn origin_from_json(v: &Value) -> Result<CfOrigin, JsonError> {
         return Ok(CfOrigin::Custom(read(s, "https", 443)?));
     }
     err("request.origin: expected \"custom\", \"s3\" or \"named\"")
+}
+
+/// A timeout field in seconds; values past `u32` saturate (validation then refuses them)
+/// rather than wrap into a small, valid-looking number.
+fn seconds(o: &Value, field: &str, default: u32) -> u32 {
+    o.get(field)
+        .and_then(Value::as_u64)
+        .map_or(default, |t| u32::try_from(t).unwrap_or(u32::MAX))
 }
 
 fn origin_to_json(o: &CfOrigin) -> Value {

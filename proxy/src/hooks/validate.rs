@@ -6,8 +6,10 @@ use base64::Engine as _;
 use super::edits::HeaderEdits;
 use super::limits;
 use crate::events::{
-    BodyAction, BodyEncoding, CfEvent, CfResponse, EventType, HeaderLine, HeaderList, HookOutcome,
+    BodyAction, BodyEncoding, CfEvent, CfOrigin, CfResponse, CustomOrigin, EventType, HeaderLine,
+    HeaderList, HookOutcome,
 };
+use crate::wire;
 
 /// Validates `outcome` against the `event` the hook was given (whose header maps the hook
 /// edited as `edits` records), returning what the proxy should act on (read-only fields the
@@ -26,14 +28,20 @@ pub fn validate(
                 ));
             }
             if !req.uri.starts_with('/') {
-                return Err(format!("uri \"{}\" must start with '/'", req.uri));
+                return Err(format!("uri {:?} must start with '/'", req.uri));
             }
-            if req
-                .querystring
-                .bytes()
-                .any(|b| b == b' ' || b == b'#' || b.is_ascii_control())
-            {
-                return Err("querystring contains a space, '#' or a control character".into());
+            // Both go on the request line: a space or a control character would split it, and
+            // `?` or `#` in the uri would move the query or add a fragment.
+            if req.uri.bytes().any(|b| !is_target_byte(b) || b == b'?') {
+                return Err(format!(
+                    "uri {:?} contains a space, '?', '#', a control or a non-ASCII character",
+                    req.uri
+                ));
+            }
+            if req.querystring.bytes().any(|b| !is_target_byte(b)) {
+                return Err(
+                    "querystring contains a space, '#', a control or a non-ASCII character".into(),
+                );
             }
             if req.uri.len() + req.querystring.len() + 1 >= limits::MAX_URL_CHARS {
                 return Err(format!(
@@ -42,6 +50,9 @@ pub fn validate(
                 ));
             }
             check_headers(et, edits, &req.headers)?;
+            if let Some(CfOrigin::Custom(origin)) = &req.origin {
+                check_custom_origin(origin, &req.headers)?;
+            }
             // Read-only request fields: CloudFront ignores changes to them.
             req.client_ip = event.request.client_ip.clone();
             req.method = event.request.method.clone();
@@ -84,6 +95,7 @@ pub fn validate(
 /// Rules for a response a request trigger generated.
 fn check_generated(et: EventType, resp: &CfResponse) -> Result<(), String> {
     check_status(resp.status)?;
+    wire::reason(&resp.status_description).map_err(|e| e.to_string())?;
     if resp.status == 204 && resp.body.is_some() {
         return Err("a 204 response cannot have a body".into());
     }
@@ -91,6 +103,7 @@ fn check_generated(et: EventType, resp: &CfResponse) -> Result<(), String> {
         if limits::is_disallowed(&line.name) {
             return Err(format!("header \"{}\" is not allowed", line.key));
         }
+        wire::header_line(&line.name, &line.key, &line.value).map_err(|e| e.to_string())?;
     }
     check_body(et, resp)
 }
@@ -112,16 +125,87 @@ fn check_updated_response(
     } else {
         check_status(resp.status)?;
     }
+    wire::reason(&resp.status_description).map_err(|e| e.to_string())?;
     check_headers(et, edits, &resp.headers)?;
     check_body(et, resp)
 }
 
 fn check_status(status: u16) -> Result<(), String> {
-    if (200..=599).contains(&status) {
-        Ok(())
-    } else {
-        Err(format!("status {status} is outside 200-599"))
+    wire::status(status).map(drop).map_err(|e| e.to_string())
+}
+
+/// CloudFront's rules for a custom origin an origin-request function sets (Lambda@Edge event
+/// structure, `origin.custom`). One deliberate difference: `domainName` may be an IP address,
+/// so a local origin can be chosen on a developer's machine.
+fn check_custom_origin(origin: &CustomOrigin, request_headers: &HeaderList) -> Result<(), String> {
+    let name = &origin.domain_name;
+    if name.is_empty()
+        || name.len() > 253
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+    {
+        return Err(format!(
+            "origin.custom.domainName {name:?} is not a host name"
+        ));
     }
+    if !matches!(origin.port, 80 | 443 | 1024..=65535) {
+        return Err(format!(
+            "origin.custom.port {} is not 80, 443 or 1024-65535",
+            origin.port
+        ));
+    }
+    if !matches!(origin.protocol.as_str(), "http" | "https") {
+        return Err(format!(
+            "origin.custom.protocol {:?} is not http or https",
+            origin.protocol
+        ));
+    }
+    let path = &origin.path;
+    if !path.is_empty()
+        && (!path.starts_with('/')
+            || path.ends_with('/')
+            || path.len() > 255
+            || path.bytes().any(|b| !is_target_byte(b) || b == b'?'))
+    {
+        return Err(format!(
+            "origin.custom.path {path:?} must start with '/', not end with '/', and be a URL-encoded path of at most 255 characters"
+        ));
+    }
+    if !(4..=60).contains(&origin.read_timeout) {
+        return Err(format!(
+            "origin.custom.readTimeout {} is outside 4-60 seconds",
+            origin.read_timeout
+        ));
+    }
+    if !(1..=60).contains(&origin.keepalive_timeout) {
+        return Err(format!(
+            "origin.custom.keepaliveTimeout {} is outside 1-60 seconds",
+            origin.keepalive_timeout
+        ));
+    }
+    for line in origin.custom_headers.iter() {
+        if limits::is_disallowed(&line.name) || wire::is_proxy_owned(&line.name) {
+            return Err(format!(
+                "origin.custom.customHeaders: header \"{}\" is not allowed",
+                line.key
+            ));
+        }
+        if request_headers.contains(&line.name) {
+            return Err(format!(
+                "origin.custom.customHeaders: header \"{}\" is also a request header",
+                line.key
+            ));
+        }
+        wire::header_line(&line.name, &line.key, &line.value)
+            .map_err(|e| format!("origin.custom.customHeaders: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A byte a request target may carry as is: visible ASCII other than `#`.
+fn is_target_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && b != b'#'
 }
 
 fn check_body(et: EventType, resp: &CfResponse) -> Result<(), String> {
@@ -143,11 +227,17 @@ fn check_body(et: EventType, resp: &CfResponse) -> Result<(), String> {
     Ok(())
 }
 
-/// Disallowed headers may not appear; read-only headers may not change. Only names the hook
-/// edited are looked at: the rest are the event's, which were checked when it was built.
+/// Disallowed headers may not appear, read-only headers may not change, and every line must be
+/// fit for the wire. Only names the hook edited are looked at: the rest are the event's, which
+/// came from the wire.
 fn check_headers(et: EventType, edits: &HeaderEdits, after: &HeaderList) -> Result<(), String> {
     let disallowed = |line: &HeaderLine| {
-        limits::is_disallowed(&line.name).then(|| format!("header \"{}\" is not allowed", line.key))
+        if limits::is_disallowed(&line.name) {
+            return Some(format!("header \"{}\" is not allowed", line.key));
+        }
+        wire::header_line(&line.name, &line.key, &line.value)
+            .err()
+            .map(|e| e.to_string())
     };
     let found = match &edits.changed {
         None => after.iter().find_map(disallowed),
@@ -267,6 +357,112 @@ mod tests {
         let e = event(EventType::ViewerResponse, Some(response(200)));
         assert!(validate(&e, HookOutcome::Response(response(201)), &none).is_err());
         assert!(validate(&e, HookOutcome::Response(response(200)), &none).is_ok());
+    }
+
+    fn custom_origin() -> CustomOrigin {
+        CustomOrigin {
+            domain_name: "example.org".into(),
+            port: 443,
+            protocol: "https".into(),
+            path: String::new(),
+            read_timeout: 30,
+            keepalive_timeout: 5,
+            custom_headers: HeaderList::new(),
+        }
+    }
+
+    #[test]
+    fn custom_origins_follow_cloudfronts_rules() {
+        let none = HeaderEdits::replaced();
+        let e = event(EventType::OriginRequest, None);
+        let with = |origin: CustomOrigin| {
+            let mut req = e.request.clone();
+            req.origin = Some(CfOrigin::Custom(origin));
+            validate(&e, HookOutcome::Request(req), &none)
+        };
+        assert!(with(custom_origin()).is_ok());
+        let mut bad: Vec<CustomOrigin> = Vec::new();
+        for domain in ["", "a:80", "a/b", "a b", "a\r\nb"] {
+            bad.push(CustomOrigin {
+                domain_name: domain.into(),
+                ..custom_origin()
+            });
+        }
+        for port in [0, 22, 8, 1023] {
+            bad.push(CustomOrigin {
+                port,
+                ..custom_origin()
+            });
+        }
+        bad.push(CustomOrigin {
+            protocol: "ftp".into(),
+            ..custom_origin()
+        });
+        for path in ["a", "/a/", "/a b", "/a?b", "/a\r\n"] {
+            bad.push(CustomOrigin {
+                path: path.into(),
+                ..custom_origin()
+            });
+        }
+        for read_timeout in [0, 3, 61] {
+            bad.push(CustomOrigin {
+                read_timeout,
+                ..custom_origin()
+            });
+        }
+        for keepalive_timeout in [0, 61] {
+            bad.push(CustomOrigin {
+                keepalive_timeout,
+                ..custom_origin()
+            });
+        }
+        for (name, value) in [
+            ("host", "x"),
+            ("connection", "close"),
+            ("transfer-encoding", "chunked"),
+            ("x-ok", "a\r\nb"),
+        ] {
+            let mut origin = custom_origin();
+            origin.custom_headers.append(name, "", value);
+            bad.push(origin);
+        }
+        for origin in bad {
+            assert!(with(origin.clone()).is_err(), "{origin:?}");
+        }
+    }
+
+    #[test]
+    fn wire_breaking_results_are_invalid() {
+        let none = HeaderEdits::replaced();
+        let e = event(EventType::ViewerRequest, None);
+        let mut r = response(200);
+        r.status_description = "OK\r\nX-Inj: 1".into();
+        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
+        let mut r = response(200);
+        r.headers.push(HeaderLine {
+            name: "x-a".into(),
+            key: "Transfer-Encoding".into(),
+            value: "chunked".into(),
+        });
+        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
+        let mut r = response(200);
+        r.headers.append("x-a", "", "1\r\nX-Inj: 2");
+        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
+        for uri in ["/a b", "/a\r\nb", "/a?b", "/a#b", "/caf\u{e9}"] {
+            let mut req = e.request.clone();
+            req.uri = uri.into();
+            assert!(
+                validate(&e, HookOutcome::Request(req), &none).is_err(),
+                "{uri:?}"
+            );
+        }
+        let mut req = e.request.clone();
+        req.headers.append("x-a", "", "1\n2");
+        assert!(validate(&e, HookOutcome::Request(req), &none).is_err());
+        let origin = event(EventType::OriginResponse, Some(response(200)));
+        let mut r = response(200);
+        r.status_description = "OK\n".into();
+        assert!(validate(&origin, HookOutcome::Response(r), &none).is_err());
     }
 
     #[test]

@@ -1,97 +1,85 @@
-//! A total deadline for receiving a request's header block (slowloris protection).
+//! Deadlines on an HTTP/1 viewer connection outside its requests: the header block
+//! (slowloris protection) and the idle time between keep-alive requests.
 //!
 //! Pingora times out each individual read, so a client that trickles one byte every few seconds
-//! can hold a connection and a task forever. [`HeaderDeadline`] wraps the HTTP/1 connection and
-//! watches the bytes go by: from the start of a request until the blank line that ends its
-//! header block, at most `limit` may pass; then the client gets `408 Request Timeout` and the
-//! connection is closed. HTTP/2 has its own framing and flow control and is not wrapped.
+//! can hold a connection and a task forever, and a keep-alive connection waits for its next
+//! request without end. [`HeaderDeadline`] wraps the connection: from the first byte of a request
+//! until the pipeline has its header, at most `limit` may pass (then the client gets `408 Request
+//! Timeout` and the connection is closed); between requests, at most `idle` (then the connection
+//! is closed quietly, as nginx's `keepalive_timeout`). The pipeline says when a request's head has
+//! been read and when the request is over ([`HeaderDeadline::head_read`],
+//! [`HeaderDeadline::request_done`]); in between no deadline applies here, so a WebSocket or an
+//! upload after `100 Continue` is never mistaken for a slow header. HTTP/2 has its own framing
+//! and idle timeout and is not wrapped.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
 use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, TimingDigest,
     UniqueID, UniqueIDType, ALPN,
 };
-use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 const TIMEOUT_RESPONSE: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 43\r\nConnection: close\r\n\r\n408 Request Timeout: request header late.\r\n";
 
-/// Where the connection is in the request cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Reading a header block (`started` once its first byte arrived).
-    Header { started: bool, matched: u8 },
-    /// The header block is complete; body bytes and the response follow.
-    Rest,
+/// Where the connection is in the request cycle (kept in an atomic: the pipeline moves it
+/// through a shared reference to the stream).
+mod phase {
+    /// Reading a request's header block; the header deadline runs.
+    pub const HEAD: u8 = 0;
+    /// A request just ended; the idle deadline starts at the next read.
+    pub const IDLE_FROM_NOW: u8 = 1;
+    /// Between requests; the idle deadline runs.
+    pub const IDLE: u8 = 2;
+    /// Inside a request (its head read); no deadline here.
+    pub const REQUEST: u8 = 3;
 }
 
-/// An HTTP/1 connection with a deadline on each request's header block.
+/// An HTTP/1 connection with deadlines on each request's header block and on idle time.
 pub struct HeaderDeadline {
     inner: Stream,
     limit: Duration,
-    phase: Phase,
+    idle: Duration,
+    phase: AtomicU8,
     timer: Pin<Box<Sleep>>,
 }
 
 impl HeaderDeadline {
-    /// Wraps `inner`; the clock for the first request starts now (at accept).
-    pub fn new(inner: Stream, limit: Duration) -> Self {
+    /// Wraps `inner`; the header clock for the first request starts now (at accept).
+    pub fn new(inner: Stream, limit: Duration, idle: Duration) -> Self {
         HeaderDeadline {
             inner,
             limit,
-            phase: Phase::Header {
-                started: true,
-                matched: 0,
-            },
+            idle,
+            phase: AtomicU8::new(phase::HEAD),
             timer: Box::pin(tokio::time::sleep(limit)),
         }
     }
 
-    /// Advances the header-end matcher over `bytes`. `matched` is 0 inside a line, 1 right
-    /// after a `\n`, 2 after a `\r` at the start of a line; an empty line ends the block
-    /// (`\r\n\r\n`, or `\n\n` from lenient clients).
-    fn observe(&mut self, bytes: &[u8]) {
-        let Phase::Header {
-            mut started,
-            mut matched,
-        } = self.phase
-        else {
-            return;
-        };
-        if !started && !bytes.is_empty() {
-            started = true;
-            self.timer.as_mut().reset(Instant::now() + self.limit);
-        }
-        for &b in bytes {
-            matched = match (b, matched) {
-                (b'\n', 1 | 2) => {
-                    self.phase = Phase::Rest;
-                    return;
-                }
-                (b'\n', _) => 1,
-                (b'\r', 1) => 2,
-                (b'\r', m) => m,
-                _ => 0,
-            };
-        }
-        self.phase = Phase::Header { started, matched };
+    /// The pipeline has the request's header: no deadline until the request is over.
+    pub fn head_read(&self) {
+        self.phase.store(phase::REQUEST, Ordering::Relaxed);
+    }
+
+    /// The request is over: the connection idles until the next request starts.
+    pub fn request_done(&self) {
+        self.phase.store(phase::IDLE_FROM_NOW, Ordering::Relaxed);
     }
 }
 
 impl fmt::Debug for HeaderDeadline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HeaderDeadline")
-            .field("phase", &self.phase)
+            .field("phase", &self.phase.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -102,30 +90,39 @@ impl AsyncRead for HeaderDeadline {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let phase = this.phase.get_mut();
+        if *phase == phase::IDLE_FROM_NOW {
+            *phase = phase::IDLE;
+            this.timer.as_mut().reset(Instant::now() + this.idle);
+        }
         let before = buf.filled().len();
-        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                let this = &mut *self;
-                this.observe(&buf.filled()[before..]);
+                let phase = this.phase.get_mut();
+                if *phase == phase::IDLE && buf.filled().len() > before {
+                    // The next request's first bytes: its header clock starts.
+                    *phase = phase::HEAD;
+                    this.timer.as_mut().reset(Instant::now() + this.limit);
+                }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => {
-                let this = &mut *self;
-                if matches!(this.phase, Phase::Header { started: true, .. })
-                    && this.timer.as_mut().poll(cx).is_ready()
-                {
+            Poll::Pending => match *this.phase.get_mut() {
+                phase::HEAD if this.timer.as_mut().poll(cx).is_ready() => {
                     // Best effort: the socket buffer of a connection that sent only a partial
                     // header is empty, so this small write completes at once.
                     let _ = Pin::new(&mut this.inner).poll_write(cx, TIMEOUT_RESPONSE);
                     let _ = Pin::new(&mut this.inner).poll_flush(cx);
-                    return Poll::Ready(Err(io::Error::new(
+                    Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "request header not received within the deadline",
-                    )));
+                    )))
                 }
-                Poll::Pending
-            }
+                // Idle too long: end of stream, which Pingora takes as the viewer closing.
+                phase::IDLE if this.timer.as_mut().poll(cx).is_ready() => Poll::Ready(Ok(())),
+                _ => Poll::Pending,
+            },
         }
     }
 }
@@ -136,13 +133,6 @@ impl AsyncWrite for HeaderDeadline {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        // A response is going out: the next bytes read start a new request.
-        if self.phase == Phase::Rest {
-            self.phase = Phase::Header {
-                started: false,
-                matched: 0,
-            };
-        }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -159,12 +149,6 @@ impl AsyncWrite for HeaderDeadline {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        if self.phase == Phase::Rest {
-            self.phase = Phase::Header {
-                started: false,
-                matched: 0,
-            };
-        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -222,42 +206,5 @@ impl GetSocketDigest for HeaderDeadline {
 impl Peek for HeaderDeadline {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
         self.inner.try_peek(buf).await
-    }
-}
-
-/// Wraps every HTTP/1 connection of `inner` in a [`HeaderDeadline`].
-pub struct HeaderDeadlineApp<A> {
-    inner: Arc<A>,
-    limit: Duration,
-}
-
-impl<A> HeaderDeadlineApp<A> {
-    /// `inner` serves the connections; `limit` bounds each request's header block.
-    pub fn new(inner: A, limit: Duration) -> Self {
-        HeaderDeadlineApp {
-            inner: Arc::new(inner),
-            limit,
-        }
-    }
-}
-
-#[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for HeaderDeadlineApp<A> {
-    async fn process_new(
-        self: &Arc<Self>,
-        stream: Stream,
-        shutdown: &ShutdownWatch,
-    ) -> Option<Stream> {
-        let already = stream.as_any().is::<HeaderDeadline>();
-        let stream: Stream = if already || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            stream
-        } else {
-            Box::new(HeaderDeadline::new(stream, self.limit))
-        };
-        self.inner.process_new(stream, shutdown).await
-    }
-
-    async fn cleanup(&self) {
-        self.inner.cleanup().await
     }
 }

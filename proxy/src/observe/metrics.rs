@@ -34,6 +34,10 @@ pub struct Metrics {
     cache_bytes: IntGauge,
     cache_objects: IntGauge,
     cache_max_bytes: IntGauge,
+    /// Viewer connections open now.
+    pub viewer_connections: IntGauge,
+    /// Viewer connections closed at accept because `limits.max-connections` were open.
+    pub connections_refused: IntCounter,
 }
 
 impl Metrics {
@@ -123,8 +127,18 @@ impl Metrics {
             .expect("valid metric");
         let cache_max_bytes = IntGauge::new("edge_cache_max_bytes", "The cache's byte budget.")
             .expect("valid metric");
+        let viewer_connections =
+            IntGauge::new("edge_viewer_connections", "Viewer connections open now.")
+                .expect("valid metric");
+        let connections_refused = IntCounter::new(
+            "edge_viewer_connections_refused_total",
+            "Viewer connections closed at accept because limits.max-connections were open.",
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(cache_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(viewer_connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections_refused.clone()),
+            Box::new(cache_requests.clone()),
             Box::new(cache_lock_waits.clone()),
             Box::new(cache_evictions.clone()),
             Box::new(cache_purged.clone()),
@@ -167,6 +181,8 @@ impl Metrics {
             cache_bytes,
             cache_objects,
             cache_max_bytes,
+            viewer_connections,
+            connections_refused,
         }
     }
 

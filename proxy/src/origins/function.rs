@@ -66,7 +66,8 @@ impl TargetGroup {
         })
     }
 
-    fn error(&self, status: u16, reason: impl Into<String>) -> TargetError {
+    /// An error of this group's target, for the viewer's `status`.
+    pub fn error(&self, status: u16, reason: impl Into<String>) -> TargetError {
         TargetError {
             status,
             target_group: self.name.clone(),

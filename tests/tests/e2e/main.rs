@@ -4,6 +4,7 @@ mod cache;
 mod check;
 mod files;
 mod function_targets;
+mod hardening;
 mod hooks;
 mod hygiene;
 mod invoke;

@@ -1,0 +1,29 @@
+//! Reading a request body in the pipeline's own phases (include-body hooks, function targets)
+//! under the same total deadline as a body Pingora forwards.
+
+use bytes::Bytes;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType};
+
+use super::context::RequestContext;
+use crate::config::Limits;
+
+/// When `ctx`'s request body must have arrived by.
+pub fn deadline(ctx: &RequestContext, limits: &Limits) -> tokio::time::Instant {
+    (ctx.started + limits.request_body_timeout).into()
+}
+
+/// The next chunk of the request body, or 408 once `deadline` has passed. Each read is also
+/// bounded by the session's read timeout (`limits.request-body-idle-timeout-ms`).
+pub async fn next_chunk(
+    session: &mut Session,
+    deadline: tokio::time::Instant,
+) -> pingora::Result<Option<Bytes>> {
+    match tokio::time::timeout_at(deadline, session.read_request_body()).await {
+        Ok(chunk) => chunk,
+        Err(_) => Error::e_explain(
+            ErrorType::HTTPStatus(408),
+            "request body not received in time",
+        ),
+    }
+}

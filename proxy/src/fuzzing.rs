@@ -1,0 +1,179 @@
+//! The fuzz targets' bodies: each parser that meets outside bytes, with the property that must
+//! hold for whatever it accepts. `fuzz/` runs them under libFuzzer (`make fuzz`); the test suite
+//! replays every corpus file and seed through the same functions, so a crash once found stays a
+//! regression test. A property that does not hold panics.
+
+use pingora::http::{RequestHeader, ResponseHeader};
+use serde_json::Value;
+
+use crate::config::{CachePolicy, KeyItems};
+use crate::edge::hook_events;
+use crate::events::alb::{self, Payload, TargetGroupSettings};
+use crate::events::{CfEvent, HookOutcome};
+use crate::hooks::{limits, HeaderEdits};
+
+/// The Lambda@Edge event reader: what it accepts writes back as AWS JSON and reads again the
+/// same.
+pub fn cf_event_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(event) = CfEvent::from_aws_json(text) else {
+        return;
+    };
+    let again = CfEvent::from_aws_json(&event.to_aws_json().to_string())
+        .expect("an event written back reads again");
+    assert_eq!(again, event, "the event changed on a round trip");
+}
+
+/// The ALB and API Gateway result readers: a result they accept always makes a response
+/// header (status, reason, every header line), in every payload and header mode.
+pub fn function_result(data: &[u8]) {
+    for payload in [Payload::Alb, Payload::ApiGatewayV1, Payload::ApiGatewayV2] {
+        for multi_value_headers in [false, true] {
+            let settings = TargetGroupSettings {
+                target_group_arn: String::new(),
+                multi_value_headers,
+                payload,
+            };
+            let Ok(r) = alb::response_from_result(data, &settings) else {
+                continue;
+            };
+            let mut header = ResponseHeader::build(r.status, None).expect("status was checked");
+            if let Some(reason) = &r.reason {
+                header
+                    .set_reason_phrase(Some(reason))
+                    .expect("reason was checked");
+            }
+            for (name, value) in &r.headers {
+                header
+                    .append_header(name.clone(), value.as_str())
+                    .expect("header was checked");
+            }
+        }
+    }
+}
+
+/// Hook-outcome validation: `{"event": <AWS event>, "outcome": <outcome>}`; an outcome that
+/// validates always goes on the wire (uri, headers, generated or updated response).
+pub fn hook_outcome(data: &[u8]) {
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let (Some(event), Some(outcome)) = (v.get("event"), v.get("outcome")) else {
+        return;
+    };
+    let Ok(mut event) = CfEvent::from_aws_json(&event.to_string()) else {
+        return;
+    };
+    limits::hide_disallowed(&mut event);
+    let Ok(outcome) = HookOutcome::from_json(outcome) else {
+        return;
+    };
+    let et = event.config.event_type;
+    let read_only_before = limits::read_only(et)
+        .iter()
+        .map(|name| {
+            let headers = match (&event.response, et.is_request()) {
+                (Some(r), false) => &r.headers,
+                _ => &event.request.headers,
+            };
+            (
+                name.to_string(),
+                headers.get(name).map(|l| l.value.clone()).collect(),
+            )
+        })
+        .collect();
+    let edits = HeaderEdits {
+        changed: None,
+        read_only_before,
+    };
+    let Ok(outcome) = crate::hooks::validate(&event, outcome, &edits) else {
+        return;
+    };
+    match outcome {
+        HookOutcome::Request(req) => {
+            let mut wire = RequestHeader::build("GET", b"/", None).expect("a request header");
+            hook_events::apply_uri(&mut wire, &req.uri, &req.querystring)
+                .expect("a validated uri goes on the wire");
+            hook_events::apply_headers(&mut wire, &req.headers, &edits)
+                .expect("validated headers go on the wire");
+        }
+        HookOutcome::Response(resp) if event.response.is_none() => {
+            let body = hook_events::response_body(&resp).unwrap_or_default();
+            hook_events::generated_header(&resp, body.len())
+                .expect("a validated generated response goes on the wire");
+        }
+        HookOutcome::Response(resp) => {
+            let mut wire = ResponseHeader::build(200, None).expect("a response header");
+            wire.set_status(resp.status).expect("a validated status");
+            if !resp.status_description.is_empty() {
+                wire.set_reason_phrase(Some(&resp.status_description))
+                    .expect("a validated reason");
+            }
+            hook_events::apply_headers(&mut wire, &resp.headers, &edits)
+                .expect("validated headers go on the wire");
+        }
+    }
+}
+
+/// Path normalization: the result is a path the request line can carry, and already normal.
+pub fn path(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(normal) = crate::edge::path::normalize(text) else {
+        return;
+    };
+    assert!(normal.starts_with('/'), "{normal:?}");
+    assert!(!normal.contains("//"), "{normal:?}");
+    for segment in normal.split('/') {
+        assert!(segment != "." && segment != "..", "{normal:?}");
+    }
+    assert!(
+        normal.parse::<http::uri::PathAndQuery>().is_ok(),
+        "{normal:?} is not a request target"
+    );
+    let again = crate::edge::path::normalize(&normal).expect("a normal path normalizes");
+    assert_eq!(again, normal, "normalizing twice changed {text:?}");
+    // Decoding what stays encoded never produces a separator or a dot segment.
+    let decoded = percent_encoding::percent_decode_str(&normal).decode_utf8_lossy();
+    assert!(!decoded.contains('\\'), "{normal:?}");
+    assert!(
+        !decoded.split('/').any(|s| s == "." || s == ".."),
+        "{normal:?}"
+    );
+}
+
+/// Cache-key building: `host \n path \n query \n header-value…` (lines of the input); the host
+/// and path read back from the key as given.
+pub fn cache_key(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut lines = text.split('\n');
+    let (Some(host), Some(path)) = (lines.next(), lines.next()) else {
+        return;
+    };
+    let query = lines.next();
+    let mut headers = http::HeaderMap::new();
+    for (i, value) in lines.enumerate() {
+        let Ok(value) = http::HeaderValue::from_str(value) else {
+            return;
+        };
+        let name = if i % 2 == 0 { "cookie" } else { "x-h" };
+        headers.append(name, value);
+    }
+    let policy = CachePolicy {
+        query_strings: KeyItems::All,
+        headers: KeyItems::Only(vec!["x-h".into()]),
+        cookies: KeyItems::All,
+        ..CachePolicy::default()
+    };
+    for scheme in ["http", "https"] {
+        let primary = crate::cache::key::primary_key(&policy, scheme, host, path, query, &headers);
+        let parts = crate::cache::key::KeyParts::parse(primary.as_bytes());
+        assert_eq!(parts.host, host.to_ascii_lowercase());
+        assert_eq!(parts.path, path);
+    }
+}

@@ -1,0 +1,158 @@
+//! The one check for what a hook or a function puts on the wire: status, reason phrase, header
+//! names and values. Pingora writes reason phrases and header bytes as given, so a CR or LF
+//! that got past this point would split the response; everything a hook result or a function
+//! result carries to the viewer or the origin passes through these functions first (validation
+//! of hook outcomes and the ALB / API Gateway result readers call them), and a value they refuse
+//! makes the result invalid (502), never a 500.
+//!
+//! Viewer requests and origin responses are parsed by Pingora (httparse), which already refuses
+//! these bytes; the proxy's own values are constants.
+
+use std::fmt;
+
+/// Why a value may not go on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// A status a hook or function may not send (1xx would desynchronise the connection).
+    Status(u16),
+    /// A reason phrase with a control character.
+    Reason,
+    /// A header name that is not an RFC 9110 token.
+    HeaderName(String),
+    /// A header value with CR, LF, NUL or another control character.
+    HeaderValue(String),
+    /// A line whose `key` names a different header than the name it is filed under.
+    KeyMismatch {
+        /// The lowercase name the line is filed (and validated) under.
+        name: String,
+        /// The name it would have been sent with.
+        key: String,
+    },
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Status(s) => write!(f, "status {s} is outside 200-599"),
+            WireError::Reason => f.write_str("status description contains a control character"),
+            WireError::HeaderName(n) => write!(f, "header name {n:?} is not a valid token"),
+            WireError::HeaderValue(n) => {
+                write!(
+                    f,
+                    "header \"{n}\" has a value with CR, LF, NUL or a control character"
+                )
+            }
+            WireError::KeyMismatch { name, key } => {
+                write!(f, "header key {key:?} does not name header \"{name}\"")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// A status a hook or function may send: 200–599 (Lambda@Edge's rule; a 1xx from an ALB
+/// target is a malformed result too).
+pub fn status(code: u16) -> Result<http::StatusCode, WireError> {
+    if (200..=599).contains(&code) {
+        http::StatusCode::from_u16(code).map_err(|_| WireError::Status(code))
+    } else {
+        Err(WireError::Status(code))
+    }
+}
+
+/// A reason phrase: RFC 9112's `*( HTAB / SP / VCHAR / obs-text )`, so no CR, LF, NUL or
+/// other control character.
+pub fn reason(text: &str) -> Result<(), WireError> {
+    if text.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f)) {
+        Ok(())
+    } else {
+        Err(WireError::Reason)
+    }
+}
+
+/// A header name: an RFC 9110 token.
+pub fn header_name(name: &str) -> Result<http::HeaderName, WireError> {
+    http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| WireError::HeaderName(name.into()))
+}
+
+/// A header value: `field-value` of RFC 9110 (HTAB, SP, visible characters, obs-text).
+pub fn header_value(name: &str, value: &str) -> Result<http::HeaderValue, WireError> {
+    http::HeaderValue::from_str(value).map_err(|_| WireError::HeaderValue(name.into()))
+}
+
+/// One header line filed under `name` (lowercase) and sent as `key`: the key may differ from
+/// the name only in case, so what was validated under `name` is what goes out.
+pub fn header_line(name: &str, key: &str, value: &str) -> Result<(), WireError> {
+    if !key.eq_ignore_ascii_case(name) {
+        return Err(WireError::KeyMismatch {
+            name: name.into(),
+            key: key.into(),
+        });
+    }
+    header_name(key)?;
+    header_value(name, value)?;
+    Ok(())
+}
+
+/// Headers that frame the message or describe the connection: the proxy writes them itself,
+/// and never takes them from a hook or function (a wrong `Content-Length` would desynchronise
+/// the viewer's connection).
+pub const PROXY_OWNED: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` (lowercase) is one of [`PROXY_OWNED`].
+pub fn is_proxy_owned(name: &str) -> bool {
+    PROXY_OWNED.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_outside_200_599_are_refused() {
+        for code in [0, 1, 100, 101, 103, 199, 600, 999, u16::MAX] {
+            assert_eq!(status(code), Err(WireError::Status(code)), "{code}");
+        }
+        for code in [200, 204, 301, 404, 599] {
+            assert!(status(code).is_ok(), "{code}");
+        }
+    }
+
+    #[test]
+    fn every_control_character_is_refused_in_reasons_and_values() {
+        for b in (0u8..0x20).chain([0x7f]).filter(|&b| b != b'\t') {
+            let text = format!("OK{}X", b as char);
+            assert_eq!(reason(&text), Err(WireError::Reason), "{b:#x}");
+            assert!(header_value("x", &text).is_err(), "{b:#x}");
+            assert!(header_line("x", "X", &text).is_err(), "{b:#x}");
+        }
+        assert!(reason("Not Found\there é").is_ok());
+        assert!(header_value("x", "a\tb é").is_ok());
+    }
+
+    #[test]
+    fn names_must_be_tokens_and_keys_must_match() {
+        for bad in ["", "a b", "a:b", "a\r\nb", "a\0", "ü", "(x)", "a/b"] {
+            assert!(header_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(header_line("x-a", "X-A", "1").is_ok());
+        assert!(matches!(
+            header_line("x-a", "Transfer-Encoding", "chunked"),
+            Err(WireError::KeyMismatch { .. })
+        ));
+        assert!(matches!(
+            header_line("x-a", "X-A\r\nX-B", "1"),
+            Err(WireError::KeyMismatch { .. })
+        ));
+    }
+}
