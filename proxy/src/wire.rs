@@ -21,6 +21,8 @@ pub enum WireError {
     HeaderName(String),
     /// A header value with CR, LF, NUL or another control character.
     HeaderValue(String),
+    /// A uri or query string that is not a request target.
+    Target(String),
     /// A line whose `key` names a different header than the name it is filed under.
     KeyMismatch {
         /// The lowercase name the line is filed (and validated) under.
@@ -42,6 +44,10 @@ impl fmt::Display for WireError {
                     "header \"{n}\" has a value with CR, LF, NUL or a control character"
                 )
             }
+            WireError::Target(what) => write!(
+                f,
+                "{what} must start with '/' (uri) and be visible ASCII without '#' or a second '?'"
+            ),
             WireError::KeyMismatch { name, key } => {
                 write!(f, "header key {key:?} does not name header \"{name}\"")
             }
@@ -95,6 +101,26 @@ pub fn header_line(name: &str, key: &str, value: &str) -> Result<(), WireError> 
     Ok(())
 }
 
+/// A request target from a hook's `uri` and `querystring`: both visible ASCII without `#`
+/// (and no `?` in the uri, which would move the query), accepted by the request-line parser.
+pub fn request_target(uri: &str, querystring: &str) -> Result<http::uri::PathAndQuery, WireError> {
+    let target_byte = |b: u8| b.is_ascii_graphic() && b != b'#';
+    if !uri.starts_with('/') || !uri.bytes().all(|b| target_byte(b) && b != b'?') {
+        return Err(WireError::Target(format!("uri {uri:?}")));
+    }
+    if !querystring.bytes().all(target_byte) {
+        return Err(WireError::Target(format!("querystring {querystring:?}")));
+    }
+    let target = if querystring.is_empty() {
+        uri.to_string()
+    } else {
+        format!("{uri}?{querystring}")
+    };
+    target
+        .parse()
+        .map_err(|_| WireError::Target(format!("request target {target:?}")))
+}
+
 /// Headers that frame the message or describe the connection: the proxy writes them itself,
 /// and never takes them from a hook or function (a wrong `Content-Length` would desynchronise
 /// the viewer's connection).
@@ -138,6 +164,27 @@ mod tests {
         }
         assert!(reason("Not Found\there é").is_ok());
         assert!(header_value("x", "a\tb é").is_ok());
+    }
+
+    #[test]
+    fn request_targets_cannot_split_the_request_line() {
+        assert_eq!(
+            request_target("/a/b", "x=1&y").unwrap().as_str(),
+            "/a/b?x=1&y"
+        );
+        for (uri, query) in [
+            ("a", ""),
+            ("/a b", ""),
+            ("/a\r\nX: 1", ""),
+            ("/a?b", ""),
+            ("/a#b", ""),
+            ("/caf\u{e9}", ""),
+            ("/", "a b"),
+            ("/", "a#b"),
+            ("/", "a\nb"),
+        ] {
+            assert!(request_target(uri, query).is_err(), "{uri:?} {query:?}");
+        }
     }
 
     #[test]

@@ -169,21 +169,16 @@ fn sync_name(wire: &mut impl WireHeaders, list: &HeaderList, name: &str) -> ping
     Ok(())
 }
 
-/// Sets uri and query string (both already validated).
+/// Sets uri and query string (validated by the same check).
 pub fn apply_uri(req: &mut RequestHeader, uri: &str, querystring: &str) -> pingora::Result<()> {
-    let target = if querystring.is_empty() {
-        uri.to_string()
-    } else {
-        format!("{uri}?{querystring}")
-    };
-    let parsed = target.parse::<http::Uri>().map_err(|e| {
+    let target = wire::request_target(uri, querystring).map_err(|e| {
         pingora::Error::because(
             pingora::ErrorType::InvalidHTTPHeader,
             "uri set by a hook",
             e,
         )
     })?;
-    req.set_uri(parsed);
+    req.set_uri(target.into());
     Ok(())
 }
 

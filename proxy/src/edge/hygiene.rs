@@ -1,6 +1,7 @@
-//! Request framing rules Pingora alone does not enforce. Conflicting `Content-Length` values and
-//! malformed headers are already refused by Pingora's parser with 400; what remains is checked
-//! here on the raw header block, before anything routes on the request.
+//! What a request must pass before anything routes on it. Conflicting `Content-Length` values
+//! and malformed headers are already refused by Pingora's parser with 400; framing Pingora
+//! accepts but should not (checked on the raw header block), `Host`, the node's own header
+//! namespace and the path are screened here.
 
 use http::StatusCode;
 use pingora::http::RequestHeader;
@@ -8,18 +9,44 @@ use pingora::http::RequestHeader;
 /// Why a request is refused before routing.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// Status sent to the viewer (the connection is closed afterwards).
+    /// Status sent to the viewer.
     pub status: StatusCode,
     /// Short reason for the body and the log.
     pub reason: &'static str,
+    /// Whether the connection is closed afterwards (its framing cannot be trusted).
+    pub close: bool,
+}
+
+/// Screens a request before anything routes on it: framing (HTTP/1), `Host`, the node's own
+/// header namespace, and the path (normalized in place, or refused).
+pub fn screen(
+    req: &mut RequestHeader,
+    raw_h1: Option<&[u8]>,
+    max_header_bytes: usize,
+) -> Option<Rejection> {
+    if let Some(rejection) = raw_h1.and_then(|raw| check_raw_header(raw, max_header_bytes)) {
+        return Some(rejection);
+    }
+    if let Some(rejection) = check_host(req) {
+        return Some(rejection);
+    }
+    drop_internal_headers(req);
+    super::path::normalize_request(req)
+        .err()
+        .map(|e| Rejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: e.reason(),
+            close: false,
+        })
 }
 
 /// Checks the raw HTTP/1 request header block (request line to the blank line).
-pub fn check_raw_header(raw: &[u8], max_header_bytes: usize) -> Option<Rejection> {
+fn check_raw_header(raw: &[u8], max_header_bytes: usize) -> Option<Rejection> {
     if raw.len() > max_header_bytes {
         return Some(Rejection {
             status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             reason: "request header block too large",
+            close: true,
         });
     }
     let (mut content_length, mut transfer_encoding) = (false, false);
@@ -33,6 +60,7 @@ pub fn check_raw_header(raw: &[u8], max_header_bytes: usize) -> Option<Rejection
         return Some(Rejection {
             status: StatusCode::BAD_REQUEST,
             reason: "both Content-Length and Transfer-Encoding",
+            close: true,
         });
     }
     None
@@ -40,7 +68,7 @@ pub fn check_raw_header(raw: &[u8], max_header_bytes: usize) -> Option<Rejection
 
 /// RFC 9112 §3.2: an HTTP/1.1 request without a `Host`, or with more than one, gets 400.
 /// (HTTP/1.0 requests may omit it; HTTP/2 carries `:authority`.)
-pub fn check_host(req: &RequestHeader) -> Option<Rejection> {
+fn check_host(req: &RequestHeader) -> Option<Rejection> {
     let hosts = req.headers.get_all(http::header::HOST).iter().count();
     let refused = match req.version {
         http::Version::HTTP_11 => hosts != 1,
@@ -49,13 +77,14 @@ pub fn check_host(req: &RequestHeader) -> Option<Rejection> {
     refused.then_some(Rejection {
         status: StatusCode::BAD_REQUEST,
         reason: "an HTTP/1.1 request needs exactly one Host header",
+        close: false,
     })
 }
 
 /// Headers in the node's own namespace (`x-edge-*`: the request id, the local-origin hop's
 /// selectors) mean something only when the node writes them, so a viewer's are dropped before
 /// anything reads the request.
-pub fn drop_internal_headers(req: &mut RequestHeader) {
+fn drop_internal_headers(req: &mut RequestHeader) {
     // Almost no request carries one: look before collecting names to remove.
     let is_internal = |n: &http::HeaderName| n.as_str().starts_with(INTERNAL_PREFIX);
     if !req.headers.keys().any(is_internal) {

@@ -42,16 +42,23 @@ pub enum PathError {
     InvalidUtf8,
 }
 
-impl fmt::Display for PathError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl PathError {
+    /// A short reason for the viewer and the log.
+    pub fn reason(self) -> &'static str {
+        match self {
             PathError::NotAbsolute => "path does not start with '/'",
             PathError::BadPercentEncoding => "malformed percent-encoding in path",
             PathError::EncodedSeparator => "encoded '/' or '\\' in path",
             PathError::Backslash => "'\\' in path",
             PathError::ControlCharacter => "control character in path",
             PathError::InvalidUtf8 => "path is not UTF-8 once decoded",
-        })
+        }
+    }
+}
+
+impl fmt::Display for PathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason())
     }
 }
 

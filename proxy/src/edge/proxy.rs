@@ -110,46 +110,18 @@ impl ProxyHttp for EdgeProxy {
         session
             .downstream_session
             .set_read_timeout(Some(self.config.limits.request_body_idle_timeout));
-        if !session.is_http2() {
-            let raw = session.as_downstream().to_h1_raw();
-            if let Some(rejection) =
-                hygiene::check_raw_header(&raw, self.config.limits.max_request_header_bytes)
-            {
-                ctx.error = Some(rejection.reason.into());
-                respond::text(
-                    session,
-                    rejection.status,
-                    rejection.reason,
-                    &ctx.request_id,
-                    true,
-                )
-                .await?;
-                return Ok(true);
-            }
-        }
-        if let Some(rejection) = hygiene::check_host(session.req_header()) {
+        let raw = (!session.is_http2()).then(|| session.as_downstream().to_h1_raw());
+        let max_header_bytes = self.config.limits.max_request_header_bytes;
+        if let Some(rejection) =
+            hygiene::screen(session.req_header_mut(), raw.as_deref(), max_header_bytes)
+        {
             ctx.error = Some(rejection.reason.into());
             respond::text(
                 session,
                 rejection.status,
                 rejection.reason,
                 &ctx.request_id,
-                false,
-            )
-            .await?;
-            return Ok(true);
-        }
-        let req = session.req_header_mut();
-        hygiene::drop_internal_headers(req);
-        if let Err(e) = super::path::normalize_request(req) {
-            ctx.error = Some(e.to_string());
-            let message = format!("bad request path: {e}");
-            respond::text(
-                session,
-                StatusCode::BAD_REQUEST,
-                &message,
-                &ctx.request_id,
-                false,
+                rejection.close,
             )
             .await?;
             return Ok(true);

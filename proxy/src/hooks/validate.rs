@@ -27,22 +27,8 @@ pub fn validate(
                     "a {et} function must return the response, not a request"
                 ));
             }
-            if !req.uri.starts_with('/') {
-                return Err(format!("uri {:?} must start with '/'", req.uri));
-            }
-            // Both go on the request line: a space or a control character would split it, and
-            // `?` or `#` in the uri would move the query or add a fragment.
-            if req.uri.bytes().any(|b| !is_target_byte(b) || b == b'?') {
-                return Err(format!(
-                    "uri {:?} contains a space, '?', '#', a control or a non-ASCII character",
-                    req.uri
-                ));
-            }
-            if req.querystring.bytes().any(|b| !is_target_byte(b)) {
-                return Err(
-                    "querystring contains a space, '#', a control or a non-ASCII character".into(),
-                );
-            }
+            // Both go on the request line: a space or a control character would split it.
+            wire::request_target(&req.uri, &req.querystring).map_err(|e| e.to_string())?;
             if req.uri.len() + req.querystring.len() + 1 >= limits::MAX_URL_CHARS {
                 return Err(format!(
                     "uri and querystring exceed {} characters",
@@ -166,7 +152,7 @@ fn check_custom_origin(origin: &CustomOrigin, request_headers: &HeaderList) -> R
         && (!path.starts_with('/')
             || path.ends_with('/')
             || path.len() > 255
-            || path.bytes().any(|b| !is_target_byte(b) || b == b'?'))
+            || wire::request_target(path, "").is_err())
     {
         return Err(format!(
             "origin.custom.path {path:?} must start with '/', not end with '/', and be a URL-encoded path of at most 255 characters"
@@ -201,11 +187,6 @@ fn check_custom_origin(origin: &CustomOrigin, request_headers: &HeaderList) -> R
             .map_err(|e| format!("origin.custom.customHeaders: {e}"))?;
     }
     Ok(())
-}
-
-/// A byte a request target may carry as is: visible ASCII other than `#`.
-fn is_target_byte(b: u8) -> bool {
-    b.is_ascii_graphic() && b != b'#'
 }
 
 fn check_body(et: EventType, resp: &CfResponse) -> Result<(), String> {

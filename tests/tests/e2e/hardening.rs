@@ -436,6 +436,8 @@ async fn hook_results_that_would_break_the_wire_are_502_with_a_log_line() {
                 "uri-space",
                 "bad-name",
                 "reason-crlf",
+                "origin-port",
+                "origin-header",
             ][..],
         ),
         (
@@ -714,4 +716,46 @@ async fn the_header_deadline_never_cuts_an_upgraded_connection() {
         echoed.extend_from_slice(&buf[..n]);
     }
     assert_eq!(echoed, b"abcdefgh", "{}", String::from_utf8_lossy(&echoed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_https_viewers_never_share_a_cached_object() {
+    let origin = Origin::start("o").await;
+    let plain_port = crate::support::free_port();
+    let mut pem = Vec::new();
+    let proxy = Proxy::start_with(
+        &format!(
+            "[[listeners]]\naddress = \"127.0.0.1:{{port}}\"\n[listeners.tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\n[[listeners]]\naddress = \"127.0.0.1:{plain_port}\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n[default-behavior]\norigin = \"o\"\n[default-behavior.cache]\ndefault-ttl = 60\n",
+            origin.addr
+        ),
+        |dir| {
+            let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+            std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
+            std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+            pem = cert.cert.pem().into_bytes();
+        },
+    );
+    let https = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let secure = format!("https://localhost:{}/page", proxy.addr.port());
+    let plain = format!("http://localhost:{plain_port}/page");
+    for (url, client) in [(&secure, &https), (&plain, &client())] {
+        let first = client.get(url.as_str()).send().await.unwrap();
+        assert_eq!(first.headers()["x-cache"], "Miss from edge-proxy", "{url}");
+        let second = client.get(url.as_str()).send().await.unwrap();
+        assert_eq!(second.headers()["x-cache"], "Hit from edge-proxy", "{url}");
+    }
+    // One fetch per scheme: each scheme's object is its own.
+    assert_eq!(origin.hits(), 2);
+    let protos: Vec<String> = origin
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.headers["x-forwarded-proto"].clone())
+        .collect();
+    assert_eq!(protos, ["https", "http"]);
 }
