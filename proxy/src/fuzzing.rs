@@ -23,9 +23,13 @@ pub fn cf_event_json(data: &[u8]) {
         return;
     };
     let written = event.to_aws_json();
-    let again = CfEvent::from_aws_json(&written.to_string())
-        .expect("an event written back reads again");
-    assert_eq!(again.to_aws_json(), written, "the event changed on a round trip");
+    let again =
+        CfEvent::from_aws_json(&written.to_string()).expect("an event written back reads again");
+    assert_eq!(
+        again.to_aws_json(),
+        written,
+        "the event changed on a round trip"
+    );
     for name in event.request.headers.iter().map(|l| l.name.as_str()) {
         assert_eq!(
             again.request.headers.values(name),

@@ -93,14 +93,14 @@ pub fn normalize(path: &str) -> Result<Cow<'_, str>, PathError> {
     Ok(Cow::Owned(remove_dot_segments(&decoded)))
 }
 
-/// Whether `bytes` (starting with `/`) is its own normal form: nothing encoded, no backslash,
-/// no control character, no empty or dot segment.
+/// Whether `bytes` (starting with `/`) is its own normal form: nothing encoded, visible ASCII
+/// other than a backslash, no empty or dot segment.
 fn is_normal(bytes: &[u8]) -> bool {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
             b'%' | b'\\' => return false,
-            b if b < 0x21 || b == 0x7f => return false,
+            b if b < 0x21 || b >= 0x7f => return false,
             b'/' => {
                 let rest = &bytes[i + 1..];
                 let segment = rest.split(|&b| b == b'/').next().unwrap_or_default();
@@ -135,12 +135,7 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathError> {
                     b'/' | b'\\' => return Err(PathError::EncodedSeparator),
                     v if v < 0x20 || v == 0x7f => return Err(PathError::ControlCharacter),
                     v if is_unreserved(v) => out.push(v as char),
-                    v => {
-                        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                        out.push('%');
-                        out.push(HEX[(v >> 4) as usize] as char);
-                        out.push(HEX[(v & 15) as usize] as char);
-                    }
+                    v => push_encoded(&mut out, v),
                 }
                 decoded.push(v);
                 i += 3;
@@ -148,11 +143,8 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathError> {
             b'\\' => return Err(PathError::Backslash),
             b if b < 0x21 || b == 0x7f => return Err(PathError::ControlCharacter),
             b if b >= 0x80 => {
-                // Raw non-ASCII (a lenient client's): kept encoded so the path stays ASCII.
-                const HEX: &[u8; 16] = b"0123456789ABCDEF";
-                out.push('%');
-                out.push(HEX[(b >> 4) as usize] as char);
-                out.push(HEX[(b & 15) as usize] as char);
+                // Raw non-ASCII (a lenient client's): encoded so the path stays ASCII.
+                push_encoded(&mut out, b);
                 decoded.push(b);
                 i += 1;
             }
@@ -165,6 +157,14 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathError> {
     }
     std::str::from_utf8(&decoded).map_err(|_| PathError::InvalidUtf8)?;
     Ok(out)
+}
+
+/// Appends `b` percent-encoded, with upper-case hex digits.
+fn push_encoded(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(HEX[(b >> 4) as usize] as char);
+    out.push(HEX[(b & 15) as usize] as char);
 }
 
 /// RFC 3986 unreserved characters: decoding them never changes what a URI means.
@@ -279,6 +279,11 @@ mod tests {
         for (p, e) in cases {
             assert_eq!(n(p), Err(e), "{p:?}");
         }
+    }
+
+    #[test]
+    fn raw_non_ascii_is_encoded() {
+        assert_eq!(n("/caf\u{e9}/").unwrap(), "/caf%C3%A9/");
     }
 
     #[test]

@@ -599,14 +599,7 @@ async fn connections_beyond_the_cap_are_closed_and_counted() {
         .unwrap();
     let reply = read_until_close(&mut third);
     assert!(reply.is_empty(), "{reply}");
-    let metrics = client()
-        .get(proxy.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = proxy.metrics().await;
     assert!(
         metrics.contains("edge_viewer_connections_refused_total 1"),
         "{metrics}"

@@ -129,6 +129,18 @@ impl Proxy {
         format!("http://{}{path}", self.admin)
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Everything the proxy wrote to stdout (the access log) so far.
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
