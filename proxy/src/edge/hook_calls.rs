@@ -291,8 +291,11 @@ impl EdgeProxy {
             return Ok(None);
         };
         let invalid = |e| invalid(&assoc.function, et, e);
-        // CloudFront skips viewer-response when the origin answered with an error.
-        if et == EventType::ViewerResponse && header.status.as_u16() >= 400 {
+        // CloudFront skips viewer-response when the origin answered with an error. An interim or
+        // protocol-switching (1xx) response is not a response a hook sees.
+        if (et == EventType::ViewerResponse && header.status.as_u16() >= 400)
+            || header.status.is_informational()
+        {
             return Ok(None);
         }
         // Boxed for the reason `request_trigger` gives.

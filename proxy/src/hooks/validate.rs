@@ -101,16 +101,13 @@ fn check_updated_response(
     resp: &CfResponse,
     edits: &HeaderEdits,
 ) -> Result<(), String> {
-    if et == EventType::ViewerResponse {
-        if resp.status != original.status {
-            return Err(format!(
-                "a viewer-response function cannot change the status ({} to {})",
-                original.status, resp.status
-            ));
-        }
-    } else {
-        check_status(resp.status)?;
+    if et == EventType::ViewerResponse && resp.status != original.status {
+        return Err(format!(
+            "a viewer-response function cannot change the status ({} to {})",
+            original.status, resp.status
+        ));
     }
+    check_status(resp.status)?;
     wire::reason(&resp.status_description).map_err(|e| e.to_string())?;
     check_headers(et, edits, &resp.headers)?;
     check_body(et, resp)
