@@ -100,7 +100,7 @@ fn is_normal(bytes: &[u8]) -> bool {
     while i < bytes.len() {
         match bytes[i] {
             b'%' | b'\\' => return false,
-            b if b < 0x21 || b >= 0x7f => return false,
+            b if !b.is_ascii_graphic() => return false,
             b'/' => {
                 let rest = &bytes[i + 1..];
                 let segment = rest.split(|&b| b == b'/').next().unwrap_or_default();
