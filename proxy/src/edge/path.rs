@@ -13,6 +13,8 @@
 //! - dot segments are removed after that decoding (`/a/./b/../c` → `/a/c`; `..` never climbs
 //!   above the root);
 //! - runs of slashes are merged (`//private///x` → `/private/x`), as nginx's `merge_slashes`;
+//! - characters a request target cannot carry raw (non-ASCII, `" # < > ? \` { }`) are
+//!   percent-encoded;
 //! - refused with 400: a path that does not start with `/`, a malformed percent-encoding, an
 //!   encoded `/` or `\` (`%2F`, `%5C`: origins disagree on whether they separate segments), a
 //!   raw `\`, a control character raw or encoded (`%00`–`%1F`, `%7F`), and a path whose
@@ -100,7 +102,7 @@ fn is_normal(bytes: &[u8]) -> bool {
     while i < bytes.len() {
         match bytes[i] {
             b'%' | b'\\' => return false,
-            b if !b.is_ascii_graphic() => return false,
+            b if !is_path_char(b) => return false,
             b'/' => {
                 let rest = &bytes[i + 1..];
                 let segment = rest.split(|&b| b == b'/').next().unwrap_or_default();
@@ -142,8 +144,9 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathError> {
             }
             b'\\' => return Err(PathError::Backslash),
             b if b < 0x21 || b == 0x7f => return Err(PathError::ControlCharacter),
-            b if b >= 0x80 => {
-                // Raw non-ASCII (a lenient client's): encoded so the path stays ASCII.
+            b if !is_path_char(b) => {
+                // Raw non-ASCII or a character a request target cannot carry as is (a lenient
+                // client's): encoded, so the path stays a valid request target.
                 push_encoded(&mut out, b);
                 decoded.push(b);
                 i += 1;
@@ -157,6 +160,12 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathError> {
     }
     std::str::from_utf8(&decoded).map_err(|_| PathError::InvalidUtf8)?;
     Ok(out)
+}
+
+/// A byte a normalized path carries as is: visible ASCII a request target's path may hold
+/// unencoded (not `" # < > ? \` { }`; a raw `\` is refused before this is asked).
+fn is_path_char(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b'"' | b'#' | b'<' | b'>' | b'?' | b'`' | b'{' | b'}')
 }
 
 /// Appends `b` percent-encoded, with upper-case hex digits.
@@ -282,8 +291,17 @@ mod tests {
     }
 
     #[test]
-    fn raw_non_ascii_is_encoded() {
+    fn raw_characters_a_target_cannot_carry_are_encoded() {
         assert_eq!(n("/caf\u{e9}/").unwrap(), "/caf%C3%A9/");
+        assert_eq!(n("/a`b<c>{d}\"e").unwrap(), "/a%60b%3Cc%3E%7Bd%7D%22e");
+        for p in ["/a?b", "/a#b"] {
+            assert!(n(p)
+                .unwrap()
+                .parse::<http::uri::PathAndQuery>()
+                .unwrap()
+                .query()
+                .is_none());
+        }
     }
 
     #[test]
