@@ -36,9 +36,10 @@ pub struct StoreStats {
     pub purged: AtomicU64,
 }
 
-/// How many purges the store had run when a request's fetch began. Carried in the request's
-/// cache key (its extensions) so a fill that began before a purge is not stored after it: the
-/// purge wins over whatever was in flight.
+/// How many purges the store had run when a request's origin fetch began. Carried in the
+/// fetched response's cache metadata (its extensions; misses only, so hits pay nothing) so a
+/// fill that began before a purge is not stored after it: the purge wins over whatever was in
+/// flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PurgeEpoch(u64);
 
@@ -257,7 +258,7 @@ impl Storage for MemoryStore {
         Ok(Box::new(MemoryMiss {
             store: self,
             key: key.combined_bin(),
-            epoch: key.extensions.get::<PurgeEpoch>().copied(),
+            epoch: meta.extensions().get::<PurgeEpoch>().copied(),
             object: Object::from_meta(meta, parts.host.to_string(), parts.path.to_string()),
             too_large: false,
         }))
@@ -511,9 +512,16 @@ mod tests {
     async fn a_purge_wins_over_a_fill_that_began_before_it() {
         let store: &'static MemoryStore = Box::leak(Box::new(MemoryStore::new(1 << 20, 1 << 20)));
         let span = Span::inactive().handle();
-        let mut key = CacheKey::new(KeyParts::primary("http", "example.com", "/p", ""), "");
-        key.extensions.insert(store.purge_epoch());
-        let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
+        let key = CacheKey::new(KeyParts::primary("http", "example.com", "/p", ""), "");
+        let fetched = |epoch| {
+            let mut meta = meta();
+            meta.extensions_mut().insert(epoch);
+            meta
+        };
+        let mut miss = store
+            .get_miss_handler(&key, &fetched(store.purge_epoch()), &span)
+            .await
+            .unwrap();
         miss.write_body(Bytes::from_static(b"old"), true)
             .await
             .unwrap();
@@ -521,8 +529,10 @@ mod tests {
         assert!(miss.finish().await.is_err());
         assert!(store.lookup(&key, &span).await.unwrap().is_none());
         // A fetch that begins after the purge is stored as usual.
-        key.extensions.insert(store.purge_epoch());
-        let mut miss = store.get_miss_handler(&key, &meta(), &span).await.unwrap();
+        let mut miss = store
+            .get_miss_handler(&key, &fetched(store.purge_epoch()), &span)
+            .await
+            .unwrap();
         miss.write_body(Bytes::from_static(b"new"), true)
             .await
             .unwrap();

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::cache::PurgeEpoch;
 use crate::events::CustomOrigin;
 
 /// What one request has learned so far.
@@ -37,6 +38,8 @@ pub struct RequestContext {
     pub error: Option<String>,
     /// The response comes from the local-origin server (cacheable behaviors only).
     pub local: Option<LocalRoute>,
+    /// The cache's purge count when this request's origin fetch began (cache misses only).
+    pub purge_epoch: Option<PurgeEpoch>,
 }
 
 /// What the local-origin server is asked for.
@@ -73,6 +76,7 @@ impl RequestContext {
             viewer_body_swap: None,
             error: None,
             local: None,
+            purge_epoch: None,
         }
     }
 }

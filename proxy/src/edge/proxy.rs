@@ -204,9 +204,7 @@ impl ProxyHttp for EdgeProxy {
             req.uri.query(),
             &req.headers,
         );
-        let mut key = cache::key::cache_key(primary);
-        key.extensions.insert(self.cache.store.purge_epoch());
-        Ok(key)
+        Ok(cache::key::cache_key(primary))
     }
 
     /// A stored response's `Vary` names the request headers that select among its variants.
@@ -243,7 +241,16 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestContext,
     ) -> Result<RespCacheable> {
         Ok(match self.behavior(ctx).and_then(|b| b.cache.as_ref()) {
-            Some(policy) => cache::policy::response_cacheable(policy, resp),
+            Some(policy) => match cache::policy::response_cacheable(policy, resp) {
+                // The store refuses the object if a purge ran since its fetch began.
+                RespCacheable::Cacheable(mut meta) => {
+                    if let Some(epoch) = ctx.purge_epoch {
+                        meta.extensions_mut().insert(epoch);
+                    }
+                    RespCacheable::Cacheable(meta)
+                }
+                uncacheable => uncacheable,
+            },
             None => RespCacheable::Uncacheable(NoCacheReason::NeverEnabled),
         })
     }
@@ -272,6 +279,10 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestContext,
     ) -> Result<bool> {
         let behavior = self.behavior(ctx).expect("routed");
+        if session.cache.enabled() {
+            // The fetch begins: a purge from now on wins over what it brings back.
+            ctx.purge_epoch = Some(self.cache.store.purge_epoch());
+        }
         if let RequestStep::Done = self
             .request_trigger(EventType::OriginRequest, behavior, session, ctx)
             .await?

@@ -752,3 +752,40 @@ async fn http_and_https_viewers_never_share_a_cached_object() {
         .collect();
     assert_eq!(protos, ["https", "http"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_wins_over_a_fetch_already_in_flight() {
+    let origin = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "[cache]\npurge-token = \"0123456789abcdef-token\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n[default-behavior]\norigin = \"o\"\n[default-behavior.cache]\ndefault-ttl = 60\n",
+        origin.addr
+    ));
+    // The origin takes a second to answer; the purge lands while it does.
+    let url = proxy.url("/slow/1/page");
+    let fetch = tokio::spawn(async move { client().get(url).send().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let purged = client()
+        .post(proxy.admin_url("/cache/purge"))
+        .bearer_auth("0123456789abcdef-token")
+        .body("{\"paths\":[\"/slow/*\"]}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(purged.status(), 200);
+    let first = fetch.await.unwrap();
+    assert_eq!(first.status(), 200);
+    // What the fetch brought back was served, not stored: the next request fetches again.
+    let second = client()
+        .get(proxy.url("/slow/1/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.headers()["x-cache"], "Miss from edge-proxy");
+    assert_eq!(origin.hits(), 2);
+    let third = client()
+        .get(proxy.url("/slow/1/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.headers()["x-cache"], "Hit from edge-proxy");
+}
