@@ -24,13 +24,41 @@ pub fn screen(
     raw_h1: Option<&[u8]>,
     max_header_bytes: usize,
 ) -> Option<Rejection> {
-    if let Some(rejection) = raw_h1.and_then(|raw| check_raw_header(raw, max_header_bytes)) {
-        return Some(rejection);
+    let names = match raw_h1 {
+        Some(raw) if raw.len() > max_header_bytes => {
+            return Some(Rejection {
+                status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                reason: "request header block too large",
+                close: true,
+            })
+        }
+        Some(raw) => HeaderNames::of_raw(raw),
+        None => HeaderNames::of_map(req),
+    };
+    // RFC 9112 §6.1 lets a server reject this outright; accepting it is how requests get smuggled.
+    if names.content_length && names.transfer_encoding {
+        return Some(Rejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: "both Content-Length and Transfer-Encoding",
+            close: true,
+        });
     }
-    if let Some(rejection) = check_host(req) {
-        return Some(rejection);
+    // RFC 9112 §3.2: an HTTP/1.1 request without a `Host`, or with more than one, gets 400.
+    // (HTTP/1.0 requests may omit it; HTTP/2 carries `:authority`.)
+    let bad_host = match req.version {
+        http::Version::HTTP_11 => names.hosts != 1,
+        _ => names.hosts > 1,
+    };
+    if bad_host {
+        return Some(Rejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: "an HTTP/1.1 request needs exactly one Host header",
+            close: false,
+        });
     }
-    drop_internal_headers(req);
+    if names.internal {
+        drop_internal_headers(req);
+    }
     super::path::normalize_request(req)
         .err()
         .map(|e| Rejection {
@@ -40,60 +68,54 @@ pub fn screen(
         })
 }
 
-/// Checks the raw HTTP/1 request header block (request line to the blank line).
-fn check_raw_header(raw: &[u8], max_header_bytes: usize) -> Option<Rejection> {
-    if raw.len() > max_header_bytes {
-        return Some(Rejection {
-            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            reason: "request header block too large",
-            close: true,
-        });
-    }
-    let (mut content_length, mut transfer_encoding) = (false, false);
-    for line in raw.split(|&b| b == b'\n').skip(1) {
-        let name = line.split(|&b| b == b':').next().unwrap_or_default();
-        content_length |= name.eq_ignore_ascii_case(b"content-length");
-        transfer_encoding |= name.eq_ignore_ascii_case(b"transfer-encoding");
-    }
-    // RFC 9112 §6.1 lets a server reject this outright; accepting it is how requests get smuggled.
-    if content_length && transfer_encoding {
-        return Some(Rejection {
-            status: StatusCode::BAD_REQUEST,
-            reason: "both Content-Length and Transfer-Encoding",
-            close: true,
-        });
-    }
-    None
+/// What the screen needs to know about a request's header names, found in one pass.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct HeaderNames {
+    content_length: bool,
+    transfer_encoding: bool,
+    hosts: usize,
+    /// Some name is in the node's `x-edge-*` namespace.
+    internal: bool,
 }
 
-/// RFC 9112 §3.2: an HTTP/1.1 request without a `Host`, or with more than one, gets 400.
-/// (HTTP/1.0 requests may omit it; HTTP/2 carries `:authority`.)
-fn check_host(req: &RequestHeader) -> Option<Rejection> {
-    let hosts = req.headers.get_all(http::header::HOST).iter().count();
-    let refused = match req.version {
-        http::Version::HTTP_11 => hosts != 1,
-        _ => hosts > 1,
-    };
-    refused.then_some(Rejection {
-        status: StatusCode::BAD_REQUEST,
-        reason: "an HTTP/1.1 request needs exactly one Host header",
-        close: false,
-    })
+impl HeaderNames {
+    /// From the raw HTTP/1 header block (request line to the blank line), which shows what
+    /// Pingora's parsed map hides (it drops `Content-Length` beside `Transfer-Encoding`).
+    fn of_raw(raw: &[u8]) -> Self {
+        let mut names = HeaderNames::default();
+        for line in raw.split(|&b| b == b'\n').skip(1) {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            names.note(name);
+        }
+        names
+    }
+
+    /// From the parsed map (HTTP/2).
+    fn of_map(req: &RequestHeader) -> Self {
+        let mut names = HeaderNames::default();
+        for (name, _) in req.headers.iter() {
+            names.note(name.as_str().as_bytes());
+        }
+        names
+    }
+
+    fn note(&mut self, name: &[u8]) {
+        self.content_length |= name.eq_ignore_ascii_case(b"content-length");
+        self.transfer_encoding |= name.eq_ignore_ascii_case(b"transfer-encoding");
+        self.hosts += usize::from(name.eq_ignore_ascii_case(b"host"));
+        self.internal |= name.len() >= INTERNAL_PREFIX.len()
+            && name[..INTERNAL_PREFIX.len()].eq_ignore_ascii_case(INTERNAL_PREFIX.as_bytes());
+    }
 }
 
 /// Headers in the node's own namespace (`x-edge-*`: the request id, the local-origin hop's
 /// selectors) mean something only when the node writes them, so a viewer's are dropped before
 /// anything reads the request.
 fn drop_internal_headers(req: &mut RequestHeader) {
-    // Almost no request carries one: look before collecting names to remove.
-    let is_internal = |n: &http::HeaderName| n.as_str().starts_with(INTERNAL_PREFIX);
-    if !req.headers.keys().any(is_internal) {
-        return;
-    }
     let names: Vec<http::HeaderName> = req
         .headers
         .keys()
-        .filter(|n| is_internal(n))
+        .filter(|n| n.as_str().starts_with(INTERNAL_PREFIX))
         .cloned()
         .collect();
     for name in names {
@@ -108,47 +130,79 @@ const INTERNAL_PREFIX: &str = "x-edge-";
 mod tests {
     use super::*;
 
+    /// The request `raw` spells, as Pingora would have parsed it, and the raw block.
+    fn request(raw: &[u8]) -> (RequestHeader, Vec<u8>) {
+        let text = std::str::from_utf8(raw).unwrap();
+        let mut lines = text.split("\r\n");
+        let mut start = lines.next().unwrap().split(' ');
+        let (method, path, version) = (
+            start.next().unwrap(),
+            start.next().unwrap(),
+            start.next().unwrap(),
+        );
+        let mut req = RequestHeader::build(method, path.as_bytes(), None).unwrap();
+        if version == "HTTP/1.0" {
+            req.set_version(http::Version::HTTP_10);
+        }
+        for line in lines.take_while(|l| !l.is_empty()) {
+            let (name, value) = line.split_once(':').unwrap();
+            req.append_header(name.to_string(), value.trim()).unwrap();
+        }
+        (req, raw.to_vec())
+    }
+
+    fn screened(raw: &[u8]) -> Option<Rejection> {
+        let (mut req, raw) = request(raw);
+        screen(&mut req, Some(&raw), 32768)
+    }
+
     #[test]
     fn content_length_with_transfer_encoding_is_rejected() {
-        let raw = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert_eq!(
-            check_raw_header(raw, 32768).unwrap().status,
-            StatusCode::BAD_REQUEST
-        );
+        let r = screened(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.close);
     }
 
     #[test]
     fn oversized_header_block_is_431_and_normal_one_passes() {
         let raw = b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
-        assert_eq!(check_raw_header(raw, 32768), None);
+        assert_eq!(screened(raw), None);
+        let (mut req, raw) = request(raw);
         assert_eq!(
-            check_raw_header(raw, 10).unwrap().status,
+            screen(&mut req, Some(&raw), 10).unwrap().status,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
     }
 
     #[test]
     fn http11_needs_exactly_one_host() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        assert!(check_host(&req).is_some());
-        req.append_header("host", "a").unwrap();
-        assert!(check_host(&req).is_none());
-        req.append_header("host", "b").unwrap();
-        assert!(check_host(&req).is_some());
-        let mut old = RequestHeader::build("GET", b"/", None).unwrap();
-        old.set_version(http::Version::HTTP_10);
-        assert!(check_host(&old).is_none());
+        assert!(screened(b"GET / HTTP/1.1\r\n\r\n").is_some());
+        assert!(screened(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").is_none());
+        assert!(screened(b"GET / HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n").is_some());
+        assert!(screened(b"GET / HTTP/1.0\r\n\r\n").is_none());
+        assert!(screened(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n").is_some());
     }
 
     #[test]
     fn internal_headers_are_dropped_in_every_case() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.append_header("X-Edge-Local-Response", "x").unwrap();
-        req.append_header("x-edge-local-origin", "site").unwrap();
-        req.append_header("X-EDGE-REQUEST-ID", "forged").unwrap();
-        req.append_header("x-edged", "kept").unwrap();
-        drop_internal_headers(&mut req);
+        let (mut req, raw) = request(
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-Edge-Local-Response: x\r\nx-edge-local-origin: site\r\nX-EDGE-REQUEST-ID: forged\r\nx-edged: kept\r\n\r\n",
+        );
+        assert_eq!(screen(&mut req, Some(&raw), 32768), None);
         let names: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
-        assert_eq!(names, ["x-edged"]);
+        assert_eq!(names, ["host", "x-edged"]);
+        // The same from the parsed map (HTTP/2).
+        let (mut req, _) = request(b"GET / HTTP/1.1\r\nHost: a\r\nX-Edge-Local-Origin: x\r\n\r\n");
+        assert_eq!(screen(&mut req, None, 32768), None);
+        assert!(!req.headers.contains_key("x-edge-local-origin"));
+    }
+
+    #[test]
+    fn unsafe_paths_are_refused_and_others_normalized() {
+        let (mut req, raw) = request(b"GET /a/%2e%2e/%70rivate/?q=1 HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(screen(&mut req, Some(&raw), 32768), None);
+        assert_eq!(req.uri.to_string(), "/private/?q=1");
+        let r = screened(b"GET /a%2Fb HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!((r.status, r.close), (StatusCode::BAD_REQUEST, false));
     }
 }

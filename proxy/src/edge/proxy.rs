@@ -410,15 +410,16 @@ impl ProxyHttp for EdgeProxy {
             &self.node_headers,
             &ctx.request_id,
         )?;
-        // Only the pipeline names what the local-origin server serves (the viewer's copies of
-        // these headers were dropped at the edge; hooks may not write `x-edge-*`).
-        upstream_request.remove_header(LOCAL_ORIGIN);
-        upstream_request.remove_header(LOCAL_RESPONSE);
+        // Only the pipeline names what the local-origin server serves: the viewer's copies of
+        // these headers were dropped at the edge and hooks may not write `x-edge-*`; still, the
+        // one set here replaces any other, and the other selector is removed.
         match ctx.local {
             Some(LocalRoute::Files) => {
+                upstream_request.remove_header(LOCAL_RESPONSE);
                 upstream_request.insert_header(LOCAL_ORIGIN, ctx.origin.as_str())?
             }
             Some(LocalRoute::Generated) => {
+                upstream_request.remove_header(LOCAL_ORIGIN);
                 upstream_request.insert_header(LOCAL_RESPONSE, ctx.request_id.as_str())?
             }
             None => {}
