@@ -46,7 +46,7 @@ impl fmt::Display for WireError {
             }
             WireError::Target(what) => write!(
                 f,
-                "{what} must start with '/' (uri) and be visible ASCII without '#' or a second '?'"
+                "{what} must start with '/' (uri) and hold only characters a request target carries unencoded"
             ),
             WireError::KeyMismatch { name, key } => {
                 write!(f, "header key {key:?} does not name header \"{name}\"")
@@ -101,16 +101,29 @@ pub fn header_line(name: &str, key: &str, value: &str) -> Result<(), WireError> 
     Ok(())
 }
 
-/// A request target from a hook's `uri` and `querystring`: both visible ASCII without `#`
-/// (and no `?` in the uri, which would move the query), accepted by the request-line parser.
-pub fn request_target(uri: &str, querystring: &str) -> Result<http::uri::PathAndQuery, WireError> {
-    let target_byte = |b: u8| b.is_ascii_graphic() && b != b'#';
-    if !uri.starts_with('/') || !uri.bytes().all(|b| target_byte(b) && b != b'?') {
+/// A hook's `uri` and `querystring` are fit for the request line: the uri starts with `/`, and
+/// both hold only the bytes a request target carries unencoded (RFC 3986 as the `http` crate's
+/// parser takes it: no space, control, non-ASCII, `#`, `<`, `>` or backtick; no `?` in the uri,
+/// which would move the query). Checks without allocating: validation runs on every request
+/// trigger.
+pub fn check_request_target(uri: &str, querystring: &str) -> Result<(), WireError> {
+    let path_byte = |b: u8| {
+        matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x40..=0x5F | 0x61..=0x7A | 0x7C | 0x7E)
+            || matches!(b, b'"' | b'{' | b'}')
+    };
+    let query_byte = |b: u8| matches!(b, 0x21 | 0x24..=0x3B | 0x3D | 0x3F..=0x7E);
+    if !uri.starts_with('/') || !uri.bytes().all(path_byte) {
         return Err(WireError::Target(format!("uri {uri:?}")));
     }
-    if !querystring.bytes().all(target_byte) {
+    if !querystring.bytes().all(query_byte) {
         return Err(WireError::Target(format!("querystring {querystring:?}")));
     }
+    Ok(())
+}
+
+/// The request target [`check_request_target`] accepts, built.
+pub fn request_target(uri: &str, querystring: &str) -> Result<http::uri::PathAndQuery, WireError> {
+    check_request_target(uri, querystring)?;
     let target = if querystring.is_empty() {
         uri.to_string()
     } else {
@@ -182,8 +195,22 @@ mod tests {
             ("/", "a b"),
             ("/", "a#b"),
             ("/", "a\nb"),
+            ("/a<b>", ""),
+            ("/a`b", ""),
+            ("/", "a<b"),
         ] {
             assert!(request_target(uri, query).is_err(), "{uri:?} {query:?}");
+        }
+        // Whatever the check accepts, the parser accepts: every single byte, in both places.
+        for b in 0u8..=255 {
+            let text = String::from_utf8_lossy(&[b]).into_owned();
+            let uri = format!("/{text}");
+            if check_request_target(&uri, "").is_ok() {
+                assert!(request_target(&uri, "").is_ok(), "{b:#x} in the uri");
+            }
+            if check_request_target("/", &text).is_ok() {
+                assert!(request_target("/", &text).is_ok(), "{b:#x} in the query");
+            }
         }
     }
 

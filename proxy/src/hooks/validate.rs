@@ -28,7 +28,7 @@ pub fn validate(
                 ));
             }
             // Both go on the request line: a space or a control character would split it.
-            wire::request_target(&req.uri, &req.querystring).map_err(|e| e.to_string())?;
+            wire::check_request_target(&req.uri, &req.querystring).map_err(|e| e.to_string())?;
             if req.uri.len() + req.querystring.len() + 1 >= limits::MAX_URL_CHARS {
                 return Err(format!(
                     "uri and querystring exceed {} characters",
@@ -149,7 +149,7 @@ fn check_custom_origin(origin: &CustomOrigin, request_headers: &HeaderList) -> R
         && (!path.starts_with('/')
             || path.ends_with('/')
             || path.len() > 255
-            || wire::request_target(path, "").is_err())
+            || wire::check_request_target(path, "").is_err())
     {
         return Err(format!(
             "origin.custom.path {path:?} must start with '/', not end with '/', and be a URL-encoded path of at most 255 characters"
