@@ -5,11 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use edge_test_artifacts as guests;
 
-use crate::support::{client, free_port, Proxy};
+use crate::support::{client, free_port, invoke_endpoint, Proxy};
 
 fn hello(multi: bool) -> Proxy {
     Proxy::start(&format!(
@@ -257,35 +256,16 @@ async fn a_wsgi_app_behind_apig_wsgi_round_trips() {
 #[tokio::test]
 async fn malformed_results_are_502_and_silent_endpoints_504() {
     // An endpoint that answers garbage, or nothing in time.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut buf = vec![0u8; 65536];
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                if req.contains("/slow/") {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                    return;
-                }
-                let body = if req.contains("/null-body/") {
-                    r#"{"statusCode": 200, "body": null}"#
-                } else {
-                    "this is not json"
-                };
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(reply.as_bytes()).await;
-            });
+    let addr = invoke_endpoint(|request| {
+        if request.contains("/slow/") {
+            None
+        } else if request.contains("/null-body/") {
+            Some(r#"{"statusCode": 200, "body": null}"#)
+        } else {
+            Some("this is not json")
         }
-    });
+    })
+    .await;
     for (path, status) in [("garbage", 502), ("null-body", 502), ("slow", 504)] {
         let proxy = remote(&format!("http://{addr}/{path}/invocations"), false, 500);
         let resp = client().get(proxy.url("/x")).send().await.unwrap();

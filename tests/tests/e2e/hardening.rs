@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use edge_test_artifacts as guests;
 
-use crate::support::{client, closed_by_server, raw_exchange, read_until_close, Origin, Proxy};
+use crate::support::{
+    client, closed_by_server, invoke_endpoint, raw_exchange, read_until_close, Origin, Proxy,
+};
 
 fn status_of(reply: &str) -> &str {
     reply.split_whitespace().nth(1).unwrap_or("")
@@ -253,36 +255,6 @@ fn bad_error_caching_keys_name_the_file_line_and_key() {
     );
 }
 
-/// A Lambda Invoke API endpoint answering, for `/<name>/invocations`, the result `results`
-/// names.
-async fn invoke_endpoint(results: &'static [(&'static str, &'static str)]) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut buf = vec![0u8; 65536];
-                let n = s.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]).to_string();
-                let body = results
-                    .iter()
-                    .find(|(name, _)| req.contains(&format!("/{name}/invocations")))
-                    .map_or("{}", |(_, body)| body);
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = s.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    addr
-}
-
 const RESULTS: &[(&str, &str)] = &[
     (
         "split",
@@ -350,7 +322,13 @@ fn function_target(endpoint: SocketAddr, name: &str, payload: &str) -> Proxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_results_that_would_break_the_wire_are_502() {
-    let endpoint = invoke_endpoint(RESULTS).await;
+    let endpoint = invoke_endpoint(|request| {
+        RESULTS
+            .iter()
+            .find(|(name, _)| request.contains(&format!("/{name}/invocations")))
+            .map(|(_, result)| *result)
+    })
+    .await;
     for name in [
         "split",
         "split-lf",
@@ -391,7 +369,13 @@ async fn function_results_that_would_break_the_wire_are_502() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_results_never_set_framing_headers() {
-    let endpoint = invoke_endpoint(RESULTS).await;
+    let endpoint = invoke_endpoint(|request| {
+        RESULTS
+            .iter()
+            .find(|(name, _)| request.contains(&format!("/{name}/invocations")))
+            .map(|(_, result)| *result)
+    })
+    .await;
     let proxy = function_target(endpoint, "framing", "");
     let reply = get_raw(proxy.addr, "/", "");
     assert_eq!(status_of(&reply), "200", "{reply}");

@@ -360,6 +360,37 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A Lambda Invoke API endpoint on a free port, written over a raw socket so it can answer
+/// what no well-behaved function would: for each request (its text, head and body), `answer`
+/// gives the result JSON to send with 200, or `None` to stay silent for 5 s.
+pub async fn invoke_endpoint(answer: fn(&str) -> Option<&'static str>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 65536];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let Some(body) = answer(&request) else {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    return;
+                };
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
 /// Sends `request` as raw bytes and returns everything read until the server closes the
 /// connection or `timeout` passes.
 pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> String {
