@@ -1,6 +1,6 @@
 //! The `edge-proxy` command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -16,7 +16,7 @@ pub const DEFAULT_CONF: &str = "conf/edge.toml";
     name = "edge-proxy",
     version,
     about,
-    after_help = "Examples:\n  edge-proxy run                          # serve with conf/edge.toml\n  edge-proxy run --conf /etc/edge.toml\n  edge-proxy check --conf conf/edge.toml  # validate, print every error, exit non-zero on any\n  edge-proxy invoke --function hook.wasm --event viewer-request.json --env KEY=value"
+    after_help = "Examples:\n  edge-proxy run                          # serve with conf/edge.toml\n  edge-proxy run --conf /etc/edge.toml\n  edge-proxy run --watch                  # reload when the config or a module changes\n  edge-proxy check --conf conf/edge.toml  # validate, print every error, exit non-zero on any\n  edge-proxy reload --conf conf/edge.toml # the running node reloads (or says why not)\n  edge-proxy invoke --function hook.wasm --event viewer-request.json --env KEY=value"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -25,15 +25,31 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start the proxy.
+    /// Start the proxy. SIGHUP reloads the configuration, SIGTERM stops after requests in
+    /// flight, SIGQUIT hands the listening sockets to a process started with `--upgrade`.
     Run {
         /// Configuration file.
         #[arg(long, default_value = DEFAULT_CONF)]
         conf: PathBuf,
+        /// Reload whenever the configuration file or a module it names changes.
+        #[arg(long)]
+        watch: bool,
+        /// Binary upgrade: take the listening sockets from the running process (send it SIGQUIT
+        /// once this one waits) instead of binding them.
+        #[arg(long)]
+        upgrade: bool,
     },
-    /// Validate a configuration file and exit: 0 when valid, 1 with every error listed otherwise.
+    /// Validate a configuration file and compile its modules, as a reload would, and exit: 0
+    /// when valid, 1 with every error listed otherwise.
     Check {
         /// Configuration file.
+        #[arg(long, default_value = DEFAULT_CONF)]
+        conf: PathBuf,
+    },
+    /// Ask the running node (through its admin listener and `admin.token`) to reload its
+    /// configuration and modules; exit 1 with the reasons when it keeps the old ones.
+    Reload {
+        /// Configuration file of the running node.
         #[arg(long, default_value = DEFAULT_CONF)]
         conf: PathBuf,
     },
@@ -47,8 +63,8 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { conf } => match Config::load(&conf) {
-            Ok(_) => {
+        Command::Check { conf } => match check(&conf) {
+            Ok(()) => {
                 println!("{}: ok", conf.display());
                 ExitCode::SUCCESS
             }
@@ -57,8 +73,13 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Reload { conf } => crate::reload_command::run(&conf),
         Command::Invoke(args) => crate::invoke::run(args),
-        Command::Run { conf } => {
+        Command::Run {
+            conf,
+            watch,
+            upgrade,
+        } => {
             init_tracing();
             let config = match Config::load(&conf) {
                 Ok(c) => c,
@@ -78,8 +99,9 @@ pub fn main() -> ExitCode {
                     )
                 })
                 .collect();
-            let admin = config.admin;
-            let server = match crate::server::build(config) {
+            let admin = config.admin.address;
+            let mode = crate::server::StartMode { upgrade };
+            let server = match crate::server::build(&conf, config, mode, watch) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("edge-proxy: {e:#}");
@@ -90,6 +112,17 @@ pub fn main() -> ExitCode {
             server.run_forever()
         }
     }
+}
+
+/// What `check` does: the configuration validated, then every module read and compiled and every
+/// origin set up, exactly as a start or reload would.
+fn check(conf: &Path) -> Result<(), String> {
+    let config = Config::load(conf).map_err(|e| e.to_string())?;
+    let text = std::fs::read(conf).map_err(|e| format!("{}: {e}", conf.display()))?;
+    let cache = crate::hooks::compiled_cache(config.node.module_cache.as_deref());
+    crate::node::Generation::build(1, config, &text, None, cache.as_ref())
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e:#}", conf.display()))
 }
 
 /// Operational logs go to stderr (stdout carries the access log), filtered by `RUST_LOG`.

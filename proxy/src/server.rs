@@ -1,7 +1,8 @@
 //! Turns a validated [`Config`] into a running Pingora server: the viewer listeners, the admin
-//! listener and the background services (health checks).
+//! listener and the local-origin server, around the [`Node`] that holds the configuration.
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -13,55 +14,68 @@ use pingora::services::listening::Service;
 use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::edge::{EdgeProxy, LocalOriginServer, LocalOrigins};
-use crate::hooks::HookRegistry;
 use crate::listen::{ConnectionLimits, ViewerApp};
+use crate::node::{Drain, Node};
 use crate::observe::{AdminApp, Metrics};
 
-/// Builds the server for `config`. Every listener address is bound once first, so a busy or
-/// forbidden port is reported plainly instead of failing inside a service thread.
-pub fn build(config: Config) -> anyhow::Result<Server> {
-    for address in config
-        .listeners
-        .iter()
-        .map(|l| l.address)
-        .chain([config.admin])
-    {
-        std::net::TcpListener::bind(address)
-            .with_context(|| format!("cannot listen on {address}"))?;
+/// How the process was asked to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartMode {
+    /// Take the listening sockets from the running process (binary upgrade) instead of binding.
+    pub upgrade: bool,
+}
+
+/// Builds the server for `config`, loaded from `conf`. Every listener address is bound once
+/// first (unless upgrading, when the running process holds them), so a busy or forbidden port
+/// is reported plainly instead of failing inside a service thread. With `watch`, the node
+/// reloads whenever the file or a module changes.
+pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyhow::Result<Server> {
+    if !mode.upgrade {
+        for address in config
+            .listeners
+            .iter()
+            .map(|l| l.address)
+            .chain([config.admin.address])
+        {
+            std::net::TcpListener::bind(address)
+                .with_context(|| format!("cannot listen on {address}"))?;
+        }
     }
 
-    let conf = ServerConf {
-        threads: config.worker_threads,
-        grace_period_seconds: Some(0),
+    let grace = config.node.shutdown_grace;
+    let server_conf = ServerConf {
+        threads: config.node.worker_threads,
+        // Requests in flight get the grace period (whole seconds here; the drain ends the
+        // process as soon as none is left, to the millisecond); the runtimes are then stopped.
+        grace_period_seconds: Some(grace.as_millis().div_ceil(1000) as u64),
         graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: config.node.upgrade_socket.to_string_lossy().into_owned(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = pingora::server::configuration::Opt {
+        upgrade: mode.upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf);
     server.bootstrap();
 
-    let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
-    let hooks = Arc::new(HookRegistry::load(&config.functions)?);
-    let (origins, background) = crate::origins::build(&config, &hooks)?;
-    let origins = Arc::new(origins);
-    let cache = EdgeCache::new(&config.cache);
-    let cached = config.behaviors.iter().any(|b| b.cache.is_some());
-    let local = Arc::new(
-        LocalOrigins::new(origins.clone(), cached)
-            .context("creating the local-origin socket directory")?,
-    );
+    let limits = config.limits.clone();
+    let listeners = config.listeners.clone();
+    let admin_address = config.admin.address;
+    let node = Arc::new(Node::start(conf, config, metrics.clone())?);
+    node.reload_on_sighup()
+        .context("installing the SIGHUP handler")?;
+    if watch {
+        crate::node::watch(node.clone());
+    }
+    let cache = EdgeCache::new(&node.current().config.cache);
+    let local =
+        Arc::new(LocalOrigins::new().context("creating the local-origin socket directory")?);
     let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
-        EdgeProxy::new(
-            config.clone(),
-            origins,
-            metrics.clone(),
-            hooks,
-            cache,
-            local.clone(),
-        ),
+        EdgeProxy::new(node.clone(), metrics.clone(), cache, local.clone()),
     );
-    let limits = &config.limits;
     let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
     h2.max_concurrent_streams(limits.h2_max_concurrent_streams)
         .max_header_list_size(limits.max_request_header_bytes as u32);
@@ -79,7 +93,7 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
         metrics.clone(),
     );
     let mut edge = Service::new("edge".to_string(), app);
-    for listener in &config.listeners {
+    for listener in &listeners {
         let address = listener.address.to_string();
         match &listener.tls {
             None => edge.add_tcp(&address),
@@ -98,25 +112,23 @@ pub fn build(config: Config) -> anyhow::Result<Server> {
     }
     server.add_service(edge);
 
-    if cached {
-        let app = pingora::proxy::http_proxy(
-            &server.configuration,
-            LocalOriginServer::new(local.clone()),
-        );
-        let mut service = Service::new("local-origin".to_string(), app);
-        service.add_uds(
-            &local.socket().to_string_lossy(),
-            Some(std::fs::Permissions::from_mode(0o600)),
-        );
-        server.add_service(service);
-    }
+    let app = pingora::proxy::http_proxy(
+        &server.configuration,
+        LocalOriginServer::new(local.clone(), node.clone()),
+    );
+    let mut service = Service::new("local-origin".to_string(), app);
+    service.add_uds(
+        &local.socket().to_string_lossy(),
+        Some(std::fs::Permissions::from_mode(0o600)),
+    );
+    server.add_service(service);
 
     let mut admin = Service::new(
         "admin".to_string(),
-        AdminApp::new(metrics, cache, config.cache.purge_token.clone()),
+        AdminApp::new(metrics.clone(), cache, node),
     );
-    admin.add_tcp(&config.admin.to_string());
+    admin.add_tcp(&admin_address.to_string());
     server.add_service(admin);
-    server.add_services(background);
+    Drain { grace, metrics }.follow(server.watch_execution_phase());
     Ok(server)
 }

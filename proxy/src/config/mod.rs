@@ -3,8 +3,10 @@
 //! listing every problem with file, line and key; nothing half-valid is ever returned.
 
 mod error;
+mod node;
 mod pattern;
 mod raw;
+mod restart;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue};
+pub use node::{AdminSettings, NodeSettings};
 pub use pattern::Pattern;
+pub use restart::restart_only_changes;
 
 use error::IssueSink;
 use raw::{RawCache, RawCachePolicy, RawConfig, RawHooks, RawKeyItems, RawOrigin};
@@ -31,16 +35,12 @@ pub struct Config {
     pub source: PathBuf,
     /// Viewer-facing listeners.
     pub listeners: Vec<Listener>,
-    /// The admin listener (`/healthz`, `/metrics`).
-    pub admin: SocketAddr,
+    /// The admin listener (`/healthz`, `/metrics`, purge, reload).
+    pub admin: AdminSettings,
     /// Request hygiene thresholds.
     pub limits: Limits,
-    /// The name this node uses in `Via` and `CDN-Loop`.
-    pub node_name: String,
-    /// Pingora worker threads per service.
-    pub worker_threads: usize,
-    /// Write one JSON access-log line per request to stdout.
-    pub access_log: bool,
+    /// How the node process runs.
+    pub node: NodeSettings,
     /// Origins by name.
     pub origins: BTreeMap<String, Origin>,
     /// WebAssembly functions.
@@ -148,7 +148,7 @@ pub enum KeyItems {
 }
 
 /// A viewer-facing listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
     /// `ip:port` to bind.
     pub address: SocketAddr,
@@ -157,7 +157,7 @@ pub struct Listener {
 }
 
 /// Certificate files of an HTTPS listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListenerTls {
     /// PEM certificate chain.
     pub cert: PathBuf,
@@ -168,7 +168,7 @@ pub struct ListenerTls {
 }
 
 /// Request hygiene thresholds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
     /// Larger request header blocks get 431.
     pub max_request_header_bytes: usize,
@@ -345,7 +345,7 @@ pub struct Association {
 }
 
 /// A WebAssembly function: its module and limits, as a Lambda function's configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FunctionConfig {
     /// Name used in associations, logs and metrics.
     pub name: String,
@@ -462,11 +462,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         listeners.push(Listener { address, tls });
     }
 
-    let admin = match &raw.admin {
-        Some(a) => socket_addr(&a.address, "admin.address", sink),
-        None => Some(SocketAddr::from(([127, 0, 0, 1], 9080))),
-    }
-    .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9080)));
+    let admin = node::admin_settings(raw.admin.as_ref(), sink);
 
     let mut limits = Limits::default();
     if let Some(l) = &raw.limits {
@@ -525,31 +521,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         }
     }
 
-    let mut node_name = "edge-proxy".to_string();
-    let mut worker_threads = 1;
-    if let Some(n) = &raw.node {
-        if let Some(name) = &n.name {
-            let valid = !name.get_ref().is_empty()
-                && name
-                    .get_ref()
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-            if valid {
-                node_name = name.get_ref().clone();
-            } else {
-                sink.at(
-                    Some(name.span()),
-                    "node.name",
-                    "must be a non-empty token of letters, digits, '-', '.', '_'",
-                );
-            }
-        }
-        if let Some(t) = &n.worker_threads {
-            if let Some(t) = in_range(t, 1, 256, "node.worker-threads", sink) {
-                worker_threads = t as usize;
-            }
-        }
-    }
+    let node = node::node_settings(raw.node.as_ref(), &admin, base, sink);
 
     let mut origins = BTreeMap::new();
     for (name, o) in &raw.origins {
@@ -699,9 +671,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         listeners,
         admin,
         limits,
-        node_name,
-        worker_threads,
-        access_log: raw.node.as_ref().and_then(|n| n.access_log).unwrap_or(true),
+        node,
         origins,
         functions,
         behaviors,
@@ -738,33 +708,12 @@ fn cache_settings(raw: Option<&RawCache>, sink: &mut IssueSink) -> CacheSettings
             settings.lock_timeout = Duration::from_millis(n as u64);
         }
     }
-    match (&c.purge_token, &c.purge_token_env) {
-        (Some(t), Some(_)) => sink.at(
-            Some(t.span()),
-            "cache.purge-token",
-            "set purge-token or purge-token-env, not both",
-        ),
-        (Some(t), None) if t.get_ref().len() < 16 => sink.at(
-            Some(t.span()),
-            "cache.purge-token",
-            "a purge token needs at least 16 characters",
-        ),
-        (Some(t), None) => settings.purge_token = Some(t.get_ref().clone()),
-        (None, Some(var)) => match std::env::var(var.get_ref()) {
-            Ok(t) if t.len() >= 16 => settings.purge_token = Some(t),
-            Ok(_) => sink.at(
-                Some(var.span()),
-                "cache.purge-token-env",
-                format!("${} holds fewer than 16 characters", var.get_ref()),
-            ),
-            Err(_) => sink.at(
-                Some(var.span()),
-                "cache.purge-token-env",
-                format!("environment variable {} is not set", var.get_ref()),
-            ),
-        },
-        (None, None) => {}
-    }
+    settings.purge_token = secret(
+        c.purge_token.as_ref(),
+        c.purge_token_env.as_ref(),
+        "cache.purge-token",
+        sink,
+    );
     settings
 }
 
@@ -1167,6 +1116,51 @@ fn http_origin(h: &RawOrigin, key: &str, sink: &mut IssueSink) -> HttpOrigin {
         idle_timeout,
         balance,
         health_check,
+    }
+}
+
+/// A bearer token written in the file (`<key>`) or named by environment variable
+/// (`<key>-env`), at least 16 characters.
+fn secret(
+    token: Option<&Spanned<String>>,
+    env: Option<&Spanned<String>>,
+    key: &str,
+    sink: &mut IssueSink,
+) -> Option<String> {
+    match (token, env) {
+        (Some(t), Some(_)) => {
+            sink.at(
+                Some(t.span()),
+                key,
+                format!("set {key} or {key}-env, not both"),
+            );
+            None
+        }
+        (Some(t), None) if t.get_ref().len() < 16 => {
+            sink.at(Some(t.span()), key, "a token needs at least 16 characters");
+            None
+        }
+        (Some(t), None) => Some(t.get_ref().clone()),
+        (None, Some(var)) => match std::env::var(var.get_ref()) {
+            Ok(t) if t.len() >= 16 => Some(t),
+            Ok(_) => {
+                sink.at(
+                    Some(var.span()),
+                    format!("{key}-env"),
+                    format!("${} holds fewer than 16 characters", var.get_ref()),
+                );
+                None
+            }
+            Err(_) => {
+                sink.at(
+                    Some(var.span()),
+                    format!("{key}-env"),
+                    format!("environment variable {} is not set", var.get_ref()),
+                );
+                None
+            }
+        },
+        (None, None) => None,
     }
 }
 

@@ -55,6 +55,8 @@ pub struct RawListenerTls {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawAdmin {
     pub address: Spanned<String>,
+    pub token: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
 }
 
 /// `[limits]`: request hygiene thresholds.
@@ -70,13 +72,17 @@ pub struct RawLimits {
     pub h2_max_concurrent_streams: Option<Spanned<i64>>,
 }
 
-/// `[node]`: how this node names itself in `Via` and `CDN-Loop`.
+/// `[node]`: how this node names itself in `Via` and `CDN-Loop`, and how the process runs.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawNode {
     pub name: Option<Spanned<String>>,
-    pub worker_threads: Option<Spanned<i64>>,
+    /// `"auto"` or a number.
+    pub worker_threads: Option<Spanned<toml::Value>>,
     pub access_log: Option<bool>,
+    pub shutdown_grace_ms: Option<Spanned<i64>>,
+    pub upgrade_socket: Option<Spanned<String>>,
+    pub module_cache: Option<Spanned<String>>,
 }
 
 /// `[origins.<name>]`: where requests go. One flat table for every `type`, because serde cannot

@@ -1,15 +1,19 @@
 //! Per-request state carried between the proxy phases.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
 use crate::cache::PurgeEpoch;
 use crate::events::CustomOrigin;
+use crate::node::Generation;
 
 /// What one request has learned so far.
 pub struct RequestContext {
+    /// The configuration generation the request started on; it keeps it to the end.
+    pub generation: Arc<Generation>,
     /// `x-edge-request-id`: sent to the origin and the viewer, and logged.
     pub request_id: String,
     /// When the request header was read.
@@ -52,9 +56,10 @@ pub enum LocalRoute {
 }
 
 impl RequestContext {
-    /// A fresh context with a new request id.
-    pub fn new() -> Self {
+    /// A fresh context with a new request id, on `generation`.
+    pub fn new(generation: Arc<Generation>) -> Self {
         RequestContext {
+            generation,
             // A random (v4) UUID from a per-thread generator: request ids need uniqueness, not
             // secrecy, and the OS generator costs a system call per request. Encoded into a
             // stack buffer: `to_string` would go through the formatting machinery.
@@ -103,11 +108,5 @@ impl BodySwap {
     /// Applies the swap to one chunk of the stream.
     pub fn apply(&mut self, chunk: &mut Option<Bytes>) {
         *chunk = self.pending.take();
-    }
-}
-
-impl Default for RequestContext {
-    fn default() -> Self {
-        Self::new()
     }
 }

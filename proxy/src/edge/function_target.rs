@@ -10,7 +10,6 @@ use super::context::RequestContext;
 use super::hook_events::request_headers;
 use super::proxy::EdgeProxy;
 use super::{request_body, respond};
-use crate::config::Behavior;
 use crate::events::alb::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
 use crate::origins::{FileBody, FileResponse, TargetGroup};
 
@@ -20,7 +19,6 @@ impl EdgeProxy {
     pub(super) async fn serve_target_group(
         &self,
         group: &TargetGroup,
-        behavior: &Behavior,
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> pingora::Result<()> {
@@ -41,7 +39,7 @@ impl EdgeProxy {
             )
             .await;
         }
-        let deadline = request_body::deadline(ctx, &self.config.limits);
+        let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
         let Some(body) = read_body(session, MAX_REQUEST_BODY, deadline).await? else {
             ctx.error = Some("request body over 1 MB for a function target".into());
             return respond::text(
@@ -91,7 +89,7 @@ impl EdgeProxy {
                 } else {
                     FileBody::Bytes(body)
                 };
-                self.send_local(session, ctx, behavior, FileResponse { header, body }, true)
+                self.send_local(session, ctx, FileResponse { header, body }, true)
                     .await
             }
             Err(e) => {

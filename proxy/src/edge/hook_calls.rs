@@ -16,7 +16,7 @@ use crate::events::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
     HookOutcome,
 };
-use crate::hooks::{limits, HookError, Trigger, Validated};
+use crate::hooks::{limits, HookError, HookRegistry, Trigger, Validated};
 use crate::origins::{FileBody, FileResponse};
 
 /// Pingora keeps at most this much of a request body for replay to the origin. A function with
@@ -37,6 +37,7 @@ impl EdgeProxy {
     /// `REPORT` and error log lines.
     pub(super) async fn call_hook(
         &self,
+        hooks: &HookRegistry,
         behavior: &Behavior,
         event: CfEvent,
     ) -> Result<Validated, HookError> {
@@ -46,8 +47,7 @@ impl EdgeProxy {
             .hooks
             .get(et)
             .expect("caller checked the association");
-        let function = self
-            .hooks
+        let function = hooks
             .get(&assoc.function)
             .expect("config validated function names");
         let (result, report) = function.invoke(event).await;
@@ -101,7 +101,7 @@ impl EdgeProxy {
     fn cf_config(&self, et: EventType, session: &Session, ctx: &RequestContext) -> CfConfig {
         CfConfig {
             distribution_domain_name: super::proxy::request_host(session.req_header()).to_string(),
-            distribution_id: self.config.node_name.clone(),
+            distribution_id: ctx.generation.config.node.name.clone(),
             event_type: et,
             request_id: ctx.request_id.clone(),
         }
@@ -118,7 +118,7 @@ impl EdgeProxy {
         let body = if include_body && has_writable_method(session) {
             let cap = limits::exposed_body_cap(et);
             if ctx.body_read.is_none() {
-                let deadline = request_body::deadline(ctx, &self.config.limits);
+                let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
                 ctx.body_read = Some(read_whole_body(session, deadline).await?);
             }
             let bytes = ctx.body_read.as_ref().expect("just read");
@@ -155,16 +155,19 @@ impl EdgeProxy {
     pub(super) async fn request_trigger(
         &self,
         et: EventType,
-        behavior: &Behavior,
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> pingora::Result<RequestStep> {
-        let Some(assoc) = behavior.hooks.get(et) else {
+        if !hooked(ctx, et) {
             return Ok(RequestStep::Continue);
-        };
+        }
+        // The request's context is lent to the hook call: the generation is held by a clone.
+        let generation = ctx.generation.clone();
         // Boxed: the hook call's state is kilobytes, and inline it would make every request's
         // phase futures that large (Pingora moves them into a box per request), hooks or not.
         Box::pin(async move {
+            let behavior = generation.behavior(ctx.behavior).expect("routed");
+            let assoc = behavior.hooks.get(et).expect("checked above");
             let mut request = self
                 .cf_request(session, ctx, et, assoc.include_body)
                 .await?;
@@ -179,7 +182,7 @@ impl EdgeProxy {
                 request,
                 response: None,
             };
-            match self.call_hook(behavior, event).await {
+            match self.call_hook(&generation.hooks, behavior, event).await {
                 Err(e) => {
                     self.send_hook_error(session, ctx, &e).await?;
                     Ok(RequestStep::Done)
@@ -215,8 +218,7 @@ impl EdgeProxy {
                         // CloudFront runs no other trigger for a viewer-request generated response.
                         respond::local(session, &ctx.request_id, response).await?;
                     } else {
-                        self.send_local(session, ctx, behavior, response, false)
-                            .await?;
+                        self.send_local(session, ctx, response, false).await?;
                     }
                     Ok(RequestStep::Done)
                 }
@@ -227,7 +229,7 @@ impl EdgeProxy {
                     if let Some(origin) = &changed.origin {
                         match origin {
                             crate::events::CfOrigin::Named(name)
-                                if !self.origins.contains_key(name) =>
+                                if !generation.origins.contains_key(name) =>
                             {
                                 let e = HookError::Invalid {
                                     function: assoc.function.clone(),
@@ -282,24 +284,24 @@ impl EdgeProxy {
     pub(super) async fn response_trigger(
         &self,
         et: EventType,
-        behavior: &Behavior,
         session: &mut Session,
         ctx: &mut RequestContext,
         header: &mut ResponseHeader,
     ) -> Result<Option<Bytes>, HookError> {
-        let Some(assoc) = behavior.hooks.get(et) else {
-            return Ok(None);
-        };
-        let invalid = |e| invalid(&assoc.function, et, e);
         // CloudFront skips viewer-response when the origin answered with an error. An interim or
         // protocol-switching (1xx) response is not a response a hook sees.
-        if (et == EventType::ViewerResponse && header.status.as_u16() >= 400)
+        if !hooked(ctx, et)
+            || (et == EventType::ViewerResponse && header.status.as_u16() >= 400)
             || header.status.is_informational()
         {
             return Ok(None);
         }
+        let generation = ctx.generation.clone();
         // Boxed for the reason `request_trigger` gives.
         Box::pin(async move {
+            let behavior = generation.behavior(ctx.behavior).expect("routed");
+            let assoc = behavior.hooks.get(et).expect("checked above");
+            let invalid = |e| invalid(&assoc.function, et, e);
             let request = self
                 .cf_request(session, ctx, et, false)
                 .await
@@ -326,7 +328,7 @@ impl EdgeProxy {
             let Validated {
                 outcome,
                 header_edits,
-            } = self.call_hook(behavior, event).await?;
+            } = self.call_hook(&generation.hooks, behavior, event).await?;
             let HookOutcome::Response(changed) = outcome else {
                 unreachable!("validation only lets a response through for response triggers")
             };
@@ -358,7 +360,6 @@ impl EdgeProxy {
         &self,
         session: &mut Session,
         ctx: &mut RequestContext,
-        behavior: &Behavior,
         mut response: FileResponse,
         from_origin: bool,
     ) -> pingora::Result<()> {
@@ -368,7 +369,7 @@ impl EdgeProxy {
         }
         for et in triggers {
             match self
-                .response_trigger(et, behavior, session, ctx, &mut response.header)
+                .response_trigger(et, session, ctx, &mut response.header)
                 .await
             {
                 Ok(Some(body)) => response.body = FileBody::Bytes(body),
@@ -452,4 +453,11 @@ async fn read_whole_body(
         }
     }
     Ok(buf.freeze())
+}
+
+/// Whether the request's behavior associates a function with `et`.
+fn hooked(ctx: &RequestContext, et: EventType) -> bool {
+    ctx.generation
+        .behavior(ctx.behavior)
+        .is_some_and(|b| b.hooks.get(et).is_some())
 }

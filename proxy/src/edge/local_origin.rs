@@ -20,9 +20,10 @@ use pingora::{Error, ErrorType, Result};
 
 use super::forwarding::REQUEST_ID;
 use super::respond;
+use crate::node::Node;
 use crate::origins::{FileResponse, OriginHandle};
 
-/// Request header naming the `files` origin to serve.
+/// Request header naming the `files` origin to serve: `<generation> <origin name>`.
 pub const LOCAL_ORIGIN: &str = "x-edge-local-origin";
 /// Request header naming a held generated response (by request id).
 pub const LOCAL_RESPONSE: &str = "x-edge-local-response";
@@ -30,27 +31,23 @@ pub const LOCAL_RESPONSE: &str = "x-edge-local-response";
 /// What the pipeline and the local-origin server share.
 pub struct LocalOrigins {
     socket: PathBuf,
-    origins: Arc<HashMap<String, OriginHandle>>,
     held: Mutex<HashMap<String, FileResponse>>,
 }
 
 impl LocalOrigins {
-    /// Local origins for `origins`, on a socket in a fresh directory only this user can enter;
-    /// the directory is made only when `serve` (some behavior caches). Directories left by
-    /// earlier processes that have exited are removed first: Pingora ends the process without
-    /// running destructors, so each run clears up after the previous ones.
-    pub fn new(origins: Arc<HashMap<String, OriginHandle>>, serve: bool) -> std::io::Result<Self> {
+    /// Local origins on a socket in a fresh directory only this user can enter (made even
+    /// when no behavior caches yet: a reload may add one). Directories left by earlier
+    /// processes that have exited are removed first: Pingora ends the process without running
+    /// destructors, so each run clears up after the previous ones.
+    pub fn new() -> std::io::Result<Self> {
         let tmp = std::env::temp_dir();
         let dir = tmp.join(format!("edge-proxy-{}", std::process::id()));
-        if serve {
-            remove_stale_dirs(&tmp);
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir)?;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-        }
+        remove_stale_dirs(&tmp);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
         Ok(LocalOrigins {
             socket: dir.join("local-origin.sock"),
-            origins,
             held: Mutex::new(HashMap::new()),
         })
     }
@@ -113,12 +110,14 @@ fn remove_stale_dirs(tmp: &Path) {
 /// Serves [`LocalOrigins`] to the pipeline.
 pub struct LocalOriginServer {
     local: Arc<LocalOrigins>,
+    node: Arc<Node>,
 }
 
 impl LocalOriginServer {
     /// A server for `local`.
-    pub fn new(local: Arc<LocalOrigins>) -> Self {
-        LocalOriginServer { local }
+    /// A server for `local`, finding `files` origins in `node`'s generations.
+    pub fn new(local: Arc<LocalOrigins>, node: Arc<Node>) -> Self {
+        LocalOriginServer { local, node }
     }
 }
 
@@ -139,10 +138,18 @@ impl ProxyHttp for LocalOriginServer {
         let request_id = header(REQUEST_ID).unwrap_or_default();
         let response = if let Some(id) = header(LOCAL_RESPONSE) {
             self.local.take(&id)
-        } else if let Some(name) = header(LOCAL_ORIGIN) {
-            match self.local.origins.get(&name) {
-                Some(OriginHandle::Files(bucket)) => Some(bucket.respond(req).await),
-                _ => None,
+        } else if let Some(route) = header(LOCAL_ORIGIN) {
+            // The generation the request started on: a reload in between changes nothing.
+            let generation = route
+                .split_once(' ')
+                .and_then(|(number, name)| Some((number.parse().ok()?, name)))
+                .and_then(|(number, name)| Some((self.node.generation(number)?, name)));
+            match generation {
+                Some((generation, name)) => match generation.origins.get(name) {
+                    Some(OriginHandle::Files(bucket)) => Some(bucket.respond(req).await),
+                    _ => None,
+                },
+                None => None,
             }
         } else {
             None

@@ -1,7 +1,6 @@
 //! [`EdgeProxy`]: the `ProxyHttp` implementation. Each phase is one method; read top to bottom
 //! it is the path of a request through the edge node.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,28 +16,25 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
-use super::forwarding::{self, NodeHeaders, Viewer, REQUEST_ID};
+use super::forwarding::{self, Viewer, REQUEST_ID};
 use super::hook_calls::RequestStep;
 use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
 use super::{hygiene, respond};
 use crate::cache::{self, EdgeCache};
-use crate::config::{Behavior, Config};
 use crate::events::{CustomOrigin, EventType};
-use crate::hooks::{HookError, HookRegistry};
+use crate::hooks::HookError;
 use crate::listen::HeaderDeadline;
+use crate::node::Node;
 use crate::observe::{AccessLogLine, Metrics};
 use crate::origins::OriginHandle;
 
-/// The edge node's request pipeline.
+/// The edge node's request pipeline. The configuration, origins and functions a request sees
+/// are those of the generation it started on ([`RequestContext::generation`]).
 pub struct EdgeProxy {
-    pub(super) config: Arc<Config>,
-    pub(super) origins: Arc<HashMap<String, OriginHandle>>,
+    pub(super) node: Arc<Node>,
     pub(super) metrics: Arc<Metrics>,
-    pub(super) hooks: Arc<HookRegistry>,
     pub(super) cache: EdgeCache,
     pub(super) local: Arc<LocalOrigins>,
-    /// `Via` and `CDN-Loop` values naming this node.
-    pub(super) node_headers: NodeHeaders,
 }
 
 /// `X-Cache` values, as CloudFront's (`Hit from cloudfront`) but naming this proxy.
@@ -47,28 +43,19 @@ const X_CACHE_REFRESH_HIT: &str = "RefreshHit from edge-proxy";
 pub(super) const X_CACHE_MISS: &str = "Miss from edge-proxy";
 
 impl EdgeProxy {
-    /// A pipeline over `config`'s behaviors, the `origins` built from it, and the cache.
+    /// A pipeline over `node`'s generations and the cache.
     pub fn new(
-        config: Arc<Config>,
-        origins: Arc<HashMap<String, OriginHandle>>,
+        node: Arc<Node>,
         metrics: Arc<Metrics>,
-        hooks: Arc<HookRegistry>,
         cache: EdgeCache,
         local: Arc<LocalOrigins>,
     ) -> Self {
         EdgeProxy {
-            node_headers: NodeHeaders::new(&config.node_name),
-            config,
-            origins,
+            node,
             metrics,
-            hooks,
             cache,
             local,
         }
-    }
-
-    fn behavior(&self, ctx: &RequestContext) -> Option<&Behavior> {
-        ctx.behavior.map(|i| &self.config.behaviors[i])
     }
 }
 
@@ -94,7 +81,7 @@ impl ProxyHttp for EdgeProxy {
     type CTX = RequestContext;
 
     fn new_ctx(&self) -> RequestContext {
-        RequestContext::new()
+        RequestContext::new(self.node.current())
     }
 
     /// Viewer side: refuse bad framing, detect loops, pick the behavior, and answer `files`
@@ -109,9 +96,9 @@ impl ProxyHttp for EdgeProxy {
         }
         session
             .downstream_session
-            .set_read_timeout(Some(self.config.limits.request_body_idle_timeout));
+            .set_read_timeout(Some(ctx.generation.config.limits.request_body_idle_timeout));
         let raw = (!session.is_http2()).then(|| session.as_downstream().to_h1_raw());
-        let max_header_bytes = self.config.limits.max_request_header_bytes;
+        let max_header_bytes = ctx.generation.config.limits.max_request_header_bytes;
         if let Some(rejection) =
             hygiene::screen(session.req_header_mut(), raw.as_deref(), max_header_bytes)
         {
@@ -129,7 +116,7 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header();
         if forwarding::has_looped(
             req.headers.get_all("cdn-loop").iter().map(|v| v.as_bytes()),
-            &self.config.node_name,
+            &ctx.generation.config.node.name,
         ) {
             ctx.error = Some("request loop detected by CDN-Loop".into());
             respond::text(
@@ -143,21 +130,20 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         }
 
-        let index = {
-            let behavior = self.config.behavior_for(request_host(req), req.uri.path());
-            self.config
+        let config = &ctx.generation.config;
+        let behavior = config.behavior_for(request_host(req), req.uri.path());
+        ctx.behavior = Some(
+            config
                 .behaviors
                 .iter()
                 .position(|b| std::ptr::eq(b, behavior))
-                .expect("behavior comes from the list")
-        };
-        ctx.behavior = Some(index);
-        let behavior = &self.config.behaviors[index];
+                .expect("behavior comes from the list"),
+        );
         ctx.origin = behavior.origin.clone();
 
         // Viewer-request runs on every request, before the cache.
         match self
-            .request_trigger(EventType::ViewerRequest, behavior, session, ctx)
+            .request_trigger(EventType::ViewerRequest, session, ctx)
             .await?
         {
             RequestStep::Done => Ok(true),
@@ -168,14 +154,18 @@ impl ProxyHttp for EdgeProxy {
     /// Turns the cache on for requests the behavior's policy lets it store: `GET`/`HEAD`,
     /// without `Authorization` unless the policy allows it, not to an ALB-style target group.
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
-        let Some(policy) = self.behavior(ctx).and_then(|b| b.cache.as_ref()) else {
+        let Some(policy) = ctx
+            .generation
+            .behavior(ctx.behavior)
+            .and_then(|b| b.cache.as_ref())
+        else {
             return Ok(());
         };
         let req = session.req_header();
         if !matches!(req.method, http::Method::GET | http::Method::HEAD)
             || (!policy.cache_authorized && req.headers.contains_key(http::header::AUTHORIZATION))
             || matches!(
-                self.origins.get(&ctx.origin),
+                ctx.generation.origins.get(&ctx.origin),
                 Some(OriginHandle::Function(_))
             )
         {
@@ -192,7 +182,11 @@ impl ProxyHttp for EdgeProxy {
 
     /// Host + path + what the behavior's cache policy names.
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestContext) -> Result<CacheKey> {
-        let Some(policy) = self.behavior(ctx).and_then(|b| b.cache.as_ref()) else {
+        let Some(policy) = ctx
+            .generation
+            .behavior(ctx.behavior)
+            .and_then(|b| b.cache.as_ref())
+        else {
             return Error::e_explain(ErrorType::InternalError, "cache on without a policy");
         };
         let req = session.req_header();
@@ -240,19 +234,25 @@ impl ProxyHttp for EdgeProxy {
         resp: &ResponseHeader,
         ctx: &mut RequestContext,
     ) -> Result<RespCacheable> {
-        Ok(match self.behavior(ctx).and_then(|b| b.cache.as_ref()) {
-            Some(policy) => match cache::policy::response_cacheable(policy, resp) {
-                // The store refuses the object if a purge ran since its fetch began.
-                RespCacheable::Cacheable(mut meta) => {
-                    if let Some(epoch) = ctx.purge_epoch {
-                        meta.extensions_mut().insert(epoch);
+        Ok(
+            match ctx
+                .generation
+                .behavior(ctx.behavior)
+                .and_then(|b| b.cache.as_ref())
+            {
+                Some(policy) => match cache::policy::response_cacheable(policy, resp) {
+                    // The store refuses the object if a purge ran since its fetch began.
+                    RespCacheable::Cacheable(mut meta) => {
+                        if let Some(epoch) = ctx.purge_epoch {
+                            meta.extensions_mut().insert(epoch);
+                        }
+                        RespCacheable::Cacheable(meta)
                     }
-                    RespCacheable::Cacheable(meta)
-                }
-                uncacheable => uncacheable,
+                    uncacheable => uncacheable,
+                },
+                None => RespCacheable::Uncacheable(NoCacheReason::NeverEnabled),
             },
-            None => RespCacheable::Uncacheable(NoCacheReason::NeverEnabled),
-        })
+        )
     }
 
     /// Stale objects are served while revalidating (`stale-while-revalidate`, when the object
@@ -278,13 +278,12 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<bool> {
-        let behavior = self.behavior(ctx).expect("routed");
         if session.cache.enabled() {
             // The fetch begins: a purge from now on wins over what it brings back.
             ctx.purge_epoch = Some(self.cache.store.purge_epoch());
         }
         if let RequestStep::Done = self
-            .request_trigger(EventType::OriginRequest, behavior, session, ctx)
+            .request_trigger(EventType::OriginRequest, session, ctx)
             .await?
         {
             return Ok(false);
@@ -292,28 +291,34 @@ impl ProxyHttp for EdgeProxy {
         if ctx.local.is_some() || ctx.custom_origin.is_some() {
             return Ok(true);
         }
-        match self.origins.get(&ctx.origin) {
+        match ctx.generation.origins.get(&ctx.origin) {
+            Some(OriginHandle::Http(_)) => return Ok(true),
             Some(OriginHandle::Files(_)) if session.cache.enabled() => {
                 ctx.local = Some(LocalRoute::Files);
-                Ok(true)
+                return Ok(true);
             }
+            Some(_) => {}
+            None => {
+                return Error::e_explain(
+                    ErrorType::InternalError,
+                    format!("origin \"{}\" not built", ctx.origin),
+                )
+            }
+        }
+        // Answered here: the request's context is lent to the answer, so the generation is
+        // held by a clone of its own.
+        let generation = ctx.generation.clone();
+        match generation.origins.get(&ctx.origin) {
             Some(OriginHandle::Files(bucket)) => {
                 let response = bucket.respond(session.req_header()).await;
-                self.send_local(session, ctx, behavior, response, true)
-                    .await?;
-                Ok(false)
+                self.send_local(session, ctx, response, true).await?;
             }
             Some(OriginHandle::Function(group)) => {
-                self.serve_target_group(group, behavior, session, ctx)
-                    .await?;
-                Ok(false)
+                self.serve_target_group(group, session, ctx).await?;
             }
-            Some(OriginHandle::Http(_)) => Ok(true),
-            None => Error::e_explain(
-                ErrorType::InternalError,
-                format!("origin \"{}\" not built", ctx.origin),
-            ),
+            _ => unreachable!("http origins and missing ones returned above"),
         }
+        Ok(false)
     }
 
     /// Bounds the time a request body may take, and replays a request body a hook replaced:
@@ -326,7 +331,9 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestContext,
     ) -> Result<()> {
         // A body that stalls is cut by the per-read (idle) timeout; one that trickles is cut here.
-        if !end_of_stream && ctx.started.elapsed() > self.config.limits.request_body_timeout {
+        if !end_of_stream
+            && ctx.started.elapsed() > ctx.generation.config.limits.request_body_timeout
+        {
             return Error::e_explain(
                 ErrorType::HTTPStatus(408),
                 "request body not received in time",
@@ -351,7 +358,7 @@ impl ProxyHttp for EdgeProxy {
             return custom_peer(custom).await;
         }
         let origin = ctx.origin.as_str();
-        let Some(OriginHandle::Http(upstream)) = self.origins.get(origin) else {
+        let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(origin) else {
             return Error::e_explain(ErrorType::InternalError, "behavior has no http origin");
         };
         let key = session.req_header().uri.path().as_bytes();
@@ -407,7 +414,7 @@ impl ProxyHttp for EdgeProxy {
         forwarding::add_to_origin_request(
             upstream_request,
             &viewer,
-            &self.node_headers,
+            &ctx.generation.node_headers,
             &ctx.request_id,
         )?;
         // Only the pipeline names what the local-origin server serves: the viewer's copies of
@@ -416,7 +423,8 @@ impl ProxyHttp for EdgeProxy {
         match ctx.local {
             Some(LocalRoute::Files) => {
                 upstream_request.remove_header(LOCAL_RESPONSE);
-                upstream_request.insert_header(LOCAL_ORIGIN, ctx.origin.as_str())?
+                let route = format!("{} {}", ctx.generation.number, ctx.origin);
+                upstream_request.insert_header(LOCAL_ORIGIN, route)?
             }
             Some(LocalRoute::Generated) => {
                 upstream_request.remove_header(LOCAL_ORIGIN);
@@ -433,7 +441,7 @@ impl ProxyHttp for EdgeProxy {
             for line in custom.custom_headers.iter() {
                 upstream_request.insert_header(line.key.clone(), line.value.as_str())?;
             }
-        } else if let Some(OriginHandle::Http(upstream)) = self.origins.get(&ctx.origin) {
+        } else if let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(&ctx.origin) {
             if let Some(h) = &upstream.config().host_header {
                 upstream_request.insert_header(http::header::HOST, h)?;
             }
@@ -465,15 +473,8 @@ impl ProxyHttp for EdgeProxy {
             // CloudFront runs no origin-response on an origin-request generated response.
             return Ok(());
         }
-        let behavior = self.behavior(ctx).expect("routed");
         match self
-            .response_trigger(
-                EventType::OriginResponse,
-                behavior,
-                session,
-                ctx,
-                upstream_response,
-            )
+            .response_trigger(EventType::OriginResponse, session, ctx, upstream_response)
             .await
         {
             Ok(body) => {
@@ -520,7 +521,9 @@ impl ProxyHttp for EdgeProxy {
         let via = forwarding::extend_list(
             &upstream_response.headers,
             "via",
-            self.node_headers.via(session.req_header().version),
+            ctx.generation
+                .node_headers
+                .via(session.req_header().version),
         );
         upstream_response.insert_header("via", via)?;
         let x_cache = match session.cache.phase() {
@@ -531,15 +534,8 @@ impl ProxyHttp for EdgeProxy {
         // Static: no copy of the text per response.
         let x_cache = http::HeaderValue::from_static(x_cache);
         upstream_response.insert_header("x-cache", x_cache)?;
-        let behavior = self.behavior(ctx).expect("routed");
         match self
-            .response_trigger(
-                EventType::ViewerResponse,
-                behavior,
-                session,
-                ctx,
-                upstream_response,
-            )
+            .response_trigger(EventType::ViewerResponse, session, ctx, upstream_response)
             .await
         {
             Ok(body) => ctx.viewer_body_swap = body.map(BodySwap::new),
@@ -638,7 +634,7 @@ impl ProxyHttp for EdgeProxy {
             connection.request_done();
         }
         let status = session.response_written().map(|r| r.status);
-        let behavior = self.behavior(ctx);
+        let behavior = ctx.generation.behavior(ctx.behavior);
         let behavior_name = behavior.map(|b| b.name.as_str()).unwrap_or("");
         self.metrics
             .requests
@@ -665,7 +661,7 @@ impl ProxyHttp for EdgeProxy {
         if session.cache.lock_duration().is_some() {
             self.metrics.cache_lock_waits.inc();
         }
-        if !self.config.access_log {
+        if !ctx.generation.config.node.access_log {
             return;
         }
         let req = session.req_header();

@@ -12,11 +12,19 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Sizes for the engine's instance pool.
+#[derive(Debug, Clone, Copy)]
 pub struct EngineSizing {
     /// Instances that may be alive at once across all functions.
     pub instances: u32,
     /// The largest `memory-mb` of any function, in bytes.
     pub max_memory_bytes: usize,
+}
+
+impl EngineSizing {
+    /// Whether an engine sized `self` can run functions that need `other`.
+    pub fn fits(&self, other: &EngineSizing) -> bool {
+        other.instances <= self.instances && other.max_memory_bytes <= self.max_memory_bytes
+    }
 }
 
 /// Builds the engine: pooling allocator (instances come from pre-reserved slots, and memory pages

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store};
+use wasmtime::Store;
 
 use super::bindings::function_world::{Function, FunctionPre};
 use super::bindings::{Hook, HookPre};
@@ -64,6 +64,7 @@ pub struct Report {
 /// A compiled function with its pool of environments.
 pub struct HookFunction {
     config: FunctionConfig,
+    digest: [u8; 32],
     pre: Pre,
     idle: Mutex<Vec<Environment>>,
     /// Invocations running now (never waited on: beyond `max-concurrency` is a throttle).
@@ -71,20 +72,15 @@ pub struct HookFunction {
 }
 
 impl HookFunction {
-    /// Compiles the function's component (once, at start).
+    /// Prepares `component` (the compiled module of `config`, whose SHA-256 is `digest`) for
+    /// instantiation.
     pub fn load(
-        engine: &Engine,
         linker: &Linker<HookState>,
+        component: &Component,
         config: FunctionConfig,
+        digest: [u8; 32],
     ) -> anyhow::Result<Self> {
-        let component = Component::from_file(engine, &config.module).map_err(|e| {
-            anyhow::anyhow!(
-                "function \"{}\": {}: {e:#}",
-                config.name,
-                config.module.display()
-            )
-        })?;
-        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+        let instance_pre = linker.instantiate_pre(component).map_err(|e| {
             anyhow::anyhow!(
                 "function \"{}\": {}: {e:#}",
                 config.name,
@@ -104,9 +100,20 @@ impl HookFunction {
         Ok(HookFunction {
             in_flight: AtomicUsize::new(0),
             config,
+            digest,
             pre,
             idle: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The settings the function was loaded with.
+    pub fn config(&self) -> &FunctionConfig {
+        &self.config
+    }
+
+    /// SHA-256 of the module the function was compiled from.
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
     }
 
     /// The function's name.

@@ -7,6 +7,7 @@
 //! (execution error, timeout, throttle) in [`HookError::status`].
 
 mod bindings;
+mod compiled;
 mod convert;
 mod edits;
 mod engine;
@@ -18,8 +19,9 @@ mod registry;
 mod state;
 mod validate;
 
+pub use compiled::{hex, CompiledCache};
 pub use edits::HeaderEdits;
 pub use error::{HookError, Trigger};
 pub use function::{HookFunction, Report, Validated};
-pub use registry::HookRegistry;
+pub use registry::{compiled_cache, HookRegistry, RegistryChanges};
 pub use validate::validate;

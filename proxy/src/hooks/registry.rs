@@ -1,29 +1,71 @@
-//! Every configured function, compiled once at start on one engine.
+//! Every configured function, compiled on one engine. A reload builds a new registry from the
+//! previous one: functions with the same settings and module bytes are carried over with their
+//! warm environments; only the others are compiled (or loaded from the compiled cache).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Arc;
 
-use wasmtime::component::{HasSelf, Linker};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::Engine;
 
 use super::bindings::Hook;
+use super::compiled::CompiledCache;
 use super::engine::{self, EngineSizing};
 use super::function::HookFunction;
 use super::state::HookState;
 use crate::config::FunctionConfig;
 
+/// The engine and linker functions are compiled and instantiated with.
+struct Runtime {
+    engine: Engine,
+    linker: Linker<HookState>,
+    sizing: EngineSizing,
+}
+
 /// The functions, by name.
 pub struct HookRegistry {
+    runtime: Option<Arc<Runtime>>,
     functions: HashMap<String, Arc<HookFunction>>,
+    /// SHA-256 of each function's module, by function name (sorted, for the config hash).
+    digests: BTreeMap<String, [u8; 32]>,
+}
+
+/// What building a registry did with each function.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RegistryChanges {
+    /// Carried over with their warm environments.
+    pub kept: Vec<String>,
+    /// Compiled or loaded anew (new, or changed module or settings).
+    pub loaded: Vec<String>,
 }
 
 impl HookRegistry {
     /// Compiles every function. Fails with the function's name and module path when one does
     /// not load.
     pub fn load(functions: &[FunctionConfig]) -> anyhow::Result<Self> {
+        Self::build(functions, None, None).map(|(registry, _)| registry)
+    }
+
+    /// Builds the registry for `functions`, reusing what `previous` already has: the engine
+    /// when every function fits its sizing, and each function whose settings and module bytes
+    /// are unchanged. Compiled components come from `cache` when it has them.
+    pub fn build(
+        functions: &[FunctionConfig],
+        previous: Option<&HookRegistry>,
+        cache: Option<&CompiledCache>,
+    ) -> anyhow::Result<(Self, RegistryChanges)> {
+        let mut changes = RegistryChanges::default();
         if functions.is_empty() {
-            return Ok(HookRegistry {
-                functions: HashMap::new(),
-            });
+            return Ok((
+                HookRegistry {
+                    runtime: previous.and_then(|p| p.runtime.clone()),
+                    functions: HashMap::new(),
+                    digests: BTreeMap::new(),
+                },
+                changes,
+            ));
         }
         let sizing = EngineSizing {
             instances: functions
@@ -38,24 +80,98 @@ impl HookRegistry {
                 .max()
                 .unwrap_or(128 << 20),
         };
-        let engine = engine::build(&sizing).map_err(|e| anyhow::anyhow!("wasm engine: {e:#}"))?;
-        let mut linker = Linker::<HookState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-        Hook::add_to_linker::<_, HasSelf<HookState>>(&mut linker, |s| s)
-            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let reused = previous
+            .and_then(|p| p.runtime.as_ref())
+            .filter(|r| r.sizing.fits(&sizing))
+            .cloned();
+        let runtime = match reused {
+            Some(r) => r,
+            None => Arc::new(runtime(sizing)?),
+        };
         let mut map = HashMap::new();
+        let mut digests = BTreeMap::new();
         for f in functions {
-            map.insert(
-                f.name.clone(),
-                Arc::new(HookFunction::load(&engine, &linker, f.clone())?),
-            );
+            let bytes = std::fs::read(&f.module).map_err(|e| {
+                anyhow::anyhow!("function \"{}\": {}: {e}", f.name, f.module.display())
+            })?;
+            let digest: [u8; 32] = Sha256::digest(&bytes).into();
+            digests.insert(f.name.clone(), digest);
+            let carried = previous
+                .filter(|p| p.runtime.as_ref().is_some_and(|r| Arc::ptr_eq(r, &runtime)))
+                .and_then(|p| p.functions.get(&f.name))
+                .filter(|old| old.config() == f && old.digest() == &digest);
+            let function = match carried {
+                Some(old) => {
+                    changes.kept.push(f.name.clone());
+                    old.clone()
+                }
+                None => {
+                    changes.loaded.push(f.name.clone());
+                    let component =
+                        compile(&runtime.engine, &bytes, &digest, cache).map_err(|e| {
+                            anyhow::anyhow!(
+                                "function \"{}\": {}: {e:#}",
+                                f.name,
+                                f.module.display()
+                            )
+                        })?;
+                    Arc::new(HookFunction::load(
+                        &runtime.linker,
+                        &component,
+                        f.clone(),
+                        digest,
+                    )?)
+                }
+            };
+            map.insert(f.name.clone(), function);
         }
-        Ok(HookRegistry { functions: map })
+        Ok((
+            HookRegistry {
+                runtime: Some(runtime),
+                functions: map,
+                digests,
+            },
+            changes,
+        ))
     }
 
     /// The function called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<HookFunction>> {
         self.functions.get(name)
     }
+
+    /// Each function's module SHA-256, by name in order.
+    pub fn digests(&self) -> &BTreeMap<String, [u8; 32]> {
+        &self.digests
+    }
+}
+
+fn runtime(sizing: EngineSizing) -> anyhow::Result<Runtime> {
+    let engine = engine::build(&sizing).map_err(|e| anyhow::anyhow!("wasm engine: {e:#}"))?;
+    let mut linker = Linker::<HookState>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    Hook::add_to_linker::<_, HasSelf<HookState>>(&mut linker, |s| s)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    Ok(Runtime {
+        engine,
+        linker,
+        sizing,
+    })
+}
+
+fn compile(
+    engine: &Engine,
+    bytes: &[u8],
+    digest: &[u8; 32],
+    cache: Option<&CompiledCache>,
+) -> wasmtime::Result<Component> {
+    match cache {
+        Some(cache) => cache.component(engine, bytes, digest),
+        None => Component::new(engine, bytes),
+    }
+}
+
+/// Opens the compiled-component cache at `dir`, if one is configured and usable.
+pub fn compiled_cache(dir: Option<&Path>) -> Option<CompiledCache> {
+    dir.and_then(CompiledCache::open)
 }

@@ -1,6 +1,6 @@
 //! The admin listener: `/healthz` for load balancers and orchestrators, `/metrics` for
-//! Prometheus, `POST /cache/purge` for operators. It is a separate listener so viewers can never
-//! reach it.
+//! Prometheus, `POST /cache/purge` and `POST /reload` for operators. It is a separate listener
+//! so viewers can never reach it.
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::Metrics;
 use crate::cache::{EdgeCache, PurgeScope};
+use crate::node::Node;
 
 /// Largest purge request body read.
 const MAX_PURGE_BODY: usize = 64 * 1024;
@@ -21,7 +22,7 @@ const MAX_PURGE_BODY: usize = 64 * 1024;
 pub struct AdminApp {
     metrics: Arc<Metrics>,
     cache: EdgeCache,
-    purge_token: Option<String>,
+    node: Arc<Node>,
 }
 
 /// `POST /cache/purge` body: CloudFront's invalidation paths, for one host or all.
@@ -35,34 +36,32 @@ struct PurgeRequest {
 }
 
 impl AdminApp {
-    /// An admin app reporting `metrics` and purging `cache` for callers holding `purge_token`.
-    pub fn new(metrics: Arc<Metrics>, cache: EdgeCache, purge_token: Option<String>) -> Self {
+    /// An admin app reporting `metrics`, purging `cache` and reloading `node`; the tokens are
+    /// those of the configuration in service.
+    pub fn new(metrics: Arc<Metrics>, cache: EdgeCache, node: Arc<Node>) -> Self {
         AdminApp {
             metrics,
             cache,
-            purge_token,
+            node,
         }
     }
 
+    /// `/healthz`: serving, with the configuration in service and the process id (which a
+    /// binary upgrade signals).
+    fn health(&self) -> String {
+        let generation = self.node.current();
+        format!(
+            "ok\ngeneration: {}\nconfig: {}\npid: {}\n",
+            generation.number,
+            generation.hash,
+            std::process::id()
+        )
+    }
+
     async fn purge(&self, session: &mut ServerSession) -> (StatusCode, String) {
-        let Some(token) = &self.purge_token else {
-            return (
-                StatusCode::FORBIDDEN,
-                "{\"error\":\"the purge API is off: set cache.purge-token\"}".into(),
-            );
-        };
-        let presented = session
-            .req_header()
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                "{\"error\":\"a valid bearer token is required\"}".into(),
-            );
+        let token = self.node.current().config.cache.purge_token.clone();
+        if let Err(refusal) = authorize(session, token.as_deref(), "cache.purge-token") {
+            return refusal;
         }
         let mut body = BytesMut::new();
         loop {
@@ -121,6 +120,65 @@ impl AdminApp {
             serde_json::json!({ "purged": purged }).to_string(),
         )
     }
+
+    /// `POST /reload`: the same reload as SIGHUP; the answer says what changed, or why nothing did.
+    async fn reload(&self, session: &mut ServerSession) -> (StatusCode, String) {
+        let token = self.node.current().config.admin.token.clone();
+        if let Err(refusal) = authorize(session, token.as_deref(), "admin.token") {
+            return refusal;
+        }
+        let node = self.node.clone();
+        match tokio::task::spawn_blocking(move || node.reload()).await {
+            Ok(Ok(r)) => (
+                StatusCode::OK,
+                serde_json::json!({
+                    "generation": r.generation,
+                    "hash": r.hash,
+                    "kept": r.kept,
+                    "loaded": r.loaded,
+                })
+                .to_string(),
+            ),
+            Ok(Err(e)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                serde_json::json!({ "error": e.to_string() }).to_string(),
+            ),
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({ "error": format!("reload failed: {e}") }).to_string(),
+            ),
+        }
+    }
+}
+
+/// Checks the request's bearer token against `token` (the setting named `key`); the refusal
+/// to send otherwise.
+fn authorize(
+    session: &ServerSession,
+    token: Option<&str>,
+    key: &str,
+) -> Result<(), (StatusCode, String)> {
+    let Some(token) = token else {
+        return Err((
+            StatusCode::FORBIDDEN,
+            serde_json::json!({ "error": format!("this API is off: set {key}") }).to_string(),
+        ));
+    };
+    let presented = session
+        .req_header()
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            "{\"error\":\"a valid bearer token is required\"}".into(),
+        ))
+    }
 }
 
 /// Compares in time that depends on neither token: both are hashed to fixed-size digests
@@ -137,7 +195,7 @@ impl ServeHttp for AdminApp {
         let path = session.req_header().uri.path().to_string();
         let method = session.req_header().method.clone();
         let (status, content_type, body) = match (path.as_str(), &method) {
-            ("/healthz", _) => (StatusCode::OK, "text/plain", b"ok\n".to_vec()),
+            ("/healthz", _) => (StatusCode::OK, "text/plain", self.health().into_bytes()),
             ("/metrics", _) => {
                 self.metrics.observe_store(self.cache.store);
                 (
@@ -150,7 +208,11 @@ impl ServeHttp for AdminApp {
                 let (status, body) = self.purge(session).await;
                 (status, "application/json", body.into_bytes())
             }
-            ("/cache/purge", _) => (
+            ("/reload", &Method::POST) => {
+                let (status, body) = self.reload(session).await;
+                (status, "application/json", body.into_bytes())
+            }
+            ("/cache/purge" | "/reload", _) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "text/plain",
                 b"use POST\n".to_vec(),

@@ -2,8 +2,8 @@
 //! exports.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::cache::MemoryStore;
@@ -38,6 +38,12 @@ pub struct Metrics {
     pub viewer_connections: IntGauge,
     /// Viewer connections closed at accept because `limits.max-connections` were open.
     pub connections_refused: IntCounter,
+    /// The configuration generation in service (1 at start, one more per reload).
+    pub config_generation: IntGauge,
+    /// Reloads, by result (`ok`, `error`).
+    pub config_reloads: IntCounterVec,
+    /// 1, labelled with the SHA-256 of the configuration in service.
+    pub config_info: IntGaugeVec,
 }
 
 impl Metrics {
@@ -135,8 +141,32 @@ impl Metrics {
             "Viewer connections closed at accept because limits.max-connections were open.",
         )
         .expect("valid metric");
+        let config_generation = IntGauge::new(
+            "edge_config_generation",
+            "The configuration generation in service: 1 at start, one more per reload.",
+        )
+        .expect("valid metric");
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "edge_config_reloads_total",
+                "Configuration reloads, by result (ok, error).",
+            ),
+            &["result"],
+        )
+        .expect("valid metric");
+        let config_info = IntGaugeVec::new(
+            Opts::new(
+                "edge_config_info",
+                "1, labelled with the SHA-256 of the configuration file and modules in service.",
+            ),
+            &["hash"],
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(viewer_connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(config_generation.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(config_reloads.clone()),
+            Box::new(config_info.clone()),
+            Box::new(viewer_connections.clone()),
             Box::new(connections_refused.clone()),
             Box::new(cache_requests.clone()),
             Box::new(cache_lock_waits.clone()),
@@ -183,7 +213,17 @@ impl Metrics {
             cache_max_bytes,
             viewer_connections,
             connections_refused,
+            config_generation,
+            config_reloads,
+            config_info,
         }
+    }
+
+    /// Records that generation `number`, whose hash is `hash`, is in service.
+    pub fn observe_generation(&self, number: u64, hash: &str) {
+        self.config_generation.set(number as i64);
+        self.config_info.reset();
+        self.config_info.with_label_values(&[hash]).set(1);
     }
 
     /// Copies the store's own counters into the registry (they live in the store so that

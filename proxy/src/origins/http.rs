@@ -10,10 +10,9 @@ use pingora::lb::health_check::{
 use pingora::lb::selection::{Consistent, RoundRobin};
 use pingora::lb::{Backend, LoadBalancer};
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
-use pingora::services::background::background_service;
 use pingora::upstreams::peer::HttpPeer;
 
-use super::BackgroundService;
+use super::HealthChecks;
 use crate::config::{Balance, HealthCheckKind, HttpOrigin};
 
 /// Why no upstream server could be chosen.
@@ -40,16 +39,11 @@ pub struct HttpUpstream {
 const MAX_SELECTION_STEPS: usize = 256;
 
 impl HttpUpstream {
-    /// Builds the balancer. When health checks are configured, the returned background service
-    /// must be added to the server: it runs them.
-    pub fn new(
-        name: &str,
-        config: &HttpOrigin,
-    ) -> std::io::Result<(Self, Option<BackgroundService>)> {
+    /// Builds the balancer. When health checks are configured, the returned task runs them.
+    pub fn new(name: &str, config: &HttpOrigin) -> std::io::Result<(Self, Option<HealthChecks>)> {
         fn setup<S>(
-            name: &str,
             config: &HttpOrigin,
-        ) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<BackgroundService>)>
+        ) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<HealthChecks>)>
         where
             S: pingora::lb::selection::BackendSelection + Send + Sync + 'static,
             S::Iter: pingora::lb::selection::BackendIter,
@@ -62,17 +56,16 @@ impl HttpUpstream {
             lb.set_health_check(health_check(config, &hc.kind));
             lb.health_check_frequency = Some(hc.interval);
             lb.parallel_health_check = true;
-            let service = background_service(&format!("health check {name}"), lb);
-            let lb = service.task();
-            Ok((lb, Some(Box::new(service))))
+            let lb = Arc::new(lb);
+            Ok((lb.clone(), Some(lb)))
         }
         let (balancer, service) = match config.balance {
             Balance::RoundRobin => {
-                let (lb, s) = setup::<RoundRobin>(name, config)?;
+                let (lb, s) = setup::<RoundRobin>(config)?;
                 (Balancer::RoundRobin(lb), s)
             }
             Balance::ConsistentHash => {
-                let (lb, s) = setup::<Consistent>(name, config)?;
+                let (lb, s) = setup::<Consistent>(config)?;
                 (Balancer::Consistent(lb), s)
             }
         };

@@ -13,8 +13,9 @@ pub use function::{TargetError, TargetGroup};
 use crate::config::{Config, Origin};
 use crate::hooks::HookRegistry;
 
-/// A service that must run beside the proxy for an origin to work (health checks).
-pub type BackgroundService = Box<dyn pingora::services::ServiceWithDependents>;
+/// An origin's active health checks: a task that runs until its watch turns `true`.
+pub type HealthChecks =
+    std::sync::Arc<dyn pingora::services::background::BackgroundService + Send + Sync>;
 
 /// A configured origin, ready to serve.
 pub enum OriginHandle {
@@ -26,11 +27,11 @@ pub enum OriginHandle {
     Function(TargetGroup),
 }
 
-/// Builds every origin named in `config`, with the background services they need.
+/// Builds every origin named in `config`, with the health checks they need run.
 pub fn build(
     config: &Config,
     hooks: &HookRegistry,
-) -> anyhow::Result<(HashMap<String, OriginHandle>, Vec<BackgroundService>)> {
+) -> anyhow::Result<(HashMap<String, OriginHandle>, Vec<HealthChecks>)> {
     let mut origins = HashMap::new();
     let mut services = Vec::new();
     for (name, origin) in &config.origins {

@@ -572,6 +572,13 @@ async fn idle_keep_alive_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_are_closed_and_counted() {
     let (_origin, proxy) = plain_proxy("max-connections = 2").await;
+    // The start-up probe's connection may still be counted (its close is seen by a worker of its
+    // own): wait until none is open.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy.metrics().await.contains("edge_viewer_connections 0") {
+        assert!(Instant::now() < deadline, "a connection stayed open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let held: Vec<TcpStream> = (0..2)
         .map(|_| TcpStream::connect(proxy.addr).unwrap())
         .collect();
@@ -669,8 +676,11 @@ async fn the_header_deadline_never_cuts_an_upgraded_connection() {
             });
         }
     });
+    // One worker: with more, Pingora 0.9 sometimes ends an upgraded tunnel right after the 101
+    // when the origin answers before the request's empty body is handled (cloudflare/pingora
+    // #946) — a race in the upgrade itself, not in the deadline this test is about.
     let proxy = Proxy::start(&format!(
-        "[limits]\nrequest-header-timeout-ms = 300\n\n[origins.o]\ntype = \"http\"\nservers = [\"{addr}\"]\n\n[default-behavior]\norigin = \"o\"\n"
+        "[node]\nworker-threads = 1\n\n[limits]\nrequest-header-timeout-ms = 300\n\n[origins.o]\ntype = \"http\"\nservers = [\"{addr}\"]\n\n[default-behavior]\norigin = \"o\"\n"
     ));
     let mut s = TcpStream::connect(proxy.addr).unwrap();
     s.write_all(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")

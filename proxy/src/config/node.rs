@@ -1,0 +1,155 @@
+//! `[node]` and `[admin]`: how the process runs — its name, threads, shutdown, upgrade socket,
+//! compiled-module cache — and the operator's listener with its token.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::IssueSink;
+use super::raw::{RawAdmin, RawNode};
+use super::{in_range, secret, socket_addr};
+
+/// How the node process runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSettings {
+    /// The name this node uses in `Via` and `CDN-Loop`.
+    pub name: String,
+    /// Pingora worker threads per service (`"auto"`: one per core).
+    pub worker_threads: usize,
+    /// Write one JSON access-log line per request to stdout.
+    pub access_log: bool,
+    /// How long requests in flight at SIGTERM may take to finish before the process exits.
+    pub shutdown_grace: Duration,
+    /// Where a new process started with `run --upgrade` waits for this one's listening sockets.
+    pub upgrade_socket: PathBuf,
+    /// Directory of compiled components kept across starts and reloads; `None` compiles every
+    /// time.
+    pub module_cache: Option<PathBuf>,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminSettings {
+    /// `ip:port` of `/healthz`, `/metrics`, `/cache/purge` and `/reload`.
+    pub address: SocketAddr,
+    /// Bearer token `POST /reload` requires; without one reloads come only by SIGHUP.
+    pub token: Option<String>,
+}
+
+/// The default admin address.
+const DEFAULT_ADMIN: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)),
+    9080,
+);
+
+/// As Kubernetes' default `terminationGracePeriodSeconds`.
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub(super) fn admin_settings(raw: Option<&RawAdmin>, sink: &mut IssueSink) -> AdminSettings {
+    let Some(a) = raw else {
+        return AdminSettings {
+            address: DEFAULT_ADMIN,
+            token: None,
+        };
+    };
+    AdminSettings {
+        address: socket_addr(&a.address, "admin.address", sink).unwrap_or(DEFAULT_ADMIN),
+        token: secret(a.token.as_ref(), a.token_env.as_ref(), "admin.token", sink),
+    }
+}
+
+pub(super) fn node_settings(
+    raw: Option<&RawNode>,
+    admin: &AdminSettings,
+    base: &Path,
+    sink: &mut IssueSink,
+) -> NodeSettings {
+    let mut node = NodeSettings {
+        name: "edge-proxy".to_string(),
+        worker_threads: cores(),
+        access_log: true,
+        shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        upgrade_socket: std::env::temp_dir()
+            .join(format!("edge-proxy-{}.upgrade.sock", admin.address.port())),
+        module_cache: default_module_cache(),
+    };
+    let Some(n) = raw else {
+        return node;
+    };
+    if let Some(name) = &n.name {
+        let valid = !name.get_ref().is_empty()
+            && name
+                .get_ref()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+        if valid {
+            node.name = name.get_ref().clone();
+        } else {
+            sink.at(
+                Some(name.span()),
+                "node.name",
+                "must be a non-empty token of letters, digits, '-', '.', '_'",
+            );
+        }
+    }
+    if let Some(t) = &n.worker_threads {
+        if let Some(t) = worker_threads(t, sink) {
+            node.worker_threads = t;
+        }
+    }
+    if let Some(a) = n.access_log {
+        node.access_log = a;
+    }
+    if let Some(v) = &n.shutdown_grace_ms {
+        if let Some(ms) = in_range(v, 0, 3_600_000, "node.shutdown-grace-ms", sink) {
+            node.shutdown_grace = Duration::from_millis(ms as u64);
+        }
+    }
+    if let Some(p) = &n.upgrade_socket {
+        if p.get_ref().is_empty() {
+            sink.at(Some(p.span()), "node.upgrade-socket", "must be a path");
+        } else {
+            node.upgrade_socket = base.join(p.get_ref());
+        }
+    }
+    if let Some(p) = &n.module_cache {
+        node.module_cache = (!p.get_ref().is_empty()).then(|| base.join(p.get_ref()));
+    }
+    node
+}
+
+/// `worker-threads`: `"auto"` or 1–256.
+fn worker_threads(v: &Spanned<toml::Value>, sink: &mut IssueSink) -> Option<usize> {
+    match v.get_ref() {
+        toml::Value::String(s) if s == "auto" => Some(cores()),
+        toml::Value::Integer(n) if (1..=256).contains(n) => Some(*n as usize),
+        other => {
+            sink.at(
+                Some(v.span()),
+                "node.worker-threads",
+                format!("{other} is neither \"auto\" nor a number in 1..=256"),
+            );
+            None
+        }
+    }
+}
+
+/// The cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `$XDG_CACHE_HOME/edge-proxy/modules`, else `~/.cache/edge-proxy/modules`.
+fn default_module_cache() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".cache"))
+        })?;
+    Some(base.join("edge-proxy").join("modules"))
+}
