@@ -9,6 +9,7 @@ mod hooks;
 mod hygiene;
 mod invoke;
 mod observability;
+mod operations;
 mod origins;
 mod routing;
 mod support;

@@ -119,6 +119,37 @@ impl Proxy {
         self.child.id()
     }
 
+    /// The configuration file the proxy runs on.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("edge.toml")
+    }
+
+    /// Sends `signal` (a name `kill -s` takes: `HUP`, `TERM`, `QUIT`) to the proxy.
+    pub fn signal(&self, signal: &str) {
+        send_signal(self.pid(), signal);
+    }
+
+    /// Waits up to `limit` for the proxy to exit; its status, or `None` if it still runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        wait_exit(&mut self.child, limit)
+    }
+
+    /// Binary upgrade: starts a second `edge-proxy run --upgrade` on the same configuration,
+    /// which waits for this one's listening sockets. It becomes the process this `Proxy` runs
+    /// (and kills on drop); the old process is returned, to be sent `QUIT` and waited on.
+    pub fn start_upgrade(&mut self) -> Child {
+        let stdout = std::fs::File::create(self.dir.path().join("stdout.upgraded.log")).unwrap();
+        let stderr = std::fs::File::create(self.dir.path().join("stderr.upgraded.log")).unwrap();
+        let child = Command::new(binary())
+            .args(["run", "--upgrade", "--conf"])
+            .arg(self.conf())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn edge-proxy --upgrade");
+        std::mem::replace(&mut self.child, child)
+    }
+
     /// `http://127.0.0.1:port` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
@@ -172,6 +203,29 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Sends `signal` (a `kill -s` name) to process `pid`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -s {signal} {pid} failed");
+}
+
+/// Waits up to `limit` for `child` to exit.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
