@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONF ?= conf/edge.toml
 
-.PHONY: setup hooks run test check lint bench bench-instructions bench-builds fuzz
+.PHONY: setup hooks run test check lint bench bench-instructions bench-builds soak fuzz
 
 # The sample hooks conf/edge.toml uses, built for wasm32-wasip2 into target/guests (the same
 # place the test build puts them).
@@ -47,6 +47,11 @@ bench: bench-builds
 ## the figure that stays put on a noisy machine.
 bench-instructions: bench-builds
 	./benches/instructions.sh
+
+## make soak: wrk for 5 minutes while the config is reloaded every 2 s between two hook
+## versions (benches/soak.sh): no failed request, every reload applied, RSS growth under 10 %.
+soak: bench-builds
+	./benches/soak.sh
 
 bench-builds: setup
 	./scripts/setup.sh --bench
