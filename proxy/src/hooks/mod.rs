@@ -1,10 +1,11 @@
 //! WebAssembly hooks at CloudFront's four trigger points, with Lambda@Edge semantics.
 //!
 //! A function is a component implementing the `edge:hooks` contract (`hooks-sdk/wit/`). The
-//! [`HookRegistry`] compiles every configured function once; each [`HookFunction`] keeps warm
-//! execution environments and runs invocations with memory and time limits; results are
-//! validated as CloudFront validates them, and failures map to 502 (invalid result) or 503
-//! (execution error, timeout, throttle) in [`HookError::status`].
+//! [`HookRegistry`] compiles every configured function (once per module and settings: a reload
+//! carries unchanged ones over, and compiled components are cached on disk); each
+//! [`HookFunction`] keeps warm execution environments and runs invocations with memory and time
+//! limits; results are validated as CloudFront validates them, and failures map to 502 (invalid
+//! result) or 503 (execution error, timeout, throttle) in [`HookError::status`].
 
 mod bindings;
 mod compiled;

@@ -72,6 +72,8 @@ pub struct Reloaded {
     pub kept: Vec<String>,
     /// Functions compiled or loaded anew.
     pub loaded: Vec<String>,
+    /// Earlier generations still held by requests in flight when the reload happened.
+    pub draining: usize,
 }
 
 /// The node's configuration over time.
@@ -172,6 +174,7 @@ impl Node {
                     hash = %r.hash,
                     kept = ?r.kept,
                     loaded = ?r.loaded,
+                    draining = r.draining,
                     "configuration reloaded"
                 );
             }
@@ -228,12 +231,18 @@ impl Node {
             hash: next.hash.clone(),
             kept: changes.kept,
             loaded: changes.loaded,
+            draining: 0,
         };
         self.metrics.observe_generation(next.number, &next.hash);
         let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
-        retired.retain(|g| g.strong_count() > 0);
         retired.push(Arc::downgrade(&old));
         self.current.store(Arc::new(next));
-        Ok(reloaded)
+        drop(old);
+        retired.retain(|g| g.strong_count() > 0);
+        let draining = retired.len();
+        Ok(Reloaded {
+            draining,
+            ..reloaded
+        })
     }
 }
