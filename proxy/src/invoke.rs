@@ -71,8 +71,10 @@ pub fn run(args: InvokeArgs) -> ExitCode {
         max_invocations: 1,
         idle_timeout: Duration::from_secs(1),
     };
-    let registry = match HookRegistry::load(std::slice::from_ref(&config)) {
-        Ok(r) => r,
+    // The node's default compiled-module cache: a module run before loads in milliseconds.
+    let cache = crate::hooks::compiled_cache(crate::config::default_module_cache().as_deref());
+    let registry = match HookRegistry::build(std::slice::from_ref(&config), None, cache.as_ref()) {
+        Ok((r, _)) => r,
         Err(e) => {
             eprintln!("{e:#}");
             return ExitCode::FAILURE;

@@ -57,6 +57,11 @@ pub fn run(conf: &Path) -> ExitCode {
             Some(error) => eprintln!("{error}"),
             None => eprintln!("edge-proxy: the node answered {status}: {body}"),
         }
+        if status == reqwest::StatusCode::FORBIDDEN {
+            eprintln!(
+                "edge-proxy: without admin.token, reload with SIGHUP: kill -HUP <pid> (http://{address}/healthz shows the pid)"
+            );
+        }
         eprintln!("edge-proxy: not reloaded; the node keeps serving its configuration");
         ExitCode::FAILURE
     }

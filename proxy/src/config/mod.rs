@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigIssue};
-pub use node::{AdminSettings, NodeSettings};
+pub use node::{default_module_cache, AdminSettings, NodeSettings};
 pub use pattern::Pattern;
 pub use restart::restart_only_changes;
 

@@ -141,8 +141,9 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// `$XDG_CACHE_HOME/edge-proxy/modules`, else `~/.cache/edge-proxy/modules`.
-fn default_module_cache() -> Option<PathBuf> {
+/// `$XDG_CACHE_HOME/edge-proxy/modules`, else `~/.cache/edge-proxy/modules`: where compiled
+/// components are kept unless `node.module-cache` says otherwise.
+pub fn default_module_cache() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

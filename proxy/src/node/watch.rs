@@ -1,7 +1,7 @@
 //! `run --watch`: reload when the configuration file or a module it names changes — the loop
 //! an author wants while editing a hook.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -50,16 +50,48 @@ pub fn watch(node: Arc<Node>) {
         .expect("spawn watch thread");
 }
 
-/// The configuration file and every module of the generation in service.
+/// The configuration file, every module of the generation in service, and every module the
+/// file names now (so a reload that failed on a module not built yet is retried once it is).
 fn stamps(node: &Node) -> Vec<(PathBuf, Stamp)> {
-    let generation = node.current();
-    std::iter::once(node.conf().to_path_buf())
-        .chain(generation.config.functions.iter().map(|f| f.module.clone()))
+    let conf = node.conf();
+    let mut paths: Vec<PathBuf> = std::iter::once(conf.to_path_buf())
+        .chain(
+            node.current()
+                .config
+                .functions
+                .iter()
+                .map(|f| f.module.clone()),
+        )
+        .chain(modules_named(conf))
+        .collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
         .map(|path| {
             let stamp = std::fs::metadata(&path)
                 .ok()
                 .and_then(|m| Some((m.modified().ok()?, m.len())));
             (path, stamp)
         })
+        .collect()
+}
+
+/// `functions.*.module` of the file as it is now, when it parses as TOML.
+fn modules_named(conf: &Path) -> Vec<PathBuf> {
+    let base = conf.parent().unwrap_or(Path::new("."));
+    let Some(table) = std::fs::read_to_string(conf)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+    else {
+        return Vec::new();
+    };
+    table
+        .get("functions")
+        .and_then(|f| f.as_table())
+        .into_iter()
+        .flat_map(|functions| functions.values())
+        .filter_map(|f| f.get("module")?.as_str())
+        .map(|m| base.join(m))
         .collect()
 }
