@@ -63,16 +63,19 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { conf } => match check(&conf) {
-            Ok(()) => {
-                println!("{}: ok", conf.display());
-                ExitCode::SUCCESS
+        Command::Check { conf } => {
+            init_tracing();
+            match check(&conf) {
+                Ok(()) => {
+                    println!("{}: ok", conf.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Reload { conf } => crate::reload_command::run(&conf),
         Command::Invoke(args) => crate::invoke::run(args),
         Command::Run {

@@ -85,3 +85,47 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
     );
     changes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::restart_only_changes;
+    use crate::config::Config;
+
+    fn config(extra: &str) -> Config {
+        let dir = std::env::temp_dir();
+        Config::parse(
+            &dir.join("edge.toml"),
+            &format!(
+                "version = 1\n[[listeners]]\naddress = \"127.0.0.1:8080\"\n{extra}\n[origins.o]\ntype = \"http\"\nservers = [\"127.0.0.1:9\"]\n[default-behavior]\norigin = \"o\"\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn reloadable_changes_pass_and_restart_only_ones_are_named() {
+        let base = config("[node]\nname = \"a\"");
+        assert!(restart_only_changes(&base, &config("[node]\nname = \"b\"")).is_empty());
+        assert!(restart_only_changes(
+            &base,
+            &config("[node]\nname = \"a\"\n[limits]\nrequest-body-timeout-ms = 1000")
+        )
+        .is_empty());
+        let changes = restart_only_changes(
+            &base,
+            &config("[node]\nname = \"a\"\nworker-threads = 7\n[limits]\nmax-connections = 5\n[cache]\nmax-bytes = 2097152"),
+        );
+        let keys: Vec<&str> = changes
+            .iter()
+            .map(|c| c.split(':').next().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "node.worker-threads",
+                "cache.max-bytes",
+                "limits.max-connections"
+            ]
+        );
+    }
+}

@@ -169,3 +169,33 @@ fn bad_cache_settings_name_line_and_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn node_and_admin_settings_are_checked_with_line_and_key() {
+    let text = GOOD.replace(
+        "[[listeners]]",
+        "[admin]\naddress = \"127.0.0.1:9080\"\ntoken = \"short\"\n\n[node]\nworker-threads = \"many\"\nshutdown-grace-ms = -1\n\n[[listeners]]",
+    );
+    let (ok, stderr) = check(&text);
+    assert!(!ok);
+    assert!(
+        stderr.contains(":5: admin.token: a token needs at least 16 characters"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            ":8: node.worker-threads: \"many\" is neither \"auto\" nor a number in 1..=256"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(":9: node.shutdown-grace-ms: -1 is out of range 0..=3600000"),
+        "{stderr}"
+    );
+    let auto = GOOD.replace(
+        "[[listeners]]",
+        "[node]\nworker-threads = \"auto\"\nshutdown-grace-ms = 0\n\n[[listeners]]",
+    );
+    let (ok, stderr) = check(&auto);
+    assert!(ok, "{stderr}");
+}

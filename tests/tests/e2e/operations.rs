@@ -387,3 +387,67 @@ async fn a_binary_upgrade_under_load_fails_no_request() {
         "{healthz}"
     );
 }
+
+/// `edge-proxy check` on a config with one function, with the compiled-module cache at `cache`.
+fn check_with_cache(dir: &std::path::Path, cache: &std::path::Path) -> (bool, String) {
+    let conf = dir.join("edge.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "version = 1\n[[listeners]]\naddress = \"127.0.0.1:8080\"\n[node]\nmodule-cache = \"{}\"\n[origins.o]\ntype = \"http\"\nservers = [\"127.0.0.1:9\"]\n[functions.probe]\nmodule = \"{}\"\n[default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\nviewer-request = {{ function = \"probe\" }}\n",
+            cache.display(),
+            guests::FIXTURE_PROBE
+        ),
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .args(["check", "--conf"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_compiled_artifact_is_loaded_only_when_sound_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("modules");
+    let (ok, stderr) = check_with_cache(dir.path(), &cache);
+    assert!(ok, "{stderr}");
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the cache directory is private");
+    let artifact = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("the compiled component was stored");
+    let sound = std::fs::read(&artifact).unwrap();
+    let (ok, stderr) = check_with_cache(dir.path(), &cache);
+    assert!(ok && !stderr.contains("module cache"), "{stderr}");
+
+    // Damaged: ignored (never loaded), compiled again and stored sound.
+    let mut damaged = sound.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    std::fs::write(&artifact, &damaged).unwrap();
+    let (ok, stderr) = check_with_cache(dir.path(), &cache);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("ignoring a damaged artifact"), "{stderr}");
+    assert_eq!(std::fs::read(&artifact).unwrap(), sound);
+
+    // Writable by others: ignored.
+    std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let (ok, stderr) = check_with_cache(dir.path(), &cache);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("writable by others"), "{stderr}");
+
+    // A directory others may enter: the cache is off.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ok, stderr) = check_with_cache(dir.path(), &cache);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("module cache off"), "{stderr}");
+}
