@@ -124,6 +124,8 @@ mod tests {
             [
                 "node.worker-threads",
                 "cache.max-bytes",
+                // Derived from max-bytes when not set (a quarter of it).
+                "cache.max-object-bytes",
                 "limits.max-connections"
             ]
         );
