@@ -121,7 +121,7 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
         &local.socket().to_string_lossy(),
         Some(std::fs::Permissions::from_mode(0o600)),
     );
-    server.add_service(service);
+    node.serve_until_exit(service);
 
     let mut admin = Service::new(
         "admin".to_string(),

@@ -77,15 +77,26 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ViewerApp<A> {
             metrics: &self.metrics,
         };
         let wrapped = stream.as_any().is::<HeaderDeadline>();
-        let stream: Stream = if wrapped || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            stream
-        } else {
-            Box::new(HeaderDeadline::new(
-                stream,
-                self.limits.header_timeout,
-                self.limits.idle_timeout,
-            ))
-        };
+        let mut stream: Stream =
+            if wrapped || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+                stream
+            } else {
+                Box::new(HeaderDeadline::new(
+                    stream,
+                    self.limits.header_timeout,
+                    self.limits.idle_timeout,
+                ))
+            };
+        if !wrapped && stream.selected_alpn_proto() != Some(ALPN::H2) {
+            // Pingora closes every connection waiting for a request when a shutdown (or binary
+            // upgrade) starts: right for idle keep-alive connections, wrong for one accepted a
+            // moment before whose request is still on its way. Waiting here for its first byte
+            // (within the header deadline; the byte stays buffered) lets it be served. Plain
+            // TCP only: TLS streams cannot peek, and have their handshake behind them.
+            let mut first = [0u8; 1];
+            let _ =
+                tokio::time::timeout(self.limits.header_timeout, stream.try_peek(&mut first)).await;
+        }
         // Keep-alive reuse happens inside `inner`, so the connection is counted until it closes.
         self.inner.process_new(stream, shutdown).await
     }

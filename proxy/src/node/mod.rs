@@ -86,7 +86,7 @@ pub struct Node {
     reloading: Mutex<()>,
     module_cache: Option<CompiledCache>,
     metrics: Arc<Metrics>,
-    /// Runs every generation's health checks.
+    /// Runs every generation's health checks, SIGHUP and the local-origin server.
     runtime: tokio::runtime::Runtime,
 }
 
@@ -96,9 +96,10 @@ impl Node {
         let text = std::fs::read(conf)
             .map_err(|e| anyhow::anyhow!("{}: cannot read file: {e}", conf.display()))?;
         let module_cache = compiled_cache(config.node.module_cache.as_deref());
+        let config_threads = config.node.worker_threads;
         let (first, _) = Generation::build(1, config, &text, None, module_cache.as_ref())?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(config_threads)
             .thread_name("edge-node")
             .enable_all()
             .build()
@@ -135,6 +136,17 @@ impl Node {
             }
         });
         Ok(())
+    }
+
+    /// Runs `service` on the node's runtime until the process exits, outside Pingora's shutdown
+    /// broadcast: the local-origin server must keep answering while requests that started
+    /// before a SIGTERM finish in the grace period.
+    pub fn serve_until_exit<S: pingora::services::Service + 'static>(&self, mut service: S) {
+        let (keep, never) = tokio::sync::watch::channel(false);
+        self.runtime.spawn(async move {
+            let _keep = keep;
+            service.start_service(None, never, 1).await;
+        });
     }
 
     /// The configuration file.

@@ -303,6 +303,18 @@ async fn sigterm_lets_a_slow_request_finish_closes_idle_connections_and_exits_0(
     // New connections are refused while the slow request finishes.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(TcpStream::connect(proxy.addr).is_err());
+    // The local-origin server (where cached misses on `files` origins are fetched) still
+    // answers: requests finishing in the grace period may need it.
+    let hop = std::env::temp_dir()
+        .join(format!("edge-proxy-{}", proxy.pid()))
+        .join("local-origin.sock");
+    let mut hop = std::os::unix::net::UnixStream::connect(&hop).expect("the hop still accepts");
+    hop.write_all(b"GET / HTTP/1.1\r\nHost: local\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    hop.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut hop, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
 
     let slow = slow
         .await
@@ -450,4 +462,44 @@ fn a_compiled_artifact_is_loaded_only_when_sound_and_private() {
     let (ok, stderr) = check_with_cache(dir.path(), &cache);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("module cache off"), "{stderr}");
+}
+
+/// `/static/*` cached by path, and a cached default behavior whose key includes the query
+/// strings `query_strings`.
+fn cached_body(origin: &Origin, query_strings: &str) -> String {
+    format!(
+        "[node]\nname = \"n\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n[[behaviors]]\npath = \"/static/*\"\norigin = \"o\"\n[behaviors.cache]\nquery-strings = \"none\"\n\n[default-behavior]\norigin = \"o\"\n[default-behavior.cache]\nquery-strings = {query_strings}\n",
+        origin.addr
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_survives_a_reload_and_a_changed_key_policy_applies_from_the_next_request() {
+    let origin = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "token = \"{TOKEN}\"\n\n{}",
+        cached_body(&origin, "\"none\"")
+    ));
+    let x_cache = |path: &'static str| {
+        let url = proxy.url(path);
+        async move {
+            let r = client().get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.headers()["x-cache"].to_str().unwrap().to_string()
+        }
+    };
+    assert_eq!(x_cache("/static/same").await, "Miss from edge-proxy");
+    assert_eq!(x_cache("/page?v=1").await, "Miss from edge-proxy");
+    assert_eq!(x_cache("/page?v=2").await, "Hit from edge-proxy");
+
+    rewrite(&proxy, &cached_body(&origin, "\"all\""));
+    let (status, answer) = reload(&proxy).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // The stored object of the unchanged behavior is still there...
+    assert_eq!(x_cache("/static/same").await, "Hit from edge-proxy");
+    // ...and on the changed one the query string is now part of the key.
+    assert_eq!(x_cache("/page?v=3").await, "Miss from edge-proxy");
+    assert_eq!(x_cache("/page?v=3").await, "Hit from edge-proxy");
+    assert_eq!(origin.hits(), 3);
 }
