@@ -237,7 +237,7 @@ pub enum FunctionTarget {
 }
 
 /// Upstream HTTP(S) servers behind one name.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpOrigin {
     /// `host:port` of each server.
     pub servers: Vec<String>,
@@ -271,7 +271,7 @@ pub enum Balance {
 }
 
 /// Active health checking of an origin's servers.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HealthCheck {
     /// `tcp` connects; `http` expects a 2xx for `GET path`.
     pub kind: HealthCheckKind,

@@ -4,14 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use pingora::server::ShutdownWatch;
 use sha2::{Digest, Sha256};
-use tokio::sync::watch;
 
 use crate::config::{Behavior, Config};
 use crate::edge::NodeHeaders;
 use crate::hooks::{hex, CompiledCache, HookRegistry, RegistryChanges};
-use crate::origins::{HealthChecks, OriginHandle};
+use crate::origins::OriginHandle;
 
 /// A configuration in service.
 pub struct Generation {
@@ -27,9 +25,6 @@ pub struct Generation {
     pub hooks: Arc<HookRegistry>,
     /// `Via` and `CDN-Loop` values naming this node.
     pub node_headers: NodeHeaders,
-    health_checks: Vec<HealthChecks>,
-    /// Ends the health checks when the generation is dropped.
-    retire: watch::Sender<bool>,
 }
 
 impl Generation {
@@ -46,7 +41,7 @@ impl Generation {
         let (hooks, changes) =
             HookRegistry::build(&config.functions, previous.map(|p| &*p.hooks), cache)?;
         let hooks = Arc::new(hooks);
-        let (origins, health_checks) = crate::origins::build(&config, &hooks)?;
+        let origins = crate::origins::build(&config, &hooks, previous.map(|p| &p.origins))?;
         let mut digest = Sha256::new();
         digest.update(text);
         for (name, module) in hooks.digests() {
@@ -54,7 +49,6 @@ impl Generation {
             digest.update([0]);
             digest.update(module);
         }
-        let (retire, _) = watch::channel(false);
         Ok((
             Generation {
                 number,
@@ -63,31 +57,23 @@ impl Generation {
                 config,
                 origins,
                 hooks,
-                health_checks,
-                retire,
             },
             changes,
         ))
     }
 
-    /// Runs the origins' health checks on the current Tokio runtime until the generation is
-    /// dropped.
+    /// Runs the origins' health checks on the current Tokio runtime (those carried over from
+    /// the previous generation already run); each origin's end when it is dropped.
     pub fn start_health_checks(&self) {
-        for checks in &self.health_checks {
-            let checks = checks.clone();
-            let until: ShutdownWatch = self.retire.subscribe();
-            tokio::spawn(async move { checks.start(until).await });
+        for origin in self.origins.values() {
+            if let OriginHandle::Http(upstream) = origin {
+                upstream.start_health_checks();
+            }
         }
     }
 
     /// The behavior at `index` (a request's matched behavior).
     pub fn behavior(&self, index: Option<usize>) -> Option<&Behavior> {
         index.map(|i| &self.config.behaviors[i])
-    }
-}
-
-impl Drop for Generation {
-    fn drop(&mut self) {
-        let _ = self.retire.send(true);
     }
 }

@@ -12,6 +12,8 @@ use pingora::lb::{Backend, LoadBalancer};
 use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::upstreams::peer::HttpPeer;
 
+use tokio::sync::watch;
+
 use super::HealthChecks;
 use crate::config::{Balance, HealthCheckKind, HttpOrigin};
 
@@ -28,19 +30,25 @@ enum Balancer {
     Consistent(Arc<LoadBalancer<Consistent>>),
 }
 
-/// An `http` origin ready to pick servers.
+/// An `http` origin ready to pick servers. A reload that leaves the origin's settings unchanged
+/// carries it over, so the health its checks have learned is kept (a server known to be down is
+/// not tried again because the configuration changed elsewhere).
 pub struct HttpUpstream {
     name: String,
     config: HttpOrigin,
     balancer: Balancer,
+    /// The active health checks, if configured.
+    checks: Option<HealthChecks>,
+    /// Set once the checks run; they end when the upstream is dropped.
+    checking: std::sync::OnceLock<watch::Sender<bool>>,
 }
 
 /// Upper bound on servers visited per selection (pingora's selectors need one).
 const MAX_SELECTION_STEPS: usize = 256;
 
 impl HttpUpstream {
-    /// Builds the balancer. When health checks are configured, the returned task runs them.
-    pub fn new(name: &str, config: &HttpOrigin) -> std::io::Result<(Self, Option<HealthChecks>)> {
+    /// Builds the balancer; health checks start with [`HttpUpstream::start_health_checks`].
+    pub fn new(name: &str, config: &HttpOrigin) -> std::io::Result<Self> {
         fn setup<S>(
             config: &HttpOrigin,
         ) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<HealthChecks>)>
@@ -59,7 +67,7 @@ impl HttpUpstream {
             let lb = Arc::new(lb);
             Ok((lb.clone(), Some(lb)))
         }
-        let (balancer, service) = match config.balance {
+        let (balancer, checks) = match config.balance {
             Balance::RoundRobin => {
                 let (lb, s) = setup::<RoundRobin>(config)?;
                 (Balancer::RoundRobin(lb), s)
@@ -69,14 +77,31 @@ impl HttpUpstream {
                 (Balancer::Consistent(lb), s)
             }
         };
-        Ok((
-            HttpUpstream {
-                name: name.to_string(),
-                config: config.clone(),
-                balancer,
-            },
-            service,
-        ))
+        Ok(HttpUpstream {
+            name: name.to_string(),
+            config: config.clone(),
+            balancer,
+            checks,
+            checking: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Starts the health checks on the current Tokio runtime, once; they run until the upstream
+    /// is dropped.
+    pub fn start_health_checks(&self) {
+        let Some(checks) = &self.checks else {
+            return;
+        };
+        let mut started = false;
+        self.checking.get_or_init(|| {
+            started = true;
+            watch::channel(false).0
+        });
+        if started {
+            let checks = checks.clone();
+            let until = self.checking.get().expect("just set").subscribe();
+            tokio::spawn(async move { checks.start(until).await });
+        }
     }
 
     /// The origin's configuration.
@@ -153,6 +178,14 @@ fn health_check(
                 hc.peer_template.options.verify_hostname = config.verify;
             }
             Box::new(hc)
+        }
+    }
+}
+
+impl Drop for HttpUpstream {
+    fn drop(&mut self) {
+        if let Some(checking) = self.checking.get() {
+            let _ = checking.send(true);
         }
     }
 }

@@ -5,6 +5,7 @@ mod function;
 mod http;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub use self::http::{HttpUpstream, UpstreamError};
 pub use files::{FileBody, FileResponse, FilesBucket};
@@ -19,28 +20,36 @@ pub type HealthChecks =
 
 /// A configured origin, ready to serve.
 pub enum OriginHandle {
-    /// Proxied to upstream servers.
-    Http(HttpUpstream),
+    /// Proxied to upstream servers (shared with the next generation when unchanged).
+    Http(Arc<HttpUpstream>),
     /// Answered from a local directory.
     Files(FilesBucket),
     /// Answered by a function through the ALB translation.
     Function(TargetGroup),
 }
 
-/// Builds every origin named in `config`, with the health checks they need run.
+/// Builds every origin named in `config`. An `http` origin whose settings are the same in
+/// `previous` (the generation in service) is carried over with its learned health.
 pub fn build(
     config: &Config,
     hooks: &HookRegistry,
-) -> anyhow::Result<(HashMap<String, OriginHandle>, Vec<HealthChecks>)> {
+    previous: Option<&HashMap<String, OriginHandle>>,
+) -> anyhow::Result<HashMap<String, OriginHandle>> {
     let mut origins = HashMap::new();
-    let mut services = Vec::new();
     for (name, origin) in &config.origins {
         let handle = match origin {
             Origin::Http(h) => {
-                let (upstream, service) = HttpUpstream::new(name, h)
-                    .map_err(|e| anyhow::anyhow!("origin \"{name}\": {e}"))?;
-                services.extend(service);
-                OriginHandle::Http(upstream)
+                let carried = match previous.and_then(|p| p.get(name)) {
+                    Some(OriginHandle::Http(old)) if old.config() == h => Some(old.clone()),
+                    _ => None,
+                };
+                match carried {
+                    Some(old) => OriginHandle::Http(old),
+                    None => OriginHandle::Http(Arc::new(
+                        HttpUpstream::new(name, h)
+                            .map_err(|e| anyhow::anyhow!("origin \"{name}\": {e}"))?,
+                    )),
+                }
             }
             Origin::Function(f) => OriginHandle::Function(TargetGroup::new(name, f, hooks)?),
             Origin::Files(f) => OriginHandle::Files(
@@ -50,5 +59,5 @@ pub fn build(
         };
         origins.insert(name.clone(), handle);
     }
-    Ok((origins, services))
+    Ok(origins)
 }

@@ -503,3 +503,67 @@ async fn the_cache_survives_a_reload_and_a_changed_key_policy_applies_from_the_n
     assert_eq!(x_cache("/page?v=3").await, "Hit from edge-proxy");
     assert_eq!(origin.hits(), 3);
 }
+
+/// A server that answers every request `500` after `delay`.
+async fn failing_server(delay: Duration) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_origin_keeps_the_health_it_learned_across_a_reload() {
+    let good = Origin::start("good").await;
+    // Its health check (and every request) takes 1 s to fail: an origin built anew would count
+    // it healthy for that second.
+    let bad = failing_server(Duration::from_secs(1)).await;
+    let body = |name: &str| {
+        format!(
+            "[node]\nname = \"{name}\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\", \"{bad}\"]\n[origins.o.health-check]\nkind = \"http\"\ninterval-ms = 60000\n\n[default-behavior]\norigin = \"o\"\n",
+            good.addr
+        )
+    };
+    let proxy = Proxy::start(&format!("token = \"{TOKEN}\"\n\n{}", body("a")));
+    let statuses = |n: usize| {
+        let url = proxy.url("/x");
+        async move {
+            let mut all = Vec::new();
+            for _ in 0..n {
+                all.push(client().get(&url).send().await.unwrap().status().as_u16());
+            }
+            all
+        }
+    };
+    // Until the first check has marked the failing server down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while statuses(6).await.iter().any(|s| *s != 200) {
+        assert!(
+            Instant::now() < deadline,
+            "the failing server was never marked down"
+        );
+    }
+    // A reload that changes something else: the origin is carried over, health and all.
+    rewrite(&proxy, &body("b"));
+    let (status, answer) = reload(&proxy).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(statuses(8).await, vec![200; 8]);
+}
