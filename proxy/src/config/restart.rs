@@ -5,85 +5,84 @@ use super::Config;
 /// The keys whose value differs between `old` and `new` and that only a restart (or a binary
 /// upgrade) applies, each with why. Empty when `new` can be swapped in.
 pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
-    let mut changes = Vec::new();
-    let mut check = |changed: bool, key: &str, why: &str| {
-        if changed {
-            changes.push(format!("{key}: changed, {why}"));
-        }
-    };
-    let bound = "the listening sockets are bound at start";
-    check(old.listeners != new.listeners, "listeners", bound);
-    check(
-        old.admin.address != new.admin.address,
-        "admin.address",
-        bound,
-    );
-    let started = "the worker threads are started at start";
-    check(
-        old.node.worker_threads != new.node.worker_threads,
-        "node.worker-threads",
-        started,
-    );
-    let process = "read when the process starts";
-    check(
-        old.node.shutdown_grace != new.node.shutdown_grace,
-        "node.shutdown-grace-ms",
-        process,
-    );
-    check(
-        old.node.upgrade_socket != new.node.upgrade_socket,
-        "node.upgrade-socket",
-        process,
-    );
-    check(
-        old.node.module_cache != new.node.module_cache,
-        "node.module-cache",
-        process,
-    );
-    let store = "the cache store is sized at start and survives reloads";
-    check(
-        old.cache.max_bytes != new.cache.max_bytes,
-        "cache.max-bytes",
-        store,
-    );
-    check(
-        old.cache.max_object_bytes != new.cache.max_object_bytes,
-        "cache.max-object-bytes",
-        store,
-    );
-    check(
-        old.cache.lock_timeout != new.cache.lock_timeout,
-        "cache.lock-timeout-ms",
-        store,
-    );
-    let connection = "connection limits are set on the listeners at start";
+    const BOUND: &str = "the listening sockets are bound at start";
+    const STARTED: &str = "the worker threads are started at start";
+    const PROCESS: &str = "read when the process starts";
+    const STORE: &str = "the cache store is sized at start and survives reloads";
+    const CONNECTION: &str = "connection limits are set on the listeners at start";
     let (a, b) = (&old.limits, &new.limits);
-    check(
-        a.max_request_header_bytes != b.max_request_header_bytes,
-        "limits.max-request-header-bytes",
-        connection,
-    );
-    check(
-        a.request_header_timeout != b.request_header_timeout,
-        "limits.request-header-timeout-ms",
-        connection,
-    );
-    check(
-        a.idle_timeout != b.idle_timeout,
-        "limits.idle-timeout-ms",
-        connection,
-    );
-    check(
-        a.max_connections != b.max_connections,
-        "limits.max-connections",
-        connection,
-    );
-    check(
-        a.h2_max_concurrent_streams != b.h2_max_concurrent_streams,
-        "limits.h2-max-concurrent-streams",
-        connection,
-    );
-    changes
+    [
+        (old.listeners != new.listeners, "listeners", BOUND),
+        (
+            old.admin.address != new.admin.address,
+            "admin.address",
+            BOUND,
+        ),
+        (
+            old.node.worker_threads != new.node.worker_threads,
+            "node.worker-threads",
+            STARTED,
+        ),
+        (
+            old.node.shutdown_grace != new.node.shutdown_grace,
+            "node.shutdown-grace-ms",
+            PROCESS,
+        ),
+        (
+            old.node.upgrade_socket != new.node.upgrade_socket,
+            "node.upgrade-socket",
+            PROCESS,
+        ),
+        (
+            old.node.module_cache != new.node.module_cache,
+            "node.module-cache",
+            PROCESS,
+        ),
+        (
+            old.cache.max_bytes != new.cache.max_bytes,
+            "cache.max-bytes",
+            STORE,
+        ),
+        (
+            old.cache.max_object_bytes != new.cache.max_object_bytes,
+            "cache.max-object-bytes",
+            STORE,
+        ),
+        (
+            old.cache.lock_timeout != new.cache.lock_timeout,
+            "cache.lock-timeout-ms",
+            STORE,
+        ),
+        (
+            a.max_request_header_bytes != b.max_request_header_bytes,
+            "limits.max-request-header-bytes",
+            CONNECTION,
+        ),
+        (
+            a.request_header_timeout != b.request_header_timeout,
+            "limits.request-header-timeout-ms",
+            CONNECTION,
+        ),
+        (
+            a.idle_timeout != b.idle_timeout,
+            "limits.idle-timeout-ms",
+            CONNECTION,
+        ),
+        (
+            a.max_connections != b.max_connections,
+            "limits.max-connections",
+            CONNECTION,
+        ),
+        (
+            a.h2_max_concurrent_streams != b.h2_max_concurrent_streams,
+            "limits.h2-max-concurrent-streams",
+            CONNECTION,
+        ),
+    ]
+    .into_iter()
+    .filter(|(changed, _, _)| *changed)
+    .map(|(_, key, why)| format!("{key}: changed, {why}"))
+    .collect()
 }
 
 #[cfg(test)]

@@ -51,6 +51,21 @@ async fn reload(proxy: &Proxy) -> (u16, serde_json::Value) {
     (status, serde_json::from_str(&text).unwrap())
 }
 
+/// `/metrics` shows generation `generation` in service and `count` reloads with `result`.
+async fn assert_reloads(proxy: &Proxy, generation: u64, result: &str, count: u64) {
+    let metrics = proxy.metrics().await;
+    assert!(
+        metrics.contains(&format!("edge_config_generation {generation}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "edge_config_reloads_total{{result=\"{result}\"}} {count}"
+        )),
+        "{metrics}"
+    );
+}
+
 async fn probe_env(proxy: &Proxy, path: &str) -> (String, String) {
     let r = client().get(proxy.url(path)).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", proxy.stderr());
@@ -89,12 +104,7 @@ async fn requests_in_flight_finish_on_their_configuration_and_the_next_see_the_n
         "the request in flight ran the hook of the generation it started on"
     );
     assert_eq!(probe_env(&proxy, "/b").await.0, "two");
-    let metrics = proxy.metrics().await;
-    assert!(metrics.contains("edge_config_generation 2"), "{metrics}");
-    assert!(
-        metrics.contains("edge_config_reloads_total{result=\"ok\"} 1"),
-        "{metrics}"
-    );
+    assert_reloads(&proxy, 2, "ok", 1).await;
 }
 
 #[tokio::test]
@@ -116,14 +126,7 @@ async fn an_unchanged_function_keeps_its_warm_environment_across_a_reload() {
         first + 1,
         "the warm environment (its invocation count) survived"
     );
-    let healthz = client()
-        .get(proxy.admin_url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let healthz = proxy.admin_text("/healthz").await;
     assert!(healthz.contains("generation: 2"), "{healthz}");
     assert!(
         proxy.stderr().contains("configuration reloaded"),
@@ -187,12 +190,7 @@ async fn a_bad_config_or_module_changes_nothing_and_says_why() {
 
     // The node kept serving generation 1 throughout.
     assert_eq!(probe_env(&proxy, "/a").await.0, "one");
-    let metrics = proxy.metrics().await;
-    assert!(metrics.contains("edge_config_generation 1"), "{metrics}");
-    assert!(
-        metrics.contains("edge_config_reloads_total{result=\"error\"} 3"),
-        "{metrics}"
-    );
+    assert_reloads(&proxy, 1, "error", 3).await;
     assert!(proxy.stderr().contains("reload failed"));
 }
 
@@ -386,14 +384,7 @@ async fn a_binary_upgrade_under_load_fails_no_request() {
     }
     assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
     assert!(ok > 100, "only {ok} requests");
-    let healthz = client()
-        .get(proxy.admin_url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let healthz = proxy.admin_text("/healthz").await;
     assert!(
         healthz.contains(&format!("pid: {}", proxy.pid())),
         "{healthz}"

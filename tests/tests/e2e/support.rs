@@ -162,8 +162,13 @@ impl Proxy {
 
     /// The admin listener's `/metrics` text.
     pub async fn metrics(&self) -> String {
+        self.admin_text("/metrics").await
+    }
+
+    /// The body of `GET path` on the admin listener.
+    pub async fn admin_text(&self, path: &str) -> String {
         client()
-            .get(self.admin_url("/metrics"))
+            .get(self.admin_url(path))
             .send()
             .await
             .unwrap()
