@@ -33,7 +33,8 @@ check: hooks
 	$(CARGO) build --locked -p edge-proxy
 	@for f in conf/*.toml; do ./target/debug/edge-proxy check --conf $$f || exit 1; done
 
-lint:
+## make lint: formatting and clippy with warnings as errors (CI runs it after the tests).
+lint: hooks
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 

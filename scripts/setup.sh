@@ -32,6 +32,13 @@ if command -v rustup >/dev/null 2>&1; then
     echo "setup: adding the wasm32-wasip2 Rust target" >&2
     rustup target add wasm32-wasip2
   fi
+  # `make lint` (run by CI): rustfmt and clippy, absent from rustup's minimal profile.
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed | grep -q "^$component"; then
+      echo "setup: adding the $component component" >&2
+      rustup component add "$component"
+    fi
+  done
 else
   echo "setup: rustup not found; install Rust from https://rustup.rs first" >&2
   exit 1
