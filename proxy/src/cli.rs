@@ -64,7 +64,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { conf } => {
-            init_tracing();
+            crate::observe::init_logging();
             match check(&conf) {
                 Ok(()) => {
                     println!("{}: ok", conf.display());
@@ -83,7 +83,7 @@ pub fn main() -> ExitCode {
             watch,
             upgrade,
         } => {
-            init_tracing();
+            crate::observe::init_logging();
             let config = match Config::load(&conf) {
                 Ok(c) => c,
                 Err(e) => {
@@ -126,14 +126,4 @@ fn check(conf: &Path) -> Result<(), String> {
     crate::node::Generation::build(1, config, &text, None, cache.as_ref())
         .map(|_| ())
         .map_err(|e| format!("{}: {e:#}", conf.display()))
-}
-
-/// Operational logs go to stderr (stdout carries the access log), filtered by `RUST_LOG`.
-pub(crate) fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

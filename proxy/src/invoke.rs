@@ -43,7 +43,7 @@ fn parse_env(s: &str) -> Result<(String, String), String> {
 /// Runs the command.
 pub fn run(args: InvokeArgs) -> ExitCode {
     // The function's stdout/stderr is logged like in the proxy, to stderr.
-    crate::cli::init_tracing();
+    crate::observe::init_logging();
     let text = match std::fs::read_to_string(&args.event) {
         Ok(t) => t,
         Err(e) => {

@@ -4,6 +4,7 @@
 //! behaviors) to an *origin*: upstream HTTP servers or a local directory served like an S3
 //! bucket. The binary is a thin wrapper over [`cli::main`].
 
+pub mod admin;
 pub mod cache;
 pub mod cli;
 pub mod config;

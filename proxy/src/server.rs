@@ -11,12 +11,13 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::listening::Service;
 
+use crate::admin::AdminApp;
 use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::edge::{EdgeProxy, LocalOriginServer, LocalOrigins};
 use crate::listen::{ConnectionLimits, ViewerApp};
 use crate::node::{Drain, Node};
-use crate::observe::{AdminApp, Metrics};
+use crate::observe::Metrics;
 
 /// How the process was asked to start.
 #[derive(Debug, Clone, Copy, Default)]

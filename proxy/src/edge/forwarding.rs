@@ -7,6 +7,8 @@ use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue};
 use pingora::http::RequestHeader;
 
+use crate::node::NodeHeaders;
+
 /// Name of the request id header, the same id CloudFront logs as `x-edge-request-id`.
 pub const REQUEST_ID: &str = "x-edge-request-id";
 
@@ -31,34 +33,6 @@ pub struct Viewer<'a> {
     pub host: &'a str,
 }
 
-/// This node's `Via` and `CDN-Loop` values, built once: every proxied request carries them.
-pub struct NodeHeaders {
-    /// `Via` for HTTP/1.0, 1.1, 2 and 3 requests, in that order.
-    via: [HeaderValue; 4],
-    cdn_loop: HeaderValue,
-}
-
-impl NodeHeaders {
-    /// The values for `node`, a token (the config checks it).
-    pub fn new(node: &str) -> Self {
-        let value = |v: String| HeaderValue::try_from(v).expect("node names are tokens");
-        NodeHeaders {
-            via: ["1.0", "1.1", "2", "3"].map(|version| value(format!("{version} {node}"))),
-            cdn_loop: value(node.to_string()),
-        }
-    }
-
-    /// This node's `Via` entry for a request of `version` (RFC 9110 §7.6.3).
-    pub fn via(&self, version: http::Version) -> &HeaderValue {
-        &self.via[match version {
-            http::Version::HTTP_10 => 0,
-            http::Version::HTTP_2 => 2,
-            http::Version::HTTP_3 => 3,
-            _ => 1,
-        }]
-    }
-}
-
 /// Adds the forwarding headers to the request sent to the origin.
 pub fn add_to_origin_request(
     req: &mut RequestHeader,
@@ -75,7 +49,7 @@ pub fn add_to_origin_request(
     req.insert_header("x-forwarded-host", viewer.host)?;
     let via = extend_list(&req.headers, "via", node.via(req.version));
     req.insert_header("via", via)?;
-    let cdn_loop = extend_list(&req.headers, "cdn-loop", &node.cdn_loop);
+    let cdn_loop = extend_list(&req.headers, "cdn-loop", node.cdn_loop());
     req.insert_header("cdn-loop", cdn_loop)?;
     req.insert_header(REQUEST_ID, request_id)?;
     Ok(())

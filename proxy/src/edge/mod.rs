@@ -13,6 +13,5 @@ mod request_body;
 mod respond;
 
 pub use context::RequestContext;
-pub use forwarding::NodeHeaders;
 pub use local_origin::{LocalOriginServer, LocalOrigins};
 pub use proxy::EdgeProxy;

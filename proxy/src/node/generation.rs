@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use super::NodeHeaders;
 use crate::config::{Behavior, Config};
-use crate::edge::NodeHeaders;
 use crate::hooks::{hex, CompiledCache, HookRegistry, RegistryChanges};
 use crate::origins::OriginHandle;
 

@@ -7,6 +7,7 @@
 
 mod drain;
 mod generation;
+mod identity;
 mod notify;
 mod watch;
 
@@ -17,6 +18,7 @@ use arc_swap::ArcSwap;
 
 pub use drain::Drain;
 pub use generation::Generation;
+pub use identity::NodeHeaders;
 pub use notify::notify_ready;
 pub use watch::watch;
 

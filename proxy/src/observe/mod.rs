@@ -1,9 +1,9 @@
-//! What an operator sees: Prometheus metrics, the admin listener and the access log.
+//! What an operator sees: Prometheus metrics, the access log and the operational log.
 
 mod access_log;
-mod admin;
+mod logging;
 mod metrics;
 
 pub use access_log::AccessLogLine;
-pub use admin::AdminApp;
+pub use logging::init_logging;
 pub use metrics::Metrics;

@@ -63,3 +63,29 @@ async fn https_listener_offers_http2_by_alpn() {
     assert_eq!(resp.text().await.unwrap(), "origin o /h2");
     assert_eq!(origin.last().headers["x-forwarded-host"], "localhost");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_an_idle_http2_connection_and_exits_without_waiting_the_grace_period() {
+    let (_origin, mut proxy, pem, port) = https_proxy().await;
+    let client = tls_client(&pem, false);
+    let resp = client
+        .get(format!("https://localhost:{port}/h2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    // The client keeps its HTTP/2 connection open, idle, as browsers do.
+    let stopped = std::time::Instant::now();
+    proxy.signal("TERM");
+    let status = proxy
+        .wait_exit(std::time::Duration::from_secs(40))
+        .expect("the process exited");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        stopped.elapsed() < std::time::Duration::from_secs(5),
+        "an idle HTTP/2 connection held the shutdown for {:?}",
+        stopped.elapsed()
+    );
+    drop(client);
+}

@@ -11,9 +11,9 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde::Deserialize;
 
-use super::Metrics;
 use crate::cache::{EdgeCache, PurgeScope};
 use crate::node::Node;
+use crate::observe::Metrics;
 
 /// Largest purge request body read.
 const MAX_PURGE_BODY: usize = 64 * 1024;
