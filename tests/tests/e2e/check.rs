@@ -10,15 +10,7 @@ fn check(text: &str) -> (bool, String) {
     std::fs::create_dir(dir.path().join("site")).unwrap();
     let conf = dir.path().join("edge.toml");
     std::fs::write(&conf, text).unwrap();
-    let out = Command::new(binary())
-        .args(["check", "--conf"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::run_check(&conf)
 }
 
 const GOOD: &str = r#"version = 1

@@ -403,15 +403,7 @@ fn check_with_cache(dir: &std::path::Path, cache: &std::path::Path) -> (bool, St
         ),
     )
     .unwrap();
-    let out = Command::new(binary())
-        .args(["check", "--conf"])
-        .arg(&conf)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::run_check(&conf)
 }
 
 #[test]

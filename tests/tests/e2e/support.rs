@@ -211,6 +211,19 @@ impl Drop for Proxy {
     }
 }
 
+/// Runs `edge-proxy check --conf conf`: whether it passed, and what it wrote to stderr.
+pub fn run_check(conf: &Path) -> (bool, String) {
+    let out = Command::new(binary())
+        .args(["check", "--conf"])
+        .arg(conf)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Sends `signal` (a `kill -s` name) to process `pid`.
 pub fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
