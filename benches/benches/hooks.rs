@@ -11,9 +11,9 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
-use edge_proxy::events::CfEvent;
-use edge_proxy::hooks::{limits, HookRegistry};
+use edge_proxy::hooks::HookRegistry;
 use edge_test_artifacts as guests;
 
 /// A trigger's name and its sample event's JSON.

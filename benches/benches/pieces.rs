@@ -8,12 +8,12 @@
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use edge_event::CfEvent;
 use edge_proxy::cache::{key, policy};
 use edge_proxy::config::{CachePolicy, KeyItems};
-use edge_proxy::events::alb::{
+use edge_proxy::lambda::alb::{
     request_event, response_from_result, HttpRequestParts, Payload, TargetGroupSettings,
 };
-use edge_proxy::events::CfEvent;
 use pingora::http::ResponseHeader;
 
 const VIEWER_REQUEST: &str = include_str!("../../tests/vectors/cf-viewer-request.json");

@@ -1,93 +1,14 @@
-//! The Lambda@Edge event and what a hook returns, as Rust types.
+//! The Lambda@Edge event and what a hook returns, as Rust types. Everything but the header maps
+//! is the shared model's ([`edge_event`]); the request and response here hold [`Headers`], which
+//! live on the host inside the proxy.
+
+use edge_event::{
+    BodyAction, BodyEncoding, CfBody as Body, CfConfig as Config, CfOrigin as Origin, CustomOrigin,
+    EventType, HeaderList,
+};
 
 use crate::bindings::edge::hooks::types as wit;
-use crate::headers::{Header, Headers};
-
-/// The four trigger points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    /// Every viewer request, before the cache.
-    ViewerRequest,
-    /// Requests going to the origin (cache misses).
-    OriginRequest,
-    /// The origin's response, before it is cached.
-    OriginResponse,
-    /// Every response to the viewer.
-    ViewerResponse,
-}
-
-/// `Records[0].cf.config`.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The domain name viewers use.
-    pub distribution_domain_name: String,
-    /// The distribution id.
-    pub distribution_id: String,
-    /// Which trigger is running.
-    pub event_type: EventType,
-    /// The request id (`x-edge-request-id`).
-    pub request_id: String,
-}
-
-/// `request.body` (with include-body).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Body {
-    /// The body was cut at the trigger's limit (40 KB viewer, 1 MB origin).
-    pub input_truncated: bool,
-    /// Set to [`BodyAction::Replace`] to send `data` on instead of the original body.
-    pub action: BodyAction,
-    /// Encoding of `data`.
-    pub encoding: BodyEncoding,
-    /// The body.
-    pub data: String,
-}
-
-/// `body.action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyAction {
-    /// Changes are ignored (the default).
-    ReadOnly,
-    /// The body sent on is replaced.
-    Replace,
-}
-
-/// Body encodings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BodyEncoding {
-    /// Base64.
-    Base64,
-    /// Plain text.
-    #[default]
-    Text,
-}
-
-/// `request.origin.custom`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomOrigin {
-    /// Host name.
-    pub domain_name: String,
-    /// Port.
-    pub port: u16,
-    /// `http` or `https`.
-    pub protocol: String,
-    /// Prefix added to the uri (`""` or starting with `/`).
-    pub path: String,
-    /// Seconds.
-    pub read_timeout: u32,
-    /// Seconds.
-    pub keepalive_timeout: u32,
-    /// Headers sent to this origin.
-    pub custom_headers: Vec<Header>,
-}
-
-/// Where an origin-request hook sends the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// An origin configured in edge-proxy, by name.
-    Named(String),
-    /// A custom origin by domain, port and protocol.
-    Custom(CustomOrigin),
-}
+use crate::headers::Headers;
 
 /// `Records[0].cf.request`.
 #[derive(Debug)]
@@ -204,34 +125,8 @@ pub fn handle(
             uri: event.request.uri,
             querystring: event.request.querystring,
             headers: Headers::from_host(event.request.headers),
-            body: event.request.body.map(|b| Body {
-                input_truncated: b.input_truncated,
-                action: match b.action {
-                    wit::BodyAction::ReadOnly => BodyAction::ReadOnly,
-                    wit::BodyAction::Replace => BodyAction::Replace,
-                },
-                encoding: encoding_from_wit(b.encoding),
-                data: b.data,
-            }),
-            origin: event.request.origin.map(|o| match o {
-                wit::Origin::Named(n) => Origin::Named(n),
-                wit::Origin::Custom(c) => Origin::Custom(CustomOrigin {
-                    domain_name: c.domain_name,
-                    port: c.port,
-                    protocol: c.protocol,
-                    path: c.path,
-                    read_timeout: c.read_timeout,
-                    keepalive_timeout: c.keepalive_timeout,
-                    custom_headers: c
-                        .custom_headers
-                        .into_iter()
-                        .map(|h| Header {
-                            key: h.key,
-                            value: h.value,
-                        })
-                        .collect(),
-                }),
-            }),
+            body: event.request.body.map(body_from_wit),
+            origin: event.request.origin.map(origin_from_wit),
         },
         response: event.response.map(|r| Response {
             status: r.status,
@@ -246,34 +141,8 @@ pub fn handle(
             uri: r.uri,
             querystring: r.querystring,
             headers: r.headers.into_host(),
-            body: r.body.map(|b| wit::Body {
-                input_truncated: b.input_truncated,
-                action: match b.action {
-                    BodyAction::ReadOnly => wit::BodyAction::ReadOnly,
-                    BodyAction::Replace => wit::BodyAction::Replace,
-                },
-                encoding: encoding_to_wit(b.encoding),
-                data: b.data,
-            }),
-            origin: r.origin.map(|o| match o {
-                Origin::Named(n) => wit::Origin::Named(n),
-                Origin::Custom(c) => wit::Origin::Custom(wit::CustomOrigin {
-                    domain_name: c.domain_name,
-                    port: c.port,
-                    protocol: c.protocol,
-                    path: c.path,
-                    read_timeout: c.read_timeout,
-                    keepalive_timeout: c.keepalive_timeout,
-                    custom_headers: c
-                        .custom_headers
-                        .into_iter()
-                        .map(|h| wit::Header {
-                            key: h.key,
-                            value: h.value,
-                        })
-                        .collect(),
-                }),
-            }),
+            body: r.body.map(body_to_wit),
+            origin: r.origin.map(origin_to_wit),
         })),
         Ok(Outcome::Response(r)) => Ok(wit::Outcome::Response(wit::ResponseUpdate {
             status: r.status,
@@ -283,6 +152,73 @@ pub fn handle(
             body_encoding: encoding_to_wit(r.body_encoding),
         })),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+fn body_from_wit(b: wit::Body) -> Body {
+    Body {
+        input_truncated: b.input_truncated,
+        action: match b.action {
+            wit::BodyAction::ReadOnly => BodyAction::ReadOnly,
+            wit::BodyAction::Replace => BodyAction::Replace,
+        },
+        encoding: encoding_from_wit(b.encoding),
+        data: b.data,
+    }
+}
+
+fn body_to_wit(b: Body) -> wit::Body {
+    wit::Body {
+        input_truncated: b.input_truncated,
+        action: match b.action {
+            BodyAction::ReadOnly => wit::BodyAction::ReadOnly,
+            BodyAction::Replace => wit::BodyAction::Replace,
+        },
+        encoding: encoding_to_wit(b.encoding),
+        data: b.data,
+    }
+}
+
+fn origin_from_wit(o: wit::Origin) -> Origin {
+    match o {
+        wit::Origin::Named(n) => Origin::Named(n),
+        wit::Origin::Custom(c) => {
+            let mut custom_headers = HeaderList::new();
+            for h in c.custom_headers {
+                custom_headers.append(&h.key, &h.key, &h.value);
+            }
+            Origin::Custom(CustomOrigin {
+                domain_name: c.domain_name,
+                port: c.port,
+                protocol: c.protocol,
+                path: c.path,
+                read_timeout: c.read_timeout,
+                keepalive_timeout: c.keepalive_timeout,
+                custom_headers,
+            })
+        }
+    }
+}
+
+fn origin_to_wit(o: Origin) -> wit::Origin {
+    match o {
+        Origin::Named(n) => wit::Origin::Named(n),
+        Origin::Custom(c) => wit::Origin::Custom(wit::CustomOrigin {
+            custom_headers: c
+                .custom_headers
+                .iter()
+                .map(|l| wit::Header {
+                    key: l.key.clone(),
+                    value: l.value.clone(),
+                })
+                .collect(),
+            domain_name: c.domain_name,
+            port: c.port,
+            protocol: c.protocol,
+            path: c.path,
+            read_timeout: c.read_timeout,
+            keepalive_timeout: c.keepalive_timeout,
+        }),
     }
 }
 

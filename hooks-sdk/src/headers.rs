@@ -5,6 +5,8 @@
 
 use std::cell::RefCell;
 
+use edge_event::HeaderList;
+
 use crate::bindings::edge::hooks::types as wit;
 
 /// One header line.
@@ -27,7 +29,8 @@ pub struct Headers {
 enum Inner {
     /// The host's map, and edits not yet sent to it.
     Host(wit::Headers, RefCell<Vec<wit::HeaderEdit>>),
-    Local(Vec<(String, Header)>),
+    /// Outside the proxy (native tests): the event model's own list.
+    Local(HeaderList),
 }
 
 impl Default for Headers {
@@ -44,13 +47,28 @@ impl Headers {
                 inner: Inner::Host(wit::Headers::new(), RefCell::default()),
             }
         } else {
-            Headers::local()
+            Headers::local(HeaderList::new())
         }
     }
 
-    pub(crate) fn local() -> Self {
+    /// A map held in the guest (native tests) with `list`'s lines.
+    pub(crate) fn local(list: HeaderList) -> Self {
         Headers {
-            inner: Inner::Local(Vec::new()),
+            inner: Inner::Local(list),
+        }
+    }
+
+    /// The lines as the event model holds them, with every edit made.
+    pub(crate) fn to_list(&self) -> HeaderList {
+        match &self.inner {
+            Inner::Host(..) => {
+                let mut list = HeaderList::new();
+                for (name, line) in self.entries() {
+                    list.append(&name, &line.key, &line.value);
+                }
+                list
+            }
+            Inner::Local(list) => list.clone(),
         }
     }
 
@@ -62,19 +80,19 @@ impl Headers {
 
     /// Hands the map to the host with every edit made, copying it there if it was built locally.
     pub(crate) fn into_host(mut self) -> wit::Headers {
-        match std::mem::replace(&mut self.inner, Inner::Local(Vec::new())) {
+        match std::mem::replace(&mut self.inner, Inner::Local(HeaderList::new())) {
             Inner::Host(h, pending) => {
                 send(&h, &pending);
                 h
             }
-            Inner::Local(lines) => {
+            Inner::Local(list) => {
                 let h = wit::Headers::new();
-                for (name, line) in lines {
+                for line in list.iter() {
                     h.append(
-                        &name,
+                        &line.name,
                         &wit::Header {
-                            key: line.key,
-                            value: line.value,
+                            key: line.key.clone(),
+                            value: line.value.clone(),
                         },
                     );
                 }
@@ -90,14 +108,7 @@ impl Headers {
                 send(h, pending);
                 h.get(name).into_iter().map(from_wit).collect()
             }
-            Inner::Local(lines) => {
-                let name = name.to_ascii_lowercase();
-                lines
-                    .iter()
-                    .filter(|(n, _)| *n == name)
-                    .map(|(_, l)| l.clone())
-                    .collect()
-            }
+            Inner::Local(list) => list.get(name).map(from_line).collect(),
         }
     }
 
@@ -121,7 +132,10 @@ impl Headers {
                     .map(|l| (l.key.to_ascii_lowercase(), from_wit(l)))
                     .collect()
             }
-            Inner::Local(lines) => lines.clone(),
+            Inner::Local(list) => list
+                .iter()
+                .map(|l| (l.name.clone(), from_line(l)))
+                .collect(),
         }
     }
 
@@ -143,20 +157,10 @@ impl Headers {
                 name.to_string(),
                 lines.into_iter().map(to_wit).collect(),
             ))),
-            Inner::Local(list) => {
-                let lower = name.to_ascii_lowercase();
-                let at = list
-                    .iter()
-                    .position(|(n, _)| *n == lower)
-                    .unwrap_or(list.len());
-                list.retain(|(n, _)| *n != lower);
-                let at = at.min(list.len());
-                let new: Vec<_> = lines
-                    .into_iter()
-                    .map(|l| (lower.clone(), fill_key(&lower, l)))
-                    .collect();
-                list.splice(at..at, new);
-            }
+            Inner::Local(list) => list.set(
+                name.to_string(),
+                lines.into_iter().map(|l| (l.key, l.value)),
+            ),
         }
     }
 
@@ -170,10 +174,7 @@ impl Headers {
             Inner::Host(_, pending) => pending
                 .get_mut()
                 .push(wit::HeaderEdit::Append((name.to_string(), to_wit(line)))),
-            Inner::Local(list) => {
-                let lower = name.to_ascii_lowercase();
-                list.push((lower.clone(), fill_key(&lower, line)));
-            }
+            Inner::Local(list) => list.append(name, &line.key, &line.value),
         }
     }
 
@@ -183,10 +184,7 @@ impl Headers {
             Inner::Host(_, pending) => pending
                 .get_mut()
                 .push(wit::HeaderEdit::Delete(name.to_string())),
-            Inner::Local(list) => {
-                let lower = name.to_ascii_lowercase();
-                list.retain(|(n, _)| *n != lower);
-            }
+            Inner::Local(list) => list.delete(name),
         }
     }
 }
@@ -216,26 +214,16 @@ fn from_wit(h: wit::Header) -> Header {
     }
 }
 
+fn from_line(l: &edge_event::HeaderLine) -> Header {
+    Header {
+        key: l.key.clone(),
+        value: l.value.clone(),
+    }
+}
+
 fn to_wit(h: Header) -> wit::Header {
     wit::Header {
         key: h.key,
         value: h.value,
     }
-}
-
-/// Lambda@Edge fills a missing `key` with the name in initial capitals.
-fn fill_key(name: &str, mut line: Header) -> Header {
-    if line.key.is_empty() {
-        line.key = name
-            .split('-')
-            .map(|p| {
-                let mut c = p.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("-");
-    }
-    line
 }

@@ -22,14 +22,16 @@
 #![deny(missing_docs)]
 
 pub mod alb;
+mod aws_json;
 mod event;
 mod headers;
-mod json;
 
-pub use event::{
-    Body, BodyAction, BodyEncoding, Config, CustomOrigin, Event, EventType, Origin, Outcome,
-    Request, Response,
+pub use aws_json::run_on_aws_json;
+pub use edge_event::{
+    BodyAction, BodyEncoding, CfBody as Body, CfConfig as Config, CfOrigin as Origin, CustomOrigin,
+    EventType, HeaderList,
 };
+pub use event::{Event, Outcome, Request, Response};
 pub use headers::{Header, Headers};
 
 /// The error a handler returns: any error converts (`?` works), as in `lambda_runtime`. The

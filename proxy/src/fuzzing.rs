@@ -8,9 +8,8 @@ use serde_json::Value;
 
 use crate::config::{CachePolicy, KeyItems};
 use crate::edge::hook_events;
-use crate::events::alb::{self, Payload, TargetGroupSettings};
-use crate::events::{CfEvent, HookOutcome};
-use crate::hooks::{limits, HeaderEdits};
+use crate::lambda::alb::{self, Payload, TargetGroupSettings};
+use edge_event::{limits, CfEvent, HeaderEdits, HookOutcome};
 
 /// The Lambda@Edge event reader: what it accepts writes back as AWS JSON, reads again, and
 /// writes the same JSON (the JSON form is canonical: header maps keyed by lowercase name, so
@@ -101,7 +100,7 @@ pub fn hook_outcome(data: &[u8]) {
         changed: None,
         read_only_before,
     };
-    let Ok(outcome) = crate::hooks::validate(&event, outcome, &edits) else {
+    let Ok(outcome) = edge_event::validate(&event, outcome, &edits) else {
         return;
     };
     match outcome {

@@ -9,9 +9,9 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::config::{FunctionConfig, Isolation};
-use crate::events::alb::{self, TargetGroupSettings};
-use crate::events::CfEvent;
-use crate::hooks::{limits, HookError, HookRegistry, Trigger};
+use crate::hooks::{HookError, HookRegistry, Trigger};
+use crate::lambda::alb::{self, TargetGroupSettings};
+use edge_event::{limits, CfEvent};
 
 /// Arguments of `edge-proxy invoke`.
 #[derive(Debug, Args)]

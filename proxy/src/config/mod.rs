@@ -21,8 +21,8 @@ pub use restart::restart_only_changes;
 use error::IssueSink;
 use raw::{RawCache, RawCachePolicy, RawConfig, RawHooks, RawKeyItems, RawOrigin};
 
-use crate::events::alb::Payload;
-use crate::events::EventType;
+use crate::lambda::alb::Payload;
+use edge_event::EventType;
 use toml::Spanned;
 
 /// The only configuration format version this build understands.
@@ -541,7 +541,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
             .as_ref()
             .and_then(|v| in_range(v, 1, 10_240, &format!("{key}.memory-mb"), sink))
             .map(|n| n as u64)
-            .unwrap_or(crate::hooks::limits::DEFAULT_MEMORY_MB);
+            .unwrap_or(edge_event::limits::DEFAULT_MEMORY_MB);
         let timeout_ms = f
             .timeout_ms
             .as_ref()

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::cache::PurgeEpoch;
-use crate::events::CustomOrigin;
 use crate::node::Generation;
+use edge_event::CustomOrigin;
 
 /// What one request has learned so far.
 pub struct RequestContext {

@@ -12,12 +12,13 @@ use super::hook_events::{self, visible_request_headers, visible_response_headers
 use super::proxy::EdgeProxy;
 use super::{request_body, respond};
 use crate::config::Behavior;
-use crate::events::{
+use crate::hooks::{HookError, HookRegistry, Trigger, Validated};
+use crate::origins::{FileBody, FileResponse};
+use edge_event::limits;
+use edge_event::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
     HookOutcome,
 };
-use crate::hooks::{limits, HookError, HookRegistry, Trigger, Validated};
-use crate::origins::{FileBody, FileResponse};
 
 /// Pingora keeps at most this much of a request body for replay to the origin. A function with
 /// include-body sees bodies up to this size (truncated at its trigger's cap); larger bodies on
@@ -173,8 +174,8 @@ impl EdgeProxy {
                 .await?;
             if et == EventType::OriginRequest {
                 request.origin = Some(match &ctx.custom_origin {
-                    Some(c) => crate::events::CfOrigin::Custom(c.clone()),
-                    None => crate::events::CfOrigin::Named(ctx.origin.clone()),
+                    Some(c) => edge_event::CfOrigin::Custom(c.clone()),
+                    None => edge_event::CfOrigin::Named(ctx.origin.clone()),
                 });
             }
             let event = CfEvent {
@@ -228,7 +229,7 @@ impl EdgeProxy {
                 }) => {
                     if let Some(origin) = &changed.origin {
                         match origin {
-                            crate::events::CfOrigin::Named(name)
+                            edge_event::CfOrigin::Named(name)
                                 if !generation.origins.contains_key(name) =>
                             {
                                 let e = HookError::Invalid {
@@ -239,13 +240,11 @@ impl EdgeProxy {
                                 self.send_hook_error(session, ctx, &e).await?;
                                 return Ok(RequestStep::Done);
                             }
-                            crate::events::CfOrigin::Named(name) => {
+                            edge_event::CfOrigin::Named(name) => {
                                 ctx.origin = name.clone();
                                 ctx.custom_origin = None;
                             }
-                            crate::events::CfOrigin::Custom(c) => {
-                                ctx.custom_origin = Some(c.clone())
-                            }
+                            edge_event::CfOrigin::Custom(c) => ctx.custom_origin = Some(c.clone()),
                         }
                     }
                     if let Some(body) = changed

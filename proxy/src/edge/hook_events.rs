@@ -5,9 +5,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use pingora::http::{HeaderNameVariant, RequestHeader, ResponseHeader};
 
-use crate::events::{BodyEncoding, CfResponse, HeaderLine, HeaderList};
-use crate::hooks::{limits, HeaderEdits};
-use crate::wire;
+use edge_event::{limits, wire, BodyEncoding, CfResponse, HeaderEdits, HeaderLine, HeaderList};
 
 /// A header map from Pingora headers, keeping the names' case as received when Pingora kept it;
 /// with `visible_only`, without the lines hooks never see (disallowed headers).

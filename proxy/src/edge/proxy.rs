@@ -21,12 +21,12 @@ use super::hook_calls::RequestStep;
 use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
 use super::{hygiene, respond};
 use crate::cache::{self, EdgeCache};
-use crate::events::{CustomOrigin, EventType};
 use crate::hooks::HookError;
 use crate::listen::HeaderDeadline;
 use crate::node::Node;
 use crate::observe::{AccessLogLine, Metrics};
 use crate::origins::OriginHandle;
+use edge_event::{CustomOrigin, EventType};
 
 /// The edge node's request pipeline. The configuration, origins and functions a request sees
 /// are those of the generation it started on ([`RequestContext::generation`]).

@@ -1,16 +1,14 @@
-//! Between the event model ([`crate::events`]) and the contract's types: header maps become
+//! Between the event model ([`edge_event`]) and the contract's types: header maps become
 //! `headers` resources in the store, everything else is lent to the call by value.
 
 use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
-use super::edits::HeaderEdits;
 use super::headers::{HeaderSlot, HostHeaderMap};
-use super::limits;
 use super::state::HookState;
-use crate::events::{
-    BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse, CustomOrigin,
-    EventType, HeaderList, HookOutcome,
+use edge_event::{
+    limits, BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse,
+    CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome,
 };
 
 /// Index of the event's request headers among the invocation's header maps.

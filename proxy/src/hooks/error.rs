@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::events::EventType;
+use edge_event::EventType;
 
 /// Where a function ran: at a CloudFront trigger, or as an ALB target group's function.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,12 +12,11 @@ use wasmtime::Store;
 
 use super::bindings::function_world::{Function, FunctionPre};
 use super::bindings::{Hook, HookPre};
-use super::edits::HeaderEdits;
+use super::convert;
 use super::error::{HookError, Trigger};
 use super::state::HookState;
-use super::{convert, limits, validate};
 use crate::config::{FunctionConfig, Isolation};
-use crate::events::{CfEvent, EventType, HookOutcome};
+use edge_event::{limits, validate, CfEvent, EventType, HeaderEdits, HookOutcome};
 
 /// A warm execution environment.
 struct Environment {
@@ -181,11 +180,9 @@ impl HookFunction {
                     }),
                     Ok(o) => convert::outcome_from_wit(env.store.data_mut(), &event, o)
                         .and_then(|(outcome, header_edits)| {
-                            validate::validate(&event, outcome, &header_edits).map(|outcome| {
-                                Validated {
-                                    outcome,
-                                    header_edits,
-                                }
+                            validate(&event, outcome, &header_edits).map(|outcome| Validated {
+                                outcome,
+                                header_edits,
                             })
                         })
                         .map_err(|reason| HookError::Invalid {

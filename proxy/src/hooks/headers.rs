@@ -4,7 +4,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types::{Header, HeaderEdit, HostHeaders};
 use super::state::HookState;
-use crate::events::{HeaderLine, HeaderList};
+use edge_event::{HeaderLine, HeaderList};
 
 /// The host side of a `headers` resource: which of this invocation's header maps it is.
 /// The generation guards against a handle kept from an earlier invocation of a warm instance.

@@ -10,19 +10,14 @@
 mod bindings;
 mod compiled;
 mod convert;
-mod edits;
 mod engine;
 mod error;
 mod function;
 mod headers;
-pub mod limits;
 mod registry;
 mod state;
-mod validate;
 
 pub use compiled::{hex, CompiledCache};
-pub use edits::HeaderEdits;
 pub use error::{HookError, Trigger};
 pub use function::{HookFunction, Report, Validated};
 pub use registry::{compiled_cache, HookRegistry, RegistryChanges};
-pub use validate::validate;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{FunctionOrigin, FunctionTarget};
-use crate::events::alb::{self, HttpRequestParts, HttpResponseParts, TargetGroupSettings};
 use crate::hooks::{HookFunction, HookRegistry};
+use crate::lambda::alb::{self, HttpRequestParts, HttpResponseParts, TargetGroupSettings};
 
 /// Why a target group could not answer; `status` is what the ALB would send.
 #[derive(Debug, thiserror::Error)]

@@ -334,15 +334,15 @@ pub fn response_from_result(
 /// ignores them and computes `Content-Length` itself); a status outside 200–599, a reason
 /// phrase or header that would not be a valid HTTP/1.1 line is a malformed result.
 fn for_the_wire(mut r: HttpResponseParts) -> Result<HttpResponseParts, String> {
-    crate::wire::status(r.status).map_err(|e| e.to_string())?;
+    edge_event::wire::status(r.status).map_err(|e| e.to_string())?;
     if let Some(reason) = &r.reason {
-        crate::wire::reason(reason).map_err(|e| e.to_string())?;
+        edge_event::wire::reason(reason).map_err(|e| e.to_string())?;
     }
     r.headers
-        .retain(|(k, _)| !crate::wire::is_proxy_owned(&k.to_ascii_lowercase()));
+        .retain(|(k, _)| !edge_event::wire::is_proxy_owned(&k.to_ascii_lowercase()));
     for (name, value) in &r.headers {
-        crate::wire::header_name(name).map_err(|e| e.to_string())?;
-        crate::wire::header_value(name, value).map_err(|e| e.to_string())?;
+        edge_event::wire::header_name(name).map_err(|e| e.to_string())?;
+        edge_event::wire::header_value(name, value).map_err(|e| e.to_string())?;
     }
     Ok(r)
 }

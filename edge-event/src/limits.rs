@@ -1,6 +1,7 @@
 //! Lambda@Edge limits and header rules, each from the AWS page it comes from.
 
-use crate::events::{CfEvent, EventType, HeaderLine};
+use crate::headers::HeaderLine;
+use crate::model::{CfEvent, EventType};
 
 /// Generated response (headers + body) cap: 40 KB for viewer events, 1 MB for origin events.
 /// Source: CloudFront Developer Guide, "Generating HTTP responses in request triggers" and
@@ -153,10 +154,9 @@ mod tests {
 
     #[test]
     fn events_read_from_json_lose_their_disallowed_headers() {
-        let mut event = CfEvent::from_aws_json(include_str!(
-            "../../../tests/vectors/cf-viewer-response.json"
-        ))
-        .unwrap();
+        let mut event =
+            CfEvent::from_aws_json(include_str!("../../tests/vectors/cf-viewer-response.json"))
+                .unwrap();
         event.request.headers.append("connection", "", "close");
         let response = event.response.as_mut().unwrap();
         response.headers.append("x-amz-cf-pop", "", "FRA2");

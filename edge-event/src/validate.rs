@@ -3,11 +3,11 @@
 
 use base64::Engine as _;
 
-use super::edits::HeaderEdits;
-use super::limits;
-use crate::events::{
-    BodyAction, BodyEncoding, CfEvent, CfOrigin, CfResponse, CustomOrigin, EventType, HeaderLine,
-    HeaderList, HookOutcome,
+use crate::edits::HeaderEdits;
+use crate::headers::{HeaderLine, HeaderList};
+use crate::limits;
+use crate::model::{
+    BodyAction, BodyEncoding, CfEvent, CfOrigin, CfResponse, CustomOrigin, EventType, HookOutcome,
 };
 use crate::wire;
 
@@ -237,7 +237,7 @@ fn check_headers(et: EventType, edits: &HeaderEdits, after: &HeaderList) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{CfConfig, CfRequest};
+    use crate::model::{CfConfig, CfRequest};
 
     fn event(et: EventType, response: Option<CfResponse>) -> CfEvent {
         let mut headers = HeaderList::new();
