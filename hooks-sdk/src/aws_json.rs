@@ -2,11 +2,10 @@
 //! ([`edge_event`]): an event the proxy would refuse is refused here, and a result the proxy
 //! would refuse (a 502 in production) fails the test.
 
-use edge_event::{limits, CfEvent, CfRequest, CfResponse, HeaderEdits, HookOutcome};
+use edge_event::{limits, CfEvent, HeaderEdits, HookOutcome};
 use serde_json::Value;
 
-use crate::event::{Event, Outcome, Request, Response};
-use crate::headers::Headers;
+use crate::event::{Event, Outcome};
 
 impl Event {
     /// Reads an AWS Lambda@Edge event (`{"Records":[{"cf":{…}}]}`), e.g. one of AWS's samples,
@@ -14,57 +13,25 @@ impl Event {
     pub fn from_aws_json(text: &str) -> Result<Event, crate::Error> {
         let mut event = CfEvent::from_aws_json(text)?;
         limits::hide_disallowed(&mut event);
-        Ok(Event::from_model(event))
-    }
-
-    fn from_model(e: CfEvent) -> Event {
-        Event {
-            config: e.config,
-            request: Request {
-                client_ip: e.request.client_ip,
-                method: e.request.method,
-                uri: e.request.uri,
-                querystring: e.request.querystring,
-                headers: Headers::local(e.request.headers),
-                body: e.request.body,
-                origin: e.request.origin,
-            },
-            response: e.response.map(|r| Response {
-                status: r.status,
-                status_description: r.status_description,
-                headers: Headers::local(r.headers),
-                body: r.body,
-                body_encoding: r.body_encoding,
-            }),
-        }
+        Ok(Event::local(event))
     }
 }
 
 impl Outcome {
-    /// What a Lambda@Edge function would return, as AWS JSON.
+    /// What a Lambda@Edge function would return, as AWS JSON (of an outcome built natively,
+    /// from an event read with [`Event::from_aws_json`]).
     pub fn to_aws_json(&self) -> Value {
-        self.to_model().to_json()
+        match self.to_model() {
+            Some(outcome) => outcome.to_json(),
+            None => Value::Null,
+        }
     }
 
-    fn to_model(&self) -> HookOutcome {
-        match self {
-            Outcome::Request(r) => HookOutcome::Request(CfRequest {
-                client_ip: r.client_ip.clone(),
-                method: r.method.clone(),
-                uri: r.uri.clone(),
-                querystring: r.querystring.clone(),
-                headers: r.headers.to_list(),
-                body: r.body.clone(),
-                origin: r.origin.clone(),
-            }),
-            Outcome::Response(r) => HookOutcome::Response(CfResponse {
-                status: r.status,
-                status_description: r.status_description.clone(),
-                headers: r.headers.to_list(),
-                body: r.body.clone(),
-                body_encoding: r.body_encoding,
-            }),
-        }
+    fn to_model(&self) -> Option<HookOutcome> {
+        Some(match self {
+            Outcome::Request(r) => HookOutcome::Request(r.to_model()?),
+            Outcome::Response(r) => HookOutcome::Response(r.to_model()?),
+        })
     }
 }
 
@@ -78,7 +45,7 @@ impl Outcome {
 ///
 /// fn handler(event: Event) -> Result<Outcome, edge_hooks::Error> {
 ///     let mut request = event.request;
-///     request.uri = "no-slash".into();
+///     request.set_uri("no-slash");
 ///     Ok(request.into())
 /// }
 ///
@@ -93,7 +60,9 @@ pub fn run_on_aws_json(
 ) -> Result<Value, crate::Error> {
     let mut original = CfEvent::from_aws_json(event)?;
     limits::hide_disallowed(&mut original);
-    let outcome = handler(Event::from_model(original.clone()))?.to_model();
+    let outcome = handler(Event::local(original.clone()))?
+        .to_model()
+        .ok_or("the handler returned a request or response from outside this event")?;
     let before = match &outcome {
         HookOutcome::Request(_) => Some(&original.request.headers),
         HookOutcome::Response(_) => original.response.as_ref().map(|r| &r.headers),
@@ -120,6 +89,7 @@ pub fn run_on_aws_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Response;
     use edge_event::EventType;
 
     const VIEWER_REQUEST: &str = include_str!("../../tests/vectors/cf-viewer-request.json");
@@ -128,7 +98,7 @@ mod tests {
     fn aws_sample_event_reads_with_original_case_keys() {
         let e = Event::from_aws_json(VIEWER_REQUEST).unwrap();
         assert_eq!(e.config.event_type, EventType::ViewerRequest);
-        assert_eq!(e.request.uri, "/");
+        assert_eq!(e.request.uri(), "/");
         let host = e.request.headers.get("Host");
         assert_eq!(host[0].key, "Host");
         assert_eq!(
@@ -163,7 +133,8 @@ mod tests {
 
     fn set_uri(event: Event) -> Result<Outcome, crate::Error> {
         let mut request = event.request;
-        request.uri = request.headers.first("x-new-uri").unwrap_or_default();
+        let uri = request.headers.first("x-new-uri").unwrap_or_default();
+        request.set_uri(&uri);
         Ok(request.into())
     }
 

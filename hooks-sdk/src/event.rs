@@ -1,58 +1,270 @@
-//! The Lambda@Edge event and what a hook returns, as Rust types. Everything but the header maps
-//! is the shared model's ([`edge_event`]); the request and response here hold [`Headers`], which
-//! live on the host inside the proxy.
+//! The Lambda@Edge event and what a hook returns. Inside the proxy the config, request and
+//! response live on the host and every accessor is one call, so a hook pays only for what it
+//! reads or writes; in native tests they hold the shared model ([`edge_event`]).
 
-use edge_event::{
-    BodyAction, BodyEncoding, CfBody as Body, CfConfig as Config, CfOrigin as Origin, CustomOrigin,
-    EventType, HeaderList,
-};
+use std::rc::Rc;
+
+use edge_event::{CfConfig, CfRequest, CfResponse, HeaderList};
 
 use crate::bindings::edge::hooks::types as wit;
-use crate::headers::Headers;
+use crate::headers::{Headers, Owner};
+use crate::{Body, BodyAction, BodyEncoding, CustomOrigin, EventType, Origin};
 
-/// `Records[0].cf.request`.
+/// `Records[0].cf.config`.
+#[derive(Debug)]
+pub struct Config {
+    /// Which trigger is running.
+    pub event_type: EventType,
+    inner: ConfigInner,
+}
+
+#[derive(Debug)]
+enum ConfigInner {
+    Host(wit::Config),
+    Local(CfConfig),
+}
+
+impl Config {
+    /// The domain name viewers use.
+    pub fn distribution_domain_name(&self) -> String {
+        match &self.inner {
+            ConfigInner::Host(c) => c.distribution_domain_name(),
+            ConfigInner::Local(c) => c.distribution_domain_name.clone(),
+        }
+    }
+
+    /// The distribution id.
+    pub fn distribution_id(&self) -> String {
+        match &self.inner {
+            ConfigInner::Host(c) => c.distribution_id(),
+            ConfigInner::Local(c) => c.distribution_id.clone(),
+        }
+    }
+
+    /// The request id (`x-edge-request-id`).
+    pub fn request_id(&self) -> String {
+        match &self.inner {
+            ConfigInner::Host(c) => c.request_id(),
+            ConfigInner::Local(c) => c.request_id.clone(),
+        }
+    }
+}
+
+/// `Records[0].cf.request`. Changes take effect when the hook returns the request.
 #[derive(Debug)]
 pub struct Request {
-    /// Viewer IP (read-only).
-    pub client_ip: String,
-    /// HTTP method (read-only).
-    pub method: String,
-    /// Path; a new value must start with `/`.
-    pub uri: String,
-    /// Raw query string without `?`.
-    pub querystring: String,
     /// Headers.
     pub headers: Headers,
-    /// Body, when the association has include-body.
-    pub body: Option<Body>,
-    /// Origin, in origin events.
-    pub origin: Option<Origin>,
+    inner: RequestInner,
+}
+
+#[derive(Debug)]
+enum RequestInner {
+    Host(Rc<wit::Request>),
+    /// The model with its headers moved to `Request::headers`.
+    Local(Box<CfRequest>),
+}
+
+impl Request {
+    /// Viewer IP (read-only).
+    pub fn client_ip(&self) -> String {
+        match &self.inner {
+            RequestInner::Host(r) => r.client_ip(),
+            RequestInner::Local(r) => r.client_ip.clone(),
+        }
+    }
+
+    /// HTTP method (read-only).
+    pub fn method(&self) -> String {
+        match &self.inner {
+            RequestInner::Host(r) => r.method(),
+            RequestInner::Local(r) => r.method.clone(),
+        }
+    }
+
+    /// The path.
+    pub fn uri(&self) -> String {
+        match &self.inner {
+            RequestInner::Host(r) => r.uri(),
+            RequestInner::Local(r) => r.uri.clone(),
+        }
+    }
+
+    /// Sets the path; it must start with `/`.
+    pub fn set_uri(&mut self, uri: &str) {
+        match &mut self.inner {
+            RequestInner::Host(r) => r.set_uri(uri),
+            RequestInner::Local(r) => r.uri = uri.to_string(),
+        }
+    }
+
+    /// The raw query string, without `?`.
+    pub fn querystring(&self) -> String {
+        match &self.inner {
+            RequestInner::Host(r) => r.querystring(),
+            RequestInner::Local(r) => r.querystring.clone(),
+        }
+    }
+
+    /// Sets the raw query string (without `?`).
+    pub fn set_querystring(&mut self, querystring: &str) {
+        match &mut self.inner {
+            RequestInner::Host(r) => r.set_querystring(querystring),
+            RequestInner::Local(r) => r.querystring = querystring.to_string(),
+        }
+    }
+
+    /// The body, when the association has include-body.
+    pub fn body(&self) -> Option<Body> {
+        match &self.inner {
+            RequestInner::Host(r) => r.body().map(body_from_wit),
+            RequestInner::Local(r) => r.body.clone(),
+        }
+    }
+
+    /// Replaces the body (with [`BodyAction::Replace`]); ignored without include-body, as
+    /// CloudFront ignores it.
+    pub fn set_body(&mut self, body: Body) {
+        match &mut self.inner {
+            RequestInner::Host(r) => r.set_body(&body_to_wit(body)),
+            RequestInner::Local(r) => {
+                if r.body.is_some() {
+                    r.body = Some(body)
+                }
+            }
+        }
+    }
+
+    /// The origin, in origin events.
+    pub fn origin(&self) -> Option<Origin> {
+        match &self.inner {
+            RequestInner::Host(r) => r.origin().map(origin_from_wit),
+            RequestInner::Local(r) => r.origin.clone(),
+        }
+    }
+
+    /// Where the request goes (origin-request; ignored at viewer-request).
+    pub fn set_origin(&mut self, origin: Origin) {
+        match &mut self.inner {
+            RequestInner::Host(r) => r.set_origin(&origin_to_wit(origin)),
+            RequestInner::Local(r) => r.origin = Some(origin),
+        }
+    }
+
+    /// A request of the model (native tests).
+    pub(crate) fn local(mut model: CfRequest) -> Self {
+        Request {
+            headers: Headers::local(std::mem::take(&mut model.headers)),
+            inner: RequestInner::Local(Box::new(model)),
+        }
+    }
+
+    /// The model, with every change made (native tests).
+    pub(crate) fn to_model(&self) -> Option<CfRequest> {
+        match &self.inner {
+            RequestInner::Host(_) => None,
+            RequestInner::Local(r) => Some(CfRequest {
+                headers: self.headers.to_list(),
+                ..(**r).clone()
+            }),
+        }
+    }
+
+    fn into_host(self) -> Result<wit::Request, String> {
+        let Request { headers, inner } = self;
+        drop(headers); // sends its queued edits, and lets go of its share of the handle
+        match inner {
+            RequestInner::Host(r) => {
+                Rc::try_unwrap(r).map_err(|_| "the request's handle is still shared".into())
+            }
+            RequestInner::Local(_) => Err("a request read from JSON cannot be returned".into()),
+        }
+    }
 }
 
 /// `Records[0].cf.response`, or a response a hook generates.
 #[derive(Debug)]
 pub struct Response {
-    /// Status code (200-599).
-    pub status: u16,
-    /// Reason phrase; empty means the standard one.
-    pub status_description: String,
     /// Headers.
     pub headers: Headers,
-    /// A body to send instead of the origin's (the origin's body is never visible).
-    pub body: Option<String>,
-    /// Encoding of `body`.
-    pub body_encoding: BodyEncoding,
+    inner: ResponseInner,
+}
+
+#[derive(Debug)]
+enum ResponseInner {
+    Host(Rc<wit::Response>),
+    /// The model with its headers moved to `Response::headers`.
+    Local(Box<CfResponse>),
 }
 
 impl Response {
     /// A response with `status`, no headers and no body.
     pub fn new(status: u16) -> Self {
-        Response {
-            status,
-            status_description: String::new(),
-            headers: Headers::new(),
-            body: None,
-            body_encoding: BodyEncoding::Text,
+        if cfg!(target_arch = "wasm32") {
+            let host = Rc::new(wit::Response::new(status));
+            Response {
+                headers: Headers::of(Owner::Response(host.clone())),
+                inner: ResponseInner::Host(host),
+            }
+        } else {
+            Response::local(CfResponse {
+                status,
+                status_description: String::new(),
+                headers: HeaderList::new(),
+                body: None,
+                body_encoding: BodyEncoding::Text,
+            })
+        }
+    }
+
+    /// Status code (200-599).
+    pub fn status(&self) -> u16 {
+        match &self.inner {
+            ResponseInner::Host(r) => r.status(),
+            ResponseInner::Local(r) => r.status,
+        }
+    }
+
+    /// Sets the status (not at viewer-response, where CloudFront refuses the change).
+    pub fn set_status(&mut self, status: u16) {
+        match &mut self.inner {
+            ResponseInner::Host(r) => r.set_status(status),
+            ResponseInner::Local(r) => r.status = status,
+        }
+    }
+
+    /// Reason phrase; empty means the standard one.
+    pub fn status_description(&self) -> String {
+        match &self.inner {
+            ResponseInner::Host(r) => r.status_description(),
+            ResponseInner::Local(r) => r.status_description.clone(),
+        }
+    }
+
+    /// Sets the reason phrase.
+    pub fn set_status_description(&mut self, description: &str) {
+        match &mut self.inner {
+            ResponseInner::Host(r) => r.set_status_description(description),
+            ResponseInner::Local(r) => r.status_description = description.to_string(),
+        }
+    }
+
+    /// The body the hook set (the origin's body is never visible).
+    pub fn body(&self) -> Option<String> {
+        match &self.inner {
+            ResponseInner::Host(r) => r.body(),
+            ResponseInner::Local(r) => r.body.clone(),
+        }
+    }
+
+    /// Sends `body` (in `encoding`) instead of the origin's.
+    pub fn set_body(&mut self, body: &str, encoding: BodyEncoding) {
+        match &mut self.inner {
+            ResponseInner::Host(r) => r.set_body(body, encoding_to_wit(encoding)),
+            ResponseInner::Local(r) => {
+                r.body = Some(body.to_string());
+                r.body_encoding = encoding;
+            }
         }
     }
 
@@ -63,10 +275,39 @@ impl Response {
     }
 
     /// Sets a text body (builder style).
-    pub fn with_body(mut self, body: impl Into<String>) -> Self {
-        self.body = Some(body.into());
-        self.body_encoding = BodyEncoding::Text;
+    pub fn with_body(mut self, body: impl AsRef<str>) -> Self {
+        self.set_body(body.as_ref(), BodyEncoding::Text);
         self
+    }
+
+    /// A response of the model (native tests).
+    pub(crate) fn local(mut model: CfResponse) -> Self {
+        Response {
+            headers: Headers::local(std::mem::take(&mut model.headers)),
+            inner: ResponseInner::Local(Box::new(model)),
+        }
+    }
+
+    /// The model, with every change made (native tests).
+    pub(crate) fn to_model(&self) -> Option<CfResponse> {
+        match &self.inner {
+            ResponseInner::Host(_) => None,
+            ResponseInner::Local(r) => Some(CfResponse {
+                headers: self.headers.to_list(),
+                ..(**r).clone()
+            }),
+        }
+    }
+
+    fn into_host(self) -> Result<wit::Response, String> {
+        let Response { headers, inner } = self;
+        drop(headers); // sends its queued edits, and lets go of its share of the handle
+        match inner {
+            ResponseInner::Host(r) => {
+                Rc::try_unwrap(r).map_err(|_| "the response's handle is still shared".into())
+            }
+            ResponseInner::Local(_) => Err("a response read from JSON cannot be returned".into()),
+        }
     }
 }
 
@@ -79,6 +320,20 @@ pub struct Event {
     pub request: Request,
     /// The response, in origin-response and viewer-response events.
     pub response: Option<Response>,
+}
+
+impl Event {
+    /// An event of the model (native tests).
+    pub(crate) fn local(e: edge_event::CfEvent) -> Self {
+        Event {
+            config: Config {
+                event_type: e.config.event_type,
+                inner: ConfigInner::Local(e.config),
+            },
+            request: Request::local(e.request),
+            response: e.response.map(Response::local),
+        }
+    }
 }
 
 /// What a hook returns.
@@ -107,50 +362,32 @@ pub fn handle(
     event: wit::Event,
     handler: fn(Event) -> Result<Outcome, crate::Error>,
 ) -> Result<wit::Outcome, String> {
+    let request = Rc::new(event.request);
     let event = Event {
         config: Config {
-            distribution_domain_name: event.config.distribution_domain_name,
-            distribution_id: event.config.distribution_id,
-            event_type: match event.config.event_type {
+            event_type: match event.event_type {
                 wit::EventType::ViewerRequest => EventType::ViewerRequest,
                 wit::EventType::OriginRequest => EventType::OriginRequest,
                 wit::EventType::OriginResponse => EventType::OriginResponse,
                 wit::EventType::ViewerResponse => EventType::ViewerResponse,
             },
-            request_id: event.config.request_id,
+            inner: ConfigInner::Host(event.config),
         },
         request: Request {
-            client_ip: event.request.client_ip,
-            method: event.request.method,
-            uri: event.request.uri,
-            querystring: event.request.querystring,
-            headers: Headers::from_host(event.request.headers),
-            body: event.request.body.map(body_from_wit),
-            origin: event.request.origin.map(origin_from_wit),
+            headers: Headers::of(Owner::Request(request.clone())),
+            inner: RequestInner::Host(request),
         },
-        response: event.response.map(|r| Response {
-            status: r.status,
-            status_description: r.status_description,
-            headers: Headers::from_host(r.headers),
-            body: None,
-            body_encoding: BodyEncoding::Text,
+        response: event.response.map(|r| {
+            let r = Rc::new(r);
+            Response {
+                headers: Headers::of(Owner::Response(r.clone())),
+                inner: ResponseInner::Host(r),
+            }
         }),
     };
     match handler(event) {
-        Ok(Outcome::Request(r)) => Ok(wit::Outcome::Request(wit::RequestUpdate {
-            uri: r.uri,
-            querystring: r.querystring,
-            headers: r.headers.into_host(),
-            body: r.body.map(body_to_wit),
-            origin: r.origin.map(origin_to_wit),
-        })),
-        Ok(Outcome::Response(r)) => Ok(wit::Outcome::Response(wit::ResponseUpdate {
-            status: r.status,
-            status_description: Some(r.status_description).filter(|d| !d.is_empty()),
-            headers: r.headers.into_host(),
-            body: r.body,
-            body_encoding: encoding_to_wit(r.body_encoding),
-        })),
+        Ok(Outcome::Request(r)) => r.into_host().map(wit::Outcome::Request),
+        Ok(Outcome::Response(r)) => r.into_host().map(wit::Outcome::Response),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -162,7 +399,10 @@ fn body_from_wit(b: wit::Body) -> Body {
             wit::BodyAction::ReadOnly => BodyAction::ReadOnly,
             wit::BodyAction::Replace => BodyAction::Replace,
         },
-        encoding: encoding_from_wit(b.encoding),
+        encoding: match b.encoding {
+            wit::BodyEncoding::Base64 => BodyEncoding::Base64,
+            wit::BodyEncoding::Text => BodyEncoding::Text,
+        },
         data: b.data,
     }
 }
@@ -219,13 +459,6 @@ fn origin_to_wit(o: Origin) -> wit::Origin {
             read_timeout: c.read_timeout,
             keepalive_timeout: c.keepalive_timeout,
         }),
-    }
-}
-
-fn encoding_from_wit(e: wit::BodyEncoding) -> BodyEncoding {
-    match e {
-        wit::BodyEncoding::Base64 => BodyEncoding::Base64,
-        wit::BodyEncoding::Text => BodyEncoding::Text,
     }
 }
 

@@ -1,9 +1,11 @@
 //! Header maps: lowercase name → lines with the name as sent. Inside the proxy they live on the
-//! host (reading one header costs one call) and edits wait guest-side until the next read, the
-//! map's return or its drop, then reach the host in one `apply` call; in native tests they are
+//! host (reading one header costs one call; the map's handle is asked for on first use) and
+//! edits wait guest-side until the next read, the return of the request or response, or the
+//! map's drop, then reach the host in one `apply` call; in native tests they are the model's
 //! plain lists.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
+use std::rc::Rc;
 
 use edge_event::HeaderList;
 
@@ -27,10 +29,49 @@ pub struct Headers {
 
 #[derive(Debug)]
 enum Inner {
-    /// The host's map, and edits not yet sent to it.
-    Host(wit::Headers, RefCell<Vec<wit::HeaderEdit>>),
+    /// The host's map (asked of its owner on first use), and edits not yet sent to it.
+    Host(Host),
     /// Outside the proxy (native tests): the event model's own list.
     Local(HeaderList),
+}
+
+/// Whose map a host-side [`Headers`] is.
+#[derive(Debug)]
+pub(crate) enum Owner {
+    Request(Rc<wit::Request>),
+    Response(Rc<wit::Response>),
+}
+
+#[derive(Debug)]
+struct Host {
+    owner: Option<Owner>,
+    map: OnceCell<wit::Headers>,
+    pending: RefCell<Vec<wit::HeaderEdit>>,
+}
+
+impl Host {
+    fn map(&self) -> &wit::Headers {
+        self.map.get_or_init(|| match &self.owner {
+            Some(Owner::Request(r)) => r.headers(),
+            Some(Owner::Response(r)) => r.headers(),
+            None => wit::Headers::new(),
+        })
+    }
+
+    /// Sends the queued edits to the host map in one call.
+    fn send(&self) {
+        let mut pending = self.pending.borrow_mut();
+        if !pending.is_empty() {
+            self.map().apply(&pending);
+            pending.clear();
+        }
+    }
+
+    /// The map, with every queued edit sent.
+    fn current(&self) -> &wit::Headers {
+        self.send();
+        self.map()
+    }
 }
 
 impl Default for Headers {
@@ -43,9 +84,7 @@ impl Headers {
     /// An empty map (for a generated response).
     pub fn new() -> Self {
         if cfg!(target_arch = "wasm32") {
-            Headers {
-                inner: Inner::Host(wit::Headers::new(), RefCell::default()),
-            }
+            Headers::host(None)
         } else {
             Headers::local(HeaderList::new())
         }
@@ -72,66 +111,51 @@ impl Headers {
         }
     }
 
-    pub(crate) fn from_host(h: wit::Headers) -> Self {
-        Headers {
-            inner: Inner::Host(h, RefCell::default()),
-        }
+    /// The map of `owner`, held by the host.
+    pub(crate) fn of(owner: Owner) -> Self {
+        Headers::host(Some(owner))
     }
 
-    /// Hands the map to the host with every edit made, copying it there if it was built locally.
-    pub(crate) fn into_host(mut self) -> wit::Headers {
-        match std::mem::replace(&mut self.inner, Inner::Local(HeaderList::new())) {
-            Inner::Host(h, pending) => {
-                send(&h, &pending);
-                h
-            }
-            Inner::Local(list) => {
-                let h = wit::Headers::new();
-                for line in list.iter() {
-                    h.append(
-                        &line.name,
-                        &wit::Header {
-                            key: line.key.clone(),
-                            value: line.value.clone(),
-                        },
-                    );
-                }
-                h
-            }
+    fn host(owner: Option<Owner>) -> Self {
+        Headers {
+            inner: Inner::Host(Host {
+                owner,
+                map: OnceCell::new(),
+                pending: RefCell::default(),
+            }),
         }
     }
 
     /// Every line of `name` (any case), in order.
     pub fn get(&self, name: &str) -> Vec<Header> {
         match &self.inner {
-            Inner::Host(h, pending) => {
-                send(h, pending);
-                h.get(name).into_iter().map(from_wit).collect()
-            }
+            Inner::Host(h) => h.current().get(name).into_iter().map(from_wit).collect(),
             Inner::Local(list) => list.get(name).map(from_line).collect(),
         }
     }
 
-    /// The first value of `name`.
+    /// The first value of `name`: one call, one string copied.
     pub fn first(&self, name: &str) -> Option<String> {
-        self.get(name).into_iter().next().map(|h| h.value)
+        match &self.inner {
+            Inner::Host(h) => h.current().get_first(name),
+            Inner::Local(list) => list.first(name).map(str::to_string),
+        }
     }
 
     /// Whether `name` is present.
     pub fn contains(&self, name: &str) -> bool {
-        !self.get(name).is_empty()
+        self.first(name).is_some()
     }
 
     /// Every line as `(lowercase name, line)`, in order.
     pub fn entries(&self) -> Vec<(String, Header)> {
         match &self.inner {
-            Inner::Host(h, pending) => {
-                send(h, pending);
-                h.entries()
-                    .into_iter()
-                    .map(|l| (l.key.to_ascii_lowercase(), from_wit(l)))
-                    .collect()
-            }
+            Inner::Host(h) => h
+                .current()
+                .entries()
+                .into_iter()
+                .map(|l| (l.key.to_ascii_lowercase(), from_wit(l)))
+                .collect(),
             Inner::Local(list) => list
                 .iter()
                 .map(|l| (l.name.clone(), from_line(l)))
@@ -153,7 +177,7 @@ impl Headers {
     /// Replaces every line of `name` with `lines` (empty removes the header).
     pub fn set_all(&mut self, name: &str, lines: Vec<Header>) {
         match &mut self.inner {
-            Inner::Host(_, pending) => pending.get_mut().push(wit::HeaderEdit::Set((
+            Inner::Host(h) => h.pending.get_mut().push(wit::HeaderEdit::Set((
                 name.to_string(),
                 lines.into_iter().map(to_wit).collect(),
             ))),
@@ -171,7 +195,8 @@ impl Headers {
             value: value.to_string(),
         };
         match &mut self.inner {
-            Inner::Host(_, pending) => pending
+            Inner::Host(h) => h
+                .pending
                 .get_mut()
                 .push(wit::HeaderEdit::Append((name.to_string(), to_wit(line)))),
             Inner::Local(list) => list.append(name, &line.key, &line.value),
@@ -181,7 +206,8 @@ impl Headers {
     /// Removes every line of `name`.
     pub fn remove(&mut self, name: &str) {
         match &mut self.inner {
-            Inner::Host(_, pending) => pending
+            Inner::Host(h) => h
+                .pending
                 .get_mut()
                 .push(wit::HeaderEdit::Delete(name.to_string())),
             Inner::Local(list) => list.delete(name),
@@ -190,20 +216,12 @@ impl Headers {
 }
 
 impl Drop for Headers {
-    /// Edits to a map the hook does not return still reach the host, as if made one by one.
+    /// Edits reach the host when the map goes: returning a request or response drops its map
+    /// first, and edits to a map the hook does not return still apply, as if made one by one.
     fn drop(&mut self) {
-        if let Inner::Host(h, pending) = &self.inner {
-            send(h, pending);
+        if let Inner::Host(h) = &self.inner {
+            h.send();
         }
-    }
-}
-
-/// Sends the queued edits to the host map in one call.
-fn send(h: &wit::Headers, pending: &RefCell<Vec<wit::HeaderEdit>>) {
-    let mut pending = pending.borrow_mut();
-    if !pending.is_empty() {
-        h.apply(&pending);
-        pending.clear();
     }
 }
 

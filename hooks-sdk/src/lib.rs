@@ -2,7 +2,9 @@
 //!
 //! A hook is one function over a Lambda@Edge-shaped [`Event`], exported in one line. It runs at
 //! any of CloudFront's four trigger points (viewer request, origin request, origin response,
-//! viewer response), decided by the proxy configuration, not by the code:
+//! viewer response), decided by the proxy configuration, not by the code. Inside the proxy the
+//! event stays on the host: each accessor (`request.uri()`, `headers.first("host")`, …) is one
+//! call, so a hook pays for what it reads and writes, nothing else:
 //!
 //! ```no_run
 //! use edge_hooks::{Event, Outcome};

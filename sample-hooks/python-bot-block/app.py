@@ -12,26 +12,17 @@ from wit_world.imports import types
 
 class WitWorld(WitWorld):
     def handle(self, event: types.Event) -> types.Outcome:
-        if event.config.event_type != types.EventType.VIEWER_REQUEST:
+        if event.event_type != types.EventType.VIEWER_REQUEST:
             raise Err("python-bot-block runs at viewer-request")
         request = event.request
-        agent = " ".join(h.value for h in request.headers.get("user-agent")).lower()
+        headers = request.headers()
+        agent = " ".join(h.value for h in headers.get("user-agent")).lower()
         blocked = [a.strip().lower() for a in os.environ.get("BLOCKED_AGENTS", "").split(",") if a.strip()]
         if any(b in agent for b in blocked):
-            headers = types.Headers()
-            headers.set("content-type", [types.Header(key="Content-Type", value="text/plain")])
-            return types.Outcome_Response(types.ResponseUpdate(
-                status=403,
-                status_description="Forbidden",
-                headers=headers,
-                body="Automated clients are not allowed here.\n",
-                body_encoding=types.BodyEncoding.TEXT,
-            ))
-        request.headers.set("x-hook-language", [types.Header(key="X-Hook-Language", value="python")])
-        return types.Outcome_Request(types.RequestUpdate(
-            uri=request.uri,
-            querystring=request.querystring,
-            headers=request.headers,
-            body=request.body,
-            origin=request.origin,
-        ))
+            response = types.Response(403)
+            response.set_status_description("Forbidden")
+            response.headers().set("content-type", [types.Header(key="Content-Type", value="text/plain")])
+            response.set_body("Automated clients are not allowed here.\n", types.BodyEncoding.TEXT)
+            return types.Outcome_Response(response)
+        headers.set("x-hook-language", [types.Header(key="X-Hook-Language", value="python")])
+        return types.Outcome_Request(request)

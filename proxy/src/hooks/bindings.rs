@@ -11,6 +11,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
     with: {
         "edge:hooks/types.headers": super::headers::HeaderSlot,
+        "edge:hooks/types.request": super::request::RequestSlot,
+        "edge:hooks/types.response": super::response::ResponseSlot,
+        "edge:hooks/types.config": super::event_config::ConfigSlot,
     },
 });
 

@@ -124,10 +124,7 @@ impl HookFunction {
     /// event's header maps move into the instance's store, so nothing is copied for the guest.
     /// `event` is as the hook sees it, without disallowed headers: the proxy builds events that
     /// way, and events read from JSON go through [`limits::hide_disallowed`] first.
-    pub async fn invoke(
-        &self,
-        mut event: CfEvent,
-    ) -> (Result<Validated, HookError>, Option<Report>) {
+    pub async fn invoke(&self, event: CfEvent) -> (Result<Validated, HookError>, Option<Report>) {
         let et = event.config.event_type;
         let trigger = Trigger::Edge(et);
         let (_permit, mut env, init) = match self.acquire(&trigger).await {
@@ -143,10 +140,9 @@ impl HookFunction {
                 None,
             );
         };
+        let request_id = event.config.request_id.clone();
         let state = env.store.data_mut();
-        state.generation += 1;
-        state.header_maps.clear();
-        let wit_event = match convert::event_to_wit(state, &mut event) {
+        let wit_event = match convert::begin(state, event) {
             Ok(e) => e,
             Err(e) => return (Err(self.trap(&trigger, format!("{e:#}"))), None),
         };
@@ -157,11 +153,10 @@ impl HookFunction {
         let started = Instant::now();
         let result = tokio::time::timeout_at(
             (started + timeout).into(),
-            hook.call_handle(&mut env.store, &wit_event),
+            hook.call_handle(&mut env.store, wit_event),
         )
         .await;
-        convert::return_lent(&mut event, wit_event);
-        let report = self.report(&mut env, started, init, &event.config.request_id);
+        let report = self.report(&mut env, started, init, &request_id);
 
         let outcome = match result {
             // The instance stopped mid-call: it is never reused.
@@ -172,14 +167,19 @@ impl HookFunction {
             }),
             Ok(Err(trap)) => Err(self.trap(&trigger, trap_reason(&trap))),
             Ok(Ok(returned)) => {
-                let outcome = match returned {
+                let state = env.store.data_mut();
+                let lifted = returned.map(|o| convert::outcome_from_wit(state, o));
+                let event = convert::end(state);
+                self.release(env);
+                match lifted {
                     Err(message) => Err(HookError::FunctionError {
                         function: self.config.name.clone(),
                         trigger: trigger.clone(),
                         message,
                     }),
-                    Ok(o) => convert::outcome_from_wit(env.store.data_mut(), &event, o)
+                    Ok(lifted) => lifted
                         .and_then(|(outcome, header_edits)| {
+                            let event = event.ok_or("no invocation was running")?;
                             validate(&event, outcome, &header_edits).map(|outcome| Validated {
                                 outcome,
                                 header_edits,
@@ -190,10 +190,7 @@ impl HookFunction {
                             trigger: trigger.clone(),
                             reason,
                         }),
-                };
-                env.store.data_mut().header_maps.clear();
-                self.release(env);
-                outcome
+                }
             }
         };
         (outcome, Some(report))

@@ -100,11 +100,7 @@ impl HostHeaderMap {
 impl HookState {
     fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HostHeaderMap> {
         let slot = *self.table.get(handle)?;
-        if slot.generation != self.generation {
-            return Err(wasmtime::format_err!(
-                "headers handle used after its invocation ended"
-            ));
-        }
+        self.check_generation(slot.generation, "headers")?;
         self.header_maps
             .get_mut(slot.index)
             .ok_or_else(|| wasmtime::format_err!("unknown headers handle"))
@@ -137,21 +133,21 @@ fn check_field(name: &str, h: &Header) -> wasmtime::Result<()> {
 
 impl HostHeaders for HookState {
     fn new(&mut self) -> wasmtime::Result<Resource<HeaderSlot>> {
-        let index = self.header_maps.len();
-        if index >= 64 {
-            return Err(wasmtime::format_err!(
-                "more than 64 header maps in one invocation"
-            ));
-        }
-        self.header_maps.push(HostHeaderMap::default());
-        Ok(self.table.push(HeaderSlot {
-            generation: self.generation,
-            index,
-        })?)
+        self.invocation()?;
+        let index = self.new_header_map()?;
+        self.header_handle(index)
     }
 
     fn get(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<Vec<Header>> {
         Ok(self.slot(&this)?.list.get(&name).map(to_wit).collect())
+    }
+
+    fn get_first(
+        &mut self,
+        this: Resource<HeaderSlot>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        Ok(self.slot(&this)?.list.first(&name).map(str::to_string))
     }
 
     fn entries(&mut self, this: Resource<HeaderSlot>) -> wasmtime::Result<Vec<Header>> {

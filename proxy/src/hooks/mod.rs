@@ -12,9 +12,12 @@ mod compiled;
 mod convert;
 mod engine;
 mod error;
+mod event_config;
 mod function;
 mod headers;
 mod registry;
+mod request;
+mod response;
 mod state;
 
 pub use compiled::{hex, CompiledCache};

@@ -9,6 +9,9 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::headers::HostHeaderMap;
+use super::request::RequestChanges;
+use super::response::HostResponseData;
+use edge_event::CfEvent;
 
 /// Most bytes of guest output kept between two log flushes; the rest is dropped (and said so).
 const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
@@ -18,6 +21,12 @@ pub struct HookState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+    /// The running invocation's event; its header maps are in `header_maps`.
+    pub(crate) event: Option<CfEvent>,
+    /// What the hook set on the event's request.
+    pub(crate) changes: RequestChanges,
+    /// The event's response (response events, index 0) and responses the hook generated.
+    pub(crate) responses: Vec<HostResponseData>,
     /// Header maps of the current invocation, indexed by [`super::headers::HeaderSlot`].
     pub(crate) header_maps: Vec<HostHeaderMap>,
     /// Read-only header names at the current invocation's trigger.
@@ -43,6 +52,9 @@ impl HookState {
                 limit: memory_bytes,
                 peak: 0,
             },
+            event: None,
+            changes: RequestChanges::default(),
+            responses: Vec::new(),
             header_maps: Vec::new(),
             read_only: &[],
             generation: 0,
@@ -50,6 +62,41 @@ impl HookState {
         }
     }
 }
+
+impl HookState {
+    /// The running invocation's event.
+    pub(crate) fn invocation(&self) -> wasmtime::Result<&CfEvent> {
+        self.event
+            .as_ref()
+            .ok_or_else(|| wasmtime::format_err!("no invocation is running"))
+    }
+
+    /// Refuses a handle of `kind` made by an earlier invocation of this warm instance.
+    pub(crate) fn check_generation(&self, generation: u64, kind: &str) -> wasmtime::Result<()> {
+        if generation != self.generation || self.event.is_none() {
+            return Err(wasmtime::format_err!(
+                "{kind} handle used after its invocation ended"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds an empty header map to the invocation (for a generated response or `headers()`'s
+    /// constructor), returning its index.
+    pub(crate) fn new_header_map(&mut self) -> wasmtime::Result<usize> {
+        let index = self.header_maps.len();
+        if index >= MAX_HEADER_MAPS {
+            return Err(wasmtime::format_err!(
+                "more than {MAX_HEADER_MAPS} header maps in one invocation"
+            ));
+        }
+        self.header_maps.push(HostHeaderMap::default());
+        Ok(index)
+    }
+}
+
+/// Most header maps one invocation may make, so a looping hook cannot grow host memory.
+const MAX_HEADER_MAPS: usize = 64;
 
 /// Enforces `memory-mb` and remembers the largest memory the instance asked for (Lambda's
 /// "Max Memory Used").

@@ -18,7 +18,7 @@ fn group_of(event: &Event) -> String {
     from_cookie.unwrap_or_else(|| {
         let hash = event
             .config
-            .request_id
+            .request_id()
             .bytes()
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
         if hash % 2 == 0 { "a" } else { "b" }.to_string()
@@ -39,7 +39,8 @@ pub fn handler(mut event: Event) -> Result<Outcome, edge_hooks::Error> {
     let group = group_of(&event);
     match event.config.event_type {
         EventType::ViewerRequest => {
-            event.request.uri = format!("/{group}{}", event.request.uri);
+            let uri = format!("/{group}{}", event.request.uri());
+            event.request.set_uri(&uri);
             Ok(event.request.into())
         }
         EventType::ViewerResponse => {

@@ -8,7 +8,7 @@ pub fn handler(event: Event) -> Result<Outcome, edge_hooks::Error> {
     let mut response = event
         .response
         .ok_or("cache-control runs at origin-response")?;
-    if response.status < 400 && !response.headers.contains("cache-control") {
+    if response.status() < 400 && !response.headers.contains("cache-control") {
         let value =
             std::env::var("CACHE_CONTROL").unwrap_or_else(|_| "public, max-age=3600".into());
         response.headers.set("cache-control", &value);

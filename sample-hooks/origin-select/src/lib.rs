@@ -8,13 +8,14 @@ pub fn handler(event: Event) -> Result<Outcome, edge_hooks::Error> {
     let mut request = event.request;
     let by_header = request.headers.first("x-origin");
     let by_path = std::env::var("ORIGIN_BY_PATH").ok().and_then(|map| {
+        let uri = request.uri();
         map.split(',')
             .filter_map(|pair| pair.split_once('='))
-            .find(|(prefix, _)| request.uri.starts_with(prefix.trim()))
+            .find(|(prefix, _)| uri.starts_with(prefix.trim()))
             .map(|(_, origin)| origin.trim().to_string())
     });
     if let Some(origin) = by_header.or(by_path) {
-        request.origin = Some(Origin::Named(origin));
+        request.set_origin(Origin::Named(origin));
     }
     Ok(request.into())
 }

@@ -5,7 +5,8 @@ use edge_hooks::{Event, Outcome, Response};
 /// `/index.html` → `/` (and `/docs/index.html` → `/docs/`); paths listed in `REDIRECTS`
 /// (`/old=/new,/a=https://example.com/b`) → their target. The query string is kept.
 pub fn handler(event: Event) -> Result<Outcome, edge_hooks::Error> {
-    let uri = event.request.uri.as_str();
+    let uri = event.request.uri();
+    let uri = uri.as_str();
     let mapped = std::env::var("REDIRECTS").ok().and_then(|map| {
         map.split(',')
             .filter_map(|pair| pair.split_once('='))
@@ -20,8 +21,9 @@ pub fn handler(event: Event) -> Result<Outcome, edge_hooks::Error> {
     let Some(mut target) = target else {
         return Ok(event.request.into());
     };
-    if !event.request.querystring.is_empty() {
-        target = format!("{target}?{}", event.request.querystring);
+    let querystring = event.request.querystring();
+    if !querystring.is_empty() {
+        target = format!("{target}?{querystring}");
     }
     Ok(Response::new(301).with_header("location", &target).into())
 }

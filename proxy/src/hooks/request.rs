@@ -1,0 +1,122 @@
+//! The `request` host resource: the event's request, read and changed one field at a time, so
+//! a hook pays only for the fields it touches.
+
+use wasmtime::component::Resource;
+
+use super::bindings::edge::hooks::types::{self as wit, HostRequest};
+use super::convert::{body_from_wit, body_to_wit, origin_from_wit, origin_to_wit};
+use super::headers::HeaderSlot;
+use super::state::HookState;
+use edge_event::{CfBody, CfOrigin, CfRequest};
+
+/// Index of the event's request headers among the invocation's header maps.
+pub(crate) const REQUEST_MAP: usize = 0;
+
+/// The host side of a `request` handle: the event's request of invocation `generation`.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSlot {
+    pub(crate) generation: u64,
+}
+
+/// What the hook set on the event's request; unset fields are the event's.
+#[derive(Debug, Default)]
+pub(crate) struct RequestChanges {
+    pub(crate) uri: Option<String>,
+    pub(crate) querystring: Option<String>,
+    pub(crate) body: Option<CfBody>,
+    pub(crate) origin: Option<CfOrigin>,
+}
+
+impl HookState {
+    /// The event's request, if `handle` belongs to the running invocation.
+    fn request(&self, handle: &Resource<RequestSlot>) -> wasmtime::Result<&CfRequest> {
+        let slot = *self.table.get(handle)?;
+        self.check_generation(slot.generation, "request")?;
+        Ok(&self.invocation()?.request)
+    }
+}
+
+impl HostRequest for HookState {
+    fn client_ip(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
+        Ok(self.request(&this)?.client_ip.clone())
+    }
+
+    fn method(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
+        Ok(self.request(&this)?.method.clone())
+    }
+
+    fn uri(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
+        let original = &self.request(&this)?.uri;
+        Ok(self.changes.uri.as_ref().unwrap_or(original).clone())
+    }
+
+    fn set_uri(&mut self, this: Resource<RequestSlot>, uri: String) -> wasmtime::Result<()> {
+        self.request(&this)?;
+        self.changes.uri = Some(uri);
+        Ok(())
+    }
+
+    fn querystring(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
+        let original = &self.request(&this)?.querystring;
+        Ok(self
+            .changes
+            .querystring
+            .as_ref()
+            .unwrap_or(original)
+            .clone())
+    }
+
+    fn set_querystring(
+        &mut self,
+        this: Resource<RequestSlot>,
+        querystring: String,
+    ) -> wasmtime::Result<()> {
+        self.request(&this)?;
+        self.changes.querystring = Some(querystring);
+        Ok(())
+    }
+
+    fn headers(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<Resource<HeaderSlot>> {
+        self.request(&this)?;
+        self.header_handle(REQUEST_MAP)
+    }
+
+    fn body(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<Option<wit::Body>> {
+        let original = self.request(&this)?.body.as_ref();
+        Ok(self
+            .changes
+            .body
+            .as_ref()
+            .or(original)
+            .cloned()
+            .map(body_to_wit))
+    }
+
+    fn set_body(&mut self, this: Resource<RequestSlot>, body: wit::Body) -> wasmtime::Result<()> {
+        // Without include-body there is no body to replace: CloudFront ignores the change.
+        if self.request(&this)?.body.is_some() {
+            self.changes.body = Some(body_from_wit(body));
+        }
+        Ok(())
+    }
+
+    fn origin(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<Option<wit::Origin>> {
+        let original = self.request(&this)?.origin.as_ref();
+        Ok(self.changes.origin.as_ref().or(original).map(origin_to_wit))
+    }
+
+    fn set_origin(
+        &mut self,
+        this: Resource<RequestSlot>,
+        origin: wit::Origin,
+    ) -> wasmtime::Result<()> {
+        self.request(&this)?;
+        self.changes.origin = Some(origin_from_wit(origin));
+        Ok(())
+    }
+
+    fn drop(&mut self, rep: Resource<RequestSlot>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}

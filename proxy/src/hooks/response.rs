@@ -1,0 +1,120 @@
+//! The `response` host resource: the event's response (response events) or one a hook
+//! generates, read and changed one field at a time.
+
+use wasmtime::component::Resource;
+
+use super::bindings::edge::hooks::types::{self as wit, HostResponse};
+use super::convert::encoding_from_wit;
+use super::headers::HeaderSlot;
+use super::state::HookState;
+use edge_event::BodyEncoding;
+
+/// Index of the event's response headers among the invocation's header maps.
+pub(crate) const RESPONSE_MAP: usize = 1;
+/// Most responses one invocation may generate, so a looping hook cannot grow host memory.
+const MAX_RESPONSES: usize = 64;
+
+/// The host side of a `response` handle: which of invocation `generation`'s responses it is.
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseSlot {
+    pub(crate) generation: u64,
+    pub(crate) index: usize,
+}
+
+/// One response of the current invocation: the event's (index 0 in response events) or a
+/// generated one.
+#[derive(Debug)]
+pub(crate) struct HostResponseData {
+    pub(crate) status: u16,
+    /// Empty means the standard phrase for `status`.
+    pub(crate) status_description: String,
+    /// Index of its header map.
+    pub(crate) headers: usize,
+    pub(crate) body: Option<String>,
+    pub(crate) body_encoding: BodyEncoding,
+}
+
+impl HookState {
+    fn response(
+        &mut self,
+        handle: &Resource<ResponseSlot>,
+    ) -> wasmtime::Result<&mut HostResponseData> {
+        let slot = *self.table.get(handle)?;
+        self.check_generation(slot.generation, "response")?;
+        self.responses
+            .get_mut(slot.index)
+            .ok_or_else(|| wasmtime::format_err!("unknown response handle"))
+    }
+}
+
+impl HostResponse for HookState {
+    fn new(&mut self, status: u16) -> wasmtime::Result<Resource<ResponseSlot>> {
+        self.invocation()?;
+        let index = self.responses.len();
+        if index >= MAX_RESPONSES {
+            return Err(wasmtime::format_err!(
+                "more than {MAX_RESPONSES} responses in one invocation"
+            ));
+        }
+        let headers = self.new_header_map()?;
+        self.responses.push(HostResponseData {
+            status,
+            status_description: String::new(),
+            headers,
+            body: None,
+            body_encoding: BodyEncoding::Text,
+        });
+        Ok(self.table.push(ResponseSlot {
+            generation: self.generation,
+            index,
+        })?)
+    }
+
+    fn status(&mut self, this: Resource<ResponseSlot>) -> wasmtime::Result<u16> {
+        Ok(self.response(&this)?.status)
+    }
+
+    fn set_status(&mut self, this: Resource<ResponseSlot>, status: u16) -> wasmtime::Result<()> {
+        self.response(&this)?.status = status;
+        Ok(())
+    }
+
+    fn status_description(&mut self, this: Resource<ResponseSlot>) -> wasmtime::Result<String> {
+        Ok(self.response(&this)?.status_description.clone())
+    }
+
+    fn set_status_description(
+        &mut self,
+        this: Resource<ResponseSlot>,
+        description: String,
+    ) -> wasmtime::Result<()> {
+        self.response(&this)?.status_description = description;
+        Ok(())
+    }
+
+    fn headers(&mut self, this: Resource<ResponseSlot>) -> wasmtime::Result<Resource<HeaderSlot>> {
+        let index = self.response(&this)?.headers;
+        self.header_handle(index)
+    }
+
+    fn body(&mut self, this: Resource<ResponseSlot>) -> wasmtime::Result<Option<String>> {
+        Ok(self.response(&this)?.body.clone())
+    }
+
+    fn set_body(
+        &mut self,
+        this: Resource<ResponseSlot>,
+        body: String,
+        encoding: wit::BodyEncoding,
+    ) -> wasmtime::Result<()> {
+        let response = self.response(&this)?;
+        response.body = Some(body);
+        response.body_encoding = encoding_from_wit(encoding);
+        Ok(())
+    }
+
+    fn drop(&mut self, rep: Resource<ResponseSlot>) -> wasmtime::Result<()> {
+        self.table.delete(rep)?;
+        Ok(())
+    }
+}
