@@ -21,6 +21,8 @@ const GUESTS: &[&str] = &[
     "fixture-probe",
     "fixture-noop",
     "fixture-header-work",
+    "fixture-ladder",
+    "fixture-empty-export",
 ];
 
 fn main() {

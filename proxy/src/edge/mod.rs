@@ -4,7 +4,7 @@ mod context;
 mod forwarding;
 mod function_target;
 mod hook_calls;
-pub(crate) mod hook_events;
+pub mod hook_events;
 mod hygiene;
 mod local_origin;
 pub mod path;

@@ -1,0 +1,180 @@
+//! The invocation cost ladder: one layer at a time on the same warm instance, so each row's
+//! increment says where a hook call's time goes (and keeps it from coming back).
+//!
+//! 1. an empty component export (`fixture-empty-export`), called synchronously, then
+//! 2. asynchronously (the proxy's calls are async: guests yield at every epoch tick);
+//! 3. a hook that reads nothing (`fixture-ladder`, `LADDER=nothing`) through the proxy's whole
+//!    invocation: pool, store and limiter reset, the event's handles, the call, the outcome
+//!    lifted and validated, the `REPORT` figures;
+//! 4. + one scalar read (the uri), 5. + one header read (`get-first`), 6. + one header write;
+//! 7. + the proxy's conversions around a hook: Pingora's request headers to the event's list
+//!    and the hook's edit back onto Pingora's headers.
+//!
+//! Each invocation's event is built outside the timed part (`iter_batched`). Run:
+//! `cargo bench -p edge-benches --bench ladder`. Figures: `benches/README.md`.
+
+/// The proxy's allocator, so allocation costs are the ones the proxy pays.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use edge_event::{limits, CfEvent};
+use edge_proxy::config::{FunctionConfig, Isolation};
+use edge_proxy::edge::hook_events;
+use edge_proxy::hooks::HookRegistry;
+use edge_test_artifacts as guests;
+use pingora::http::RequestHeader;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+const VIEWER_REQUEST: &str = include_str!("../../tests/vectors/cf-viewer-request.json");
+
+struct Wasi {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Wasi {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn wasi() -> Wasi {
+    Wasi {
+        ctx: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+    }
+}
+
+/// Rows 1 and 2: the empty export on a warm instance, sync and async.
+fn empty_export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let mut group = c.benchmark_group("ladder");
+    for asynchronous in [false, true] {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).unwrap();
+        let component = Component::from_file(&engine, guests::FIXTURE_EMPTY_EXPORT).unwrap();
+        let mut linker = Linker::<Wasi>::new(&engine);
+        let mut store = Store::new(&engine, wasi());
+        store.set_epoch_deadline(u64::MAX / 2);
+        if asynchronous {
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+            let instance = rt
+                .block_on(linker.instantiate_async(&mut store, &component))
+                .unwrap();
+            let run = instance
+                .get_typed_func::<(), ()>(&mut store, "run")
+                .unwrap();
+            group.bench_function("1b-empty-export-async", |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let started = Instant::now();
+                        for _ in 0..iters {
+                            run.call_async(&mut store, ()).await.unwrap();
+                        }
+                        started.elapsed()
+                    })
+                })
+            });
+        } else {
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+            let instance = linker.instantiate(&mut store, &component).unwrap();
+            let run = instance
+                .get_typed_func::<(), ()>(&mut store, "run")
+                .unwrap();
+            group.bench_function("1a-empty-export-sync", |b| {
+                b.iter(|| run.call(&mut store, ()).unwrap())
+            });
+        }
+    }
+    group.finish();
+}
+
+fn function(rung: &str) -> FunctionConfig {
+    FunctionConfig {
+        name: rung.into(),
+        module: guests::FIXTURE_LADDER.into(),
+        memory_mb: 128,
+        timeout_ms: None,
+        env: vec![("LADDER".into(), rung.into())],
+        isolation: Isolation::Warm,
+        max_concurrency: 4,
+        max_invocations: u64::MAX,
+        idle_timeout: Duration::from_secs(3600),
+    }
+}
+
+/// Rows 3 to 7: the proxy's invocation, with more guest work per row, then the conversions.
+fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let rungs = ["nothing", "uri", "header-read", "header-write"];
+    let registry = HookRegistry::load(&rungs.map(function)).expect("ladder loads");
+    let mut event = CfEvent::from_aws_json(VIEWER_REQUEST).unwrap();
+    limits::hide_disallowed(&mut event);
+    let mut group = c.benchmark_group("ladder");
+    for (row, rung) in rungs.iter().enumerate() {
+        let f = registry.get(rung).unwrap().clone();
+        group.bench_function(format!("{}-hook-{rung}", row + 2), |b| {
+            b.to_async(rt).iter_batched(
+                || event.clone(),
+                |event| {
+                    let f = f.clone();
+                    async move {
+                        let (result, _) = f.invoke(event).await;
+                        result.unwrap_or_else(|e| panic!("{rung} fails: {e}"))
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    // Row 7: the header-write rung with the proxy's conversions around it, as the pipeline
+    // runs them: the request's headers to the event's list, the edit back onto the request.
+    let f = registry.get("header-write").unwrap().clone();
+    let mut viewer = RequestHeader::build("GET", b"/", None).unwrap();
+    for line in event.request.headers.iter() {
+        viewer.append_header(line.key.clone(), &line.value).unwrap();
+    }
+    group.bench_function("6-hook-header-write-with-conversions", |b| {
+        b.to_async(rt).iter_batched(
+            || (event.clone(), viewer.clone()),
+            |(mut event, mut viewer)| {
+                let f = f.clone();
+                async move {
+                    event.request.headers = hook_events::visible_request_headers(&viewer);
+                    let (result, _) = f.invoke(event).await;
+                    let validated = result.unwrap_or_else(|e| panic!("header-write fails: {e}"));
+                    if let edge_event::HookOutcome::Request(r) = &validated.outcome {
+                        hook_events::apply_headers(
+                            &mut viewer,
+                            &r.headers,
+                            &validated.header_edits,
+                        )
+                        .unwrap();
+                    }
+                    viewer
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn ladder(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    empty_export(c, &rt);
+    hook_rungs(c, &rt);
+}
+
+criterion_group!(benches, ladder);
+criterion_main!(benches);
