@@ -1,14 +1,15 @@
 //! The invocation cost ladder: one layer at a time on the same warm instance, so each row's
 //! increment says where a hook call's time goes (and keeps it from coming back).
 //!
-//! 1. an empty component export (`fixture-empty-export`), called synchronously, then
-//! 2. asynchronously (the proxy's calls are async: guests yield at every epoch tick);
-//! 3. a hook that reads nothing (`fixture-ladder`, `LADDER=nothing`) through the proxy's whole
-//!    invocation: pool, store and limiter reset, the event's handles, the call, the outcome
-//!    lifted and validated, the `REPORT` figures;
-//! 4. + one scalar read (the uri), 5. + one header read (`get-first`), 6. + one header write;
-//! 7. + the proxy's conversions around a hook: Pingora's request headers to the event's list
-//!    and the hook's edit back onto Pingora's headers.
+//! - `1a`/`1b`: an empty component export (`fixture-empty-export`), called synchronously, then
+//!   asynchronously (the proxy's calls are async: guests yield at every epoch tick);
+//! - `2`: a hook that reads nothing (`fixture-ladder`, `LADDER=nothing`) through the proxy's
+//!   whole invocation: pool, store and limiter reset, the event's handles, the call, the
+//!   outcome lifted and validated, the `REPORT` figures;
+//! - `3`: + one scalar read (the uri); `4`: + one header read (`get-first`); `5`: + one header
+//!   write;
+//! - `6`: + the proxy's conversions around a hook: Pingora's request headers to the event's
+//!   list and the hook's edit back onto Pingora's headers.
 //!
 //! Each invocation's event is built outside the timed part (`iter_batched`). Run:
 //! `cargo bench -p edge-benches --bench ladder`. Figures: `benches/README.md`.
