@@ -12,10 +12,11 @@ use crate::model::{
 use crate::wire;
 
 /// Validates `outcome` against the `event` the hook was given (whose header maps the hook
-/// edited as `edits` records), returning what the proxy should act on (read-only fields the
-/// hook changed are put back where CloudFront ignores changes).
+/// edited as `edits` records), returning what the proxy should act on: read-only fields are
+/// the event's whatever the hook returned (CloudFront ignores changes to them), moved from the
+/// event rather than copied, which is why the event is taken by value.
 pub fn validate(
-    event: &CfEvent,
+    event: CfEvent,
     outcome: HookOutcome,
     edits: &HeaderEdits,
 ) -> Result<HookOutcome, String> {
@@ -40,12 +41,13 @@ pub fn validate(
                 check_custom_origin(origin, &req.headers)?;
             }
             // Read-only request fields: CloudFront ignores changes to them.
-            req.client_ip = event.request.client_ip.clone();
-            req.method = event.request.method.clone();
+            let original = event.request;
+            req.client_ip = original.client_ip;
+            req.method = original.method;
             if et == EventType::ViewerRequest {
-                req.origin = event.request.origin.clone();
+                req.origin = original.origin;
             }
-            match (&event.request.body, &mut req.body) {
+            match (&original.body, &mut req.body) {
                 (Some(original), Some(body)) => {
                     body.input_truncated = original.input_truncated;
                     if body.action == BodyAction::Replace {
@@ -282,13 +284,15 @@ mod tests {
             changed: Some(vec!["host".into()]),
             read_only_before: vec![("host".into(), vec!["example.com".into()])],
         };
-        assert!(validate(&e, HookOutcome::Request(req.clone()), &edits)
-            .unwrap_err()
-            .contains("read-only"));
+        assert!(
+            validate(e.clone(), HookOutcome::Request(req.clone()), &edits)
+                .unwrap_err()
+                .contains("read-only")
+        );
         // The same value written back is no change.
         req.headers
             .set("host".into(), [(String::new(), "example.com".into())]);
-        assert!(validate(&e, HookOutcome::Request(req), &edits).is_ok());
+        assert!(validate(e.clone(), HookOutcome::Request(req), &edits).is_ok());
     }
 
     #[test]
@@ -301,12 +305,14 @@ mod tests {
             read_only_before: vec![("host".into(), vec!["example.com".into()])],
         };
         // Host dropped by returning a map without it.
-        assert!(validate(&e, HookOutcome::Request(req.clone()), &edits)
-            .unwrap_err()
-            .contains("read-only"));
+        assert!(
+            validate(e.clone(), HookOutcome::Request(req.clone()), &edits)
+                .unwrap_err()
+                .contains("read-only")
+        );
         req.headers.append("host", "Host", "example.com");
         req.headers.append("connection", "Connection", "close");
-        assert!(validate(&e, HookOutcome::Request(req), &edits)
+        assert!(validate(e.clone(), HookOutcome::Request(req), &edits)
             .unwrap_err()
             .contains("not allowed"));
     }
@@ -315,26 +321,26 @@ mod tests {
     fn generated_response_rules() {
         let none = HeaderEdits::replaced();
         let e = event(EventType::ViewerRequest, None);
-        assert!(validate(&e, HookOutcome::Response(response(600)), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(response(600)), &none).is_err());
         let mut r = response(204);
         r.body = Some(String::new());
-        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
         let mut big = response(200);
         big.body = Some("x".repeat(41 * 1024));
-        assert!(validate(&e, HookOutcome::Response(big.clone()), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(big.clone()), &none).is_err());
         let origin = event(EventType::OriginRequest, None);
-        assert!(validate(&origin, HookOutcome::Response(big), &none).is_ok());
+        assert!(validate(origin.clone(), HookOutcome::Response(big), &none).is_ok());
         let mut bad = response(200);
         bad.headers.append("x-cache", "", "HIT");
-        assert!(validate(&e, HookOutcome::Response(bad), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(bad), &none).is_err());
     }
 
     #[test]
     fn viewer_response_cannot_change_status() {
         let none = HeaderEdits::replaced();
         let e = event(EventType::ViewerResponse, Some(response(200)));
-        assert!(validate(&e, HookOutcome::Response(response(201)), &none).is_err());
-        assert!(validate(&e, HookOutcome::Response(response(200)), &none).is_ok());
+        assert!(validate(e.clone(), HookOutcome::Response(response(201)), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(response(200)), &none).is_ok());
     }
 
     fn custom_origin() -> CustomOrigin {
@@ -356,7 +362,7 @@ mod tests {
         let with = |origin: CustomOrigin| {
             let mut req = e.request.clone();
             req.origin = Some(CfOrigin::Custom(origin));
-            validate(&e, HookOutcome::Request(req), &none)
+            validate(e.clone(), HookOutcome::Request(req), &none)
         };
         assert!(with(custom_origin()).is_ok());
         let mut bad: Vec<CustomOrigin> = Vec::new();
@@ -415,32 +421,32 @@ mod tests {
         let e = event(EventType::ViewerRequest, None);
         let mut r = response(200);
         r.status_description = "OK\r\nX-Inj: 1".into();
-        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
         let mut r = response(200);
         r.headers.push(HeaderLine {
             name: "x-a".into(),
             key: "Transfer-Encoding".into(),
             value: "chunked".into(),
         });
-        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
         let mut r = response(200);
         r.headers.append("x-a", "", "1\r\nX-Inj: 2");
-        assert!(validate(&e, HookOutcome::Response(r), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
         for uri in ["/a b", "/a\r\nb", "/a?b", "/a#b", "/caf\u{e9}"] {
             let mut req = e.request.clone();
             req.uri = uri.into();
             assert!(
-                validate(&e, HookOutcome::Request(req), &none).is_err(),
+                validate(e.clone(), HookOutcome::Request(req), &none).is_err(),
                 "{uri:?}"
             );
         }
         let mut req = e.request.clone();
         req.headers.append("x-a", "", "1\n2");
-        assert!(validate(&e, HookOutcome::Request(req), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Request(req), &none).is_err());
         let origin = event(EventType::OriginResponse, Some(response(200)));
         let mut r = response(200);
         r.status_description = "OK\n".into();
-        assert!(validate(&origin, HookOutcome::Response(r), &none).is_err());
+        assert!(validate(origin.clone(), HookOutcome::Response(r), &none).is_err());
     }
 
     #[test]
@@ -449,6 +455,6 @@ mod tests {
         let e = event(EventType::ViewerRequest, None);
         let mut req = e.request.clone();
         req.uri = "index.html".into();
-        assert!(validate(&e, HookOutcome::Request(req), &none).is_err());
+        assert!(validate(e.clone(), HookOutcome::Request(req), &none).is_err());
     }
 }

@@ -81,7 +81,7 @@ pub fn run_on_aws_json(
             })
             .unwrap_or_default(),
     };
-    let outcome = edge_event::validate(&original, outcome, &edits)
+    let outcome = edge_event::validate(original, outcome, &edits)
         .map_err(|reason| format!("the proxy would refuse this result (502): {reason}"))?;
     Ok(outcome.to_json())
 }

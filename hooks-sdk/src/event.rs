@@ -20,7 +20,8 @@ pub struct Config {
 
 #[derive(Debug)]
 enum ConfigInner {
-    Host(wit::Config),
+    /// The running invocation's, read from the host on demand.
+    Host,
     Local(CfConfig),
 }
 
@@ -28,7 +29,7 @@ impl Config {
     /// The domain name viewers use.
     pub fn distribution_domain_name(&self) -> String {
         match &self.inner {
-            ConfigInner::Host(c) => c.distribution_domain_name(),
+            ConfigInner::Host => wit::distribution_domain_name(),
             ConfigInner::Local(c) => c.distribution_domain_name.clone(),
         }
     }
@@ -36,7 +37,7 @@ impl Config {
     /// The distribution id.
     pub fn distribution_id(&self) -> String {
         match &self.inner {
-            ConfigInner::Host(c) => c.distribution_id(),
+            ConfigInner::Host => wit::distribution_id(),
             ConfigInner::Local(c) => c.distribution_id.clone(),
         }
     }
@@ -44,7 +45,7 @@ impl Config {
     /// The request id (`x-edge-request-id`).
     pub fn request_id(&self) -> String {
         match &self.inner {
-            ConfigInner::Host(c) => c.request_id(),
+            ConfigInner::Host => wit::request_id(),
             ConfigInner::Local(c) => c.request_id.clone(),
         }
     }
@@ -371,7 +372,7 @@ pub fn handle(
                 wit::EventType::OriginResponse => EventType::OriginResponse,
                 wit::EventType::ViewerResponse => EventType::ViewerResponse,
             },
-            inner: ConfigInner::Host(event.config),
+            inner: ConfigInner::Host,
         },
         request: Request {
             headers: Headers::of(Owner::Request(request.clone())),

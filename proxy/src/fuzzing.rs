@@ -100,7 +100,8 @@ pub fn hook_outcome(data: &[u8]) {
         changed: None,
         read_only_before,
     };
-    let Ok(outcome) = edge_event::validate(&event, outcome, &edits) else {
+    let generated = event.response.is_none();
+    let Ok(outcome) = edge_event::validate(event, outcome, &edits) else {
         return;
     };
     match outcome {
@@ -111,7 +112,7 @@ pub fn hook_outcome(data: &[u8]) {
             hook_events::apply_headers(&mut wire, &req.headers, &edits)
                 .expect("validated headers go on the wire");
         }
-        HookOutcome::Response(resp) if event.response.is_none() => {
+        HookOutcome::Response(resp) if generated => {
             let body = hook_events::response_body(&resp).unwrap_or_default();
             hook_events::generated_header(&resp, body.len())
                 .expect("a validated generated response goes on the wire");

@@ -13,7 +13,6 @@ wasmtime::component::bindgen!({
         "edge:hooks/types.headers": super::headers::HeaderSlot,
         "edge:hooks/types.request": super::request::RequestSlot,
         "edge:hooks/types.response": super::response::ResponseSlot,
-        "edge:hooks/types.config": super::event_config::ConfigSlot,
     },
 });
 

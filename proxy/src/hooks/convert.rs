@@ -5,7 +5,6 @@
 use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
-use super::event_config::ConfigSlot;
 use super::headers::{HeaderSlot, HostHeaderMap};
 use super::request::{RequestSlot, REQUEST_MAP};
 use super::response::{HostResponseData, ResponseSlot, RESPONSE_MAP};
@@ -45,9 +44,6 @@ pub fn begin(state: &mut HookState, mut event: CfEvent) -> wasmtime::Result<wit:
     state.event = Some(event);
     Ok(wit::Event {
         event_type: event_type(et),
-        config: state.table.push(ConfigSlot {
-            generation: state.generation,
-        })?,
         request: state.table.push(RequestSlot {
             generation: state.generation,
         })?,
@@ -82,15 +78,17 @@ pub fn outcome_from_wit(
             }
             let (headers, edits) = take_headers(state, REQUEST_MAP, Some(REQUEST_MAP));
             let changes = std::mem::take(&mut state.changes);
-            let event = state.event.as_ref().ok_or("no invocation running")?;
+            let event = state.event.as_mut().ok_or("no invocation running")?;
+            // Unchanged fields move out of the event (validation reads neither the event's uri
+            // nor its querystring); read-only ones stay: `validate` moves them over.
+            let take = std::mem::take::<String>;
             let request = CfRequest {
-                // Read-only: `validate` puts the event's back.
                 client_ip: String::new(),
                 method: String::new(),
-                uri: changes.uri.unwrap_or_else(|| event.request.uri.clone()),
+                uri: changes.uri.unwrap_or_else(|| take(&mut event.request.uri)),
                 querystring: changes
                     .querystring
-                    .unwrap_or_else(|| event.request.querystring.clone()),
+                    .unwrap_or_else(|| take(&mut event.request.querystring)),
                 headers,
                 body: changes.body.or_else(|| event.request.body.clone()),
                 origin: changes.origin.or_else(|| event.request.origin.clone()),

@@ -140,7 +140,6 @@ impl HookFunction {
                 None,
             );
         };
-        let request_id = event.config.request_id.clone();
         let state = env.store.data_mut();
         let wit_event = match convert::begin(state, event) {
             Ok(e) => e,
@@ -156,9 +155,10 @@ impl HookFunction {
             hook.call_handle(&mut env.store, wit_event),
         )
         .await;
-        let report = self.report(&mut env, started, init, &request_id);
+        let ended = Instant::now();
 
-        let outcome = match result {
+        let state = env.store.data_mut();
+        let lifted = match result {
             // The instance stopped mid-call: it is never reused.
             Err(_) => Err(HookError::Timeout {
                 function: self.config.name.clone(),
@@ -166,33 +166,38 @@ impl HookFunction {
                 timeout_ms: self.timeout_ms(et),
             }),
             Ok(Err(trap)) => Err(self.trap(&trigger, trap_reason(&trap))),
-            Ok(Ok(returned)) => {
-                let state = env.store.data_mut();
-                let lifted = returned.map(|o| convert::outcome_from_wit(state, o));
-                let event = convert::end(state);
-                self.release(env);
-                match lifted {
-                    Err(message) => Err(HookError::FunctionError {
-                        function: self.config.name.clone(),
-                        trigger: trigger.clone(),
-                        message,
-                    }),
-                    Ok(lifted) => lifted
-                        .and_then(|(outcome, header_edits)| {
-                            let event = event.ok_or("no invocation was running")?;
-                            validate(&event, outcome, &header_edits).map(|outcome| Validated {
-                                outcome,
-                                header_edits,
-                            })
-                        })
-                        .map_err(|reason| HookError::Invalid {
-                            function: self.config.name.clone(),
-                            trigger: trigger.clone(),
-                            reason,
-                        }),
-                }
-            }
+            Ok(Ok(Err(message))) => Err(HookError::FunctionError {
+                function: self.config.name.clone(),
+                trigger: trigger.clone(),
+                message,
+            }),
+            Ok(Ok(Ok(o))) => Ok(convert::outcome_from_wit(state, o)),
         };
+        let Some(event) = convert::end(state) else {
+            return (
+                Err(self.trap(&trigger, "the invocation lost its event".into())),
+                None,
+            );
+        };
+        let report = self.report(&mut env, started, ended, init, &event.config.request_id);
+        // Only an instance that finished its call goes back to the pool.
+        if matches!(lifted, Ok(_) | Err(HookError::FunctionError { .. })) {
+            self.release(env);
+        }
+        let outcome = lifted.and_then(|lifted| {
+            lifted
+                .and_then(|(outcome, header_edits)| {
+                    validate(event, outcome, &header_edits).map(|outcome| Validated {
+                        outcome,
+                        header_edits,
+                    })
+                })
+                .map_err(|reason| HookError::Invalid {
+                    function: self.config.name.clone(),
+                    trigger,
+                    reason,
+                })
+        });
         (outcome, Some(report))
     }
 
@@ -233,16 +238,16 @@ impl HookFunction {
         Ok((permit, env, Some(started.elapsed())))
     }
 
-    /// Logs the guest's output and measures the call that started at `started`, marking the
-    /// environment used at its end (one clock read for both).
+    /// Logs the guest's output and measures the call from `started` to `ended`, marking the
+    /// environment used at `ended`.
     fn report(
         &self,
         env: &mut Environment,
         started: Instant,
+        ended: Instant,
         init: Option<Duration>,
         request_id: &str,
     ) -> Report {
-        let ended = Instant::now();
         env.last_used = ended;
         let duration = ended - started;
         self.log_output(env, request_id);
@@ -285,7 +290,7 @@ impl HookFunction {
             function.call_invoke(&mut env.store, event),
         )
         .await;
-        let report = self.report(&mut env, started, init, request_id);
+        let report = self.report(&mut env, started, Instant::now(), init, request_id);
         let outcome = match result {
             Err(_) => Err(HookError::Timeout {
                 function: self.config.name.clone(),

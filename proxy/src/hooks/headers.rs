@@ -202,5 +202,3 @@ impl HostHeaders for HookState {
         Ok(())
     }
 }
-
-impl super::bindings::edge::hooks::types::Host for HookState {}
