@@ -11,7 +11,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use edge_event::CfEvent;
 use edge_proxy::cache::{key, policy};
 use edge_proxy::config::{CachePolicy, KeyItems};
-use edge_proxy::lambda::alb::{
+use edge_proxy::lambda::{
     request_event, response_from_result, HttpRequestParts, Payload, TargetGroupSettings,
 };
 use pingora::http::ResponseHeader;

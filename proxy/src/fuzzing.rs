@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::config::{CachePolicy, KeyItems};
 use crate::edge::hook_events;
-use crate::lambda::alb::{self, Payload, TargetGroupSettings};
+use crate::lambda::{self, Payload, TargetGroupSettings};
 use edge_event::{limits, CfEvent, HeaderEdits, HookOutcome};
 
 /// The Lambda@Edge event reader: what it accepts writes back as AWS JSON, reads again, and
@@ -48,7 +48,7 @@ pub fn function_result(data: &[u8]) {
                 multi_value_headers,
                 payload,
             };
-            let Ok(r) = alb::response_from_result(data, &settings) else {
+            let Ok(r) = lambda::response_from_result(data, &settings) else {
                 continue;
             };
             let mut header = ResponseHeader::build(r.status, None).expect("status was checked");

@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::config::{FunctionConfig, Isolation};
 use crate::hooks::{HookError, HookRegistry, Trigger};
-use crate::lambda::alb::{self, TargetGroupSettings};
+use crate::lambda::{self, TargetGroupSettings};
 use edge_event::{limits, CfEvent};
 
 /// Arguments of `edge-proxy invoke`.
@@ -104,9 +104,9 @@ pub fn run(args: InvokeArgs) -> ExitCode {
             let settings = TargetGroupSettings {
                 target_group_arn: String::new(),
                 multi_value_headers: text.contains("\"multiValueHeaders\""),
-                payload: alb::Payload::Alb,
+                payload: lambda::Payload::Alb,
             };
-            alb::response_from_result(&bytes, &settings)
+            lambda::response_from_result(&bytes, &settings)
                 .map_err(|reason| HookError::Invalid {
                     function: config.name.clone(),
                     trigger: Trigger::TargetGroup("invoke".into()),

@@ -21,7 +21,7 @@ pub use restart::restart_only_changes;
 use error::IssueSink;
 use raw::{RawCache, RawCachePolicy, RawConfig, RawHooks, RawKeyItems, RawOrigin};
 
-use crate::lambda::alb::Payload;
+use crate::lambda::Payload;
 use edge_event::EventType;
 use toml::Spanned;
 

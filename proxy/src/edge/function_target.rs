@@ -10,7 +10,7 @@ use super::context::RequestContext;
 use super::hook_events::request_headers;
 use super::proxy::EdgeProxy;
 use super::{request_body, respond};
-use crate::lambda::alb::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
+use crate::lambda::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
 use crate::origins::{FileBody, FileResponse, TargetGroup};
 
 impl EdgeProxy {

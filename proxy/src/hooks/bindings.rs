@@ -10,9 +10,9 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
     exports: { default: async },
     with: {
-        "edge:hooks/types.headers": super::headers::HeaderSlot,
-        "edge:hooks/types.request": super::request::RequestSlot,
-        "edge:hooks/types.response": super::response::ResponseSlot,
+        "edge:hooks/types.headers": super::slots::HeaderSlot,
+        "edge:hooks/types.request": super::slots::RequestSlot,
+        "edge:hooks/types.response": super::slots::ResponseSlot,
     },
 });
 

@@ -5,9 +5,8 @@
 use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
-use super::headers::{HeaderSlot, HostHeaderMap};
-use super::request::{RequestSlot, REQUEST_MAP};
-use super::response::{HostResponseData, ResponseSlot, RESPONSE_MAP};
+use super::invocation::{HostHeaderMap, HostResponseData, REQUEST_MAP, RESPONSE_MAP};
+use super::slots::{HeaderSlot, RequestSlot, ResponseSlot};
 use super::state::HookState;
 use edge_event::{
     limits, BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse,

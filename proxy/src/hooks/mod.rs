@@ -15,9 +15,11 @@ mod error;
 mod event_config;
 mod function;
 mod headers;
+mod invocation;
 mod registry;
 mod request;
 mod response;
+mod slots;
 mod state;
 
 pub use compiled::{hex, CompiledCache};

@@ -5,27 +5,10 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types::{self as wit, HostRequest};
 use super::convert::{body_from_wit, body_to_wit, origin_from_wit, origin_to_wit};
-use super::headers::HeaderSlot;
+use super::invocation::REQUEST_MAP;
+use super::slots::{HeaderSlot, RequestSlot};
 use super::state::HookState;
-use edge_event::{CfBody, CfOrigin, CfRequest};
-
-/// Index of the event's request headers among the invocation's header maps.
-pub(crate) const REQUEST_MAP: usize = 0;
-
-/// The host side of a `request` handle: the event's request of invocation `generation`.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestSlot {
-    pub(crate) generation: u64,
-}
-
-/// What the hook set on the event's request; unset fields are the event's.
-#[derive(Debug, Default)]
-pub(crate) struct RequestChanges {
-    pub(crate) uri: Option<String>,
-    pub(crate) querystring: Option<String>,
-    pub(crate) body: Option<CfBody>,
-    pub(crate) origin: Option<CfOrigin>,
-}
+use edge_event::CfRequest;
 
 impl HookState {
     /// The event's request, if `handle` belongs to the running invocation.

@@ -5,34 +5,13 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types::{self as wit, HostResponse};
 use super::convert::encoding_from_wit;
-use super::headers::HeaderSlot;
+use super::invocation::HostResponseData;
+use super::slots::{HeaderSlot, ResponseSlot};
 use super::state::HookState;
 use edge_event::BodyEncoding;
 
-/// Index of the event's response headers among the invocation's header maps.
-pub(crate) const RESPONSE_MAP: usize = 1;
 /// Most responses one invocation may generate, so a looping hook cannot grow host memory.
 const MAX_RESPONSES: usize = 64;
-
-/// The host side of a `response` handle: which of invocation `generation`'s responses it is.
-#[derive(Debug, Clone, Copy)]
-pub struct ResponseSlot {
-    pub(crate) generation: u64,
-    pub(crate) index: usize,
-}
-
-/// One response of the current invocation: the event's (index 0 in response events) or a
-/// generated one.
-#[derive(Debug)]
-pub(crate) struct HostResponseData {
-    pub(crate) status: u16,
-    /// Empty means the standard phrase for `status`.
-    pub(crate) status_description: String,
-    /// Index of its header map.
-    pub(crate) headers: usize,
-    pub(crate) body: Option<String>,
-    pub(crate) body_encoding: BodyEncoding,
-}
 
 impl HookState {
     fn response(

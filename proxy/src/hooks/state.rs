@@ -8,9 +8,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::headers::HostHeaderMap;
-use super::request::RequestChanges;
-use super::response::HostResponseData;
+use super::invocation::{HostHeaderMap, HostResponseData, RequestChanges};
 use edge_event::CfEvent;
 
 /// Most bytes of guest output kept between two log flushes; the rest is dropped (and said so).

@@ -1,113 +1,13 @@
 //! HTTP ⇄ the JSON an Application Load Balancer exchanges with a Lambda target, following the
-//! ELB guide ("Lambda functions as targets"): the request event, the result, and which results
-//! are malformed (the ALB answers those with 502). API Gateway payloads (`apigw.rs`) share the
-//! entry points and limits.
+//! ELB guide ("Lambda functions as targets"): the request event, and which results are
+//! malformed (the ALB answers those with 502).
 
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-/// Largest request body an ALB passes to a Lambda target; larger gets 413.
-pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
-/// Largest result JSON an ALB accepts from a Lambda target; larger gets 502.
-pub const MAX_RESULT: usize = 1024 * 1024;
-
-/// Which JSON shape the function speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Payload {
-    /// The ALB's Lambda target format.
-    #[default]
-    Alb,
-    /// API Gateway payload format 1.0 (REST APIs, HTTP APIs).
-    ApiGatewayV1,
-    /// API Gateway payload format 2.0 (HTTP APIs, function URLs).
-    ApiGatewayV2,
-}
-
-/// A target group's translation settings.
-#[derive(Debug, Clone)]
-pub struct TargetGroupSettings {
-    /// `requestContext.elb.targetGroupArn`.
-    pub target_group_arn: String,
-    /// The `lambda.multi_value_headers.enabled` attribute (ALB payload only).
-    pub multi_value_headers: bool,
-    /// The JSON shape.
-    pub payload: Payload,
-}
-
-/// The HTTP request as the ALB received it.
-#[derive(Debug, Clone)]
-pub struct HttpRequestParts {
-    /// Method.
-    pub method: String,
-    /// Path (as sent).
-    pub path: String,
-    /// Raw query string without `?`.
-    pub query: String,
-    /// Headers in arrival order (any case).
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Bytes,
-    /// The viewer's address, for `x-forwarded-for`.
-    pub client_ip: Option<String>,
-    /// The listener port, for `x-forwarded-port`.
-    pub port: u16,
-    /// `http` or `https`.
-    pub proto: &'static str,
-}
-
-/// The HTTP response built from a result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpResponseParts {
-    /// Status code.
-    pub status: u16,
-    /// Reason phrase from `statusDescription` (`"200 OK"` → `OK`).
-    pub reason: Option<String>,
-    /// Headers, one entry per header line.
-    pub headers: Vec<(String, String)>,
-    /// The body bytes (base64 already decoded).
-    pub body: Bytes,
-}
-
-/// Whether the ALB sends this body as text: no `Content-Encoding`, and a text content type.
-fn body_is_text(headers: &[(String, String)]) -> bool {
-    let get = |n: &str| {
-        headers
-            .iter()
-            .rev()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.as_str())
-    };
-    if get("content-encoding").is_some() {
-        return false;
-    }
-    let Some(ct) = get("content-type") else {
-        return true;
-    };
-    let ct = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    ct.starts_with("text/")
-        || matches!(
-            ct.as_str(),
-            "application/json" | "application/javascript" | "application/xml"
-        )
-}
-
-/// Query pairs as sent: split on `&` and the first `=`, never percent-decoded.
-pub(super) fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (p.to_string(), String::new()),
-        })
-        .collect()
-}
+use super::http_parts::{body_field, query_pairs, HttpRequestParts, HttpResponseParts};
+use super::target_group::TargetGroupSettings;
 
 /// Collapses pairs into `{name: last value}` or `{name: [values…]}`.
 fn to_map(pairs: &[(String, String)], multi: bool) -> Value {
@@ -137,39 +37,9 @@ fn trace_id() -> String {
     format!("Root=1-{secs:08x}-{}", &random[..24])
 }
 
-/// `body` and `isBase64Encoded` by the ALB's rule; a text body that is not UTF-8 is refused.
-pub(super) fn body_field(req: &HttpRequestParts) -> Result<(String, bool), String> {
-    if req.body.is_empty() {
-        Ok((String::new(), false))
-    } else if body_is_text(&req.headers) {
-        match std::str::from_utf8(&req.body) {
-            Ok(s) => Ok((s.to_string(), false)),
-            Err(_) => Err("a text request body is not valid UTF-8".into()),
-        }
-    } else {
-        Ok((
-            base64::engine::general_purpose::STANDARD.encode(&req.body),
-            true,
-        ))
-    }
-}
-
-/// Builds the event for `req` in the target group's payload format.
-pub fn request_event(
-    req: &HttpRequestParts,
-    settings: &TargetGroupSettings,
-    request_id: &str,
-) -> Result<Value, String> {
-    match settings.payload {
-        Payload::Alb => alb_event(req, settings),
-        Payload::ApiGatewayV1 => super::apigw::v1_event(req, request_id),
-        Payload::ApiGatewayV2 => super::apigw::v2_event(req, request_id),
-    }
-}
-
 /// Builds the ALB event for `req`. Header names are lowercased; the ALB's forwarding headers
 /// are added; in single-value mode the last of repeated headers or query keys wins.
-fn alb_event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> Result<Value, String> {
+pub fn event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> Result<Value, String> {
     let mut headers: Vec<(String, String)> = req
         .headers
         .iter()
@@ -223,24 +93,10 @@ fn alb_event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> Result<V
     Ok(event)
 }
 
-/// Reads a Lambda result as the ALB does. Every `Err` is a malformed result (502).
-pub fn response_from_result(
-    result: &[u8],
-    settings: &TargetGroupSettings,
-) -> Result<HttpResponseParts, String> {
-    if result.len() > MAX_RESULT {
-        return Err(format!(
-            "result is {} bytes, over the {MAX_RESULT}-byte limit",
-            result.len()
-        ));
-    }
-    let v: Value =
-        serde_json::from_slice(result).map_err(|e| format!("result is not JSON: {e}"))?;
-    match settings.payload {
-        Payload::Alb => {}
-        Payload::ApiGatewayV1 => return super::apigw::v1_response(&v).and_then(for_the_wire),
-        Payload::ApiGatewayV2 => return super::apigw::v2_response(&v).and_then(for_the_wire),
-    }
+/// Reads an ALB-format result (`statusCode`, `statusDescription`, `headers` or
+/// `multiValueHeaders`, `body`, `isBase64Encoded`) as the ALB does. Every `Err` is a malformed
+/// result (502).
+pub fn response(v: &Value, settings: &TargetGroupSettings) -> Result<HttpResponseParts, String> {
     let Some(obj) = v.as_object() else {
         return Err("result is not a JSON object".into());
     };
@@ -322,7 +178,7 @@ pub fn response_from_result(
         Some(Value::String(s)) => Bytes::from(s.clone()),
         Some(_) => return Err("\"body\" is not a string".into()),
     };
-    for_the_wire(HttpResponseParts {
+    Ok(HttpResponseParts {
         status,
         reason,
         headers,
@@ -330,26 +186,10 @@ pub fn response_from_result(
     })
 }
 
-/// The result as it may go on the wire: hop-by-hop and framing headers dropped (the ALB
-/// ignores them and computes `Content-Length` itself); a status outside 200–599, a reason
-/// phrase or header that would not be a valid HTTP/1.1 line is a malformed result.
-fn for_the_wire(mut r: HttpResponseParts) -> Result<HttpResponseParts, String> {
-    edge_event::wire::status(r.status).map_err(|e| e.to_string())?;
-    if let Some(reason) = &r.reason {
-        edge_event::wire::reason(reason).map_err(|e| e.to_string())?;
-    }
-    r.headers
-        .retain(|(k, _)| !edge_event::wire::is_proxy_owned(&k.to_ascii_lowercase()));
-    for (name, value) in &r.headers {
-        edge_event::wire::header_name(name).map_err(|e| e.to_string())?;
-        edge_event::wire::header_value(name, value).map_err(|e| e.to_string())?;
-    }
-    Ok(r)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lambda::{request_event, response_from_result, Payload};
 
     fn settings(multi: bool) -> TargetGroupSettings {
         TargetGroupSettings {

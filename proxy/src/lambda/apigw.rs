@@ -9,7 +9,7 @@ use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
-use super::alb::{body_field, query_pairs, HttpRequestParts, HttpResponseParts};
+use super::http_parts::{body_field, query_pairs, HttpRequestParts, HttpResponseParts};
 
 fn decoded(s: &str) -> String {
     percent_decode_str(&s.replace('+', " "))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::{FunctionOrigin, FunctionTarget};
 use crate::hooks::{HookFunction, HookRegistry};
-use crate::lambda::alb::{self, HttpRequestParts, HttpResponseParts, TargetGroupSettings};
+use crate::lambda::{self, HttpRequestParts, HttpResponseParts, TargetGroupSettings};
 
 /// Why a target group could not answer; `status` is what the ALB would send.
 #[derive(Debug, thiserror::Error)]
@@ -85,10 +85,10 @@ impl TargetGroup {
         request: &HttpRequestParts,
         request_id: &str,
     ) -> Result<HttpResponseParts, TargetError> {
-        if request.body.len() > alb::MAX_REQUEST_BODY {
+        if request.body.len() > lambda::MAX_REQUEST_BODY {
             return Err(self.error(413, "request body over 1 MB"));
         }
-        let event = alb::request_event(request, &self.settings, request_id)
+        let event = lambda::request_event(request, &self.settings, request_id)
             .map_err(|e| self.error(400, e))?;
         let event = serde_json::to_vec(&event).expect("event serializes");
         let result = match &self.target {
@@ -100,7 +100,7 @@ impl TargetGroup {
             }
             Target::InvokeUrl { url, client } => self.invoke_remote(client, url, event).await?,
         };
-        alb::response_from_result(&result, &self.settings).map_err(|e| self.error(502, e))
+        lambda::response_from_result(&result, &self.settings).map_err(|e| self.error(502, e))
     }
 
     /// POSTs the event as the Lambda Invoke API expects; `X-Amz-Function-Error` in the reply is a
