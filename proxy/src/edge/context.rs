@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::viewer::Viewer;
 use crate::cache::PurgeEpoch;
 use crate::node::Generation;
 use edge_event::CustomOrigin;
@@ -18,6 +19,8 @@ pub struct RequestContext {
     pub request_id: String,
     /// When the request header was read.
     pub started: Instant,
+    /// The viewer's address, scheme and host, worked out once in `request_filter`.
+    pub viewer: Viewer,
     /// Index of the matched behavior in `Config::behaviors`.
     pub behavior: Option<usize>,
     /// The origin the request goes to: the behavior's, or one an origin-request hook chose.
@@ -69,6 +72,7 @@ impl RequestContext {
                 .encode_lower(&mut uuid::Uuid::encode_buffer())
                 .to_owned(),
             started: Instant::now(),
+            viewer: Viewer::default(),
             behavior: None,
             origin: String::new(),
             custom_origin: None,

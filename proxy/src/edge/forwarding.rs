@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue};
 use pingora::http::RequestHeader;
 
+use super::viewer::Viewer;
 use crate::node::NodeHeaders;
 
 /// Name of the request id header, the same id CloudFront logs as `x-edge-request-id`.
@@ -23,16 +24,6 @@ pub fn has_looped<'a>(cdn_loop: impl Iterator<Item = &'a [u8]>, node: &str) -> b
         })
 }
 
-/// What the forwarding headers say about the viewer.
-pub struct Viewer<'a> {
-    /// The viewer's IP address.
-    pub client_ip: Option<IpAddr>,
-    /// `http` or `https`.
-    pub proto: &'static str,
-    /// The `Host` the viewer asked for.
-    pub host: &'a str,
-}
-
 /// Adds the forwarding headers to the request sent to the origin.
 pub fn add_to_origin_request(
     req: &mut RequestHeader,
@@ -45,8 +36,8 @@ pub fn add_to_origin_request(
         let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
         req.insert_header("x-forwarded-for", xff)?;
     }
-    req.insert_header("x-forwarded-proto", viewer.proto)?;
-    req.insert_header("x-forwarded-host", viewer.host)?;
+    req.insert_header("x-forwarded-proto", viewer.scheme)?;
+    req.insert_header("x-forwarded-host", viewer.host())?;
     let via = extend_list(&req.headers, "via", node.via(req.version));
     req.insert_header("via", via)?;
     let cdn_loop = extend_list(&req.headers, "cdn-loop", node.cdn_loop());
@@ -110,11 +101,11 @@ mod tests {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
         req.insert_header("x-forwarded-for", "10.0.0.1").unwrap();
         req.insert_header("cdn-loop", "upstream-cdn").unwrap();
-        let viewer = Viewer {
-            client_ip: Some("192.0.2.7".parse().unwrap()),
-            proto: "https",
-            host: "example.com",
-        };
+        let viewer = Viewer::new(
+            Some("192.0.2.7".parse().unwrap()),
+            "https",
+            HeaderValue::from_static("example.com"),
+        );
         add_to_origin_request(&mut req, &viewer, &NodeHeaders::new("edge-proxy"), "abc").unwrap();
         let h = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_string();
         assert_eq!(h("x-forwarded-for"), "10.0.0.1, 192.0.2.7");

@@ -7,112 +7,89 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::context::RequestContext;
+use super::failures::{refuse_for_target, send_target_error};
 use super::hook_events::request_headers;
-use super::proxy::EdgeProxy;
-use super::{request_body, respond};
+use super::request_body;
+use super::triggers::Triggers;
 use crate::lambda::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
-use crate::origins::{FileBody, FileResponse, TargetGroup};
+use crate::origins::{LocalBody, LocalResponse, TargetGroup};
 
-impl EdgeProxy {
-    /// Answers the request from `group`, with the ALB's error statuses: WebSocket upgrade 400,
-    /// body over 1 MB 413, malformed result or function failure 502, no answer in time 504.
-    pub(super) async fn serve_target_group(
-        &self,
-        group: &TargetGroup,
-        session: &mut Session,
-        ctx: &mut RequestContext,
-    ) -> pingora::Result<()> {
-        let req = session.req_header();
-        let upgrade = req
-            .headers
-            .get("upgrade")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if upgrade.eq_ignore_ascii_case("websocket") {
-            ctx.error = Some("WebSocket upgrade to a function target".into());
-            return respond::text(
-                session,
-                StatusCode::BAD_REQUEST,
-                "WebSockets are not supported by function targets",
-                &ctx.request_id,
-                true,
-            )
-            .await;
-        }
-        let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
-        let Some(body) = read_body(session, MAX_REQUEST_BODY, deadline).await? else {
-            ctx.error = Some("request body over 1 MB for a function target".into());
-            return respond::text(
-                session,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body over 1 MB",
-                &ctx.request_id,
-                true,
-            )
-            .await;
-        };
-        let req = session.req_header();
-        let parts = HttpRequestParts {
-            method: req.method.as_str().to_string(),
-            path: req.uri.path().to_string(),
-            query: req.uri.query().unwrap_or("").to_string(),
-            headers: request_headers(req)
-                .iter()
-                .map(|l| (l.key.clone(), l.value.clone()))
-                .collect(),
-            body,
-            client_ip: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip().to_string()),
-            port: session
-                .server_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.port())
-                .unwrap_or(0),
-            proto: super::proxy::viewer_scheme(session),
-        };
-        let started = std::time::Instant::now();
-        let result = group.call(&parts, &ctx.request_id).await;
-        ctx.origin_latency = Some(started.elapsed());
-        // The result readers checked every field for the wire; a header Pingora still refuses
-        // is a malformed result all the same.
-        let result = result.and_then(|r| {
-            result_header(&r)
-                .map(|header| (header, r.body))
-                .map_err(|e| group.error(502, format!("malformed result: {e}")))
-        });
-        match result {
-            Ok((header, body)) => {
-                let body = if body.is_empty() {
-                    FileBody::Empty
-                } else {
-                    FileBody::Bytes(body)
-                };
-                self.send_local(session, ctx, FileResponse { header, body }, true)
-                    .await
-            }
-            Err(e) => {
-                tracing::warn!(
-                    target_group = %e.target_group,
-                    target = %e.target,
-                    request_id = %ctx.request_id,
-                    status = e.status,
-                    "function target failed: {}",
-                    e.reason
-                );
-                ctx.error = Some(e.to_string());
-                let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
-                respond::text(
-                    session,
-                    status,
-                    "the function target failed",
-                    &ctx.request_id,
-                    false,
-                )
+/// Answers the request from `group`, with the ALB's error statuses: WebSocket upgrade 400, body
+/// over 1 MB 413, malformed result or function failure 502, no answer in time 504. The response
+/// then passes origin-response and viewer-response.
+pub async fn serve(
+    triggers: &Triggers,
+    group: &TargetGroup,
+    session: &mut Session,
+    ctx: &mut RequestContext,
+) -> pingora::Result<()> {
+    let req = session.req_header();
+    let upgrade = req
+        .headers
+        .get("upgrade")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if upgrade.eq_ignore_ascii_case("websocket") {
+        return refuse_for_target(
+            session,
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "WebSocket upgrade to a function target",
+            "WebSockets are not supported by function targets",
+        )
+        .await;
+    }
+    let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
+    let Some(body) = read_body(session, MAX_REQUEST_BODY, deadline).await? else {
+        return refuse_for_target(
+            session,
+            ctx,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body over 1 MB for a function target",
+            "request body over 1 MB",
+        )
+        .await;
+    };
+    let req = session.req_header();
+    let parts = HttpRequestParts {
+        method: req.method.as_str().to_string(),
+        path: req.uri.path().to_string(),
+        query: req.uri.query().unwrap_or("").to_string(),
+        headers: request_headers(req)
+            .iter()
+            .map(|l| (l.key.clone(), l.value.clone()))
+            .collect(),
+        body,
+        client_ip: ctx.viewer.client_ip.map(|ip| ip.to_string()),
+        port: session
+            .server_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.port())
+            .unwrap_or(0),
+        proto: ctx.viewer.scheme,
+    };
+    let started = std::time::Instant::now();
+    let result = group.call(&parts, &ctx.request_id).await;
+    ctx.origin_latency = Some(started.elapsed());
+    // The result readers checked every field for the wire; a header Pingora still refuses
+    // is a malformed result all the same.
+    let result = result.and_then(|r| {
+        result_header(&r)
+            .map(|header| (header, r.body))
+            .map_err(|e| group.error(502, format!("malformed result: {e}")))
+    });
+    match result {
+        Ok((header, body)) => {
+            let body = if body.is_empty() {
+                LocalBody::Empty
+            } else {
+                LocalBody::Bytes(body)
+            };
+            triggers
+                .send_local(session, ctx, LocalResponse { header, body }, true)
                 .await
-            }
         }
+        Err(e) => send_target_error(session, ctx, e).await,
     }
 }
 

@@ -21,7 +21,7 @@ use pingora::{Error, ErrorType, Result};
 use super::forwarding::REQUEST_ID;
 use super::respond;
 use crate::node::Node;
-use crate::origins::{FileResponse, OriginHandle};
+use crate::origins::{LocalResponse, OriginHandle};
 
 /// Request header naming the `files` origin to serve: `<generation> <origin name>`.
 pub const LOCAL_ORIGIN: &str = "x-edge-local-origin";
@@ -31,7 +31,7 @@ pub const LOCAL_RESPONSE: &str = "x-edge-local-response";
 /// What the pipeline and the local-origin server share.
 pub struct LocalOrigins {
     socket: PathBuf,
-    held: Mutex<HashMap<String, FileResponse>>,
+    held: Mutex<HashMap<String, LocalResponse>>,
 }
 
 impl LocalOrigins {
@@ -64,7 +64,7 @@ impl LocalOrigins {
     }
 
     /// Keeps a generated response until the local-origin server serves it.
-    pub fn hold(&self, request_id: &str, response: FileResponse) {
+    pub fn hold(&self, request_id: &str, response: LocalResponse) {
         self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -79,7 +79,7 @@ impl LocalOrigins {
             .remove(request_id);
     }
 
-    fn take(&self, request_id: &str) -> Option<FileResponse> {
+    fn take(&self, request_id: &str) -> Option<LocalResponse> {
         self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -1,9 +1,9 @@
 //! The request pipeline: one `ProxyHttp` implementation whose phases read like CloudFront's.
 
 mod context;
+mod failures;
 mod forwarding;
 mod function_target;
-mod hook_calls;
 pub mod hook_events;
 mod hygiene;
 mod local_origin;
@@ -11,6 +11,8 @@ pub mod path;
 mod proxy;
 mod request_body;
 mod respond;
+mod triggers;
+mod viewer;
 
 pub use context::RequestContext;
 pub use local_origin::{LocalOriginServer, LocalOrigins};

@@ -16,12 +16,14 @@ use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
-use super::forwarding::{self, Viewer, REQUEST_ID};
-use super::hook_calls::RequestStep;
+use super::failures::{hook_error, proxy_failure};
+use super::forwarding::{self, REQUEST_ID};
 use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
-use super::{hygiene, respond};
+use super::respond::{X_CACHE_HIT, X_CACHE_MISS, X_CACHE_REFRESH_HIT};
+use super::triggers::{RequestStep, Triggers};
+use super::viewer::Viewer;
+use super::{function_target, hygiene, respond};
 use crate::cache::{self, EdgeCache};
-use crate::hooks::HookError;
 use crate::listen::HeaderDeadline;
 use crate::node::Node;
 use crate::observe::{AccessLogLine, Metrics};
@@ -31,16 +33,12 @@ use edge_event::{CustomOrigin, EventType};
 /// The edge node's request pipeline. The configuration, origins and functions a request sees
 /// are those of the generation it started on ([`RequestContext::generation`]).
 pub struct EdgeProxy {
-    pub(super) node: Arc<Node>,
-    pub(super) metrics: Arc<Metrics>,
-    pub(super) cache: EdgeCache,
-    pub(super) local: Arc<LocalOrigins>,
+    node: Arc<Node>,
+    metrics: Arc<Metrics>,
+    cache: EdgeCache,
+    local: Arc<LocalOrigins>,
+    triggers: Triggers,
 }
-
-/// `X-Cache` values, as CloudFront's (`Hit from cloudfront`) but naming this proxy.
-const X_CACHE_HIT: &str = "Hit from edge-proxy";
-const X_CACHE_REFRESH_HIT: &str = "RefreshHit from edge-proxy";
-pub(super) const X_CACHE_MISS: &str = "Miss from edge-proxy";
 
 impl EdgeProxy {
     /// A pipeline over `node`'s generations and the cache.
@@ -51,28 +49,12 @@ impl EdgeProxy {
         local: Arc<LocalOrigins>,
     ) -> Self {
         EdgeProxy {
+            triggers: Triggers::new(metrics.clone(), local.clone()),
             node,
             metrics,
             cache,
             local,
         }
-    }
-}
-
-/// The host a request is for, without a port: `Host`, or the authority of HTTP/2 requests.
-pub(super) fn request_host(req: &RequestHeader) -> &str {
-    let host = req
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("");
-    if let Some(end) = host.find(']') {
-        return &host[..=end]; // IPv6 literal
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-        _ => host,
     }
 }
 
@@ -130,8 +112,10 @@ impl ProxyHttp for EdgeProxy {
             return Ok(true);
         }
 
+        ctx.viewer = Viewer::of(session);
+        let req = session.req_header();
         let config = &ctx.generation.config;
-        let behavior = config.behavior_for(request_host(req), req.uri.path());
+        let behavior = config.behavior_for(ctx.viewer.host(), req.uri.path());
         ctx.behavior = Some(
             config
                 .behaviors
@@ -143,7 +127,8 @@ impl ProxyHttp for EdgeProxy {
 
         // Viewer-request runs on every request, before the cache.
         match self
-            .request_trigger(EventType::ViewerRequest, session, ctx)
+            .triggers
+            .request(EventType::ViewerRequest, session, ctx)
             .await?
         {
             RequestStep::Done => Ok(true),
@@ -192,8 +177,8 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header();
         let primary = cache::key::primary_key(
             policy,
-            viewer_scheme(session),
-            request_host(req),
+            ctx.viewer.scheme,
+            ctx.viewer.host(),
             req.uri.path(),
             req.uri.query(),
             &req.headers,
@@ -283,7 +268,8 @@ impl ProxyHttp for EdgeProxy {
             ctx.purge_epoch = Some(self.cache.store.purge_epoch());
         }
         if let RequestStep::Done = self
-            .request_trigger(EventType::OriginRequest, session, ctx)
+            .triggers
+            .request(EventType::OriginRequest, session, ctx)
             .await?
         {
             return Ok(false);
@@ -311,10 +297,12 @@ impl ProxyHttp for EdgeProxy {
         match generation.origins.get(&ctx.origin) {
             Some(OriginHandle::Files(bucket)) => {
                 let response = bucket.respond(session.req_header()).await;
-                self.send_local(session, ctx, response, true).await?;
+                self.triggers
+                    .send_local(session, ctx, response, true)
+                    .await?;
             }
             Some(OriginHandle::Function(group)) => {
-                self.serve_target_group(group, session, ctx).await?;
+                function_target::serve(&self.triggers, group, session, ctx).await?;
             }
             _ => unreachable!("http origins and missing ones returned above"),
         }
@@ -398,22 +386,13 @@ impl ProxyHttp for EdgeProxy {
     /// Adds forwarding headers and, when configured, the origin's own `Host`.
     async fn upstream_request_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
-        let host = request_host(session.req_header()).to_string();
-        let viewer = Viewer {
-            client_ip: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip()),
-            proto: viewer_scheme(session),
-            host: &host,
-        };
         forwarding::add_to_origin_request(
             upstream_request,
-            &viewer,
+            &ctx.viewer,
             &ctx.generation.node_headers,
             &ctx.request_id,
         )?;
@@ -474,14 +453,15 @@ impl ProxyHttp for EdgeProxy {
             return Ok(());
         }
         match self
-            .response_trigger(EventType::OriginResponse, session, ctx, upstream_response)
+            .triggers
+            .response(EventType::OriginResponse, session, ctx, upstream_response)
             .await
         {
             Ok(body) => {
                 ctx.origin_body_swap = body.map(BodySwap::new);
                 Ok(())
             }
-            Err(e) => hook_failure(ctx, e),
+            Err(e) => hook_error(ctx, e),
         }
     }
 
@@ -535,97 +515,26 @@ impl ProxyHttp for EdgeProxy {
         let x_cache = http::HeaderValue::from_static(x_cache);
         upstream_response.insert_header("x-cache", x_cache)?;
         match self
-            .response_trigger(EventType::ViewerResponse, session, ctx, upstream_response)
+            .triggers
+            .response(EventType::ViewerResponse, session, ctx, upstream_response)
             .await
         {
             Ok(body) => ctx.viewer_body_swap = body.map(BodySwap::new),
-            Err(e) => return hook_failure(ctx, e),
+            Err(e) => return hook_error(ctx, e),
         }
         upstream_response.insert_header(REQUEST_ID, &ctx.request_id)?;
         Ok(())
     }
 
-    /// Origin failures become 502 (refused, unreachable, broken) or 504 (timed out), with a
-    /// short body naming the origin.
+    /// Pingora's error path, for failures of any phase: the status is decided in
+    /// [`proxy_failure`](super::failures::proxy_failure).
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
         e: &Error,
         ctx: &mut RequestContext,
     ) -> FailToProxy {
-        let origin = ctx.origin.clone();
-        let (status, message) = match (e.esource(), e.etype()) {
-            (_, ErrorType::HTTPStatus(code)) => (
-                StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),
-                e.context
-                    .as_ref()
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "error".into()),
-            ),
-            (
-                ErrorSource::Upstream,
-                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout,
-            ) => {
-                self.metrics
-                    .upstream_errors
-                    .with_label_values(&[&origin, "timeout"])
-                    .inc();
-                (
-                    StatusCode::GATEWAY_TIMEOUT,
-                    format!("origin \"{origin}\" timed out"),
-                )
-            }
-            (ErrorSource::Upstream, _) => {
-                if !matches!(
-                    e.etype(),
-                    ErrorType::ConnectNoRoute | ErrorType::ConnectRefused | ErrorType::ConnectError
-                ) {
-                    self.metrics
-                        .upstream_errors
-                        .with_label_values(&[&origin, "io"])
-                        .inc();
-                }
-                (
-                    StatusCode::BAD_GATEWAY,
-                    format!("origin \"{origin}\" is unreachable or failed"),
-                )
-            }
-            (
-                ErrorSource::Downstream,
-                ErrorType::ReadError | ErrorType::WriteError | ErrorType::ConnectionClosed,
-            ) => {
-                ctx.error = Some(format!("viewer connection: {e}"));
-                return FailToProxy {
-                    error_code: 0,
-                    can_reuse_downstream: false,
-                };
-            }
-            (ErrorSource::Downstream, ErrorType::ReadTimedout) => (
-                StatusCode::REQUEST_TIMEOUT,
-                "request body not received in time".to_string(),
-            ),
-            (ErrorSource::Downstream, _) => {
-                (StatusCode::BAD_REQUEST, "malformed request".to_string())
-            }
-            _ => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error".to_string(),
-            ),
-        };
-        ctx.error.get_or_insert_with(|| e.to_string());
-        tracing::warn!(
-            status = status.as_u16(),
-            origin,
-            request_id = %ctx.request_id,
-            "request failed: {e}"
-        );
-        if session.response_written().is_none() {
-            let _ = respond::text(session, status, &message, &ctx.request_id, false).await;
-        }
-        FailToProxy {
-            error_code: status.as_u16(),
-            can_reuse_downstream: false,
-        }
+        proxy_failure(session, e, ctx, &self.metrics).await
     }
 
     /// One access-log line and the request counters.
@@ -675,7 +584,7 @@ impl ProxyHttp for EdgeProxy {
                 .map(|a| a.to_string())
                 .unwrap_or_default(),
             method: req.method.as_str(),
-            host: request_host(req),
+            host: ctx.viewer.host(),
             path,
             status,
             bytes: session.body_bytes_sent(),
@@ -689,15 +598,6 @@ impl ProxyHttp for EdgeProxy {
     }
 }
 
-/// `https` when the viewer connected over TLS, else `http`.
-pub(super) fn viewer_scheme(session: &Session) -> &'static str {
-    if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
-        "https"
-    } else {
-        "http"
-    }
-}
-
 /// The deadlines of the viewer's HTTP/1 connection, which the pipeline tells where a request
 /// starts and ends.
 fn viewer_connection(session: &Session) -> Option<&HeaderDeadline> {
@@ -706,16 +606,6 @@ fn viewer_connection(session: &Session) -> Option<&HeaderDeadline> {
         .stream()?
         .as_any()
         .downcast_ref::<HeaderDeadline>()
-}
-
-/// A hook failed in a proxy phase: Pingora's error path answers with the hook's status.
-fn hook_failure(ctx: &mut RequestContext, e: HookError) -> Result<()> {
-    ctx.error = Some(e.to_string());
-    let message = match e {
-        HookError::Invalid { .. } => "the edge function returned an invalid result",
-        _ => "the edge function failed",
-    };
-    Error::e_explain(ErrorType::HTTPStatus(e.status()), message)
 }
 
 /// A peer for a custom origin an origin-request hook chose.

@@ -7,7 +7,14 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
 
-use crate::origins::{FileBody, FileResponse};
+use crate::origins::{LocalBody, LocalResponse};
+
+/// `X-Cache` values, as CloudFront's (`Hit from cloudfront`) but naming this proxy.
+pub const X_CACHE_HIT: &str = "Hit from edge-proxy";
+/// `X-Cache` of a response revalidated with the origin.
+pub const X_CACHE_REFRESH_HIT: &str = "RefreshHit from edge-proxy";
+/// `X-Cache` of a response fetched from the origin (or produced by the node).
+pub const X_CACHE_MISS: &str = "Miss from edge-proxy";
 
 /// Sends `status` with a one-line text body. `close` ends the connection afterwards, for
 /// requests whose framing cannot be trusted.
@@ -70,12 +77,12 @@ async fn send_text(
 pub async fn local(
     session: &mut Session,
     request_id: &str,
-    mut response: FileResponse,
+    mut response: LocalResponse,
 ) -> pingora::Result<()> {
     response
         .header
         .insert_header(super::forwarding::REQUEST_ID, request_id)?;
-    let empty = matches!(response.body, FileBody::Empty)
+    let empty = matches!(response.body, LocalBody::Empty)
         || session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(response.header), empty)

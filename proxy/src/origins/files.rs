@@ -21,16 +21,18 @@ pub struct FilesBucket {
     index: Option<String>,
 }
 
-/// What to send back: the header and, unless the response has no body, which bytes of which file.
-pub struct FileResponse {
+/// A response the node produces itself rather than an upstream: a `files` object, a hook's
+/// generated response, a function target's result. The header and, unless the response has no
+/// body, the bytes or which bytes of which file.
+pub struct LocalResponse {
     /// Status and headers, `Content-Length` included.
     pub header: ResponseHeader,
     /// The body.
-    pub body: FileBody,
+    pub body: LocalBody,
 }
 
-/// The body of a [`FileResponse`].
-pub enum FileBody {
+/// The body of a [`LocalResponse`].
+pub enum LocalBody {
     /// No body (HEAD, 304).
     Empty,
     /// A short generated body (errors).
@@ -46,7 +48,7 @@ pub enum FileBody {
     },
 }
 
-impl FileBody {
+impl LocalBody {
     /// Sends the body in chunks through `send`, so large objects are never held in memory.
     pub async fn stream<F, Fut>(self, mut send: F) -> std::io::Result<()>
     where
@@ -54,9 +56,9 @@ impl FileBody {
         Fut: std::future::Future<Output = std::io::Result<()>>,
     {
         match self {
-            FileBody::Empty => Ok(()),
-            FileBody::Bytes(b) => send(b).await,
-            FileBody::File {
+            LocalBody::Empty => Ok(()),
+            LocalBody::Bytes(b) => send(b).await,
+            LocalBody::File {
                 mut file,
                 start,
                 len,
@@ -95,7 +97,7 @@ impl FilesBucket {
     }
 
     /// Answers one request.
-    pub async fn respond(&self, req: &RequestHeader) -> FileResponse {
+    pub async fn respond(&self, req: &RequestHeader) -> LocalResponse {
         if req.method != Method::GET && req.method != Method::HEAD {
             let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
             r.header
@@ -125,9 +127,9 @@ impl FilesBucket {
                 let mut h =
                     ResponseHeader::build(StatusCode::NOT_MODIFIED, Some(4)).expect("valid");
                 validators.apply(&mut h);
-                return FileResponse {
+                return LocalResponse {
                     header: h,
-                    body: FileBody::Empty,
+                    body: LocalBody::Empty,
                 };
             }
             Precondition::Proceed => {}
@@ -164,11 +166,11 @@ impl FilesBucket {
         }
         validators.apply(&mut h);
         let body = if head || len == 0 {
-            FileBody::Empty
+            LocalBody::Empty
         } else {
-            FileBody::File { file, start, len }
+            LocalBody::File { file, start, len }
         };
-        FileResponse { header: h, body }
+        LocalResponse { header: h, body }
     }
 
     /// Maps a URL path to a file inside the root, or `None` when there is no such object.
@@ -200,7 +202,7 @@ impl FilesBucket {
 }
 
 /// An S3-style XML error document.
-fn error(status: StatusCode, code: &str) -> FileResponse {
+fn error(status: StatusCode, code: &str) -> LocalResponse {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{}</Message></Error>\n",
         status.canonical_reason().unwrap_or("")
@@ -210,9 +212,9 @@ fn error(status: StatusCode, code: &str) -> FileResponse {
         .expect("valid header");
     h.insert_header("content-length", body.len().to_string())
         .expect("valid header");
-    FileResponse {
+    LocalResponse {
         header: h,
-        body: FileBody::Bytes(body.into()),
+        body: LocalBody::Bytes(body.into()),
     }
 }
 

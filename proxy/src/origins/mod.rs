@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use self::http::{HttpUpstream, UpstreamError};
-pub use files::{FileBody, FileResponse, FilesBucket};
+pub use files::{FilesBucket, LocalBody, LocalResponse};
 pub use function::{TargetError, TargetGroup};
 
 use crate::config::{Config, Origin};

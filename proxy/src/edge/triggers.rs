@@ -1,19 +1,24 @@
-//! How the pipeline calls hooks: building each trigger's event from the session, running the
-//! associated function, and acting on its outcome.
+//! CloudFront's four trigger points as the pipeline runs them: building each trigger's event
+//! from the session, running the associated function, and acting on its outcome. This module
+//! knows the session and the request's context, never the `ProxyHttp` implementation: the
+//! phases in `proxy.rs` call it.
 
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
-use http::StatusCode;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
+use std::sync::Arc;
+
 use super::context::{BodySwap, LocalRoute, RequestContext};
+use super::failures::send_hook_error;
 use super::hook_events::{self, visible_request_headers, visible_response_headers};
-use super::proxy::EdgeProxy;
+use super::local_origin::LocalOrigins;
 use super::{request_body, respond};
 use crate::config::Behavior;
 use crate::hooks::{HookError, HookRegistry, Trigger, Validated};
-use crate::origins::{FileBody, FileResponse};
+use crate::observe::Metrics;
+use crate::origins::{LocalBody, LocalResponse};
 use edge_event::limits;
 use edge_event::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
@@ -33,10 +38,22 @@ pub enum RequestStep {
     Done,
 }
 
-impl EdgeProxy {
+/// Runs triggers for the pipeline: what a hook call needs beyond the request (metrics, and the
+/// local-origin server that serves generated responses on cached behaviors).
+pub struct Triggers {
+    metrics: Arc<Metrics>,
+    local: Arc<LocalOrigins>,
+}
+
+impl Triggers {
+    /// Triggers reporting to `metrics`, holding generated responses in `local`.
+    pub fn new(metrics: Arc<Metrics>, local: Arc<LocalOrigins>) -> Self {
+        Triggers { metrics, local }
+    }
+
     /// Runs the function associated with `event`'s trigger on `behavior`, with metrics and the
     /// `REPORT` and error log lines.
-    pub(super) async fn call_hook(
+    async fn call_hook(
         &self,
         hooks: &HookRegistry,
         behavior: &Behavior,
@@ -99,9 +116,9 @@ impl EdgeProxy {
         result
     }
 
-    fn cf_config(&self, et: EventType, session: &Session, ctx: &RequestContext) -> CfConfig {
+    fn cf_config(&self, et: EventType, ctx: &RequestContext) -> CfConfig {
         CfConfig {
-            distribution_domain_name: super::proxy::request_host(session.req_header()).to_string(),
+            distribution_domain_name: ctx.viewer.host().to_string(),
             distribution_id: ctx.generation.config.node.name.clone(),
             event_type: et,
             request_id: ctx.request_id.clone(),
@@ -136,11 +153,7 @@ impl EdgeProxy {
         };
         let req = session.req_header();
         Ok(CfRequest {
-            client_ip: session
-                .client_addr()
-                .and_then(|a| a.as_inet())
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default(),
+            client_ip: ctx.viewer.client_ip_text(),
             method: req.method.as_str().to_string(),
             uri: req.uri.path().to_string(),
             querystring: req.uri.query().unwrap_or("").to_string(),
@@ -153,7 +166,7 @@ impl EdgeProxy {
     /// Runs a request trigger (viewer-request or origin-request) if one is associated.
     /// Generated responses are sent here: a viewer-request one as is, an origin-request one
     /// through the viewer-response trigger.
-    pub(super) async fn request_trigger(
+    pub async fn request(
         &self,
         et: EventType,
         session: &mut Session,
@@ -179,13 +192,13 @@ impl EdgeProxy {
                 });
             }
             let event = CfEvent {
-                config: self.cf_config(et, session, ctx),
+                config: self.cf_config(et, ctx),
                 request,
                 response: None,
             };
             match self.call_hook(&generation.hooks, behavior, event).await {
                 Err(e) => {
-                    self.send_hook_error(session, ctx, &e).await?;
+                    send_hook_error(session, ctx, &e).await?;
                     Ok(RequestStep::Done)
                 }
                 Ok(Validated {
@@ -197,16 +210,16 @@ impl EdgeProxy {
                         Ok(header) => header,
                         Err(e) => {
                             let e = invalid(&assoc.function, et, e);
-                            self.send_hook_error(session, ctx, &e).await?;
+                            send_hook_error(session, ctx, &e).await?;
                             return Ok(RequestStep::Done);
                         }
                     };
-                    let response = FileResponse {
+                    let response = LocalResponse {
                         header,
                         body: if body.is_empty() {
-                            FileBody::Empty
+                            LocalBody::Empty
                         } else {
-                            FileBody::Bytes(body)
+                            LocalBody::Bytes(body)
                         },
                     };
                     if et == EventType::OriginRequest && session.cache.enabled() {
@@ -237,7 +250,7 @@ impl EdgeProxy {
                                     trigger: Trigger::Edge(et),
                                     reason: format!("origin \"{name}\" is not configured"),
                                 };
-                                self.send_hook_error(session, ctx, &e).await?;
+                                send_hook_error(session, ctx, &e).await?;
                                 return Ok(RequestStep::Done);
                             }
                             edge_event::CfOrigin::Named(name) => {
@@ -268,7 +281,7 @@ impl EdgeProxy {
                         });
                     if let Err(e) = applied {
                         let e = invalid(&assoc.function, et, e);
-                        self.send_hook_error(session, ctx, &e).await?;
+                        send_hook_error(session, ctx, &e).await?;
                         return Ok(RequestStep::Done);
                     }
                     Ok(RequestStep::Continue)
@@ -280,7 +293,7 @@ impl EdgeProxy {
 
     /// Runs a response trigger on `header` (origin-response or viewer-response) if one is
     /// associated, applying its changes. Returns a replacement body when the hook set one.
-    pub(super) async fn response_trigger(
+    pub async fn response(
         &self,
         et: EventType,
         session: &mut Session,
@@ -296,7 +309,7 @@ impl EdgeProxy {
             return Ok(None);
         }
         let generation = ctx.generation.clone();
-        // Boxed for the reason `request_trigger` gives.
+        // Boxed for the reason `request` gives.
         Box::pin(async move {
             let behavior = generation.behavior(ctx.behavior).expect("routed");
             let assoc = behavior.hooks.get(et).expect("checked above");
@@ -310,7 +323,7 @@ impl EdgeProxy {
                     reason: e.to_string(),
                 })?;
             let event = CfEvent {
-                config: self.cf_config(et, session, ctx),
+                config: self.cf_config(et, ctx),
                 request,
                 response: Some(CfResponse {
                     status: header.status.as_u16(),
@@ -355,11 +368,11 @@ impl EdgeProxy {
 
     /// Sends a response the proxy produced itself (files origin, origin-request generated)
     /// through origin-response (when `from_origin`) and viewer-response.
-    pub(super) async fn send_local(
+    pub async fn send_local(
         &self,
         session: &mut Session,
         ctx: &mut RequestContext,
-        mut response: FileResponse,
+        mut response: LocalResponse,
         from_origin: bool,
     ) -> pingora::Result<()> {
         let mut triggers = vec![EventType::ViewerResponse];
@@ -367,37 +380,18 @@ impl EdgeProxy {
             triggers.insert(0, EventType::OriginResponse);
         }
         for et in triggers {
-            match self
-                .response_trigger(et, session, ctx, &mut response.header)
-                .await
-            {
-                Ok(Some(body)) => response.body = FileBody::Bytes(body),
+            match self.response(et, session, ctx, &mut response.header).await {
+                Ok(Some(body)) => response.body = LocalBody::Bytes(body),
                 Ok(None) => {}
-                Err(e) => return self.send_hook_error(session, ctx, &e).await,
+                Err(e) => return send_hook_error(session, ctx, &e).await,
             }
         }
         // Not cacheable here (no cache policy): a miss, as CloudFront reports every fetch.
         response.header.insert_header(
             "x-cache",
-            http::HeaderValue::from_static(super::proxy::X_CACHE_MISS),
+            http::HeaderValue::from_static(respond::X_CACHE_MISS),
         )?;
         respond::local(session, &ctx.request_id, response).await
-    }
-
-    /// Answers with the status a failed hook maps to.
-    pub(super) async fn send_hook_error(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestContext,
-        e: &HookError,
-    ) -> pingora::Result<()> {
-        ctx.error = Some(e.to_string());
-        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let message = match e {
-            HookError::Invalid { .. } => "the edge function returned an invalid result",
-            _ => "the edge function failed",
-        };
-        respond::text(session, status, message, &ctx.request_id, false).await
     }
 }
 

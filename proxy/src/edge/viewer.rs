@@ -1,0 +1,100 @@
+//! What the pipeline knows about the viewer — address, scheme, the host asked for — worked out
+//! once per request in `request_filter` and read from the context by every later step (routing,
+//! hook events, forwarding headers, function targets, the access log).
+
+use std::net::IpAddr;
+
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+
+/// The viewer of one request.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The viewer's IP address (none on a Unix socket).
+    pub client_ip: Option<IpAddr>,
+    /// `https` when the viewer connected over TLS, else `http`.
+    pub scheme: &'static str,
+    /// `Host`, or the authority of an HTTP/2 request, as sent (a shared copy of the header's
+    /// bytes, not a new string).
+    host: HeaderValue,
+}
+
+impl Default for Viewer {
+    /// Nothing known yet (before `request_filter`, or for a request refused before it).
+    fn default() -> Self {
+        Viewer::new(None, "http", HeaderValue::from_static(""))
+    }
+}
+
+impl Viewer {
+    /// The viewer of `session`'s request.
+    pub fn of(session: &Session) -> Self {
+        let req = session.req_header();
+        Viewer {
+            client_ip: session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            scheme: if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+                "https"
+            } else {
+                "http"
+            },
+            host: host_value(req),
+        }
+    }
+
+    /// A viewer at `client_ip` over `scheme` asking for `host` (as the `Host` header carries it).
+    pub fn new(client_ip: Option<IpAddr>, scheme: &'static str, host: HeaderValue) -> Self {
+        Viewer {
+            client_ip,
+            scheme,
+            host,
+        }
+    }
+
+    /// The host the request is for, without a port.
+    pub fn host(&self) -> &str {
+        without_port(self.host.to_str().unwrap_or(""))
+    }
+
+    /// The viewer's IP address as text (empty when unknown), as Lambda events carry it.
+    pub fn client_ip_text(&self) -> String {
+        self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
+
+fn host_value(req: &RequestHeader) -> HeaderValue {
+    if let Some(host) = req.headers.get(http::header::HOST) {
+        return host.clone();
+    }
+    req.uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .unwrap_or(HeaderValue::from_static(""))
+}
+
+/// `example.com:8080` → `example.com`; an IPv6 literal keeps its brackets.
+fn without_port(host: &str) -> &str {
+    if let Some(end) = host.find(']') {
+        return &host[..=end];
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_are_dropped_and_ipv6_literals_kept() {
+        assert_eq!(without_port("example.com:8080"), "example.com");
+        assert_eq!(without_port("example.com"), "example.com");
+        assert_eq!(without_port("[::1]:8080"), "[::1]");
+        assert_eq!(without_port("[::1]"), "[::1]");
+    }
+}
