@@ -1,10 +1,16 @@
 //! What a request must pass before anything routes on it. Conflicting `Content-Length` values
 //! and malformed headers are already refused by Pingora's parser with 400; framing Pingora
 //! accepts but should not (checked on the raw header block), `Host`, the node's own header
-//! namespace and the path are screened here.
+//! namespace and the path are screened here, and a request that looped back to this node
+//! (`CDN-Loop`) is refused.
 
 use http::StatusCode;
 use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use pingora::Result;
+
+use super::context::RequestContext;
+use super::{forwarding, respond};
 
 /// Why a request is refused before routing.
 #[derive(Debug, PartialEq, Eq)]
@@ -125,6 +131,43 @@ fn drop_internal_headers(req: &mut RequestHeader) {
 
 /// The node's header namespace.
 const INTERNAL_PREFIX: &str = "x-edge-";
+
+/// Refuses what the request's head alone shows to be bad: broken framing, a missing or doubled
+/// `Host`, oversized headers (`hygiene.rs`), and a request that looped back to this node
+/// (`CDN-Loop`). Returns `true` when a refusal was sent.
+pub async fn refuse_malformed(session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
+    let raw = (!session.is_http2()).then(|| session.as_downstream().to_h1_raw());
+    let max_header_bytes = ctx.generation.config.limits.max_request_header_bytes;
+    if let Some(rejection) = screen(session.req_header_mut(), raw.as_deref(), max_header_bytes) {
+        ctx.error = Some(rejection.reason.into());
+        respond::text(
+            session,
+            rejection.status,
+            rejection.reason,
+            &ctx.request_id,
+            rejection.close,
+        )
+        .await?;
+        return Ok(true);
+    }
+    let req = session.req_header();
+    if forwarding::has_looped(
+        req.headers.get_all("cdn-loop").iter().map(|v| v.as_bytes()),
+        &ctx.generation.config.node.name,
+    ) {
+        ctx.error = Some("request loop detected by CDN-Loop".into());
+        respond::text(
+            session,
+            StatusCode::LOOP_DETECTED,
+            "request loop detected",
+            &ctx.request_id,
+            false,
+        )
+        .await?;
+        return Ok(true);
+    }
+    Ok(false)
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,8 +10,10 @@ mod local_origin;
 pub mod path;
 mod proxy;
 mod request_body;
+mod request_log;
 mod respond;
 mod triggers;
+mod upstream;
 mod viewer;
 
 pub use context::RequestContext;

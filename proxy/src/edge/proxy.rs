@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use http::StatusCode;
 use pingora::cache::key::HashBinary;
 use pingora::cache::{
     CacheKey, CacheMeta, CachePhase, NoCacheReason, RespCacheable, VarianceBuilder,
@@ -18,17 +17,17 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::failures::{hook_error, proxy_failure};
 use super::forwarding::{self, REQUEST_ID};
-use super::local_origin::{LocalOrigins, LOCAL_ORIGIN, LOCAL_RESPONSE};
+use super::local_origin::LocalOrigins;
 use super::respond::{X_CACHE_HIT, X_CACHE_MISS, X_CACHE_REFRESH_HIT};
 use super::triggers::{RequestStep, Triggers};
 use super::viewer::Viewer;
-use super::{function_target, hygiene, respond};
+use super::{function_target, hygiene, request_log, upstream};
 use crate::cache::{self, EdgeCache};
 use crate::listen::HeaderDeadline;
 use crate::node::Node;
-use crate::observe::{AccessLogLine, Metrics};
+use crate::observe::Metrics;
 use crate::origins::OriginHandle;
-use edge_event::{CustomOrigin, EventType};
+use edge_event::EventType;
 
 /// The edge node's request pipeline. The configuration, origins and functions a request sees
 /// are those of the generation it started on ([`RequestContext::generation`]).
@@ -62,12 +61,14 @@ impl EdgeProxy {
 impl ProxyHttp for EdgeProxy {
     type CTX = RequestContext;
 
+    /// Called when a request's head has been read: the request takes the current generation
+    /// and keeps it to the end.
     fn new_ctx(&self) -> RequestContext {
         RequestContext::new(self.node.current())
     }
 
-    /// Viewer side: refuse bad framing, detect loops, pick the behavior, and answer `files`
-    /// origins here. Returns `true` when the response has been sent.
+    /// Called first, before the cache: refuse what the head shows to be bad, learn the viewer,
+    /// pick the behavior, run viewer-request. Returns `true` when a response has been sent.
     async fn request_filter(
         &self,
         session: &mut Session,
@@ -79,39 +80,9 @@ impl ProxyHttp for EdgeProxy {
         session
             .downstream_session
             .set_read_timeout(Some(ctx.generation.config.limits.request_body_idle_timeout));
-        let raw = (!session.is_http2()).then(|| session.as_downstream().to_h1_raw());
-        let max_header_bytes = ctx.generation.config.limits.max_request_header_bytes;
-        if let Some(rejection) =
-            hygiene::screen(session.req_header_mut(), raw.as_deref(), max_header_bytes)
-        {
-            ctx.error = Some(rejection.reason.into());
-            respond::text(
-                session,
-                rejection.status,
-                rejection.reason,
-                &ctx.request_id,
-                rejection.close,
-            )
-            .await?;
+        if hygiene::refuse_malformed(session, ctx).await? {
             return Ok(true);
         }
-        let req = session.req_header();
-        if forwarding::has_looped(
-            req.headers.get_all("cdn-loop").iter().map(|v| v.as_bytes()),
-            &ctx.generation.config.node.name,
-        ) {
-            ctx.error = Some("request loop detected by CDN-Loop".into());
-            respond::text(
-                session,
-                StatusCode::LOOP_DETECTED,
-                "request loop detected",
-                &ctx.request_id,
-                false,
-            )
-            .await?;
-            return Ok(true);
-        }
-
         ctx.viewer = Viewer::of(session);
         let req = session.req_header();
         let config = &ctx.generation.config;
@@ -136,8 +107,9 @@ impl ProxyHttp for EdgeProxy {
         }
     }
 
-    /// Turns the cache on for requests the behavior's policy lets it store: `GET`/`HEAD`,
-    /// without `Authorization` unless the policy allows it, not to an ALB-style target group.
+    /// Called before the cache lookup: turns the cache on for requests the behavior's policy lets
+    /// it store (`GET`/`HEAD`, without `Authorization` unless the policy allows it, not to an
+    /// ALB-style target group).
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestContext) -> Result<()> {
         let Some(policy) = ctx
             .generation
@@ -165,7 +137,8 @@ impl ProxyHttp for EdgeProxy {
         Ok(())
     }
 
-    /// Host + path + what the behavior's cache policy names.
+    /// Called when the cache is on, before the lookup: the key is scheme + host + path + what
+    /// the behavior's cache policy names.
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestContext) -> Result<CacheKey> {
         let Some(policy) = ctx
             .generation
@@ -186,7 +159,8 @@ impl ProxyHttp for EdgeProxy {
         Ok(cache::key::cache_key(primary))
     }
 
-    /// A stored response's `Vary` names the request headers that select among its variants.
+    /// Called on a lookup that found variants: a stored response's `Vary` names the request
+    /// headers that select among them.
     fn cache_vary_filter(
         &self,
         meta: &CacheMeta,
@@ -212,7 +186,8 @@ impl ProxyHttp for EdgeProxy {
         variance.finalize()
     }
 
-    /// Whether the response (as origin-response left it) is stored, and for how long.
+    /// Called with the origin's response header (as origin-response left it): whether it is
+    /// stored, and for how long.
     fn response_cache_filter(
         &self,
         _session: &Session,
@@ -240,8 +215,9 @@ impl ProxyHttp for EdgeProxy {
         )
     }
 
-    /// Stale objects are served while revalidating (`stale-while-revalidate`, when the object
-    /// allows it) and when the origin fails (`stale-if-error`).
+    /// Called when a stale object was found or the origin failed: stale objects are served while
+    /// revalidating (`stale-while-revalidate`, when the object allows it) and when the origin
+    /// fails (`stale-if-error`).
     fn should_serve_stale(
         &self,
         _session: &mut Session,
@@ -254,10 +230,10 @@ impl ProxyHttp for EdgeProxy {
         })
     }
 
-    /// Origin side, reached only on a cache miss (or for uncached requests): origin-request
-    /// runs here, then `files` and `function` origins are answered. On cacheable behaviors
-    /// `files` origins and generated responses go through the local-origin server instead, so
-    /// the cache stores them.
+    /// Called on a cache miss (or for uncached requests), before connecting to the origin:
+    /// origin-request runs here, then `files` and `function` origins are answered. On cacheable
+    /// behaviors `files` origins and generated responses go through the local-origin server
+    /// instead, so the cache stores them. Returns `true` to go on to the origin.
     async fn proxy_upstream_filter(
         &self,
         session: &mut Session,
@@ -309,8 +285,8 @@ impl ProxyHttp for EdgeProxy {
         Ok(false)
     }
 
-    /// Bounds the time a request body may take, and replays a request body a hook replaced:
-    /// the replacement goes out, the original is dropped.
+    /// Called for each chunk of the request body on its way to the origin: bounds the time a
+    /// body may take, and sends a body a hook replaced instead of the original.
     async fn request_body_filter(
         &self,
         _session: &mut Session,
@@ -333,7 +309,8 @@ impl ProxyHttp for EdgeProxy {
         Ok(())
     }
 
-    /// Picks a healthy server of the behavior's `http` origin that has not failed this request yet.
+    /// Called to connect (again after a failed attempt): the local-origin server, a custom
+    /// origin a hook chose, or a healthy server of the `http` origin not yet tried.
     async fn upstream_peer(
         &self,
         session: &mut Session,
@@ -342,30 +319,10 @@ impl ProxyHttp for EdgeProxy {
         if ctx.local.is_some() {
             return self.local.peer();
         }
-        if let Some(custom) = &ctx.custom_origin {
-            return custom_peer(custom).await;
-        }
-        let origin = ctx.origin.as_str();
-        let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(origin) else {
-            return Error::e_explain(ErrorType::InternalError, "behavior has no http origin");
-        };
-        let key = session.req_header().uri.path().as_bytes();
-        let peer = upstream.select(key, &ctx.tried).map_err(|e| {
-            self.metrics
-                .upstream_errors
-                .with_label_values(&[origin, "no-healthy-server"])
-                .inc();
-            let mut err = Error::explain(ErrorType::ConnectNoRoute, e.to_string());
-            err.as_up();
-            err
-        })?;
-        if let Some(addr) = peer._address.as_inet() {
-            ctx.tried.push(*addr);
-        }
-        Ok(peer)
+        upstream::peer(session.req_header(), ctx, &self.metrics).await
     }
 
-    /// A server that refuses or times out a connection is skipped and the next healthy one tried.
+    /// Called when connecting failed: the server is skipped and the next healthy one tried.
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -383,7 +340,8 @@ impl ProxyHttp for EdgeProxy {
         e
     }
 
-    /// Adds forwarding headers and, when configured, the origin's own `Host`.
+    /// Called with the request about to go to the origin: forwarding headers, then where it
+    /// goes and how (`upstream.rs`).
     async fn upstream_request_filter(
         &self,
         _session: &mut Session,
@@ -396,44 +354,13 @@ impl ProxyHttp for EdgeProxy {
             &ctx.generation.node_headers,
             &ctx.request_id,
         )?;
-        // Only the pipeline names what the local-origin server serves: the viewer's copies of
-        // these headers were dropped at the edge and hooks may not write `x-edge-*`; still, the
-        // one set here replaces any other, and the other selector is removed.
-        match ctx.local {
-            Some(LocalRoute::Files) => {
-                upstream_request.remove_header(LOCAL_RESPONSE);
-                let route = format!("{} {}", ctx.generation.number, ctx.origin);
-                upstream_request.insert_header(LOCAL_ORIGIN, route)?
-            }
-            Some(LocalRoute::Generated) => {
-                upstream_request.remove_header(LOCAL_ORIGIN);
-                upstream_request.insert_header(LOCAL_RESPONSE, ctx.request_id.as_str())?
-            }
-            None => {}
-        }
-        if let Some(custom) = &ctx.custom_origin {
-            if !custom.path.is_empty() {
-                let uri = format!("{}{}", custom.path, upstream_request.uri.path());
-                let query = upstream_request.uri.query().unwrap_or("").to_string();
-                super::hook_events::apply_uri(upstream_request, &uri, &query)?;
-            }
-            for line in custom.custom_headers.iter() {
-                upstream_request.insert_header(line.key.clone(), line.value.as_str())?;
-            }
-        } else if let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(&ctx.origin) {
-            if let Some(h) = &upstream.config().host_header {
-                upstream_request.insert_header(http::header::HOST, h)?;
-            }
-        }
-        if let Some(len) = ctx.request_body_swap.as_ref().and_then(BodySwap::len) {
-            upstream_request.remove_header("transfer-encoding");
-            upstream_request.insert_header("content-length", len.to_string())?;
-        }
+        upstream::origin_request_headers(upstream_request, ctx)?;
         ctx.origin_sent = Some(Instant::now());
         Ok(())
     }
 
-    /// The origin answered: record its latency, then run origin-response (before any cache).
+    /// Called with the origin's response header: records its latency, then runs
+    /// origin-response (before the cache sees it).
     async fn upstream_response_filter(
         &self,
         session: &mut Session,
@@ -465,6 +392,7 @@ impl ProxyHttp for EdgeProxy {
         }
     }
 
+    /// Called for each chunk of the origin's body: sends a body origin-response set instead.
     fn upstream_response_body_filter(
         &self,
         _session: &mut Session,
@@ -478,6 +406,8 @@ impl ProxyHttp for EdgeProxy {
         Ok(None)
     }
 
+    /// Called for each chunk of the body to the viewer: sends a body viewer-response set
+    /// instead.
     fn response_body_filter(
         &self,
         _session: &mut Session,
@@ -491,7 +421,8 @@ impl ProxyHttp for EdgeProxy {
         Ok(None)
     }
 
-    /// Viewer side of the response: `Via` and the request id, as a CDN adds them.
+    /// Called with the response header about to go to the viewer (from the origin or the
+    /// cache): `Via` and `X-Cache`, then viewer-response, then the request id.
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -526,7 +457,7 @@ impl ProxyHttp for EdgeProxy {
         Ok(())
     }
 
-    /// Pingora's error path, for failures of any phase: the status is decided in
+    /// Called when any phase failed: the status is decided in
     /// [`proxy_failure`](super::failures::proxy_failure).
     async fn fail_to_proxy(
         &self,
@@ -537,64 +468,16 @@ impl ProxyHttp for EdgeProxy {
         proxy_failure(session, e, ctx, &self.metrics).await
     }
 
-    /// One access-log line and the request counters.
+    /// Called last, for every request however it ended: tells the connection's deadlines the
+    /// request is over, lets go of a held generated response, then counts and logs the request.
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestContext) {
         if let Some(connection) = viewer_connection(session) {
             connection.request_done();
         }
-        let status = session.response_written().map(|r| r.status);
-        let behavior = ctx.generation.behavior(ctx.behavior);
-        let behavior_name = behavior.map(|b| b.name.as_str()).unwrap_or("");
-        self.metrics
-            .requests
-            .with_label_values(&[behavior_name, status.as_ref().map_or("0", |s| s.as_str())])
-            .inc();
-        let status = status.map_or(0, |s| s.as_u16());
         if ctx.local == Some(LocalRoute::Generated) {
             self.local.release(&ctx.request_id);
         }
-        let cache_result = match session.cache.phase() {
-            CachePhase::Hit => Some("hit"),
-            CachePhase::Stale | CachePhase::StaleUpdating => Some("stale"),
-            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => Some("refresh-hit"),
-            CachePhase::Miss | CachePhase::Expired => Some("miss"),
-            CachePhase::Disabled(NoCacheReason::NeverEnabled) => None,
-            _ => Some("uncacheable"),
-        };
-        if let Some(result) = cache_result {
-            self.metrics
-                .cache_requests
-                .with_label_values(&[behavior_name, result])
-                .inc();
-        }
-        if session.cache.lock_duration().is_some() {
-            self.metrics.cache_lock_waits.inc();
-        }
-        if !ctx.generation.config.node.access_log {
-            return;
-        }
-        let req = session.req_header();
-        let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let error = ctx.error.take().or_else(|| e.map(|e| e.to_string()));
-        AccessLogLine {
-            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            request_id: &ctx.request_id,
-            client: session
-                .client_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            method: req.method.as_str(),
-            host: ctx.viewer.host(),
-            path,
-            status,
-            bytes: session.body_bytes_sent(),
-            duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
-            origin_ms: ctx.origin_latency.map(|d| d.as_secs_f64() * 1000.0),
-            behavior: behavior_name,
-            origin: &ctx.origin,
-            error,
-        }
-        .emit();
+        request_log::record(session, e, ctx, &self.metrics);
     }
 }
 
@@ -606,39 +489,4 @@ fn viewer_connection(session: &Session) -> Option<&HeaderDeadline> {
         .stream()?
         .as_any()
         .downcast_ref::<HeaderDeadline>()
-}
-
-/// A peer for a custom origin an origin-request hook chose.
-async fn custom_peer(origin: &CustomOrigin) -> Result<Box<HttpPeer>> {
-    let target = format!("{}:{}", origin.domain_name, origin.port);
-    let addr = tokio::net::lookup_host(&target)
-        .await
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| {
-            let mut e = Error::explain(
-                ErrorType::ConnectNoRoute,
-                format!("cannot resolve custom origin {target}"),
-            );
-            e.as_up();
-            e
-        })?;
-    let tls = origin.protocol == "https";
-    let mut peer = HttpPeer::new(
-        addr,
-        tls,
-        if tls {
-            origin.domain_name.clone()
-        } else {
-            String::new()
-        },
-    );
-    peer.options.read_timeout = Some(std::time::Duration::from_secs(
-        origin.read_timeout.max(1) as u64
-    ));
-    peer.options.idle_timeout = Some(std::time::Duration::from_secs(
-        origin.keepalive_timeout.max(1) as u64,
-    ));
-    peer.options.connection_timeout = Some(std::time::Duration::from_secs(10));
-    Ok(Box::new(peer))
 }

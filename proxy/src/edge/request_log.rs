@@ -1,0 +1,64 @@
+//! What is recorded of every request when it ends: the request and cache counters, and one
+//! JSON access-log line (when `node.access-log` is on).
+
+use pingora::cache::{CachePhase, NoCacheReason};
+use pingora::proxy::Session;
+use pingora::Error;
+
+use super::context::RequestContext;
+use crate::observe::{AccessLogLine, Metrics};
+
+/// Counts the request (by behavior and status, and its cache result) and writes its access-log
+/// line.
+pub fn record(session: &Session, e: Option<&Error>, ctx: &mut RequestContext, metrics: &Metrics) {
+    let status = session.response_written().map(|r| r.status);
+    let behavior = ctx.generation.behavior(ctx.behavior);
+    let behavior_name = behavior.map(|b| b.name.as_str()).unwrap_or("");
+    metrics
+        .requests
+        .with_label_values(&[behavior_name, status.as_ref().map_or("0", |s| s.as_str())])
+        .inc();
+    let status = status.map_or(0, |s| s.as_u16());
+    let cache_result = match session.cache.phase() {
+        CachePhase::Hit => Some("hit"),
+        CachePhase::Stale | CachePhase::StaleUpdating => Some("stale"),
+        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => Some("refresh-hit"),
+        CachePhase::Miss | CachePhase::Expired => Some("miss"),
+        CachePhase::Disabled(NoCacheReason::NeverEnabled) => None,
+        _ => Some("uncacheable"),
+    };
+    if let Some(result) = cache_result {
+        metrics
+            .cache_requests
+            .with_label_values(&[behavior_name, result])
+            .inc();
+    }
+    if session.cache.lock_duration().is_some() {
+        metrics.cache_lock_waits.inc();
+    }
+    if !ctx.generation.config.node.access_log {
+        return;
+    }
+    let req = session.req_header();
+    let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let error = ctx.error.take().or_else(|| e.map(|e| e.to_string()));
+    AccessLogLine {
+        time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+        request_id: &ctx.request_id,
+        client: session
+            .client_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        method: req.method.as_str(),
+        host: ctx.viewer.host(),
+        path,
+        status,
+        bytes: session.body_bytes_sent(),
+        duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
+        origin_ms: ctx.origin_latency.map(|d| d.as_secs_f64() * 1000.0),
+        behavior: behavior_name,
+        origin: &ctx.origin,
+        error,
+    }
+    .emit();
+}
