@@ -9,7 +9,7 @@ use toml::Spanned;
 
 use super::error::IssueSink;
 use super::raw::{RawAdmin, RawNode};
-use super::{in_range, secret, socket_addr};
+use super::values::{in_range, secret, socket_addr};
 
 /// How the node process runs.
 #[derive(Debug, Clone, PartialEq)]

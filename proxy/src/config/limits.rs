@@ -1,0 +1,71 @@
+//! `[limits]`: the viewer side's sizes and deadlines, each within a range.
+
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::IssueSink;
+use super::model::Limits;
+use super::raw::RawLimits;
+use super::values::in_range;
+
+/// The limits, defaults for what is not set.
+pub(super) fn limits(raw: Option<&RawLimits>, sink: &mut IssueSink) -> Limits {
+    let mut limits = Limits::default();
+    if let Some(l) = raw {
+        if let Some(v) = &l.max_request_header_bytes {
+            if let Some(n) = in_range(
+                v,
+                1024,
+                1024 * 1024,
+                "limits.max-request-header-bytes",
+                sink,
+            ) {
+                limits.max_request_header_bytes = n as usize;
+            }
+        }
+        let millis = |v: &Option<Spanned<i64>>, key: &str, max: i64, sink: &mut IssueSink| {
+            v.as_ref()
+                .and_then(|v| in_range(v, 1, max, &format!("limits.{key}"), sink))
+                .map(|n| Duration::from_millis(n as u64))
+        };
+        if let Some(d) = millis(
+            &l.request_header_timeout_ms,
+            "request-header-timeout-ms",
+            600_000,
+            sink,
+        ) {
+            limits.request_header_timeout = d;
+        }
+        if let Some(d) = millis(&l.idle_timeout_ms, "idle-timeout-ms", 3_600_000, sink) {
+            limits.idle_timeout = d;
+        }
+        if let Some(d) = millis(
+            &l.request_body_timeout_ms,
+            "request-body-timeout-ms",
+            3_600_000,
+            sink,
+        ) {
+            limits.request_body_timeout = d;
+        }
+        if let Some(d) = millis(
+            &l.request_body_idle_timeout_ms,
+            "request-body-idle-timeout-ms",
+            3_600_000,
+            sink,
+        ) {
+            limits.request_body_idle_timeout = d;
+        }
+        if let Some(v) = &l.max_connections {
+            if let Some(n) = in_range(v, 1, 10_000_000, "limits.max-connections", sink) {
+                limits.max_connections = n as usize;
+            }
+        }
+        if let Some(v) = &l.h2_max_concurrent_streams {
+            if let Some(n) = in_range(v, 1, 10_000, "limits.h2-max-concurrent-streams", sink) {
+                limits.h2_max_concurrent_streams = n as u32;
+            }
+        }
+    }
+    limits
+}

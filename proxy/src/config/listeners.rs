@@ -1,0 +1,29 @@
+//! `[[listeners]]`: where viewers connect, with TLS.
+
+use std::path::Path;
+
+use super::error::IssueSink;
+use super::model::{Listener, ListenerTls};
+use super::raw::RawListener;
+use super::values::{existing_file, socket_addr};
+
+/// The listeners, at least one.
+pub(super) fn listeners(raw: &[RawListener], base: &Path, sink: &mut IssueSink) -> Vec<Listener> {
+    let mut listeners = Vec::new();
+    if raw.is_empty() {
+        sink.at(None, "listeners", "at least one [[listeners]] is required");
+    }
+    for (i, l) in raw.iter().enumerate() {
+        let key = format!("listeners[{i}]");
+        let Some(address) = socket_addr(&l.address, &format!("{key}.address"), sink) else {
+            continue;
+        };
+        let tls = l.tls.as_ref().map(|t| ListenerTls {
+            cert: existing_file(&t.cert, base, &format!("{key}.tls.cert"), sink),
+            key: existing_file(&t.key, base, &format!("{key}.tls.key"), sink),
+            http2: t.http2,
+        });
+        listeners.push(Listener { address, tls });
+    }
+    listeners
+}
