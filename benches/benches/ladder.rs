@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
-use edge_proxy::edge::hook_events;
+use edge_proxy::edge::event_wire;
 use edge_proxy::hooks::HookRegistry;
 use edge_test_artifacts as guests;
 use pingora::http::RequestHeader;
@@ -148,16 +148,12 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             |(mut event, mut viewer)| {
                 let f = f.clone();
                 async move {
-                    event.request.headers = hook_events::visible_request_headers(&viewer);
+                    event.request.headers = event_wire::visible_request_headers(&viewer);
                     let (result, _) = f.invoke(event).await;
                     let validated = result.unwrap_or_else(|e| panic!("header-write fails: {e}"));
                     if let edge_event::HookOutcome::Request(r) = &validated.outcome {
-                        hook_events::apply_headers(
-                            &mut viewer,
-                            &r.headers,
-                            &validated.header_edits,
-                        )
-                        .unwrap();
+                        event_wire::apply_headers(&mut viewer, &r.headers, &validated.header_edits)
+                            .unwrap();
                     }
                     viewer
                 }

@@ -7,7 +7,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use serde_json::Value;
 
 use crate::config::{CachePolicy, KeyItems};
-use crate::edge::hook_events;
+use crate::edge::event_wire;
 use crate::lambda::{self, Payload, TargetGroupSettings};
 use edge_event::{limits, CfEvent, HeaderEdits, HookOutcome};
 
@@ -107,14 +107,14 @@ pub fn hook_outcome(data: &[u8]) {
     match outcome {
         HookOutcome::Request(req) => {
             let mut wire = RequestHeader::build("GET", b"/", None).expect("a request header");
-            hook_events::apply_uri(&mut wire, &req.uri, &req.querystring)
+            event_wire::apply_uri(&mut wire, &req.uri, &req.querystring)
                 .expect("a validated uri goes on the wire");
-            hook_events::apply_headers(&mut wire, &req.headers, &edits)
+            event_wire::apply_headers(&mut wire, &req.headers, &edits)
                 .expect("validated headers go on the wire");
         }
         HookOutcome::Response(resp) if generated => {
-            let body = hook_events::response_body(&resp).unwrap_or_default();
-            hook_events::generated_header(&resp, body.len())
+            let body = event_wire::response_body(&resp).unwrap_or_default();
+            event_wire::generated_header(&resp, body.len())
                 .expect("a validated generated response goes on the wire");
         }
         HookOutcome::Response(resp) => {
@@ -124,7 +124,7 @@ pub fn hook_outcome(data: &[u8]) {
                 wire.set_reason_phrase(Some(&resp.status_description))
                     .expect("a validated reason");
             }
-            hook_events::apply_headers(&mut wire, &resp.headers, &edits)
+            event_wire::apply_headers(&mut wire, &resp.headers, &edits)
                 .expect("validated headers go on the wire");
         }
     }

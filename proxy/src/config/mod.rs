@@ -103,7 +103,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
     let node = node::node_settings(raw.node.as_ref(), &admin, base, sink);
     let origins = origins::origins(&raw.origins, base, sink);
     let functions = functions::functions(&raw.functions, base, sink);
-    origins::check_function_targets(&origins, &raw.origins, &raw.functions, sink);
+    origins::check_target_groups(&origins, &raw.origins, &raw.functions, sink);
     let behaviors = behaviors::behaviors(&raw, &origins, sink);
     Config {
         source: path.to_path_buf(),

@@ -34,7 +34,7 @@ pub(super) fn origins(
 }
 
 /// Every `function` origin with a wasm target names a configured function.
-pub(super) fn check_function_targets(
+pub(super) fn check_target_groups(
     origins: &BTreeMap<String, Origin>,
     raw_origins: &BTreeMap<String, RawOrigin>,
     functions: &BTreeMap<String, RawFunction>,

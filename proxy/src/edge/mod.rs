@@ -1,10 +1,9 @@
 //! The request pipeline: one `ProxyHttp` implementation whose phases read like CloudFront's.
 
 mod context;
+pub mod event_wire;
 mod failures;
 mod forwarding;
-mod function_target;
-pub mod hook_events;
 mod hygiene;
 mod local_origin;
 pub mod path;
@@ -12,6 +11,7 @@ mod proxy;
 mod request_body;
 mod request_log;
 mod respond;
+mod target_group;
 mod triggers;
 mod upstream;
 mod viewer;

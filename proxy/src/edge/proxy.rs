@@ -21,7 +21,7 @@ use super::local_origin::LocalOrigins;
 use super::respond::{X_CACHE_HIT, X_CACHE_MISS, X_CACHE_REFRESH_HIT};
 use super::triggers::{RequestStep, Triggers};
 use super::viewer::Viewer;
-use super::{function_target, hygiene, request_log, upstream};
+use super::{hygiene, request_log, target_group, upstream};
 use crate::cache::{self, EdgeCache};
 use crate::listen::HeaderDeadline;
 use crate::node::Node;
@@ -278,7 +278,7 @@ impl ProxyHttp for EdgeProxy {
                     .await?;
             }
             Some(OriginHandle::Function(group)) => {
-                function_target::serve(&self.triggers, group, session, ctx).await?;
+                target_group::serve(&self.triggers, group, session, ctx).await?;
             }
             _ => unreachable!("http origins and missing ones returned above"),
         }

@@ -11,8 +11,8 @@ use pingora::proxy::Session;
 use std::sync::Arc;
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
+use super::event_wire::{self, visible_request_headers, visible_response_headers};
 use super::failures::send_hook_error;
-use super::hook_events::{self, visible_request_headers, visible_response_headers};
 use super::local_origin::LocalOrigins;
 use super::{request_body, respond};
 use crate::config::Behavior;
@@ -205,8 +205,8 @@ impl Triggers {
                     outcome: HookOutcome::Response(generated),
                     ..
                 }) => {
-                    let body = hook_events::response_body(&generated).unwrap_or_default();
-                    let header = match hook_events::generated_header(&generated, body.len()) {
+                    let body = event_wire::response_body(&generated).unwrap_or_default();
+                    let header = match event_wire::generated_header(&generated, body.len()) {
                         Ok(header) => header,
                         Err(e) => {
                             let e = invalid(&assoc.function, et, e);
@@ -275,9 +275,9 @@ impl Triggers {
                         }));
                     }
                     let req = session.req_header_mut();
-                    let applied = hook_events::apply_uri(req, &changed.uri, &changed.querystring)
+                    let applied = event_wire::apply_uri(req, &changed.uri, &changed.querystring)
                         .and_then(|()| {
-                            hook_events::apply_headers(req, &changed.headers, &header_edits)
+                            event_wire::apply_headers(req, &changed.headers, &header_edits)
                         });
                     if let Err(e) = applied {
                         let e = invalid(&assoc.function, et, e);
@@ -352,8 +352,8 @@ impl Triggers {
                     .set_reason_phrase(Some(&changed.status_description))
                     .map_err(invalid)?;
             }
-            hook_events::apply_headers(header, &changed.headers, &header_edits).map_err(invalid)?;
-            let body = hook_events::response_body(&changed);
+            event_wire::apply_headers(header, &changed.headers, &header_edits).map_err(invalid)?;
+            let body = event_wire::response_body(&changed);
             if let Some(b) = &body {
                 header.remove_header("transfer-encoding");
                 header.remove_header("content-encoding");

@@ -68,7 +68,7 @@ pub fn origin_request_headers(
         if !custom.path.is_empty() {
             let uri = format!("{}{}", custom.path, upstream_request.uri.path());
             let query = upstream_request.uri.query().unwrap_or("").to_string();
-            super::hook_events::apply_uri(upstream_request, &uri, &query)?;
+            super::event_wire::apply_uri(upstream_request, &uri, &query)?;
         }
         for line in custom.custom_headers.iter() {
             upstream_request.insert_header(line.key.clone(), line.value.as_str())?;

@@ -1,15 +1,15 @@
 //! Origins: where a behavior's requests are answered.
 
 mod files;
-mod function;
 mod http;
+mod target_group;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use self::http::{HttpUpstream, UpstreamError};
 pub use files::{FilesBucket, LocalBody, LocalResponse};
-pub use function::{TargetError, TargetGroup};
+pub use target_group::{TargetError, TargetGroup};
 
 use crate::config::{Config, Origin};
 use crate::hooks::HookRegistry;

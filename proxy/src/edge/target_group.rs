@@ -7,8 +7,8 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use super::context::RequestContext;
+use super::event_wire::request_headers;
 use super::failures::{refuse_for_target, send_target_error};
-use super::hook_events::request_headers;
 use super::request_body;
 use super::triggers::Triggers;
 use crate::lambda::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
