@@ -11,7 +11,7 @@
 //! - `6`: + the proxy's conversions around a hook: Pingora's request headers to the event's
 //!   list and the hook's edit back onto Pingora's headers.
 //!
-//! Each invocation's event is built outside the timed part (`iter_batched`). Run:
+//! Each invocation's event is cloned outside the timed part (each call is timed on its own). Run:
 //! `cargo bench -p edge-benches --bench ladder`. Figures: `benches/README.md`.
 
 /// The proxy's allocator, so allocation costs are the ones the proxy pays.
@@ -20,7 +20,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion};
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire;
@@ -122,17 +122,19 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     for (row, rung) in rungs.iter().enumerate() {
         let f = registry.get(rung).unwrap().clone();
         group.bench_function(format!("{}-hook-{rung}", row + 2), |b| {
-            b.to_async(rt).iter_batched(
-                || event.clone(),
-                |event| {
-                    let f = f.clone();
-                    async move {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        let event = event.clone();
+                        let started = Instant::now();
                         let (result, _) = f.invoke(event).await;
-                        result.unwrap_or_else(|e| panic!("{rung} fails: {e}"))
+                        timed += started.elapsed();
+                        drop(result.unwrap_or_else(|e| panic!("{rung} fails: {e}")));
                     }
-                },
-                BatchSize::SmallInput,
-            )
+                    timed
+                })
+            })
         });
     }
     // Row 7: the header-write rung with the proxy's conversions around it, as the pipeline
@@ -143,11 +145,12 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         viewer.append_header(line.key.clone(), &line.value).unwrap();
     }
     group.bench_function("6-hook-header-write-with-conversions", |b| {
-        b.to_async(rt).iter_batched(
-            || (event.clone(), viewer.clone()),
-            |(mut event, mut viewer)| {
-                let f = f.clone();
-                async move {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let (mut event, mut viewer) = (event.clone(), viewer.clone());
+                    let started = Instant::now();
                     event.request.headers = event_wire::visible_request_headers(&viewer);
                     let (result, _) = f.invoke(event).await;
                     let validated = result.unwrap_or_else(|e| panic!("header-write fails: {e}"));
@@ -155,11 +158,12 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                         event_wire::apply_headers(&mut viewer, &r.headers, &validated.header_edits)
                             .unwrap();
                     }
-                    viewer
+                    timed += started.elapsed();
+                    drop((validated, viewer));
                 }
-            },
-            BatchSize::SmallInput,
-        )
+                timed
+            })
+        })
     });
     group.finish();
 }

@@ -4,7 +4,7 @@
 //! `max-concurrency`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
@@ -14,11 +14,12 @@ use super::bindings::function_world::{Function, FunctionPre};
 use super::bindings::{Hook, HookPre};
 use super::convert;
 use super::error::{HookError, Trigger};
+use super::prepared::Prepared;
 use super::state::HookState;
 use crate::config::{FunctionConfig, Isolation};
 use edge_event::{limits, validate, CfEvent, EventType, HeaderEdits, HookOutcome};
 
-/// A warm execution environment.
+/// An execution environment: a store with an instance of the function.
 struct Environment {
     store: Store<HookState>,
     exports: Exports,
@@ -66,8 +67,12 @@ pub struct HookFunction {
     digest: [u8; 32],
     pre: Pre,
     idle: Mutex<Vec<Environment>>,
+    /// Fresh environments prepared off the request path (`isolation = "per-request"`).
+    prepared: Prepared<Environment>,
     /// Invocations running now (never waited on: beyond `max-concurrency` is a throttle).
     in_flight: AtomicUsize,
+    /// This function, for the task that prepares its environments.
+    me: Weak<HookFunction>,
 }
 
 impl HookFunction {
@@ -78,7 +83,7 @@ impl HookFunction {
         component: &Component,
         config: FunctionConfig,
         digest: [u8; 32],
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<Arc<Self>> {
         let instance_pre = linker.instantiate_pre(component).map_err(|e| {
             anyhow::anyhow!(
                 "function \"{}\": {}: {e:#}",
@@ -96,13 +101,15 @@ impl HookFunction {
                 )
             })?),
         };
-        Ok(HookFunction {
+        Ok(Arc::new_cyclic(|me| HookFunction {
             in_flight: AtomicUsize::new(0),
             config,
             digest,
             pre,
             idle: Mutex::new(Vec::new()),
-        })
+            prepared: Prepared::new(),
+            me: me.clone(),
+        }))
     }
 
     /// The settings the function was loaded with.
@@ -230,6 +237,25 @@ impl HookFunction {
         if let Some(env) = self.take_idle() {
             return Ok((permit, env, None));
         }
+        if self.config.isolation == Isolation::PerRequest {
+            let me = self.me.clone();
+            self.prepared.start(move || {
+                let f = me.upgrade()?;
+                Some(async move {
+                    let made = f.cold_start().await;
+                    if let Err(reason) = &made {
+                        tracing::warn!(
+                            function = f.name(),
+                            "preparing an environment failed: {reason}"
+                        );
+                    }
+                    made
+                })
+            });
+            if let Some(env) = self.prepared.take() {
+                return Ok((permit, env, None));
+            }
+        }
         let started = Instant::now();
         let env = self
             .cold_start()
@@ -324,14 +350,18 @@ impl HookFunction {
     /// Puts a healthy environment back, unless isolation or recycling says otherwise.
     fn release(&self, mut env: Environment) {
         env.invocations += 1;
-        if self.config.isolation == Isolation::PerRequest
-            || env.invocations >= self.config.max_invocations
-        {
+        if self.config.isolation == Isolation::PerRequest {
+            // Torn down off the request path, where the next fresh one is prepared.
+            self.prepared.retire(env);
+            return;
+        }
+        if env.invocations >= self.config.max_invocations {
             return;
         }
         self.idle.lock().expect("pool lock").push(env);
     }
 
+    /// A new environment: a store and an instance, initialized.
     async fn cold_start(&self) -> Result<Environment, String> {
         let state = HookState::new(&self.config.env, (self.config.memory_mb as usize) << 20);
         let engine = match &self.pre {

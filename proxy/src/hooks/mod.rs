@@ -16,6 +16,7 @@ mod event_config;
 mod function;
 mod headers;
 mod invocation;
+mod prepared;
 mod registry;
 mod request;
 mod response;

@@ -14,8 +14,9 @@ use super::bindings::Hook;
 use super::compiled::CompiledCache;
 use super::engine::{self, EngineSizing};
 use super::function::HookFunction;
+use super::prepared;
 use super::state::HookState;
-use crate::config::FunctionConfig;
+use crate::config::{FunctionConfig, Isolation};
 
 /// The engine and linker functions are compiled and instantiated with.
 struct Runtime {
@@ -68,9 +69,14 @@ impl HookRegistry {
             ));
         }
         let sizing = EngineSizing {
+            // Each function's concurrency, and for per-request functions the environments
+            // prepared ahead and those waiting to be torn down.
             instances: functions
                 .iter()
-                .map(|f| f.max_concurrency as u32)
+                .map(|f| match f.isolation {
+                    Isolation::Warm => f.max_concurrency as u32,
+                    Isolation::PerRequest => f.max_concurrency as u32 + 2 * prepared::READY as u32,
+                })
                 .sum::<u32>()
                 .min(1000)
                 + 4,
@@ -115,12 +121,7 @@ impl HookRegistry {
                                 f.module.display()
                             )
                         })?;
-                    Arc::new(HookFunction::load(
-                        &runtime.linker,
-                        &component,
-                        f.clone(),
-                        digest,
-                    )?)
+                    HookFunction::load(&runtime.linker, &component, f.clone(), digest)?
                 }
             };
             map.insert(f.name.clone(), function);
