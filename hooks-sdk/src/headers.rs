@@ -58,19 +58,37 @@ impl Host {
         })
     }
 
-    /// Sends the queued edits to the host map in one call.
+    /// Sends the queued edits to the host map in one call: through the owning request or
+    /// response while no `headers` handle was needed (one call, nothing to drop).
     fn send(&self) {
         let mut pending = self.pending.borrow_mut();
-        if !pending.is_empty() {
-            self.map().apply(&pending);
-            pending.clear();
+        if pending.is_empty() {
+            return;
         }
+        match (&self.owner, self.map.get()) {
+            (_, Some(map)) => map.apply(&pending),
+            (Some(Owner::Request(r)), None) => r.edit_headers(&pending),
+            (Some(Owner::Response(r)), None) => r.edit_headers(&pending),
+            (None, None) => self.map().apply(&pending),
+        }
+        pending.clear();
     }
 
     /// The map, with every queued edit sent.
     fn current(&self) -> &wit::Headers {
         self.send();
         self.map()
+    }
+
+    /// The first value of `name`, with every queued edit sent.
+    fn first(&self, name: &str) -> Option<String> {
+        self.send();
+        match (&self.owner, self.map.get()) {
+            (_, Some(map)) => map.get_first(name),
+            (Some(Owner::Request(r)), None) => r.header(name),
+            (Some(Owner::Response(r)), None) => r.header(name),
+            (None, None) => self.map().get_first(name),
+        }
     }
 }
 
@@ -137,7 +155,7 @@ impl Headers {
     /// The first value of `name`: one call, one string copied.
     pub fn first(&self, name: &str) -> Option<String> {
         match &self.inner {
-            Inner::Host(h) => h.current().get_first(name),
+            Inner::Host(h) => h.first(name),
             Inner::Local(list) => list.first(name).map(str::to_string),
         }
     }

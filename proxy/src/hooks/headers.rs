@@ -9,6 +9,49 @@ use super::state::HookState;
 use edge_event::HeaderLine;
 
 impl HookState {
+    /// Makes `edits` in order on header map `index`, as if each were its own `set`, `append` or
+    /// `delete` (`headers.apply`, `request.edit-headers`, `response.edit-headers`).
+    pub(crate) fn apply_edits(
+        &mut self,
+        index: usize,
+        edits: Vec<HeaderEdit>,
+    ) -> wasmtime::Result<()> {
+        let read_only = self.read_only;
+        let map = self
+            .header_maps
+            .get_mut(index)
+            .ok_or_else(|| wasmtime::format_err!("unknown header map"))?;
+        for edit in edits {
+            match edit {
+                HeaderEdit::Set((name, values)) => {
+                    map.set(name, values.into_iter().map(pair).collect(), read_only)?
+                }
+                HeaderEdit::Append((name, value)) => map.append(name, pair(value), read_only)?,
+                HeaderEdit::Delete(name) => map.delete(name, read_only),
+            }
+        }
+        Ok(())
+    }
+
+    /// The first value of `name` in header map `index`.
+    pub(crate) fn first_header(
+        &self,
+        index: usize,
+        name: &str,
+    ) -> wasmtime::Result<Option<String>> {
+        let map = self
+            .header_maps
+            .get(index)
+            .ok_or_else(|| wasmtime::format_err!("unknown header map"))?;
+        Ok(map.list.first(name).map(str::to_string))
+    }
+
+    fn slot_index(&self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<usize> {
+        let slot = *self.table.get(handle)?;
+        self.check_generation(slot.generation, "headers")?;
+        Ok(slot.index)
+    }
+
     fn slot(&mut self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<&mut HostHeaderMap> {
         let slot = *self.table.get(handle)?;
         self.check_generation(slot.generation, "headers")?;
@@ -85,18 +128,8 @@ impl HostHeaders for HookState {
         this: Resource<HeaderSlot>,
         edits: Vec<HeaderEdit>,
     ) -> wasmtime::Result<()> {
-        let read_only = self.read_only;
-        let map = self.slot(&this)?;
-        for edit in edits {
-            match edit {
-                HeaderEdit::Set((name, values)) => {
-                    map.set(name, values.into_iter().map(pair).collect(), read_only)?
-                }
-                HeaderEdit::Append((name, value)) => map.append(name, pair(value), read_only)?,
-                HeaderEdit::Delete(name) => map.delete(name, read_only),
-            }
-        }
-        Ok(())
+        let index = self.slot_index(&this)?;
+        self.apply_edits(index, edits)
     }
 
     fn drop(&mut self, rep: Resource<HeaderSlot>) -> wasmtime::Result<()> {

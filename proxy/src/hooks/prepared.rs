@@ -143,6 +143,10 @@ mod tests {
         let lists = prepared.lists.clone();
         drop(prepared);
         until(|| Arc::strong_count(&lists) == 1).await;
-        assert_eq!(made.load(Ordering::SeqCst), READY + 1, "no environment after the drop");
+        assert_eq!(
+            made.load(Ordering::SeqCst),
+            READY + 1,
+            "no environment after the drop"
+        );
     }
 }

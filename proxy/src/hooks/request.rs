@@ -64,6 +64,24 @@ impl HostRequest for HookState {
         self.header_handle(REQUEST_MAP)
     }
 
+    fn header(
+        &mut self,
+        this: Resource<RequestSlot>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        self.request(&this)?;
+        self.first_header(REQUEST_MAP, &name)
+    }
+
+    fn edit_headers(
+        &mut self,
+        this: Resource<RequestSlot>,
+        edits: Vec<wit::HeaderEdit>,
+    ) -> wasmtime::Result<()> {
+        self.request(&this)?;
+        self.apply_edits(REQUEST_MAP, edits)
+    }
+
     fn body(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<Option<wit::Body>> {
         let original = self.request(&this)?.body.as_ref();
         Ok(self

@@ -76,6 +76,24 @@ impl HostResponse for HookState {
         self.header_handle(index)
     }
 
+    fn header(
+        &mut self,
+        this: Resource<ResponseSlot>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        let index = self.response(&this)?.headers;
+        self.first_header(index, &name)
+    }
+
+    fn edit_headers(
+        &mut self,
+        this: Resource<ResponseSlot>,
+        edits: Vec<wit::HeaderEdit>,
+    ) -> wasmtime::Result<()> {
+        let index = self.response(&this)?.headers;
+        self.apply_edits(index, edits)
+    }
+
     fn body(&mut self, this: Resource<ResponseSlot>) -> wasmtime::Result<Option<String>> {
         Ok(self.response(&this)?.body.clone())
     }
