@@ -74,7 +74,7 @@ fn pairs(v: Option<&Value>) -> Vec<(String, String)> {
 
 impl AlbRequest {
     /// Reads an ALB event (as AWS documents it, single- or multi-value).
-    pub fn from_json(v: &Value) -> Result<Self, crate::Error> {
+    pub fn from_json(v: &Value) -> Result<Self, crate::error::Error> {
         let multi_value = v.get("multiValueHeaders").is_some();
         let body = v.get("body").and_then(Value::as_str).unwrap_or("");
         let body = if v
@@ -173,7 +173,7 @@ impl AlbResponse {
 /// Runs `handler` on the event JSON and returns the result JSON.
 pub fn invoke(
     event: Vec<u8>,
-    handler: fn(AlbRequest) -> Result<AlbResponse, crate::Error>,
+    handler: fn(AlbRequest) -> Result<AlbResponse, crate::error::Error>,
 ) -> Result<Vec<u8>, String> {
     let v: Value = serde_json::from_slice(&event).map_err(|e| e.to_string())?;
     let request = AlbRequest::from_json(&v).map_err(|e| e.to_string())?;

@@ -10,7 +10,7 @@ use crate::event::{Event, Outcome};
 impl Event {
     /// Reads an AWS Lambda@Edge event (`{"Records":[{"cf":{…}}]}`), e.g. one of AWS's samples,
     /// as the proxy would show it to a hook (headers hooks never see are left out).
-    pub fn from_aws_json(text: &str) -> Result<Event, crate::Error> {
+    pub fn from_aws_json(text: &str) -> Result<Event, crate::error::Error> {
         let mut event = CfEvent::from_aws_json(text)?;
         limits::hide_disallowed(&mut event);
         Ok(Event::local(event))
@@ -55,9 +55,9 @@ impl Outcome {
 /// assert!(refused.to_string().contains("must start with '/'"));
 /// ```
 pub fn run_on_aws_json(
-    handler: fn(Event) -> Result<Outcome, crate::Error>,
+    handler: fn(Event) -> Result<Outcome, crate::error::Error>,
     event: &str,
-) -> Result<Value, crate::Error> {
+) -> Result<Value, crate::error::Error> {
     let mut original = CfEvent::from_aws_json(event)?;
     limits::hide_disallowed(&mut original);
     let outcome = handler(Event::local(original.clone()))?
@@ -89,7 +89,7 @@ pub fn run_on_aws_json(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Response;
+    use crate::event::Response;
     use edge_event::EventType;
 
     const VIEWER_REQUEST: &str = include_str!("../../tests/vectors/cf-viewer-request.json");
@@ -131,7 +131,7 @@ mod tests {
         assert!(Event::from_aws_json(&bad_port).is_err());
     }
 
-    fn set_uri(event: Event) -> Result<Outcome, crate::Error> {
+    fn set_uri(event: Event) -> Result<Outcome, crate::error::Error> {
         let mut request = event.request;
         let uri = request.headers.first("x-new-uri").unwrap_or_default();
         request.set_uri(&uri);

@@ -8,7 +8,9 @@ use edge_event::{CfConfig, CfRequest, CfResponse, HeaderList};
 
 use crate::bindings::edge::hooks::types as wit;
 use crate::headers::{Headers, Owner};
-use crate::{Body, BodyAction, BodyEncoding, CustomOrigin, EventType, Origin};
+use edge_event::{
+    BodyAction, BodyEncoding, CfBody as Body, CfOrigin as Origin, CustomOrigin, EventType,
+};
 
 /// `Records[0].cf.config`.
 #[derive(Debug)]
@@ -361,7 +363,7 @@ impl From<Response> for Outcome {
 /// Runs `handler` on an event from the host and hands its outcome back.
 pub fn handle(
     event: wit::Event,
-    handler: fn(Event) -> Result<Outcome, crate::Error>,
+    handler: fn(Event) -> Result<Outcome, crate::error::Error>,
 ) -> Result<wit::Outcome, String> {
     let request = Rc::new(event.request);
     let event = Event {

@@ -25,6 +25,7 @@
 
 pub mod alb;
 mod aws_json;
+mod error;
 mod event;
 mod headers;
 
@@ -36,33 +37,15 @@ pub use edge_event::{
 pub use event::{Event, Outcome, Request, Response};
 pub use headers::{Header, Headers};
 
-/// The error a handler returns: any error converts (`?` works), as in `lambda_runtime`. The
-/// proxy treats it as a function error: the viewer gets 503.
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub use error::Error;
 
 /// Guest bindings generated from `wit/hooks.wit`, the contract shared with the proxy.
 #[doc(hidden)]
-pub mod bindings {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "hook",
-        pub_export_macro: true,
-        export_macro_name: "export_hook_world",
-        default_bindings_module: "::edge_hooks::bindings",
-    });
-}
+pub mod bindings;
 
 /// Guest bindings of the `function` world (ALB targets).
 #[doc(hidden)]
-pub mod function_bindings {
-    wit_bindgen::generate!({
-        path: "wit",
-        world: "function",
-        pub_export_macro: true,
-        export_macro_name: "export_function_world",
-        default_bindings_module: "::edge_hooks::function_bindings",
-    });
-}
+pub mod function_bindings;
 
 #[doc(hidden)]
 pub mod __private {

@@ -120,3 +120,21 @@ fn hooks(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_with;
+
+    #[test]
+    fn behaviors_keep_file_order_and_the_default_comes_last() {
+        let config = parse_with(
+            "[[behaviors]]\npath = \"/a/*\"\norigin = \"site\"\n[[behaviors]]\npath = \"*.png\"\norigin = \"site\"\n",
+        )
+        .expect("valid");
+        let names: Vec<&str> = config.behaviors.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["/a/*", "*.png", "*"]);
+        assert_eq!(config.behavior_for("h", "/a/x.png").name, "/a/*");
+        assert_eq!(config.behavior_for("h", "/b/x.png").name, "*.png");
+        assert_eq!(config.behavior_for("h", "/b/x").name, "*");
+    }
+}

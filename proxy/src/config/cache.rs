@@ -142,3 +142,21 @@ pub(super) fn cache_policy(
     }
     Some(policy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_with;
+    use super::*;
+
+    #[test]
+    fn a_small_store_caps_the_object_size_and_policies_keep_their_ttls() {
+        let config = parse_with(
+            "[cache]\nmax-bytes = 4194304\n[default-behavior.cache]\ndefault-ttl = 60\n",
+        )
+        .expect("valid");
+        assert_eq!(config.cache.max_bytes, 4 << 20);
+        assert!(config.cache.max_object_bytes <= (4 << 20) / 4);
+        let policy = config.behaviors[0].cache.as_ref().expect("a policy");
+        assert_eq!(policy.default_ttl, Duration::from_secs(60));
+    }
+}

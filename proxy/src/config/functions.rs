@@ -72,3 +72,24 @@ pub(super) fn functions(
     }
     functions
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_with;
+    use super::*;
+
+    #[test]
+    fn lambda_defaults_apply_to_unset_settings() {
+        // A module path that exists (this file), so only the settings are checked.
+        let config = parse_with(
+            "[functions.f]\nmodule = \"src/config/functions.rs\"\nisolation = \"per-request\"\n",
+        )
+        .expect("valid");
+        let f = &config.functions[0];
+        assert_eq!(f.name, "f");
+        assert_eq!(f.memory_mb, edge_event::limits::DEFAULT_MEMORY_MB);
+        assert_eq!(f.timeout_ms, None, "the trigger's default applies");
+        assert_eq!(f.isolation, Isolation::PerRequest);
+        assert_eq!(f.idle_timeout, Duration::from_secs(300));
+    }
+}

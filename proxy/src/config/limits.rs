@@ -69,3 +69,21 @@ pub(super) fn limits(raw: Option<&RawLimits>, sink: &mut IssueSink) -> Limits {
     }
     limits
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_with;
+    use super::*;
+
+    #[test]
+    fn unset_limits_keep_their_defaults_and_set_ones_apply() {
+        let defaults = parse_with("").expect("valid").limits;
+        assert_eq!(defaults.max_connections, Limits::default().max_connections);
+        let set = parse_with("[limits]\nidle-timeout-ms = 2500\nmax-connections = 7\n")
+            .expect("valid")
+            .limits;
+        assert_eq!(set.idle_timeout, Duration::from_millis(2500));
+        assert_eq!(set.max_connections, 7);
+        assert_eq!(set.request_header_timeout, defaults.request_header_timeout);
+    }
+}

@@ -27,3 +27,21 @@ pub(super) fn listeners(raw: &[RawListener], base: &Path, sink: &mut IssueSink) 
     }
     listeners
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_with;
+
+    #[test]
+    fn every_listener_is_kept_in_order() {
+        let config =
+            parse_with("[[listeners]]\naddress = \"[::1]:8081\"\n").expect("two listeners");
+        let addresses: Vec<String> = config
+            .listeners
+            .iter()
+            .map(|l| l.address.to_string())
+            .collect();
+        assert_eq!(addresses, ["127.0.0.1:8080", "[::1]:8081"]);
+        assert!(config.listeners.iter().all(|l| l.tls.is_none()));
+    }
+}

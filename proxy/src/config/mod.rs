@@ -117,3 +117,23 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         cache: cache::cache_settings(raw.cache.as_ref(), sink),
     }
 }
+
+/// A small valid file (one listener, a `files` origin on `.`, the default behavior) with
+/// `extra` appended, parsed: each section's tests start from it.
+#[cfg(test)]
+fn parse_with(extra: &str) -> Result<Config, ConfigError> {
+    let text = format!(
+        "version = 1\n[[listeners]]\naddress = \"127.0.0.1:8080\"\n[origins.site]\ntype = \"files\"\nroot = \".\"\n[default-behavior]\norigin = \"site\"\n{extra}"
+    );
+    Config::parse(Path::new("t.toml"), &text)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_smallest_file_is_valid() {
+        let config = super::parse_with("").expect("valid");
+        assert_eq!(config.listeners.len(), 1);
+        assert_eq!(config.behaviors.len(), 1);
+    }
+}

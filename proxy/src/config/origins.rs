@@ -327,3 +327,23 @@ fn http_origin(h: &RawOrigin, key: &str, sink: &mut IssueSink) -> HttpOrigin {
         health_check,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_with;
+    use super::*;
+
+    #[test]
+    fn each_origin_type_reads_its_own_keys() {
+        let config = parse_with(
+            "[origins.pool]\ntype = \"http\"\nservers = [\"127.0.0.1:9000\", \"127.0.0.1:9001\"]\nbalance = \"consistent-hash\"\n",
+        )
+        .expect("valid");
+        let Some(Origin::Http(pool)) = config.origins.get("pool") else {
+            panic!("an http origin");
+        };
+        assert_eq!(pool.servers.len(), 2);
+        assert_eq!(pool.balance, Balance::ConsistentHash);
+        assert!(matches!(config.origins.get("site"), Some(Origin::Files(_))));
+    }
+}
