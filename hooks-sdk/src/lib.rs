@@ -43,9 +43,9 @@ pub use error::Error;
 #[doc(hidden)]
 pub mod bindings;
 
-/// Guest bindings of the `function` world (ALB targets).
+/// Guest bindings of the `lambda` world (ALB and API Gateway targets).
 #[doc(hidden)]
-pub mod function_bindings;
+pub mod lambda_bindings;
 
 #[doc(hidden)]
 pub mod __private {
@@ -54,20 +54,20 @@ pub mod __private {
 }
 
 /// Exports `handler` (`fn(AlbRequest) -> Result<AlbResponse, Error>`) as an ALB target function
-/// (the `function` world).
+/// (the `lambda` world).
 #[macro_export]
 macro_rules! export_alb_function {
     ($handler:path) => {
         #[doc(hidden)]
         struct __EdgeAlbFunction;
 
-        impl $crate::function_bindings::Guest for __EdgeAlbFunction {
+        impl $crate::lambda_bindings::Guest for __EdgeAlbFunction {
             fn invoke(event: ::std::vec::Vec<u8>) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
                 $crate::__private::invoke(event, $handler)
             }
         }
 
-        $crate::function_bindings::export_function_world!(__EdgeAlbFunction with_types_in $crate::function_bindings);
+        $crate::lambda_bindings::export_lambda_world!(__EdgeAlbFunction with_types_in $crate::lambda_bindings);
     };
 }
 

@@ -45,25 +45,25 @@ async fn prechecked_export<T: Send + 'static>(
         .ok_or_else(|| wasmtime::format_err!("no export `{name}` found"))
 }
 
-/// Host bindings for the `function` world (ALB-style targets: event JSON in, result JSON out).
-pub mod function_world {
+/// Host bindings for the `lambda` world (ALB-style targets: event JSON in, result JSON out).
+pub mod lambda_world {
     wasmtime::component::bindgen!({
         path: "../hooks-sdk/wit",
-        world: "function",
+        world: "lambda",
         exports: { default: async },
     });
 
-    impl<T: Send + 'static> FunctionPre<T> {
+    impl<T: Send + 'static> LambdaPre<T> {
         /// Instantiates the function without re-checking the `invoke` export's type, as
         /// [`super::HookPre::instantiate_prechecked`] does for hooks.
         pub async fn instantiate_prechecked(
             &self,
             store: impl wasmtime::AsContextMut<Data = T>,
-        ) -> wasmtime::Result<Function> {
+        ) -> wasmtime::Result<Lambda> {
             let invoke =
                 super::prechecked_export(&self.instance_pre, store, self.indices.invoke, "invoke")
                     .await?;
-            Ok(Function { invoke })
+            Ok(Lambda { invoke })
         }
     }
 }

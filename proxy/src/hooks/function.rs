@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::Store;
 
-use super::bindings::function_world::{Function, FunctionPre};
+use super::bindings::lambda_world::{Lambda, LambdaPre};
 use super::bindings::{Hook, HookPre};
 use super::convert;
 use super::error::{HookError, Trigger};
@@ -30,12 +30,12 @@ struct Environment {
 /// Which contract a component implements.
 enum Pre {
     Hook(HookPre<HookState>),
-    Function(FunctionPre<HookState>),
+    Lambda(LambdaPre<HookState>),
 }
 
 enum Exports {
     Hook(Hook),
-    Function(Function),
+    Lambda(Lambda),
 }
 
 /// A validated outcome, with what the hook changed in the header map it returned (so the
@@ -93,9 +93,9 @@ impl HookFunction {
         })?;
         let pre = match HookPre::new(instance_pre.clone()) {
             Ok(p) => Pre::Hook(p),
-            Err(hook_err) => Pre::Function(FunctionPre::new(instance_pre).map_err(|_| {
+            Err(hook_err) => Pre::Lambda(LambdaPre::new(instance_pre).map_err(|_| {
                 anyhow::anyhow!(
-                    "function \"{}\": {} implements neither the edge:hooks `hook` world nor the `function` world: {hook_err:#}",
+                    "function \"{}\": {} implements neither the edge:hooks `hook` world nor the `lambda` world: {hook_err:#}",
                     config.name,
                     config.module.display()
                 )
@@ -285,7 +285,7 @@ impl HookFunction {
         }
     }
 
-    /// Runs an ALB-style target function (the `function` world) on the event JSON of target
+    /// Runs an ALB-style target function (the `lambda` world) on the event JSON of target
     /// group `target_group`, returning the result JSON.
     pub async fn invoke_json(
         &self,
@@ -299,7 +299,7 @@ impl HookFunction {
             Ok(acquired) => acquired,
             Err(e) => return (Err(e), None),
         };
-        let Exports::Function(function) = &env.exports else {
+        let Exports::Lambda(function) = &env.exports else {
             return (
                 Err(self.trap(
                     &trigger,
@@ -366,7 +366,7 @@ impl HookFunction {
         let state = HookState::new(&self.config.env, (self.config.memory_mb as usize) << 20);
         let engine = match &self.pre {
             Pre::Hook(pre) => pre.engine(),
-            Pre::Function(pre) => pre.engine(),
+            Pre::Lambda(pre) => pre.engine(),
         };
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -383,10 +383,10 @@ impl HookFunction {
                     .instantiate_prechecked(&mut store)
                     .await
                     .map(Exports::Hook),
-                Pre::Function(pre) => pre
+                Pre::Lambda(pre) => pre
                     .instantiate_prechecked(&mut store)
                     .await
-                    .map(Exports::Function),
+                    .map(Exports::Lambda),
             }
         };
         let exports = tokio::time::timeout(timeout, instantiate)

@@ -1,5 +1,5 @@
 //! The `function` origin: an ALB-style target group whose one target is a wasm component (the
-//! `function` world) or an endpoint speaking the Lambda Invoke API.
+//! `lambda` world) or an endpoint speaking the Lambda Invoke API.
 
 use std::sync::Arc;
 use std::time::Duration;
