@@ -217,7 +217,7 @@ pub struct FunctionOrigin {
 /// The one target of a function target group.
 #[derive(Debug, Clone)]
 pub enum FunctionTarget {
-    /// A `[functions.<name>]` component implementing the `function` world.
+    /// A `[functions.<name>]` component implementing the `lambda` world.
     Wasm(String),
     /// An endpoint speaking the Lambda Invoke API (e.g. the Lambda Runtime Interface Emulator).
     InvokeUrl(String),
