@@ -11,6 +11,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use edge_benches::time_each;
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::hooks::HookRegistry;
@@ -104,17 +105,14 @@ fn invocations(c: &mut Criterion) {
                 };
                 group.bench_function(format!("{bench}/{trigger}/{label}"), |b| {
                     b.iter_custom(|iters| {
-                        rt.block_on(async {
-                            let mut timed = Duration::ZERO;
-                            for _ in 0..iters {
-                                let event = event.clone();
-                                let started = Instant::now();
+                        rt.block_on(time_each(
+                            iters,
+                            || event.clone(),
+                            |event| async {
                                 let (result, _) = f.invoke(event).await;
-                                timed += started.elapsed();
-                                drop(result.unwrap_or_else(|e| panic!("{bench} fails: {e}")));
-                            }
-                            timed
-                        })
+                                result.unwrap_or_else(|e| panic!("{bench} fails: {e}"))
+                            },
+                        ))
                     })
                 });
             }
@@ -128,18 +126,17 @@ fn invocations(c: &mut Criterion) {
     limits::hide_disallowed(&mut event);
     group.bench_function("noop/viewer-request/per-request-prepared", |b| {
         b.iter_custom(|iters| {
-            rt_background.block_on(async {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
+            rt_background.block_on(time_each(
+                iters,
+                || {
                     std::thread::sleep(Duration::from_micros(50));
-                    let event = event.clone();
-                    let started = Instant::now();
+                    event.clone()
+                },
+                |event| async {
                     let (result, _) = f.invoke(event).await;
-                    timed += started.elapsed();
-                    drop(result.unwrap_or_else(|e| panic!("noop fails: {e}")));
-                }
-                timed
-            })
+                    result.unwrap_or_else(|e| panic!("noop fails: {e}"))
+                },
+            ))
         })
     });
     // The warm no-op again, but after other work has evicted the CPU caches each time (the

@@ -21,6 +21,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use edge_benches::time_each;
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire;
@@ -123,17 +124,14 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         let f = registry.get(rung).unwrap().clone();
         group.bench_function(format!("{}-hook-{rung}", row + 2), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut timed = Duration::ZERO;
-                    for _ in 0..iters {
-                        let event = event.clone();
-                        let started = Instant::now();
+                rt.block_on(time_each(
+                    iters,
+                    || event.clone(),
+                    |event| async {
                         let (result, _) = f.invoke(event).await;
-                        timed += started.elapsed();
-                        drop(result.unwrap_or_else(|e| panic!("{rung} fails: {e}")));
-                    }
-                    timed
-                })
+                        result.unwrap_or_else(|e| panic!("{rung} fails: {e}"))
+                    },
+                ))
             })
         });
     }
@@ -146,11 +144,10 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     }
     group.bench_function("6-hook-header-write-with-conversions", |b| {
         b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let (mut event, mut viewer) = (event.clone(), viewer.clone());
-                    let started = Instant::now();
+            rt.block_on(time_each(
+                iters,
+                || (event.clone(), viewer.clone()),
+                |(mut event, mut viewer)| async {
                     event.request.headers = event_wire::visible_request_headers(&viewer);
                     let (result, _) = f.invoke(event).await;
                     let validated = result.unwrap_or_else(|e| panic!("header-write fails: {e}"));
@@ -158,11 +155,9 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                         event_wire::apply_headers(&mut viewer, &r.headers, &validated.header_edits)
                             .unwrap();
                     }
-                    timed += started.elapsed();
-                    drop((validated, viewer));
-                }
-                timed
-            })
+                    (validated, viewer)
+                },
+            ))
         })
     });
     group.finish();

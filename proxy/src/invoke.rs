@@ -123,16 +123,7 @@ pub fn run(args: InvokeArgs) -> ExitCode {
         (checked, report)
     };
     if let Some(r) = report {
-        eprintln!(
-            "REPORT Duration: {:.2} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
-            r.duration.as_secs_f64() * 1000.0,
-            r.duration.as_millis() + 1,
-            r.memory_mb,
-            r.max_memory_used_mb,
-            r.init
-                .map(|d| format!(" Init Duration: {:.2} ms", d.as_secs_f64() * 1000.0))
-                .unwrap_or_default()
-        );
+        eprintln!("{}", r.line(None));
     }
     match result {
         Ok(outcome) => {

@@ -88,7 +88,7 @@ impl Triggers {
                     function = name,
                     event_type = et.as_str(),
                     "{}",
-                    report_line(&request_id, r)
+                    r.line(Some(&request_id))
                 );
             } else {
                 tracing::debug!(
@@ -96,7 +96,7 @@ impl Triggers {
                     function = name,
                     event_type = et.as_str(),
                     "{}",
-                    report_line(&request_id, r)
+                    r.line(Some(&request_id))
                 );
             }
         }
@@ -393,21 +393,6 @@ impl Triggers {
         )?;
         respond::local(session, &ctx.request_id, response).await
     }
-}
-
-/// Lambda's `REPORT` line for one invocation.
-fn report_line(request_id: &str, r: &crate::hooks::Report) -> String {
-    format!(
-        "REPORT RequestId: {} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
-        request_id,
-        r.duration.as_secs_f64() * 1000.0,
-        r.duration.as_millis() + 1,
-        r.memory_mb,
-        r.max_memory_used_mb,
-        r.init
-            .map(|d| format!(" Init Duration: {:.3} ms", d.as_secs_f64() * 1000.0))
-            .unwrap_or_default(),
-    )
 }
 
 /// A result validation passed but the wire refused: invalid all the same (502).

@@ -61,6 +61,27 @@ pub struct Report {
     pub max_memory_used_mb: u64,
 }
 
+impl Report {
+    /// Lambda's `REPORT` line (`REPORT RequestId: … Duration: … Billed Duration: …`), the one
+    /// format the proxy's log and `edge-proxy invoke` both print; without a request id when there
+    /// is none to name.
+    pub fn line(&self, request_id: Option<&str>) -> String {
+        let id = request_id
+            .map(|id| format!(" RequestId: {id}"))
+            .unwrap_or_default();
+        format!(
+            "REPORT{id} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
+            self.duration.as_secs_f64() * 1000.0,
+            self.duration.as_millis() + 1,
+            self.memory_mb,
+            self.max_memory_used_mb,
+            self.init
+                .map(|d| format!(" Init Duration: {:.3} ms", d.as_secs_f64() * 1000.0))
+                .unwrap_or_default(),
+        )
+    }
+}
+
 /// A compiled function with its pool of environments.
 pub struct HookFunction {
     config: FunctionConfig,
