@@ -23,14 +23,20 @@ run: hooks
 	$(CARGO) build --locked --release -p edge-proxy
 	./target/release/edge-proxy run --conf $(CONF)
 
+# The debug build of every test and of target/debug/edge-proxy (which the end-to-end tests run),
+# all with the workspace's test-time features. `cargo build -p edge-proxy` would resolve other
+# features for shared dependencies (criterion's and the tests' dev-dependencies drop out) and
+# build Pingora and wasmtime a second time.
+TEST_BUILD = $(CARGO) test --locked --workspace --no-run
+
 ## make test: every test — unit tests and the end-to-end suite over real sockets.
 test: hooks
-	$(CARGO) build --locked -p edge-proxy
+	$(TEST_BUILD)
 	$(CARGO) test --locked --workspace
 
 ## make check: validate every configuration file in conf/.
 check: hooks
-	$(CARGO) build --locked -p edge-proxy
+	$(TEST_BUILD)
 	@for f in conf/*.toml; do ./target/debug/edge-proxy check --conf $$f || exit 1; done
 
 ## make lint: formatting and clippy with warnings as errors (CI runs it after the tests).

@@ -30,7 +30,7 @@ pub fn binary() -> PathBuf {
     let bin = dir.join("edge-proxy");
     assert!(
         bin.exists(),
-        "{} is missing: build it first with `cargo build -p edge-proxy` (make test does)",
+        "{} is missing: build it first with `cargo test --workspace --no-run` (make test does)",
         bin.display()
     );
     bin
