@@ -45,10 +45,12 @@ lint: hooks
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 ## make bench: the load benchmark (benches/load.sh): edge-proxy beside nginx, nginx + njs,
-## HAProxy, HAProxy + Lua, nginx proxy_cache and a bare Pingora forwarder. Results in
-## target/bench/; see benches/README.md. Criterion micro-benchmarks: cargo bench -p edge-benches.
+## HAProxy, HAProxy + Lua, nginx proxy_cache and a bare Pingora forwarder; then noisy
+## neighbours (benches/noisy.sh): healthy traffic beside spinning hooks and memory bombs.
+## Results in target/bench/; see benches/README.md. Criterion micro-benchmarks: cargo bench -p edge-benches.
 bench: bench-builds
 	./benches/load.sh
+	./benches/noisy.sh
 
 ## make bench-instructions: instructions per request under callgrind (benches/instructions.sh),
 ## the figure that stays put on a noisy machine.
@@ -62,7 +64,7 @@ soak: bench-builds
 
 bench-builds: setup
 	./scripts/setup.sh --bench
-	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work
+	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work -p fixture-spin -p fixture-memory-bomb
 	$(CARGO) build --locked --release -p edge-proxy
 	$(CARGO) build --locked --release -p edge-benches --bin bare-forwarder
 

@@ -50,6 +50,7 @@ fn function(name: &str, module: &str, isolation: Isolation) -> FunctionConfig {
         max_concurrency: 4,
         max_invocations: u64::MAX,
         idle_timeout: Duration::from_secs(3600),
+        cpu_budget_ms: None,
     }
 }
 

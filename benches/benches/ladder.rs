@@ -110,6 +110,7 @@ fn function(rung: &str) -> FunctionConfig {
         max_concurrency: 4,
         max_invocations: u64::MAX,
         idle_timeout: Duration::from_secs(3600),
+        cpu_budget_ms: None,
     }
 }
 

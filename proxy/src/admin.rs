@@ -198,6 +198,8 @@ impl ServeHttp for AdminApp {
             ("/healthz", _) => (StatusCode::OK, "text/plain", self.health().into_bytes()),
             ("/metrics", _) => {
                 self.metrics.observe_store(self.cache.store);
+                self.metrics
+                    .observe_hook_memory(self.node.current().hooks.budgets().memory());
                 (
                     StatusCode::OK,
                     "text/plain; version=0.0.4",

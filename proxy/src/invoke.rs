@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::config::{FunctionConfig, Isolation};
+use crate::config::{FunctionConfig, HookNodeSettings, Isolation};
 use crate::hooks::{HookError, HookRegistry, Trigger};
 use crate::lambda::{self, TargetGroupSettings};
 use edge_event::{limits, CfEvent};
@@ -70,10 +70,16 @@ pub fn run(args: InvokeArgs) -> ExitCode {
         max_concurrency: 1,
         max_invocations: 1,
         idle_timeout: Duration::from_secs(1),
+        cpu_budget_ms: None,
     };
     // The node's default compiled-module cache: a module run before loads in milliseconds.
     let cache = crate::hooks::compiled_cache(crate::config::default_module_cache().as_deref());
-    let registry = match HookRegistry::build(std::slice::from_ref(&config), None, cache.as_ref()) {
+    let registry = match HookRegistry::build(
+        std::slice::from_ref(&config),
+        &HookNodeSettings::default(),
+        None,
+        cache.as_ref(),
+    ) {
         Ok((r, _)) => r,
         Err(e) => {
             eprintln!("{e:#}");
@@ -98,8 +104,12 @@ pub fn run(args: InvokeArgs) -> ExitCode {
         (result.map(|v| v.outcome.to_json()), report)
     } else {
         let timeout = Duration::from_millis(args.timeout_ms.unwrap_or(30_000));
-        let (result, report) =
-            runtime.block_on(function.invoke_json("invoke", text.as_bytes(), timeout, "invoke"));
+        let (result, report) = runtime.block_on(function.invoke_json(
+            "invoke",
+            text.clone().into_bytes(),
+            timeout,
+            "invoke",
+        ));
         let checked = result.and_then(|bytes| {
             let settings = TargetGroupSettings {
                 target_group_arn: String::new(),

@@ -58,6 +58,11 @@ pub(super) fn functions(
             .and_then(|v| in_range(v, 1, 86_400_000, &format!("{key}.idle-timeout-ms"), sink))
             .map(|n| Duration::from_millis(n as u64))
             .unwrap_or(Duration::from_secs(300));
+        let cpu_budget_ms = f
+            .cpu_budget_ms
+            .as_ref()
+            .and_then(|v| in_range(v, 1, 900_000, &format!("{key}.cpu-budget-ms"), sink))
+            .map(|n| n as u64);
         functions.push(FunctionConfig {
             name: name.clone(),
             module,
@@ -68,6 +73,7 @@ pub(super) fn functions(
             max_concurrency,
             max_invocations,
             idle_timeout,
+            cpu_budget_ms,
         });
     }
     functions
@@ -91,5 +97,6 @@ mod tests {
         assert_eq!(f.timeout_ms, None, "the trigger's default applies");
         assert_eq!(f.isolation, Isolation::PerRequest);
         assert_eq!(f.idle_timeout, Duration::from_secs(300));
+        assert_eq!(f.cpu_budget_ms, None, "only the timeout bounds CPU");
     }
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigIssue};
 pub use model::*;
-pub use node::{default_module_cache, AdminSettings, NodeSettings};
+pub use node::{default_module_cache, AdminSettings, HookNodeSettings, NodeSettings};
 pub use pattern::Pattern;
 pub use restart::restart_only_changes;
 

@@ -352,6 +352,8 @@ pub struct FunctionConfig {
     pub max_invocations: u64,
     /// An environment idle this long is recycled.
     pub idle_timeout: Duration,
+    /// CPU one call may use before it is stopped (503); `None` leaves only the timeout.
+    pub cpu_budget_ms: Option<u64>,
 }
 
 /// How invocations share instances.

@@ -27,6 +27,32 @@ pub struct NodeSettings {
     /// Directory of compiled components kept across starts and reloads; `None` compiles every
     /// time.
     pub module_cache: Option<PathBuf>,
+    /// What keeps one function from starving the others.
+    pub hooks: HookNodeSettings,
+}
+
+/// `[node]` keys for the resources every function shares (see docs/hooks.md, "Noisy
+/// neighbours").
+#[derive(Debug, Clone, PartialEq)]
+pub struct HookNodeSettings {
+    /// Threads of the slow lane (0: calls never leave the worker that started them).
+    pub slow_lane_threads: usize,
+    /// CPU a call may use on the request's worker before it moves to the slow lane.
+    pub slow_lane_after: Duration,
+    /// Linear memory of all environments together, MB; `None` is no node-wide limit.
+    pub memory_mb: Option<u64>,
+}
+
+impl Default for HookNodeSettings {
+    /// One lane thread, calls moving after 1 ms of CPU (CloudFront Functions' whole budget), no
+    /// node-wide memory limit.
+    fn default() -> Self {
+        HookNodeSettings {
+            slow_lane_threads: 1,
+            slow_lane_after: Duration::from_millis(1),
+            memory_mb: None,
+        }
+    }
 }
 
 /// The admin listener.
@@ -74,6 +100,7 @@ pub(super) fn node_settings(
         upgrade_socket: std::env::temp_dir()
             .join(format!("edge-proxy-{}.upgrade.sock", admin.address.port())),
         module_cache: default_module_cache(),
+        hooks: HookNodeSettings::default(),
     };
     let Some(n) = raw else {
         return node;
@@ -117,6 +144,20 @@ pub(super) fn node_settings(
     if let Some(p) = &n.module_cache {
         node.module_cache = (!p.get_ref().is_empty()).then(|| base.join(p.get_ref()));
     }
+    if let Some(v) = &n.slow_lane_threads {
+        if let Some(t) = in_range(v, 0, 64, "node.slow-lane-threads", sink) {
+            node.hooks.slow_lane_threads = t as usize;
+        }
+    }
+    if let Some(v) = &n.slow_lane_after_ms {
+        if let Some(ms) = in_range(v, 0, 60_000, "node.slow-lane-after-ms", sink) {
+            node.hooks.slow_lane_after = Duration::from_millis(ms as u64);
+        }
+    }
+    if let Some(v) = &n.hooks_memory_mb {
+        node.hooks.memory_mb =
+            in_range(v, 1, 1 << 30, "node.hooks-memory-mb", sink).map(|mb| mb as u64);
+    }
     node
 }
 
@@ -153,4 +194,35 @@ pub fn default_module_cache() -> Option<PathBuf> {
                 .map(|h| PathBuf::from(h).join(".cache"))
         })?;
     Some(base.join("edge-proxy").join("modules"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_with;
+    use super::*;
+
+    #[test]
+    fn hook_sharing_defaults_to_one_lane_thread_after_1_ms_and_no_memory_budget() {
+        let config = parse_with("").expect("valid");
+        assert_eq!(config.node.hooks, HookNodeSettings::default());
+        assert_eq!(config.node.hooks.slow_lane_threads, 1);
+        assert_eq!(config.node.hooks.slow_lane_after, Duration::from_millis(1));
+        assert_eq!(config.node.hooks.memory_mb, None);
+    }
+
+    #[test]
+    fn hook_sharing_keys_are_read() {
+        let config = parse_with(
+            "[node]\nslow-lane-threads = 0\nslow-lane-after-ms = 5\nhooks-memory-mb = 512\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            config.node.hooks,
+            HookNodeSettings {
+                slow_lane_threads: 0,
+                slow_lane_after: Duration::from_millis(5),
+                memory_mb: Some(512),
+            }
+        );
+    }
 }

@@ -83,6 +83,9 @@ pub struct RawNode {
     pub shutdown_grace_ms: Option<Spanned<i64>>,
     pub upgrade_socket: Option<Spanned<String>>,
     pub module_cache: Option<Spanned<String>>,
+    pub slow_lane_threads: Option<Spanned<i64>>,
+    pub slow_lane_after_ms: Option<Spanned<i64>>,
+    pub hooks_memory_mb: Option<Spanned<i64>>,
 }
 
 /// `[origins.<name>]`: where requests go. One flat table for every `type`, because serde cannot
@@ -195,6 +198,7 @@ pub struct RawFunction {
     pub max_concurrency: Option<Spanned<i64>>,
     pub max_invocations: Option<Spanned<i64>>,
     pub idle_timeout_ms: Option<Spanned<i64>>,
+    pub cpu_budget_ms: Option<Spanned<i64>>,
 }
 
 /// `[behaviors.hooks]`: function associations, one per event type.

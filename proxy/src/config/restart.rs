@@ -10,6 +10,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
     const PROCESS: &str = "read when the process starts";
     const STORE: &str = "the cache store is sized at start and survives reloads";
     const CONNECTION: &str = "connection limits are set on the listeners at start";
+    const SHARED: &str = "the hooks' slow lane and memory budget are set up at start";
     let (a, b) = (&old.limits, &new.limits);
     [
         (old.listeners != new.listeners, "listeners", BOUND),
@@ -37,6 +38,21 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
             old.node.module_cache != new.node.module_cache,
             "node.module-cache",
             PROCESS,
+        ),
+        (
+            old.node.hooks.slow_lane_threads != new.node.hooks.slow_lane_threads,
+            "node.slow-lane-threads",
+            SHARED,
+        ),
+        (
+            old.node.hooks.slow_lane_after != new.node.hooks.slow_lane_after,
+            "node.slow-lane-after-ms",
+            SHARED,
+        ),
+        (
+            old.node.hooks.memory_mb != new.node.hooks.memory_mb,
+            "node.hooks-memory-mb",
+            SHARED,
         ),
         (
             old.cache.max_bytes != new.cache.max_bytes,

@@ -79,6 +79,13 @@ impl Triggers {
                 .hook_duration
                 .with_label_values(&[name])
                 .observe(r.duration.as_secs_f64());
+            self.metrics
+                .hook_cpu_seconds
+                .with_label_values(&[name])
+                .inc_by(r.cpu.as_secs_f64());
+            if r.slow_lane {
+                self.metrics.hook_slow_lane.with_label_values(&[name]).inc();
+            }
             // Cold starts are logged at info; every warm REPORT line only at debug
             // (`RUST_LOG=info,edge_proxy::report=debug`): at edge request rates a log line per
             // invocation costs more than the invocation. edge_hook_duration_seconds has them all.

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances. Running guests yield to the async runtime at every tick, so a
-/// spinning hook holds a worker thread for at most about this long at a time. Each tick wakes a
-/// thread on a core the workers share (~4 µs of CPU per request under load, 1.6 % of a core);
-/// at 10 ms that cost drops tenfold, but a request sharing a worker with a spinning hook then
-/// waits a 10 ms slice at each of its await points and takes ~0.5 s instead of ~50 ms.
+/// How often the epoch advances. Running guests yield to the async runtime at every tick (and
+/// a call past its CPU budget is stopped there), so a spinning hook holds a worker thread for at
+/// most about this long at a time before it moves to the slow lane (`lane.rs`). Each tick wakes
+/// a thread on a core the workers share (~4 µs of CPU per request under load, 1.6 % of a core);
+/// at 10 ms that cost drops tenfold, but a spinning call would then hold its worker ten times
+/// longer before it can move.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Sizes for the engine's instance pool.

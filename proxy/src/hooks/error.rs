@@ -56,6 +56,28 @@ pub enum HookError {
         /// What the trap said.
         reason: String,
     },
+    /// Used more CPU than its `cpu-budget-ms` (Workers' "exceeded CPU time limit").
+    #[error(
+        "function \"{function}\" {trigger}: stopped after {budget_ms} ms of CPU (cpu-budget-ms)"
+    )]
+    CpuBudget {
+        /// Function name.
+        function: String,
+        /// Where it ran.
+        trigger: Trigger,
+        /// The configured budget.
+        budget_ms: u64,
+    },
+    /// No memory left in the node's `hooks-memory-mb` for a cold start or a memory grow.
+    #[error("function \"{function}\" {trigger}: {reason}")]
+    MemoryBudget {
+        /// Function name.
+        function: String,
+        /// Where it ran.
+        trigger: Trigger,
+        /// What the budget said.
+        reason: String,
+    },
     /// Returned `Err` (a function error, like a Lambda handler throwing).
     #[error("function \"{function}\" {trigger}: function error: {message}")]
     FunctionError {
@@ -80,7 +102,7 @@ pub enum HookError {
 
 impl HookError {
     /// The status the viewer gets. At a CloudFront trigger: 502 for a validation error, 503 for
-    /// an execution error, timeout or throttle. Behind a target group, as the ALB documents:
+    /// an execution error, timeout, throttle or exhausted budget. Behind a target group, as the ALB documents:
     /// 502 for all of them.
     pub fn status(&self) -> u16 {
         match (self, self.trigger()) {
@@ -94,6 +116,8 @@ impl HookError {
         match self {
             HookError::Throttled { trigger, .. }
             | HookError::Timeout { trigger, .. }
+            | HookError::CpuBudget { trigger, .. }
+            | HookError::MemoryBudget { trigger, .. }
             | HookError::Trap { trigger, .. }
             | HookError::FunctionError { trigger, .. }
             | HookError::Invalid { trigger, .. } => trigger,
@@ -105,6 +129,8 @@ impl HookError {
         match self {
             HookError::Throttled { .. } => "throttled",
             HookError::Timeout { .. } => "timeout",
+            HookError::CpuBudget { .. } => "cpu-budget",
+            HookError::MemoryBudget { .. } => "memory-budget",
             HookError::Trap { .. } => "trap",
             HookError::FunctionError { .. } => "function-error",
             HookError::Invalid { .. } => "invalid",

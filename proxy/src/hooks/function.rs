@@ -8,14 +8,17 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::lambda_world::{Lambda, LambdaPre};
 use super::bindings::{Hook, HookPre};
+use super::budgets::NodeBudgets;
 use super::convert;
 use super::error::{HookError, Trigger};
+use super::lane::CpuBudgetExceeded;
+use super::memory_budget::{BudgetExhausted, IdleEnvironments};
 use super::prepared::Prepared;
-use super::state::HookState;
+use super::state::{CapturedOutput, HookState};
 use crate::config::{FunctionConfig, Isolation};
 use edge_event::{limits, validate, CfEvent, EventType, HeaderEdits, HookOutcome};
 
@@ -59,6 +62,10 @@ pub struct Report {
     pub memory_mb: u64,
     /// Largest memory the instance has asked for, MB.
     pub max_memory_used_mb: u64,
+    /// CPU time the call used (time in its polls, on any thread).
+    pub cpu: Duration,
+    /// Whether the call used more CPU than a fast hook and finished on the slow lane.
+    pub slow_lane: bool,
 }
 
 impl Report {
@@ -94,16 +101,27 @@ pub struct HookFunction {
     in_flight: AtomicUsize,
     /// This function, for the task that prepares its environments.
     me: Weak<HookFunction>,
+    /// The slow lane and memory budget every function on the node shares.
+    budgets: Arc<NodeBudgets>,
+}
+
+/// How a cold start failed.
+enum ColdStartError {
+    /// The node's memory budget could not grant the instance's memory.
+    Budget(BudgetExhausted),
+    /// Instantiation trapped, failed or timed out.
+    Failed(String),
 }
 
 impl HookFunction {
     /// Prepares `component` (the compiled module of `config`, whose SHA-256 is `digest`) for
-    /// instantiation.
+    /// instantiation, its environments sharing `budgets` with the node's other functions.
     pub fn load(
         linker: &Linker<HookState>,
         component: &Component,
         config: FunctionConfig,
         digest: [u8; 32],
+        budgets: Arc<NodeBudgets>,
     ) -> anyhow::Result<Arc<Self>> {
         let instance_pre = linker.instantiate_pre(component).map_err(|e| {
             anyhow::anyhow!(
@@ -122,7 +140,7 @@ impl HookFunction {
                 )
             })?),
         };
-        Ok(Arc::new_cyclic(|me| HookFunction {
+        let function = Arc::new_cyclic(|me| HookFunction {
             in_flight: AtomicUsize::new(0),
             config,
             digest,
@@ -130,7 +148,11 @@ impl HookFunction {
             idle: Mutex::new(Vec::new()),
             prepared: Prepared::new(),
             me: me.clone(),
-        }))
+            budgets,
+        });
+        let idle: Weak<HookFunction> = Arc::downgrade(&function);
+        function.budgets.memory.register(idle);
+        Ok(function)
     }
 
     /// The settings the function was loaded with.
@@ -159,7 +181,7 @@ impl HookFunction {
             Ok(acquired) => acquired,
             Err(e) => return (Err(e), None),
         };
-        let Exports::Hook(hook) = &env.exports else {
+        if !matches!(env.exports, Exports::Hook(_)) {
             return (
                 Err(self.trap(
                     &trigger,
@@ -167,39 +189,39 @@ impl HookFunction {
                 )),
                 None,
             );
-        };
+        }
+        let request_id = event.config.request_id.clone();
         let state = env.store.data_mut();
         let wit_event = match convert::begin(state, event) {
             Ok(e) => e,
             Err(e) => return (Err(self.trap(&trigger, format!("{e:#}"))), None),
         };
         let timeout = Duration::from_millis(self.timeout_ms(et));
-        env.store.set_epoch_deadline(1);
-        env.store.epoch_deadline_async_yield_and_update(1);
-
-        let started = Instant::now();
-        let result = tokio::time::timeout_at(
-            (started + timeout).into(),
-            hook.call_handle(&mut env.store, wit_event),
-        )
-        .await;
-        let ended = Instant::now();
-
+        let call = Call::start(&mut env);
+        let run = async move {
+            let Exports::Hook(hook) = &env.exports else {
+                unreachable!("checked above");
+            };
+            let returned = hook.call_handle(&mut env.store, wit_event).await;
+            (env, returned)
+        };
+        let (ran, report) = call.run(self, run, timeout, init, &request_id).await;
+        let (mut env, returned) = match ran {
+            Ok(done) => done,
+            Err(stopped) => {
+                let e = self.stopped(stopped, &trigger, self.timeout_ms(et));
+                return (Err(e), Some(report));
+            }
+        };
         let state = env.store.data_mut();
-        let lifted = match result {
-            // The instance stopped mid-call: it is never reused.
-            Err(_) => Err(HookError::Timeout {
-                function: self.config.name.clone(),
-                trigger: trigger.clone(),
-                timeout_ms: self.timeout_ms(et),
-            }),
-            Ok(Err(trap)) => Err(self.trap(&trigger, trap_reason(&trap))),
-            Ok(Ok(Err(message))) => Err(HookError::FunctionError {
+        let lifted = match returned {
+            Err(trap) => Err(self.trapped(&trigger, &trap)),
+            Ok(Err(message)) => Err(HookError::FunctionError {
                 function: self.config.name.clone(),
                 trigger: trigger.clone(),
                 message,
             }),
-            Ok(Ok(Ok(o))) => Ok(convert::outcome_from_wit(state, o)),
+            Ok(Ok(o)) => Ok(convert::outcome_from_wit(state, o)),
         };
         let Some(event) = convert::end(state) else {
             return (
@@ -207,7 +229,6 @@ impl HookFunction {
                 None,
             );
         };
-        let report = self.report(&mut env, started, ended, init, &event.config.request_id);
         // Only an instance that finished its call goes back to the pool.
         if matches!(lifted, Ok(_) | Err(HookError::FunctionError { .. })) {
             self.release(env);
@@ -243,6 +264,40 @@ impl HookFunction {
         }
     }
 
+    /// The error for a call that stopped with `e`: its CPU budget, the node's memory budget, or
+    /// a trap.
+    fn trapped(&self, trigger: &Trigger, e: &wasmtime::Error) -> HookError {
+        if let Some(cpu) = e.downcast_ref::<CpuBudgetExceeded>() {
+            return HookError::CpuBudget {
+                function: self.config.name.clone(),
+                trigger: trigger.clone(),
+                budget_ms: cpu.budget_ms,
+            };
+        }
+        if let Some(memory) = e.downcast_ref::<BudgetExhausted>() {
+            return self.memory_budget(trigger, memory);
+        }
+        self.trap(trigger, trap_reason(e))
+    }
+
+    fn memory_budget(&self, trigger: &Trigger, e: &BudgetExhausted) -> HookError {
+        HookError::MemoryBudget {
+            function: self.config.name.clone(),
+            trigger: trigger.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// The error for a call that did not finish: it ran past its timeout (the call and its
+    /// environment are dropped, wherever it ran).
+    fn stopped(&self, _: TimedOut, trigger: &Trigger, timeout_ms: u64) -> HookError {
+        HookError::Timeout {
+            function: self.config.name.clone(),
+            trigger: trigger.clone(),
+            timeout_ms,
+        }
+    }
+
     /// A concurrency permit and an environment (warm, or cold-started with its init time).
     async fn acquire(
         &self,
@@ -258,19 +313,26 @@ impl HookFunction {
         if let Some(env) = self.take_idle() {
             return Ok((permit, env, None));
         }
+        let cold = |e| match e {
+            ColdStartError::Budget(b) => self.memory_budget(trigger, &b),
+            ColdStartError::Failed(reason) => self.trap(trigger, reason),
+        };
         if self.config.isolation == Isolation::PerRequest {
             let me = self.me.clone();
             self.prepared.start(move || {
                 let f = me.upgrade()?;
                 Some(async move {
-                    let made = f.cold_start().await;
-                    if let Err(reason) = &made {
+                    f.cold_start().await.map_err(|e| {
+                        let reason = match e {
+                            ColdStartError::Budget(b) => b.to_string(),
+                            ColdStartError::Failed(reason) => reason,
+                        };
                         tracing::warn!(
                             function = f.name(),
                             "preparing an environment failed: {reason}"
                         );
-                    }
-                    made
+                        reason
+                    })
                 })
             });
             if let Some(env) = self.prepared.take() {
@@ -278,32 +340,27 @@ impl HookFunction {
             }
         }
         let started = Instant::now();
-        let env = self
-            .cold_start()
-            .await
-            .map_err(|reason| self.trap(trigger, reason))?;
+        let env = match self.cold_start().await {
+            // Idle environments (of any function) give up their memory first, as Lambda
+            // recycles idle environments before it throttles.
+            Err(ColdStartError::Budget(b)) => {
+                let recycled = self.budgets.memory.recycle_idle();
+                tracing::warn!(
+                    function = self.name(),
+                    recycled,
+                    "cold start: {b}; recycled {recycled} idle environments"
+                );
+                self.cold_start().await
+            }
+            made => made,
+        };
+        let env = env.map_err(|e| {
+            if let ColdStartError::Budget(b) = &e {
+                tracing::warn!(function = self.name(), "cold start throttled: {b}");
+            }
+            cold(e)
+        })?;
         Ok((permit, env, Some(started.elapsed())))
-    }
-
-    /// Logs the guest's output and measures the call from `started` to `ended`, marking the
-    /// environment used at `ended`.
-    fn report(
-        &self,
-        env: &mut Environment,
-        started: Instant,
-        ended: Instant,
-        init: Option<Duration>,
-        request_id: &str,
-    ) -> Report {
-        env.last_used = ended;
-        let duration = ended - started;
-        self.log_output(env, request_id);
-        Report {
-            duration,
-            init,
-            memory_mb: self.config.memory_mb,
-            max_memory_used_mb: (env.store.data().limiter.peak as u64).div_ceil(1 << 20),
-        }
     }
 
     /// Runs an ALB-style target function (the `lambda` world) on the event JSON of target
@@ -311,7 +368,7 @@ impl HookFunction {
     pub async fn invoke_json(
         &self,
         target_group: &str,
-        event: &[u8],
+        event: Vec<u8>,
         timeout: Duration,
         request_id: &str,
     ) -> (Result<Vec<u8>, HookError>, Option<Report>) {
@@ -320,7 +377,7 @@ impl HookFunction {
             Ok(acquired) => acquired,
             Err(e) => return (Err(e), None),
         };
-        let Exports::Lambda(function) = &env.exports else {
+        if !matches!(env.exports, Exports::Lambda(_)) {
             return (
                 Err(self.trap(
                     &trigger,
@@ -328,24 +385,20 @@ impl HookFunction {
                 )),
                 None,
             );
+        }
+        let call = Call::start(&mut env);
+        let run = async move {
+            let Exports::Lambda(function) = &env.exports else {
+                unreachable!("checked above");
+            };
+            let returned = function.call_invoke(&mut env.store, &event[..]).await;
+            (env, returned)
         };
-        env.store.set_epoch_deadline(1);
-        env.store.epoch_deadline_async_yield_and_update(1);
-        let started = Instant::now();
-        let result = tokio::time::timeout_at(
-            (started + timeout).into(),
-            function.call_invoke(&mut env.store, event),
-        )
-        .await;
-        let report = self.report(&mut env, started, Instant::now(), init, request_id);
-        let outcome = match result {
-            Err(_) => Err(HookError::Timeout {
-                function: self.config.name.clone(),
-                trigger,
-                timeout_ms: timeout.as_millis() as u64,
-            }),
-            Ok(Err(trap)) => Err(self.trap(&trigger, trap_reason(&trap))),
-            Ok(Ok(returned)) => {
+        let (ran, report) = call.run(self, run, timeout, init, request_id).await;
+        let outcome = match ran {
+            Err(stopped) => Err(self.stopped(stopped, &trigger, timeout.as_millis() as u64)),
+            Ok((_, Err(trap))) => Err(self.trapped(&trigger, &trap)),
+            Ok((env, Ok(returned))) => {
                 self.release(env);
                 returned.map_err(|message| HookError::FunctionError {
                     function: self.config.name.clone(),
@@ -383,8 +436,17 @@ impl HookFunction {
     }
 
     /// A new environment: a store and an instance, initialized.
-    async fn cold_start(&self) -> Result<Environment, String> {
-        let state = HookState::new(&self.config.env, (self.config.memory_mb as usize) << 20);
+    async fn cold_start(&self) -> Result<Environment, ColdStartError> {
+        let cpu_budget = self
+            .config
+            .cpu_budget_ms
+            .map_or(Duration::MAX, Duration::from_millis);
+        let state = HookState::new(
+            &self.config.env,
+            (self.config.memory_mb as usize) << 20,
+            self.budgets.memory.clone(),
+            cpu_budget,
+        );
         let engine = match &self.pre {
             Pre::Hook(pre) => pre.engine(),
             Pre::Lambda(pre) => pre.engine(),
@@ -392,7 +454,18 @@ impl HookFunction {
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
+        // At every epoch tick: stop a call past its CPU budget, else yield to the runtime (so
+        // the call can move to the slow lane and other tasks run).
+        store.epoch_deadline_callback(|ctx| {
+            let state = ctx.data();
+            if state.cpu.used() > state.cpu_budget {
+                return Err(CpuBudgetExceeded {
+                    budget_ms: state.cpu_budget.as_millis() as u64,
+                }
+                .into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
         let timeout = Duration::from_millis(
             self.config
                 .timeout_ms
@@ -412,8 +485,18 @@ impl HookFunction {
         };
         let exports = tokio::time::timeout(timeout, instantiate)
             .await
-            .map_err(|_| format!("initialization timed out after {} ms", timeout.as_millis()))?
-            .map_err(|e| format!("initialization failed: {}", trap_reason(&e)))?;
+            .map_err(|_| {
+                ColdStartError::Failed(format!(
+                    "initialization timed out after {} ms",
+                    timeout.as_millis()
+                ))
+            })?
+            .map_err(|e| match e.downcast::<BudgetExhausted>() {
+                Ok(budget) => ColdStartError::Budget(budget),
+                Err(e) => {
+                    ColdStartError::Failed(format!("initialization failed: {}", trap_reason(&e)))
+                }
+            })?;
         Ok(Environment {
             store,
             exports,
@@ -423,14 +506,83 @@ impl HookFunction {
     }
 
     /// Writes what the guest printed to the log, a line at a time, with function and request id.
-    fn log_output(&self, env: &Environment, request_id: &str) {
-        let output = env.store.data().output.take();
+    fn log_output(&self, output: &CapturedOutput, request_id: &str) {
+        let output = output.take();
         if output.is_empty() {
             return;
         }
         for line in String::from_utf8_lossy(&output).lines() {
             tracing::info!(target: "edge_proxy::hook_output", function = %self.config.name, request_id, "{line}");
         }
+    }
+}
+
+impl IdleEnvironments for HookFunction {
+    fn drop_idle(&self) -> usize {
+        std::mem::take(&mut *self.idle.lock().expect("pool lock")).len()
+    }
+}
+
+/// A call that ran past its timeout.
+struct TimedOut;
+
+/// One call into an environment: started on the request's worker, moved to the slow lane if it
+/// uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda reports it.
+struct Call {
+    output: CapturedOutput,
+    cpu: Arc<super::lane::CpuMeter>,
+    /// Memory the environment had asked for before the call (all that is known of a call that
+    /// timed out, whose environment is dropped with it).
+    peak_before: usize,
+}
+
+impl Call {
+    /// Prepares `env` for a call: epoch deadline, CPU meter at zero.
+    fn start(env: &mut Environment) -> Call {
+        env.store.set_epoch_deadline(1);
+        let state = env.store.data();
+        state.cpu.reset();
+        Call {
+            output: state.output.clone(),
+            cpu: state.cpu.clone(),
+            peak_before: state.limiter.peak,
+        }
+    }
+
+    /// Runs `run` (which owns the environment and gives it back) for `function` within
+    /// `timeout`, logging the guest's output under `request_id`.
+    async fn run<O: Send + 'static>(
+        self,
+        function: &HookFunction,
+        run: impl std::future::Future<Output = (Environment, O)> + Send + 'static,
+        timeout: Duration,
+        init: Option<Duration>,
+        request_id: &str,
+    ) -> (Result<(Environment, O), TimedOut>, Report) {
+        let started = Instant::now();
+        let mut laned = function.budgets.lane.run(self.cpu.clone(), run);
+        let ran = tokio::time::timeout_at((started + timeout).into(), &mut laned).await;
+        let ended = Instant::now();
+        let slow_lane = laned.moved();
+        drop(laned);
+        function.log_output(&self.output, request_id);
+        let peak = match &ran {
+            Ok((env, _)) => env.store.data().limiter.peak,
+            Err(_) => self.peak_before,
+        };
+        let ran = ran.map_err(|_| TimedOut).map(|(mut env, out)| {
+            env.last_used = ended;
+            (env, out)
+        });
+        let report = Report {
+            duration: ended - started,
+            init,
+            memory_mb: function.config.memory_mb,
+            max_memory_used_mb: (peak as u64).div_ceil(1 << 20),
+            cpu: self.cpu.used(),
+            slow_lane,
+        };
+        (ran, report)
     }
 }
 

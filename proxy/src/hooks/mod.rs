@@ -5,9 +5,13 @@
 //! carries unchanged ones over, and compiled components are cached on disk); each
 //! [`HookFunction`] keeps warm execution environments and runs invocations with memory and time
 //! limits; results are validated as CloudFront validates them, and failures map to 502 (invalid
-//! result) or 503 (execution error, timeout, throttle) in [`HookError::status`].
+//! result) or 503 (execution error, timeout, throttle, CPU or memory budget) in
+//! [`HookError::status`]. [`NodeBudgets`] keeps one function from starving the others: calls past
+//! a fast hook's CPU finish on a low-priority slow lane, and all environments share one memory
+//! budget.
 
 mod bindings;
+mod budgets;
 mod compiled;
 mod convert;
 mod engine;
@@ -16,6 +20,8 @@ mod event_config;
 mod function;
 mod headers;
 mod invocation;
+mod lane;
+mod memory_budget;
 mod prepared;
 mod registry;
 mod request;
@@ -23,7 +29,9 @@ mod response;
 mod slots;
 mod state;
 
+pub use budgets::NodeBudgets;
 pub use compiled::{hex, CompiledCache};
 pub use error::{HookError, Trigger};
 pub use function::{HookFunction, Report, Validated};
+pub use memory_budget::MemoryBudget;
 pub use registry::{compiled_cache, HookRegistry, RegistryChanges};

@@ -11,12 +11,13 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 
 use super::bindings::Hook;
+use super::budgets::NodeBudgets;
 use super::compiled::CompiledCache;
 use super::engine::{self, EngineSizing};
 use super::function::HookFunction;
 use super::prepared;
 use super::state::HookState;
-use crate::config::{FunctionConfig, Isolation};
+use crate::config::{FunctionConfig, HookNodeSettings, Isolation};
 
 /// The engine and linker functions are compiled and instantiated with.
 struct Runtime {
@@ -31,6 +32,8 @@ pub struct HookRegistry {
     functions: HashMap<String, Arc<HookFunction>>,
     /// SHA-256 of each function's module, by function name (sorted, for the config hash).
     digests: BTreeMap<String, [u8; 32]>,
+    /// What every function shares, made by the first registry and passed on by reloads.
+    budgets: Arc<NodeBudgets>,
 }
 
 /// What building a registry did with each function.
@@ -43,27 +46,38 @@ pub struct RegistryChanges {
 }
 
 impl HookRegistry {
-    /// Compiles every function. Fails with the function's name and module path when one does
-    /// not load.
+    /// Compiles every function, with the default slow lane and no node-wide memory budget.
+    /// Fails with the function's name and module path when one does not load.
     pub fn load(functions: &[FunctionConfig]) -> anyhow::Result<Self> {
-        Self::build(functions, None, None).map(|(registry, _)| registry)
+        Self::build(functions, &HookNodeSettings::default(), None, None)
+            .map(|(registry, _)| registry)
     }
 
-    /// Builds the registry for `functions`, reusing what `previous` already has: the engine
-    /// when every function fits its sizing, and each function whose settings and module bytes
-    /// are unchanged. Compiled components come from `cache` when it has them.
+    /// Builds the registry for `functions`, reusing what `previous` already has: the shared
+    /// budgets (else made from `node`), the engine when every function fits its sizing, and
+    /// each function whose settings and module bytes are unchanged. Compiled components come
+    /// from `cache` when it has them.
     pub fn build(
         functions: &[FunctionConfig],
+        node: &HookNodeSettings,
         previous: Option<&HookRegistry>,
         cache: Option<&CompiledCache>,
     ) -> anyhow::Result<(Self, RegistryChanges)> {
         let mut changes = RegistryChanges::default();
+        let budgets = match previous {
+            Some(p) => p.budgets.clone(),
+            None => Arc::new(
+                NodeBudgets::new(node)
+                    .map_err(|e| anyhow::anyhow!("starting the hooks' slow lane: {e}"))?,
+            ),
+        };
         if functions.is_empty() {
             return Ok((
                 HookRegistry {
                     runtime: previous.and_then(|p| p.runtime.clone()),
                     functions: HashMap::new(),
                     digests: BTreeMap::new(),
+                    budgets,
                 },
                 changes,
             ));
@@ -121,7 +135,13 @@ impl HookRegistry {
                                 f.module.display()
                             )
                         })?;
-                    HookFunction::load(&runtime.linker, &component, f.clone(), digest)?
+                    HookFunction::load(
+                        &runtime.linker,
+                        &component,
+                        f.clone(),
+                        digest,
+                        budgets.clone(),
+                    )?
                 }
             };
             map.insert(f.name.clone(), function);
@@ -131,6 +151,7 @@ impl HookRegistry {
                 runtime: Some(runtime),
                 functions: map,
                 digests,
+                budgets,
             },
             changes,
         ))
@@ -139,6 +160,11 @@ impl HookRegistry {
     /// The function called `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<HookFunction>> {
         self.functions.get(name)
+    }
+
+    /// What every function on the node shares (for metrics).
+    pub fn budgets(&self) -> &NodeBudgets {
+        &self.budgets
     }
 
     /// Each function's module SHA-256, by name in order.

@@ -9,6 +9,8 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::invocation::{HostHeaderMap, HostResponseData, RequestChanges};
+use super::lane::CpuMeter;
+use super::memory_budget::MemoryBudget;
 use edge_event::CfEvent;
 
 /// Most bytes of guest output kept between two log flushes; the rest is dropped (and said so).
@@ -19,6 +21,10 @@ pub struct HookState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
+    /// CPU time of the running call (or initialization), shared with the slow lane.
+    pub(crate) cpu: Arc<CpuMeter>,
+    /// CPU the running call may use before the epoch callback stops it.
+    pub(crate) cpu_budget: std::time::Duration,
     /// The running invocation's event; its header maps are in `header_maps`.
     pub(crate) event: Option<CfEvent>,
     /// What the hook set on the event's request.
@@ -35,8 +41,14 @@ pub struct HookState {
 }
 
 impl HookState {
-    /// State for a new instance: `env` as its environment, memory capped at `memory_bytes`.
-    pub fn new(env: &[(String, String)], memory_bytes: usize) -> Self {
+    /// State for a new instance: `env` as its environment, memory capped at `memory_bytes` and
+    /// granted from the node-wide `budget`, CPU per call capped at `cpu_budget`.
+    pub fn new(
+        env: &[(String, String)],
+        memory_bytes: usize,
+        budget: Arc<MemoryBudget>,
+        cpu_budget: std::time::Duration,
+    ) -> Self {
         let output = CapturedOutput::default();
         let wasi = WasiCtxBuilder::new()
             .envs(env)
@@ -49,7 +61,11 @@ impl HookState {
             limiter: MemoryLimiter {
                 limit: memory_bytes,
                 peak: 0,
+                budget,
+                charged: 0,
             },
+            cpu: Arc::default(),
+            cpu_budget,
             event: None,
             changes: RequestChanges::default(),
             responses: Vec::new(),
@@ -101,12 +117,22 @@ const MAX_HEADER_MAPS: usize = 64;
 pub struct MemoryLimiter {
     limit: usize,
     pub(crate) peak: usize,
+    /// The node-wide budget this environment's memory is granted from.
+    budget: Arc<MemoryBudget>,
+    /// Bytes granted from `budget`, returned when the environment is dropped.
+    charged: usize,
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        self.budget.release(self.charged);
+    }
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -117,6 +143,9 @@ impl ResourceLimiter for MemoryLimiter {
                 self.limit >> 20
             ));
         }
+        let more = desired.saturating_sub(current);
+        self.budget.charge(more)?;
+        self.charged += more;
         self.peak = self.peak.max(desired);
         Ok(true)
     }

@@ -38,8 +38,12 @@ impl Generation {
         previous: Option<&Generation>,
         cache: Option<&CompiledCache>,
     ) -> anyhow::Result<(Self, RegistryChanges)> {
-        let (hooks, changes) =
-            HookRegistry::build(&config.functions, previous.map(|p| &*p.hooks), cache)?;
+        let (hooks, changes) = HookRegistry::build(
+            &config.functions,
+            &config.node.hooks,
+            previous.map(|p| &*p.hooks),
+            cache,
+        )?;
         let hooks = Arc::new(hooks);
         let origins = crate::origins::build(&config, &hooks, previous.map(|p| &p.origins))?;
         let mut digest = Sha256::new();

@@ -2,11 +2,12 @@
 //! exports.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::cache::MemoryStore;
+use crate::hooks::MemoryBudget;
 
 /// Every metric edge-proxy exports.
 pub struct Metrics {
@@ -19,11 +20,18 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// Hook invocations, by function and trigger.
     pub hook_invocations: IntCounterVec,
-    /// Failed hook invocations, by function and kind (`throttled`, `timeout`, `trap`,
-    /// `function-error`, `invalid`).
+    /// Failed hook invocations, by function and kind (`throttled`, `timeout`, `cpu-budget`,
+    /// `memory-budget`, `trap`, `function-error`, `invalid`).
     pub hook_errors: IntCounterVec,
     /// Time in the hook handler.
     pub hook_duration: HistogramVec,
+    /// CPU time of hook calls, by function: the figure that shows a noisy neighbour.
+    pub hook_cpu_seconds: CounterVec,
+    /// Hook calls that used more CPU than a fast hook and finished on the slow lane.
+    pub hook_slow_lane: IntCounterVec,
+    hook_memory_bytes: IntGauge,
+    hook_memory_budget_bytes: IntGauge,
+    hook_environments_recycled: IntCounter,
     /// Cacheable requests by behavior and result (`hit`, `miss`, `stale`, `refresh-hit`,
     /// `uncacheable`).
     pub cache_requests: IntCounterVec,
@@ -104,6 +112,37 @@ impl Metrics {
             &["function"],
         )
         .expect("valid metric");
+        let hook_cpu_seconds = CounterVec::new(
+            Opts::new(
+                "edge_hook_cpu_seconds_total",
+                "CPU time of hook calls (time in their polls, on any thread), by function.",
+            ),
+            &["function"],
+        )
+        .expect("valid metric");
+        let hook_slow_lane = IntCounterVec::new(
+            Opts::new(
+                "edge_hook_slow_lane_total",
+                "Hook calls that used more than node.slow-lane-after-ms of CPU and finished on the slow lane, by function.",
+            ),
+            &["function"],
+        )
+        .expect("valid metric");
+        let hook_memory_bytes = IntGauge::new(
+            "edge_hook_memory_bytes",
+            "Linear memory granted to all execution environments.",
+        )
+        .expect("valid metric");
+        let hook_memory_budget_bytes = IntGauge::new(
+            "edge_hook_memory_budget_bytes",
+            "node.hooks-memory-mb in bytes; 0 when unset.",
+        )
+        .expect("valid metric");
+        let hook_environments_recycled = IntCounter::new(
+            "edge_hook_environments_recycled_total",
+            "Idle execution environments dropped to make room under node.hooks-memory-mb.",
+        )
+        .expect("valid metric");
         let cache_requests = IntCounterVec::new(
             Opts::new(
                 "edge_cache_requests_total",
@@ -175,6 +214,11 @@ impl Metrics {
             Box::new(cache_bytes.clone()),
             Box::new(cache_objects.clone()),
             Box::new(cache_max_bytes.clone()),
+            Box::new(hook_cpu_seconds.clone()),
+            Box::new(hook_slow_lane.clone()),
+            Box::new(hook_memory_bytes.clone()),
+            Box::new(hook_memory_budget_bytes.clone()),
+            Box::new(hook_environments_recycled.clone()),
         ] {
             registry.register(m).expect("unique metric");
         }
@@ -204,6 +248,11 @@ impl Metrics {
             hook_invocations,
             hook_errors,
             hook_duration,
+            hook_cpu_seconds,
+            hook_slow_lane,
+            hook_memory_bytes,
+            hook_memory_budget_bytes,
+            hook_environments_recycled,
             cache_requests,
             cache_lock_waits,
             cache_evictions,
@@ -239,6 +288,16 @@ impl Metrics {
         self.cache_bytes.set(store.bytes() as i64);
         self.cache_objects.set(store.objects() as i64);
         self.cache_max_bytes.set(store.max_bytes() as i64);
+    }
+
+    /// Copies the hooks' node-wide memory budget into the registry.
+    pub fn observe_hook_memory(&self, budget: &MemoryBudget) {
+        self.hook_memory_bytes.set(budget.used() as i64);
+        self.hook_memory_budget_bytes
+            .set(budget.limit().unwrap_or(0) as i64);
+        let recycled = budget.recycled();
+        self.hook_environments_recycled
+            .inc_by(recycled.saturating_sub(self.hook_environments_recycled.get()));
     }
 
     /// The Prometheus text exposition of every metric.

@@ -94,7 +94,7 @@ impl TargetGroup {
         let result = match &self.target {
             Target::Wasm(function) => {
                 let (result, _) = function
-                    .invoke_json(&self.name, &event, self.timeout, request_id)
+                    .invoke_json(&self.name, event, self.timeout, request_id)
                     .await;
                 result.map_err(|e| self.error(e.status(), e.to_string()))?
             }

@@ -1,0 +1,315 @@
+//! The slow lane: invocations that have used more CPU than a fast hook needs finish on their own
+//! low-priority threads, so the requests on the worker that started them never wait behind a
+//! spinning guest. Every invocation's CPU time is metered here too (for its CPU budget and the
+//! `edge_hook_cpu_seconds_total` metric).
+//!
+//! A guest yields to the async runtime at every epoch tick. On a worker, each yield of a spinning
+//! guest costs the worker's other tasks a tick-long slice per turn, and a request needs several
+//! turns; four spinners on one worker cut healthy throughput to 2 %. Here an invocation starts on
+//! the worker (a fast hook pays nothing more than a clock read per poll) and, at the first yield
+//! after it has used `after` of CPU, the rest of the call moves to the lane's threads, which run
+//! at a lower OS priority than the workers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+/// `nice` of the lane's threads: under contention the scheduler gives a nice-10 thread about a
+/// tenth of the share of a nice-0 worker.
+const LANE_NICE: i32 = 10;
+
+/// Where long-running invocations finish.
+pub struct SlowLane {
+    runtime: Option<tokio::runtime::Runtime>,
+    /// CPU an invocation may use on the worker before it moves.
+    after: Duration,
+}
+
+impl SlowLane {
+    /// A lane of `threads` threads (0: invocations never move) taking invocations past `after`
+    /// of CPU.
+    pub fn new(threads: usize, after: Duration) -> std::io::Result<Self> {
+        let runtime = match threads {
+            0 => None,
+            n => Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(n)
+                    .thread_name("hook-slow-lane")
+                    .on_thread_start(lower_priority)
+                    .enable_time()
+                    .build()?,
+            ),
+        };
+        Ok(SlowLane { runtime, after })
+    }
+
+    /// Runs `call`, metering its CPU time into `meter`, on this thread until it has used the
+    /// lane's threshold, then on the lane. Dropping the returned future (a timeout) cancels the
+    /// call wherever it runs.
+    pub fn run<F>(&self, meter: Arc<CpuMeter>, call: F) -> Laned<F>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Laned {
+            state: State::Here(Box::pin(call)),
+            meter,
+            lane: self
+                .runtime
+                .as_ref()
+                .map(|r| (r.handle().clone(), self.after)),
+            moved: false,
+        }
+    }
+}
+
+impl Drop for SlowLane {
+    fn drop(&mut self) {
+        // Dropped by the last registry using it, which may be on an async worker.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux: per thread).
+fn lower_priority() {
+    // SAFETY: setpriority and gettid only read their integer arguments; a failure (for example
+    // where the priority may not change) leaves the thread at the workers' priority.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, LANE_NICE);
+    }
+}
+
+/// Why the epoch callback stopped a call: it used its function's `cpu-budget-ms`.
+#[derive(Debug, thiserror::Error)]
+#[error("used its CPU budget of {budget_ms} ms")]
+pub struct CpuBudgetExceeded {
+    /// The budget, ms.
+    pub budget_ms: u64,
+}
+
+/// CPU time of the running invocation: the time spent inside its polls, on whichever thread.
+/// Shared with the store, whose epoch callback enforces the function's CPU budget.
+#[derive(Debug)]
+pub struct CpuMeter {
+    anchor: Instant,
+    /// Nanoseconds used by finished polls.
+    used: AtomicU64,
+    /// When the poll running now began (nanoseconds after `anchor`), or `IDLE`.
+    poll_started: AtomicU64,
+}
+
+const IDLE: u64 = u64::MAX;
+
+impl Default for CpuMeter {
+    fn default() -> Self {
+        CpuMeter {
+            anchor: Instant::now(),
+            used: AtomicU64::new(0),
+            poll_started: AtomicU64::new(IDLE),
+        }
+    }
+}
+
+impl CpuMeter {
+    /// Starts a new invocation at zero.
+    pub fn reset(&self) {
+        self.used.store(0, Ordering::Relaxed);
+        self.poll_started.store(IDLE, Ordering::Relaxed);
+    }
+
+    /// CPU used so far, counting the poll in progress.
+    pub fn used(&self) -> Duration {
+        let done = self.used.load(Ordering::Relaxed);
+        let started = self.poll_started.load(Ordering::Relaxed);
+        let running = match started {
+            IDLE => 0,
+            s => self.now().saturating_sub(s),
+        };
+        Duration::from_nanos(done + running)
+    }
+
+    fn now(&self) -> u64 {
+        self.anchor.elapsed().as_nanos() as u64
+    }
+
+    /// Polls `f`, adding the time the poll took.
+    fn poll<F: Future + ?Sized>(&self, f: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let start = self.now();
+        self.poll_started.store(start, Ordering::Relaxed);
+        let polled = f.poll(cx);
+        self.poll_started.store(IDLE, Ordering::Relaxed);
+        self.used
+            .fetch_add(self.now().saturating_sub(start), Ordering::Relaxed);
+        polled
+    }
+}
+
+enum State<F: Future> {
+    Here(Pin<Box<F>>),
+    There(JoinHandle<F::Output>),
+    Done,
+}
+
+/// An invocation that may move to the slow lane (see [`SlowLane::run`]).
+pub struct Laned<F: Future> {
+    state: State<F>,
+    meter: Arc<CpuMeter>,
+    lane: Option<(tokio::runtime::Handle, Duration)>,
+    moved: bool,
+}
+
+impl<F: Future> Laned<F> {
+    /// Whether the call moved to the slow lane.
+    pub fn moved(&self) -> bool {
+        self.moved
+    }
+}
+
+impl<F> Future for Laned<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Here(call) => {
+                    if let Poll::Ready(out) = this.meter.poll(call.as_mut(), cx) {
+                        this.state = State::Done;
+                        return Poll::Ready(out);
+                    }
+                    let Some((lane, after)) = &this.lane else {
+                        return Poll::Pending;
+                    };
+                    if this.meter.used() < *after {
+                        return Poll::Pending;
+                    }
+                    let State::Here(call) = std::mem::replace(&mut this.state, State::Done) else {
+                        unreachable!("matched above");
+                    };
+                    let meter = this.meter.clone();
+                    this.state = State::There(lane.spawn(Metered { call, meter }));
+                    this.moved = true;
+                }
+                State::There(handle) => {
+                    return match Pin::new(handle).poll(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(joined) => {
+                            this.state = State::Done;
+                            match joined {
+                                Ok(out) => Poll::Ready(out),
+                                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                                // Only this future aborts the task, and only when dropped.
+                                Err(e) => unreachable!("slow-lane task cancelled: {e}"),
+                            }
+                        }
+                    };
+                }
+                State::Done => panic!("Laned polled after completion"),
+            }
+        }
+    }
+}
+
+impl<F: Future> Drop for Laned<F> {
+    fn drop(&mut self) {
+        if let State::There(handle) = &self.state {
+            handle.abort();
+        }
+    }
+}
+
+/// A call running on the lane, still metered.
+struct Metered<F: Future> {
+    call: Pin<Box<F>>,
+    meter: Arc<CpuMeter>,
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        this.meter.poll(this.call.as_mut(), cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Burns `slices` slices of ~2 ms of CPU, yielding between them, and names the thread it
+    /// finished on.
+    async fn spin(slices: u32) -> String {
+        for _ in 0..slices {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(2) {
+                std::hint::spin_loop();
+            }
+            tokio::task::yield_now().await;
+        }
+        std::thread::current().name().unwrap_or("").to_string()
+    }
+
+    #[tokio::test]
+    async fn a_call_past_the_threshold_finishes_on_the_lane_and_is_metered_throughout() {
+        let lane = SlowLane::new(1, Duration::from_millis(1)).unwrap();
+        let meter = Arc::new(CpuMeter::default());
+        let mut call = lane.run(meter.clone(), spin(5));
+        let thread = (&mut call).await;
+        assert!(call.moved());
+        assert_eq!(thread, "hook-slow-lane");
+        assert!(
+            meter.used() >= Duration::from_millis(10),
+            "{:?}",
+            meter.used()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_fast_call_stays_on_its_worker() {
+        let lane = SlowLane::new(1, Duration::from_millis(50)).unwrap();
+        let meter = Arc::new(CpuMeter::default());
+        let mut call = lane.run(meter.clone(), spin(1));
+        let thread = (&mut call).await;
+        assert!(!call.moved());
+        assert_ne!(thread, "hook-slow-lane");
+    }
+
+    #[tokio::test]
+    async fn without_lane_threads_calls_never_move() {
+        let lane = SlowLane::new(0, Duration::ZERO).unwrap();
+        let mut call = lane.run(Arc::new(CpuMeter::default()), spin(3));
+        (&mut call).await;
+        assert!(!call.moved());
+    }
+
+    #[tokio::test]
+    async fn dropping_a_moved_call_cancels_it_on_the_lane() {
+        let lane = SlowLane::new(1, Duration::ZERO).unwrap();
+        let meter = Arc::new(CpuMeter::default());
+        let call = lane.run(meter.clone(), spin(10_000));
+        // Long enough to move, far too short to finish.
+        let timed_out = tokio::time::timeout(Duration::from_millis(30), call).await;
+        assert!(timed_out.is_err());
+        let stopped_at = meter.used();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(
+            meter.used() <= stopped_at + Duration::from_millis(3),
+            "the call kept running after it was dropped: {:?} → {:?}",
+            stopped_at,
+            meter.used()
+        );
+    }
+}
