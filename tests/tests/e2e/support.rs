@@ -160,6 +160,17 @@ impl Proxy {
         format!("http://{}{path}", self.admin)
     }
 
+    /// The status of `GET path` through the proxy.
+    pub async fn status(&self, path: &str) -> u16 {
+        client()
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// The admin listener's `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.admin_text("/metrics").await
