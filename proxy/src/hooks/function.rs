@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::lambda_world::{Lambda, LambdaPre};
-use super::bindings::{Hook, HookPre};
+use super::bindings::lambda_world::LambdaPre;
+use super::bindings::HookPre;
 use super::budgets::NodeBudgets;
+use super::call::{Call, Report, TimedOut};
 use super::convert;
+use super::environment::{Environment, Exports};
 use super::error::{HookError, Trigger};
 use super::lane::CpuBudgetExceeded;
 use super::memory_budget::{BudgetExhausted, IdleEnvironments};
@@ -22,23 +24,10 @@ use super::state::{CapturedOutput, HookState};
 use crate::config::{FunctionConfig, Isolation};
 use edge_event::{limits, validate, CfEvent, EventType, HeaderEdits, HookOutcome};
 
-/// An execution environment: a store with an instance of the function.
-struct Environment {
-    store: Store<HookState>,
-    exports: Exports,
-    invocations: u64,
-    last_used: Instant,
-}
-
 /// Which contract a component implements.
 enum Pre {
     Hook(HookPre<HookState>),
     Lambda(LambdaPre<HookState>),
-}
-
-enum Exports {
-    Hook(Hook),
-    Lambda(Lambda),
 }
 
 /// A validated outcome, with what the hook changed in the header map it returned (so the
@@ -49,44 +38,6 @@ pub struct Validated {
     pub outcome: HookOutcome,
     /// The header names it changed.
     pub header_edits: HeaderEdits,
-}
-
-/// What one invocation cost, for the `REPORT` line and metrics.
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// Time in the handler.
-    pub duration: Duration,
-    /// Time to create the instance, on a cold start.
-    pub init: Option<Duration>,
-    /// Configured memory, MB.
-    pub memory_mb: u64,
-    /// Largest memory the instance has asked for, MB.
-    pub max_memory_used_mb: u64,
-    /// CPU time the call used (time in its polls, on any thread).
-    pub cpu: Duration,
-    /// Whether the call used more CPU than a fast hook and finished on the slow lane.
-    pub slow_lane: bool,
-}
-
-impl Report {
-    /// Lambda's `REPORT` line (`REPORT RequestId: … Duration: … Billed Duration: …`), the one
-    /// format the proxy's log and `edge-proxy invoke` both print; without a request id when there
-    /// is none to name.
-    pub fn line(&self, request_id: Option<&str>) -> String {
-        let id = request_id
-            .map(|id| format!(" RequestId: {id}"))
-            .unwrap_or_default();
-        format!(
-            "REPORT{id} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
-            self.duration.as_secs_f64() * 1000.0,
-            self.duration.as_millis() + 1,
-            self.memory_mb,
-            self.max_memory_used_mb,
-            self.init
-                .map(|d| format!(" Init Duration: {:.3} ms", d.as_secs_f64() * 1000.0))
-                .unwrap_or_default(),
-        )
-    }
 }
 
 /// A compiled function with its pool of environments.
@@ -205,7 +156,16 @@ impl HookFunction {
             let returned = hook.call_handle(&mut env.store, wit_event).await;
             (env, returned)
         };
-        let (ran, report) = call.run(self, run, timeout, init, &request_id).await;
+        let (ran, report) = call
+            .run(
+                &self.budgets.lane,
+                run,
+                timeout,
+                init,
+                self.config.memory_mb,
+            )
+            .await;
+        self.log_output(&call.output, &request_id);
         let (mut env, returned) = match ran {
             Ok(done) => done,
             Err(stopped) => {
@@ -394,7 +354,16 @@ impl HookFunction {
             let returned = function.call_invoke(&mut env.store, &event[..]).await;
             (env, returned)
         };
-        let (ran, report) = call.run(self, run, timeout, init, request_id).await;
+        let (ran, report) = call
+            .run(
+                &self.budgets.lane,
+                run,
+                timeout,
+                init,
+                self.config.memory_mb,
+            )
+            .await;
+        self.log_output(&call.output, request_id);
         let outcome = match ran {
             Err(stopped) => Err(self.stopped(stopped, &trigger, timeout.as_millis() as u64)),
             Ok((_, Err(trap))) => Err(self.trapped(&trigger, &trap)),
@@ -520,69 +489,6 @@ impl HookFunction {
 impl IdleEnvironments for HookFunction {
     fn drop_idle(&self) -> usize {
         std::mem::take(&mut *self.idle.lock().expect("pool lock")).len()
-    }
-}
-
-/// A call that ran past its timeout.
-struct TimedOut;
-
-/// One call into an environment: started on the request's worker, moved to the slow lane if it
-/// uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda reports it.
-struct Call {
-    output: CapturedOutput,
-    cpu: Arc<super::lane::CpuMeter>,
-    /// Memory the environment had asked for before the call (all that is known of a call that
-    /// timed out, whose environment is dropped with it).
-    peak_before: usize,
-}
-
-impl Call {
-    /// Prepares `env` for a call: epoch deadline, CPU meter at zero.
-    fn start(env: &mut Environment) -> Call {
-        env.store.set_epoch_deadline(1);
-        let state = env.store.data();
-        state.cpu.reset();
-        Call {
-            output: state.output.clone(),
-            cpu: state.cpu.clone(),
-            peak_before: state.limiter.peak,
-        }
-    }
-
-    /// Runs `run` (which owns the environment and gives it back) for `function` within
-    /// `timeout`, logging the guest's output under `request_id`.
-    async fn run<O: Send + 'static>(
-        self,
-        function: &HookFunction,
-        run: impl std::future::Future<Output = (Environment, O)> + Send + 'static,
-        timeout: Duration,
-        init: Option<Duration>,
-        request_id: &str,
-    ) -> (Result<(Environment, O), TimedOut>, Report) {
-        let started = Instant::now();
-        let mut laned = function.budgets.lane.run(self.cpu.clone(), run);
-        let ran = tokio::time::timeout_at((started + timeout).into(), &mut laned).await;
-        let ended = Instant::now();
-        let slow_lane = laned.moved();
-        drop(laned);
-        function.log_output(&self.output, request_id);
-        let peak = match &ran {
-            Ok((env, _)) => env.store.data().limiter.peak,
-            Err(_) => self.peak_before,
-        };
-        let ran = ran.map_err(|_| TimedOut).map(|(mut env, out)| {
-            env.last_used = ended;
-            (env, out)
-        });
-        let report = Report {
-            duration: ended - started,
-            init,
-            memory_mb: function.config.memory_mb,
-            max_memory_used_mb: (peak as u64).div_ceil(1 << 20),
-            cpu: self.cpu.used(),
-            slow_lane,
-        };
-        (ran, report)
     }
 }
 

@@ -12,9 +12,11 @@
 
 mod bindings;
 mod budgets;
+mod call;
 mod compiled;
 mod convert;
 mod engine;
+mod environment;
 mod error;
 mod event_config;
 mod function;
@@ -30,8 +32,9 @@ mod slots;
 mod state;
 
 pub use budgets::NodeBudgets;
+pub use call::Report;
 pub use compiled::{hex, CompiledCache};
 pub use error::{HookError, Trigger};
-pub use function::{HookFunction, Report, Validated};
+pub use function::{HookFunction, Validated};
 pub use memory_budget::MemoryBudget;
 pub use registry::{compiled_cache, HookRegistry, RegistryChanges};

@@ -1,0 +1,112 @@
+//! One call into an execution environment: started on the request's worker, moved to the slow
+//! lane if it uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda
+//! reports it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::environment::Environment;
+use super::lane::{CpuMeter, SlowLane};
+use super::state::CapturedOutput;
+
+/// What one invocation cost, for the `REPORT` line and metrics.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Time in the handler.
+    pub duration: Duration,
+    /// Time to create the instance, on a cold start.
+    pub init: Option<Duration>,
+    /// Configured memory, MB.
+    pub memory_mb: u64,
+    /// Largest memory the instance has asked for, MB.
+    pub max_memory_used_mb: u64,
+    /// CPU time the call used (time in its polls, on any thread).
+    pub cpu: Duration,
+    /// Whether the call used more CPU than a fast hook and finished on the slow lane.
+    pub slow_lane: bool,
+}
+
+impl Report {
+    /// Lambda's `REPORT` line (`REPORT RequestId: … Duration: … Billed Duration: …`), the one
+    /// format the proxy's log and `edge-proxy invoke` both print; without a request id when there
+    /// is none to name.
+    pub fn line(&self, request_id: Option<&str>) -> String {
+        let id = request_id
+            .map(|id| format!(" RequestId: {id}"))
+            .unwrap_or_default();
+        format!(
+            "REPORT{id} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
+            self.duration.as_secs_f64() * 1000.0,
+            self.duration.as_millis() + 1,
+            self.memory_mb,
+            self.max_memory_used_mb,
+            self.init
+                .map(|d| format!(" Init Duration: {:.3} ms", d.as_secs_f64() * 1000.0))
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// A call that ran past its timeout.
+pub(super) struct TimedOut;
+
+/// One call into an environment: started on the request's worker, moved to the slow lane if it
+/// uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda reports it.
+pub(super) struct Call {
+    /// What the guest prints, to be logged after the call.
+    pub(super) output: CapturedOutput,
+    cpu: Arc<CpuMeter>,
+    /// Memory the environment had asked for before the call (all that is known of a call that
+    /// timed out, whose environment is dropped with it).
+    peak_before: usize,
+}
+
+impl Call {
+    /// Prepares `env` for a call: epoch deadline, CPU meter at zero.
+    pub(super) fn start(env: &mut Environment) -> Call {
+        env.store.set_epoch_deadline(1);
+        let state = env.store.data();
+        state.cpu.reset();
+        Call {
+            output: state.output.clone(),
+            cpu: state.cpu.clone(),
+            peak_before: state.limiter.peak,
+        }
+    }
+
+    /// Runs `run` (which owns the environment and gives it back) on `lane` within `timeout`.
+    /// The report names `memory_mb` as the configured memory and `init` as the cold start's;
+    /// the guest's output is left in [`Call::output`] for the caller to log.
+    pub(super) async fn run<O: Send + 'static>(
+        &self,
+        lane: &SlowLane,
+        run: impl std::future::Future<Output = (Environment, O)> + Send + 'static,
+        timeout: Duration,
+        init: Option<Duration>,
+        memory_mb: u64,
+    ) -> (Result<(Environment, O), TimedOut>, Report) {
+        let started = Instant::now();
+        let mut laned = lane.run(self.cpu.clone(), run);
+        let ran = tokio::time::timeout_at((started + timeout).into(), &mut laned).await;
+        let ended = Instant::now();
+        let slow_lane = laned.moved();
+        drop(laned);
+        let peak = match &ran {
+            Ok((env, _)) => env.store.data().limiter.peak,
+            Err(_) => self.peak_before,
+        };
+        let ran = ran.map_err(|_| TimedOut).map(|(mut env, out)| {
+            env.last_used = ended;
+            (env, out)
+        });
+        let report = Report {
+            duration: ended - started,
+            init,
+            memory_mb,
+            max_memory_used_mb: (peak as u64).div_ceil(1 << 20),
+            cpu: self.cpu.used(),
+            slow_lane,
+        };
+        (ran, report)
+    }
+}
