@@ -6,7 +6,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
-use super::http_parts::{body_field, query_pairs, HttpRequestParts, HttpResponseParts};
+use super::http_parts::{body_field, query_pairs, HttpRequestParts, HttpResponseParts, Untyped};
 use super::target_group::TargetGroupSettings;
 
 /// Collapses pairs into `{name: last value}` or `{name: [values…]}`.
@@ -72,7 +72,7 @@ pub fn event(req: &HttpRequestParts, settings: &TargetGroupSettings) -> Result<V
         headers.push(("x-amzn-trace-id".into(), trace_id()));
     }
 
-    let (body, is_base64) = body_field(req)?;
+    let (body, is_base64) = body_field(req, Untyped::Base64)?;
 
     let multi = settings.multi_value_headers;
     let query = query_pairs(&req.query);
@@ -289,6 +289,12 @@ mod tests {
             request_event(&bin, &settings(false), "id").unwrap()["isBase64Encoded"],
             true
         );
+        // No Content-Type is not a text type: base64, whatever the bytes (never a 400).
+        let mut untyped = doc_request();
+        untyped.body = Bytes::from_static(&[0, 159, 146, 150]);
+        let e = request_event(&untyped, &settings(false), "id").unwrap();
+        assert_eq!(e["isBase64Encoded"], true);
+        assert_eq!(e["body"], "AJ+Slg==");
     }
 
     #[test]

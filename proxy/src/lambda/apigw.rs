@@ -9,7 +9,7 @@ use bytes::Bytes;
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
-use super::http_parts::{body_field, query_pairs, HttpRequestParts, HttpResponseParts};
+use super::http_parts::{body_field, query_pairs, HttpRequestParts, HttpResponseParts, Untyped};
 
 fn decoded(s: &str) -> String {
     percent_decode_str(&s.replace('+', " "))
@@ -25,10 +25,11 @@ fn lower_headers(req: &HttpRequestParts) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The first value of header `name` (lowercase), whatever case the names are in.
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
-        .find(|(k, _)| k == name)
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
 }
 
@@ -40,18 +41,20 @@ fn now() -> (String, u128) {
     (date, since.as_millis())
 }
 
-/// Payload format 1.0: both single- and multi-value maps, query values decoded. As in AWS's
-/// sample event, the single-value map keeps the last header and the first query value.
+/// Payload format 1.0 (a REST API's proxy integration): both single- and multi-value maps,
+/// query values decoded, header names as the client sent them (a REST API does not lowercase
+/// them; HTTP APIs and payload 2.0 do). As in AWS's sample event, the single-value map keeps the
+/// last header and the first query value.
 pub fn v1_event(req: &HttpRequestParts, request_id: &str) -> Result<Value, String> {
-    let headers = lower_headers(req);
+    let headers = &req.headers;
     let query: Vec<(String, String)> = query_pairs(&req.query)
         .into_iter()
         .map(|(k, v)| (decoded(&k), decoded(&v)))
         .collect();
-    let (body, is_base64) = body_field(req)?;
+    let (body, is_base64) = body_field(req, Untyped::Text)?;
     let mut single_headers = Map::new();
     let mut multi_headers = Map::new();
-    for (k, v) in &headers {
+    for (k, v) in headers {
         single_headers.insert(k.clone(), v.clone().into());
         push(&mut multi_headers, k, v);
     }
@@ -64,7 +67,7 @@ pub fn v1_event(req: &HttpRequestParts, request_id: &str) -> Result<Value, Strin
         push(&mut multi_query, k, v);
     }
     let (time, epoch) = now();
-    let host = header(&headers, "host").unwrap_or("localhost").to_string();
+    let host = header(headers, "host").unwrap_or("localhost").to_string();
     Ok(json!({
         "resource": req.path,
         "path": req.path,
@@ -81,7 +84,7 @@ pub fn v1_event(req: &HttpRequestParts, request_id: &str) -> Result<Value, Strin
             "httpMethod": req.method,
             "identity": {
                 "sourceIp": req.client_ip.clone().unwrap_or_default(),
-                "userAgent": header(&headers, "user-agent").unwrap_or(""),
+                "userAgent": header(headers, "user-agent").unwrap_or(""),
             },
             "path": req.path,
             "protocol": "HTTP/1.1",
@@ -120,7 +123,7 @@ pub fn v2_event(req: &HttpRequestParts, request_id: &str) -> Result<Value, Strin
     for (k, v) in query_pairs(&req.query) {
         join(&mut query, &decoded(&k), &decoded(&v));
     }
-    let (body, is_base64) = body_field(req)?;
+    let (body, is_base64) = body_field(req, Untyped::Text)?;
     let (time, epoch) = now();
     let mut event = json!({
         "version": "2.0",
@@ -300,9 +303,9 @@ mod tests {
             path: "/my/path".into(),
             query: "parameter1=value1&parameter1=value2&parameter2=value".into(),
             headers: vec![
-                h("Header1", "value1"),
-                h("Header2", "value1"),
-                h("Header2", "value2"),
+                h("header1", "value1"),
+                h("header2", "value1"),
+                h("header2", "value2"),
             ],
             body: Bytes::from_static(b"Hello from Lambda!"),
             client_ip: Some("192.0.2.1".into()),
@@ -369,6 +372,25 @@ mod tests {
         );
         assert_eq!(event["requestContext"]["http"]["method"], "POST");
         assert_eq!(event["requestContext"]["http"]["sourceIp"], "192.0.2.1");
+    }
+
+    #[test]
+    fn v1_keeps_header_case_as_a_rest_api_does_and_v2_lowercases() {
+        let mut req = sample_request();
+        req.headers = vec![
+            ("X-Custom".into(), "a".into()),
+            ("Host".into(), "example.com".into()),
+            ("User-Agent".into(), "curl".into()),
+        ];
+        let v1 = v1_event(&req, "id").unwrap();
+        assert_eq!(v1["headers"]["X-Custom"], "a");
+        assert_eq!(v1["multiValueHeaders"]["X-Custom"], json!(["a"]));
+        assert!(v1["headers"].get("x-custom").is_none());
+        assert_eq!(v1["requestContext"]["domainName"], "example.com");
+        assert_eq!(v1["requestContext"]["identity"]["userAgent"], "curl");
+        let v2 = v2_event(&req, "id").unwrap();
+        assert_eq!(v2["headers"]["x-custom"], "a");
+        assert!(v2["headers"].get("X-Custom").is_none());
     }
 
     #[test]

@@ -39,8 +39,18 @@ pub struct HttpResponseParts {
     pub body: Bytes,
 }
 
-/// Whether the ALB sends this body as text: no `Content-Encoding`, and a text content type.
-fn body_is_text(headers: &[(String, String)]) -> bool {
+/// Whether a body without `Content-Type` is sent as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Untyped {
+    /// API Gateway (no binary media types configured): the body goes as text.
+    Text,
+    /// The ALB: only text content types go as text; every other body is base64-encoded.
+    Base64,
+}
+
+/// Whether this body is sent as text: no `Content-Encoding`, and a text content type (or none,
+/// when `untyped` says so).
+fn body_is_text(headers: &[(String, String)], untyped: Untyped) -> bool {
     let get = |n: &str| {
         headers
             .iter()
@@ -52,7 +62,7 @@ fn body_is_text(headers: &[(String, String)]) -> bool {
         return false;
     }
     let Some(ct) = get("content-type") else {
-        return true;
+        return untyped == Untyped::Text;
     };
     let ct = ct
         .split(';')
@@ -79,11 +89,15 @@ pub(super) fn query_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// `body` and `isBase64Encoded` by the ALB's rule; a text body that is not UTF-8 is refused.
-pub(super) fn body_field(req: &HttpRequestParts) -> Result<(String, bool), String> {
+/// `body` and `isBase64Encoded` by the ALB's rule (`untyped` for a body without a type); a
+/// text body that is not UTF-8 is refused.
+pub(super) fn body_field(
+    req: &HttpRequestParts,
+    untyped: Untyped,
+) -> Result<(String, bool), String> {
     if req.body.is_empty() {
         Ok((String::new(), false))
-    } else if body_is_text(&req.headers) {
+    } else if body_is_text(&req.headers, untyped) {
         match std::str::from_utf8(&req.body) {
             Ok(s) => Ok((s.to_string(), false)),
             Err(_) => Err("a text request body is not valid UTF-8".into()),

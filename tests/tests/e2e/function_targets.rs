@@ -5,10 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use edge_test_artifacts as guests;
 
-use crate::support::{client, free_port, invoke_endpoint, Proxy};
+use crate::support::{client, free_port, invoke_endpoint, raw_exchange, Proxy};
 
 fn hello(multi: bool) -> Proxy {
     Proxy::start(&format!(
@@ -282,4 +283,73 @@ async fn malformed_results_are_502_and_silent_endpoints_504() {
             "{path}: {log}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_untyped_binary_body_reaches_an_alb_target_base64_encoded_and_api_gateway_as_text() {
+    // The endpoint answers 200 only for the event each payload's rule makes.
+    let addr = invoke_endpoint(|request| {
+        let alb = request.contains("\"body\":\"AJ+Slg==\"")
+            && request.contains("\"isBase64Encoded\":true");
+        let apigw = request.contains("\"body\":\"plain words\"")
+            && request.contains("\"isBase64Encoded\":false");
+        Some(if alb || apigw {
+            r#"{"statusCode": 200, "body": "seen"}"#
+        } else {
+            r#"{"statusCode": 418, "body": "unexpected event"}"#
+        })
+    })
+    .await;
+    let url = format!("http://{addr}/2015-03-31/functions/f/invocations");
+    let alb = remote_with(&url, "");
+    let resp = client()
+        .post(alb.url("/upload"))
+        .body(vec![0u8, 159, 146, 150])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", alb.stderr());
+    assert_eq!(resp.text().await.unwrap(), "seen");
+    let rest = remote_with(&url, "payload = \"api-gateway-v1\"");
+    let resp = client()
+        .post(rest.url("/upload"))
+        .body("plain words")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_rest_api_payload_keeps_the_header_case_the_client_sent() {
+    let addr = invoke_endpoint(|request| {
+        Some(
+            if request.contains("\"X-Mixed-Case\":\"v\"") && !request.contains("\"x-mixed-case\"") {
+                r#"{"statusCode": 200, "body": "kept"}"#
+            } else {
+                r#"{"statusCode": 418, "body": "lowercased"}"#
+            },
+        )
+    })
+    .await;
+    let url = format!("http://{addr}/2015-03-31/functions/f/invocations");
+    // reqwest sends every name in lowercase; a raw request keeps the case. Off the runtime
+    // thread, which the invoke endpoint needs meanwhile.
+    let send = |proxy: &Proxy| {
+        let addr = proxy.addr;
+        tokio::task::spawn_blocking(move || {
+            raw_exchange(
+                addr,
+                b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Mixed-Case: v\r\nConnection: close\r\n\r\n",
+                Duration::from_secs(5),
+            )
+        })
+    };
+    let rest = remote_with(&url, "payload = \"api-gateway-v1\"");
+    let reply = send(&rest).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.ends_with("kept"), "{reply}");
+    // Payload 2.0 lowercases, as HTTP APIs do.
+    let http_api = remote_with(&url, "payload = \"api-gateway-v2\"");
+    assert!(send(&http_api).await.unwrap().ends_with("lowercased"));
 }
