@@ -1,5 +1,6 @@
 //! The admin listener: `/healthz` for load balancers and orchestrators, `/metrics` for
-//! Prometheus, `POST /cache/purge` and `POST /reload` for operators. It is a separate listener
+//! Prometheus, `/cost` (the functions' use priced as Lambda and Lambda@Edge), `POST
+//! /cache/purge` and `POST /reload` for operators. It is a separate listener
 //! so viewers can never reach it.
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use serde::Deserialize;
 
 use crate::cache::{EdgeCache, PurgeScope};
 use crate::node::Node;
-use crate::observe::Metrics;
+use crate::observe::{cost, Metrics};
 
 /// Largest purge request body read.
 const MAX_PURGE_BODY: usize = 64 * 1024;
@@ -205,6 +206,23 @@ impl ServeHttp for AdminApp {
                     "text/plain; version=0.0.4",
                     self.metrics.render(),
                 )
+            }
+            ("/cost", _) => {
+                let query = session.req_header().uri.query().unwrap_or("");
+                match cost::Prices::from_query(query) {
+                    Ok(prices) => (
+                        StatusCode::OK,
+                        "application/json",
+                        cost::report(&self.metrics.billing(), &prices)
+                            .to_string()
+                            .into_bytes(),
+                    ),
+                    Err(e) => (
+                        StatusCode::BAD_REQUEST,
+                        "application/json",
+                        serde_json::json!({ "error": e }).to_string().into_bytes(),
+                    ),
+                }
             }
             ("/cache/purge", &Method::POST) => {
                 let (status, body) = self.purge(session).await;

@@ -69,8 +69,11 @@ pub async fn serve(
         proto: ctx.viewer.scheme,
     };
     let started = std::time::Instant::now();
-    let result = group.call(&parts, &ctx.request_id).await;
+    let (result, report) = group.call(&parts, &ctx.request_id).await;
     ctx.origin_latency = Some(started.elapsed());
+    if let (Some(report), Some(function)) = (&report, group.function_name()) {
+        triggers.metrics.observe_billing(function, report);
+    }
     // The result readers checked every field for the wire; a header Pingora still refuses
     // is a malformed result all the same.
     let result = result.and_then(|r| {

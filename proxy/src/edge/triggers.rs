@@ -41,7 +41,7 @@ pub enum RequestStep {
 /// Runs triggers for the pipeline: what a hook call needs beyond the request (metrics, and the
 /// local-origin server that serves generated responses on cached behaviors).
 pub struct Triggers {
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
     local: Arc<LocalOrigins>,
 }
 
@@ -86,6 +86,7 @@ impl Triggers {
             if r.slow_lane {
                 self.metrics.hook_slow_lane.with_label_values(&[name]).inc();
             }
+            self.metrics.observe_billing(name, r);
             // Cold starts are logged at info; every warm REPORT line only at debug
             // (`RUST_LOG=info,edge_proxy::report=debug`): at edge request rates a log line per
             // invocation costs more than the invocation. edge_hook_duration_seconds has them all.

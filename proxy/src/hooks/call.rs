@@ -27,6 +27,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// The duration Lambda bills: rounded up to the next whole millisecond (at least 1).
+    pub fn billed_ms(&self) -> u64 {
+        (self.duration.as_nanos().div_ceil(1_000_000) as u64).max(1)
+    }
+
+    /// What Lambda meters: billed duration × configured memory, in GB-seconds.
+    pub fn gb_seconds(&self) -> f64 {
+        self.billed_ms() as f64 / 1000.0 * self.memory_mb as f64 / 1024.0
+    }
+
     /// Lambda's `REPORT` line (`REPORT RequestId: … Duration: … Billed Duration: …`), the one
     /// format the proxy's log and `edge-proxy invoke` both print; without a request id when there
     /// is none to name.
@@ -37,7 +47,7 @@ impl Report {
         format!(
             "REPORT{id} Duration: {:.3} ms Billed Duration: {} ms Memory Size: {} MB Max Memory Used: {} MB{}",
             self.duration.as_secs_f64() * 1000.0,
-            self.duration.as_millis() + 1,
+            self.billed_ms(),
             self.memory_mb,
             self.max_memory_used_mb,
             self.init

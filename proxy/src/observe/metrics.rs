@@ -7,7 +7,7 @@ use prometheus::{
 };
 
 use crate::cache::MemoryStore;
-use crate::hooks::MemoryBudget;
+use crate::hooks::{MemoryBudget, Report};
 
 /// Every metric edge-proxy exports.
 pub struct Metrics {
@@ -29,6 +29,10 @@ pub struct Metrics {
     pub hook_cpu_seconds: CounterVec,
     /// Hook calls that used more CPU than a fast hook and finished on the slow lane.
     pub hook_slow_lane: IntCounterVec,
+    /// Invocations of each function as Lambda would bill them (hooks and wasm targets).
+    function_requests: IntCounterVec,
+    /// Billed duration × memory of each function, GB-seconds.
+    function_gb_seconds: CounterVec,
     hook_memory_bytes: IntGauge,
     hook_memory_budget_bytes: IntGauge,
     hook_environments_recycled: IntCounter,
@@ -128,6 +132,22 @@ impl Metrics {
             &["function"],
         )
         .expect("valid metric");
+        let function_requests = IntCounterVec::new(
+            Opts::new(
+                "edge_function_billed_requests_total",
+                "Invocations of each function (hooks and wasm target functions), as Lambda bills requests.",
+            ),
+            &["function"],
+        )
+        .expect("valid metric");
+        let function_gb_seconds = CounterVec::new(
+            Opts::new(
+                "edge_function_billed_gb_seconds_total",
+                "Billed duration (rounded up to 1 ms) times configured memory, in GB-seconds, by function.",
+            ),
+            &["function"],
+        )
+        .expect("valid metric");
         let hook_memory_bytes = IntGauge::new(
             "edge_hook_memory_bytes",
             "Linear memory granted to all execution environments.",
@@ -216,6 +236,8 @@ impl Metrics {
             Box::new(cache_max_bytes.clone()),
             Box::new(hook_cpu_seconds.clone()),
             Box::new(hook_slow_lane.clone()),
+            Box::new(function_requests.clone()),
+            Box::new(function_gb_seconds.clone()),
             Box::new(hook_memory_bytes.clone()),
             Box::new(hook_memory_budget_bytes.clone()),
             Box::new(hook_environments_recycled.clone()),
@@ -250,6 +272,8 @@ impl Metrics {
             hook_duration,
             hook_cpu_seconds,
             hook_slow_lane,
+            function_requests,
+            function_gb_seconds,
             hook_memory_bytes,
             hook_memory_budget_bytes,
             hook_environments_recycled,
@@ -288,6 +312,43 @@ impl Metrics {
         self.cache_bytes.set(store.bytes() as i64);
         self.cache_objects.set(store.objects() as i64);
         self.cache_max_bytes.set(store.max_bytes() as i64);
+    }
+
+    /// Meters one invocation of `function` as Lambda bills it.
+    pub fn observe_billing(&self, function: &str, report: &Report) {
+        self.function_requests.with_label_values(&[function]).inc();
+        self.function_gb_seconds
+            .with_label_values(&[function])
+            .inc_by(report.gb_seconds());
+    }
+
+    /// Each metered function's billed requests and GB-seconds since start, by name.
+    pub fn billing(&self) -> Vec<(String, u64, f64)> {
+        use prometheus::core::Collector;
+        let mut gb_seconds = std::collections::HashMap::new();
+        for m in self
+            .function_gb_seconds
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+        {
+            if let Some(l) = m.get_label().first() {
+                gb_seconds.insert(l.value().to_string(), m.get_counter().get_value());
+            }
+        }
+        let mut rows: Vec<_> = self
+            .function_requests
+            .collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .filter_map(|m| {
+                let name = m.get_label().first()?.value().to_string();
+                let gb_s = gb_seconds.get(&name).copied().unwrap_or(0.0);
+                Some((name, m.get_counter().get_value() as u64, gb_s))
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
     }
 
     /// Copies the hooks' node-wide memory budget into the registry.

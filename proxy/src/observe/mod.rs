@@ -1,6 +1,8 @@
-//! What an operator sees: Prometheus metrics, the access log and the operational log.
+//! What an operator sees: Prometheus metrics, the access log, the operational log and the cost
+//! report.
 
 mod access_log;
+pub mod cost;
 mod logging;
 mod metrics;
 

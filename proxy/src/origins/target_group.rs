@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{FunctionOrigin, FunctionTarget};
-use crate::hooks::{HookFunction, HookRegistry};
+use crate::hooks::{HookFunction, HookRegistry, Report};
 use crate::lambda::{self, HttpRequestParts, HttpResponseParts, TargetGroupSettings};
 
 /// Why a target group could not answer; `status` is what the ALB would send.
@@ -66,6 +66,14 @@ impl TargetGroup {
         })
     }
 
+    /// The wasm function behind the group, if it is one (an invoke URL is not metered here).
+    pub fn function_name(&self) -> Option<&str> {
+        match &self.target {
+            Target::Wasm(f) => Some(f.name()),
+            Target::InvokeUrl { .. } => None,
+        }
+    }
+
     /// An error of this group's target, for the viewer's `status`.
     pub fn error(&self, status: u16, reason: impl Into<String>) -> TargetError {
         TargetError {
@@ -79,11 +87,25 @@ impl TargetGroup {
         }
     }
 
-    /// Translates `request` to the event, invokes the target, and translates the result back.
+    /// Translates `request` to the event, invokes the target, and translates the result back;
+    /// with what a wasm function's invocation cost (for metering), when one ran.
     pub async fn call(
         &self,
         request: &HttpRequestParts,
         request_id: &str,
+    ) -> (Result<HttpResponseParts, TargetError>, Option<Report>) {
+        let mut report = None;
+        let result = self
+            .translate_and_call(request, request_id, &mut report)
+            .await;
+        (result, report)
+    }
+
+    async fn translate_and_call(
+        &self,
+        request: &HttpRequestParts,
+        request_id: &str,
+        report: &mut Option<Report>,
     ) -> Result<HttpResponseParts, TargetError> {
         if request.body.len() > lambda::MAX_REQUEST_BODY {
             return Err(self.error(413, "request body over 1 MB"));
@@ -93,9 +115,10 @@ impl TargetGroup {
         let event = serde_json::to_vec(&event).expect("event serializes");
         let result = match &self.target {
             Target::Wasm(function) => {
-                let (result, _) = function
+                let (result, cost) = function
                     .invoke_json(&self.name, event, self.timeout, request_id)
                     .await;
+                *report = cost;
                 result.map_err(|e| self.error(e.status(), e.to_string()))?
             }
             Target::InvokeUrl { url, client } => self.invoke_remote(client, url, event).await?,

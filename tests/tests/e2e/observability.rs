@@ -113,3 +113,65 @@ async fn each_request_writes_one_json_access_log_line() {
         1
     );
 }
+
+#[tokio::test]
+async fn cost_prices_a_fixed_request_mix_as_lambda_and_lambda_at_edge_bill_it() {
+    let origin = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n[origins.api]\ntype = \"function\"\nfunction = \"hello\"\n\n[functions.noop]\nmodule = \"{}\"\nmemory-mb = 128\n\n[functions.hello]\nmodule = \"{}\"\nmemory-mb = 512\n\n[[behaviors]]\npath = \"/api/*\"\norigin = \"api\"\n\n[default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\nviewer-request = {{ function = \"noop\" }}\n",
+        origin.addr,
+        edge_test_artifacts::FIXTURE_NOOP,
+        edge_test_artifacts::ALB_HELLO,
+    ));
+    // The mix: five requests through the 128 MB hook, three to the 512 MB target function.
+    for _ in 0..5 {
+        assert_eq!(proxy.status("/page").await, 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(proxy.status("/api/hello").await, 200);
+    }
+    let cost: serde_json::Value =
+        serde_json::from_str(&proxy.admin_text("/cost?edge-per-million-requests=1").await).unwrap();
+    let functions = cost["functions"].as_array().unwrap();
+    let row = |name: &str| {
+        functions
+            .iter()
+            .find(|f| f["function"] == name)
+            .unwrap_or_else(|| panic!("{name} in {cost}"))
+    };
+    for (name, requests, memory_gb) in [("noop", 5, 0.125), ("hello", 3, 0.5)] {
+        let f = row(name);
+        assert_eq!(f["requests"], requests, "{name}");
+        // Whole billed milliseconds, at least one per request, times the memory.
+        let gb_s = f["gbSeconds"].as_f64().unwrap();
+        let billed_ms = gb_s / memory_gb * 1000.0;
+        assert!(
+            (billed_ms - billed_ms.round()).abs() < 1e-6,
+            "{name}: {billed_ms} ms"
+        );
+        assert!(
+            billed_ms.round() as u64 >= requests,
+            "{name}: {billed_ms} ms"
+        );
+        let lambda = requests as f64 / 1e6 * 0.20 + gb_s * 0.000_016_666_7;
+        let edge = requests as f64 / 1e6 * 1.0 + gb_s * 0.000_050_01;
+        assert!(
+            (f["lambda"].as_f64().unwrap() - lambda).abs() < 1e-12,
+            "{name}"
+        );
+        assert!(
+            (f["lambdaAtEdge"].as_f64().unwrap() - edge).abs() < 1e-12,
+            "{name}"
+        );
+    }
+    assert_eq!(cost["total"]["requests"], 8);
+    let bad = client()
+        .get(proxy.admin_url("/cost?lambda-per-gb-second=free"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("lambda-per-gb-second"));
+    let metrics = proxy.metrics().await;
+    assert!(metrics.contains("edge_function_billed_requests_total{function=\"noop\"} 5"));
+}
