@@ -137,3 +137,16 @@ impl HookError {
         }
     }
 }
+
+/// One line saying why a call trapped: the trap code, or the host error that stopped it (such
+/// as the memory limit).
+pub(super) fn trap_reason(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("trapped: {trap}"),
+        None => format!("{}", e.root_cause())
+            .lines()
+            .next()
+            .unwrap_or("trapped")
+            .to_string(),
+    }
+}

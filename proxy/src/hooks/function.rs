@@ -3,7 +3,7 @@
 //! after a trap or timeout, recycling after N invocations or idle time, and throttling beyond
 //! `max-concurrency`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,8 @@ use super::budgets::NodeBudgets;
 use super::call::{Call, Report, TimedOut};
 use super::convert;
 use super::environment::{Environment, Exports};
-use super::error::{HookError, Trigger};
+use super::error::{trap_reason, HookError, Trigger};
+use super::in_flight::InFlight;
 use super::lane::CpuBudgetExceeded;
 use super::memory_budget::{BudgetExhausted, IdleEnvironments};
 use super::prepared::Prepared;
@@ -489,39 +490,5 @@ impl HookFunction {
 impl IdleEnvironments for HookFunction {
     fn drop_idle(&self) -> usize {
         std::mem::take(&mut *self.idle.lock().expect("pool lock")).len()
-    }
-}
-
-/// One running invocation, counted against `max-concurrency` until dropped.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl<'a> InFlight<'a> {
-    /// Counts one more invocation, unless `limit` are already running.
-    fn enter(count: &'a AtomicUsize, limit: usize) -> Option<Self> {
-        count
-            .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| InFlight(count))
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Release);
-    }
-}
-
-/// One line saying why a call trapped: the trap code, or the host error that stopped it (such
-/// as the memory limit).
-fn trap_reason(e: &wasmtime::Error) -> String {
-    match e.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => format!("trapped: {trap}"),
-        None => format!("{}", e.root_cause())
-            .lines()
-            .next()
-            .unwrap_or("trapped")
-            .to_string(),
     }
 }

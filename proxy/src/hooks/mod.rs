@@ -21,6 +21,7 @@ mod error;
 mod event_config;
 mod function;
 mod headers;
+mod in_flight;
 mod invocation;
 mod lane;
 mod memory_budget;
