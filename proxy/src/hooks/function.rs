@@ -157,16 +157,7 @@ impl HookFunction {
             let returned = hook.call_handle(&mut env.store, wit_event).await;
             (env, returned)
         };
-        let (ran, report) = call
-            .run(
-                &self.budgets.lane,
-                run,
-                timeout,
-                init,
-                self.config.memory_mb,
-            )
-            .await;
-        self.log_output(&call.output, &request_id);
+        let (ran, report) = self.run(call, run, timeout, init, &request_id).await;
         let (mut env, returned) = match ran {
             Ok(done) => done,
             Err(stopped) => {
@@ -355,16 +346,7 @@ impl HookFunction {
             let returned = function.call_invoke(&mut env.store, &event[..]).await;
             (env, returned)
         };
-        let (ran, report) = call
-            .run(
-                &self.budgets.lane,
-                run,
-                timeout,
-                init,
-                self.config.memory_mb,
-            )
-            .await;
-        self.log_output(&call.output, request_id);
+        let (ran, report) = self.run(call, run, timeout, init, request_id).await;
         let outcome = match ran {
             Err(stopped) => Err(self.stopped(stopped, &trigger, timeout.as_millis() as u64)),
             Ok((_, Err(trap))) => Err(self.trapped(&trigger, &trap)),
@@ -473,6 +455,29 @@ impl HookFunction {
             invocations: 0,
             last_used: Instant::now(),
         })
+    }
+
+    /// Runs `call` (`run` owns the environment and gives it back) on this node's slow lane
+    /// within `timeout`, then logs what the guest printed under `request_id`.
+    async fn run<O: Send + 'static>(
+        &self,
+        call: Call,
+        run: impl std::future::Future<Output = (Environment, O)> + Send + 'static,
+        timeout: Duration,
+        init: Option<Duration>,
+        request_id: &str,
+    ) -> (Result<(Environment, O), TimedOut>, Report) {
+        let ran = call
+            .run(
+                &self.budgets.lane,
+                run,
+                timeout,
+                init,
+                self.config.memory_mb,
+            )
+            .await;
+        self.log_output(&call.output, request_id);
+        ran
     }
 
     /// Writes what the guest printed to the log, a line at a time, with function and request id.
