@@ -15,9 +15,14 @@ pub fn generated_response_cap(event: EventType) -> usize {
 }
 
 /// Include-body exposure: bodies are truncated at 40 KB (viewer-request) / 1 MB (origin-request)
-/// with `inputTruncated: true`. Source: "Restrictions on Lambda@Edge".
+/// with `inputTruncated: true`, read as decimal units like the replaced-body caps below (a 1 MiB
+/// upload is shown truncated at origin-request). Source: "Restrictions on Lambda@Edge".
 pub fn exposed_body_cap(event: EventType) -> usize {
-    generated_response_cap(event)
+    if event.is_viewer() {
+        40_000
+    } else {
+        1_000_000
+    }
 }
 
 /// Replaced request body caps: text 40 KB / 1 MB, base64 53.2 KB / 1.33 MB; larger is a

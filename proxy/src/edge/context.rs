@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::held_body::HeldBody;
 use super::viewer::Viewer;
 use crate::cache::PurgeEpoch;
 use crate::node::Generation;
@@ -33,8 +34,8 @@ pub struct RequestContext {
     pub origin_sent: Option<Instant>,
     /// How long the origin took to answer with a header.
     pub origin_latency: Option<Duration>,
-    /// The request body, when an include-body association read it.
-    pub body_read: Option<Bytes>,
+    /// The start of the request body, when an include-body association read it.
+    pub body_read: Option<HeldBody>,
     /// A request body a hook replaced the original with.
     pub request_body_swap: Option<BodySwap>,
     /// A response body origin-response replaced the origin's with.

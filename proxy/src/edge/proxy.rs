@@ -305,6 +305,8 @@ impl ProxyHttp for EdgeProxy {
         }
         if let Some(swap) = &mut ctx.request_body_swap {
             swap.apply(body);
+        } else if let Some(held) = &mut ctx.body_read {
+            held.replay(body);
         }
         Ok(())
     }
@@ -316,6 +318,9 @@ impl ProxyHttp for EdgeProxy {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> Result<Box<HttpPeer>> {
+        if let Some(held) = &mut ctx.body_read {
+            held.restart();
+        }
         if ctx.local.is_some() {
             return self.local.peer();
         }

@@ -4,13 +4,14 @@
 //! phases in `proxy.rs` call it.
 
 use base64::Engine as _;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
 use std::sync::Arc;
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
+use super::held_body::HeldBody;
 use super::event_wire::{self, visible_request_headers, visible_response_headers};
 use super::failures::send_hook_error;
 use super::local_origin::LocalOrigins;
@@ -24,11 +25,6 @@ use edge_event::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
     HookOutcome,
 };
-
-/// Pingora keeps at most this much of a request body for replay to the origin. A function with
-/// include-body sees bodies up to this size (truncated at its trigger's cap); larger bodies on
-/// such behaviors are refused with 413 rather than forwarded damaged.
-const REPLAYABLE_BODY: usize = 64 * 1024 - 1;
 
 /// What the pipeline does after a request trigger ran.
 pub enum RequestStep {
@@ -143,13 +139,10 @@ impl Triggers {
     ) -> pingora::Result<CfRequest> {
         let body = if include_body && has_writable_method(session) {
             let cap = limits::exposed_body_cap(et);
-            if ctx.body_read.is_none() {
-                let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
-                ctx.body_read = Some(read_whole_body(session, deadline).await?);
-            }
-            let bytes = ctx.body_read.as_ref().expect("just read");
-            let truncated = bytes.len() > cap;
-            let shown = &bytes[..bytes.len().min(cap)];
+            let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
+            let held = ctx.body_read.get_or_insert_with(HeldBody::default);
+            held.fill(session, deadline, cap).await?;
+            let (shown, truncated) = held.shown(cap);
             Some(CfBody {
                 input_truncated: truncated,
                 action: BodyAction::ReadOnly,
@@ -418,27 +411,6 @@ fn has_writable_method(session: &Session) -> bool {
         session.req_header().method,
         http::Method::GET | http::Method::HEAD | http::Method::OPTIONS | http::Method::TRACE
     )
-}
-
-/// Reads the whole request body, keeping it in Pingora's replay buffer for the origin.
-async fn read_whole_body(
-    session: &mut Session,
-    deadline: tokio::time::Instant,
-) -> pingora::Result<Bytes> {
-    session.enable_retry_buffering();
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = request_body::next_chunk(session, deadline).await? {
-        buf.extend_from_slice(&chunk);
-        if buf.len() > REPLAYABLE_BODY {
-            return pingora::Error::e_explain(
-                pingora::ErrorType::HTTPStatus(413),
-                format!(
-                    "request body over {REPLAYABLE_BODY} bytes on a behavior with include-body"
-                ),
-            );
-        }
-    }
-    Ok(buf.freeze())
 }
 
 /// Whether the request's behavior associates a function with `et`.

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use edge_test_artifacts as guests;
 
-use crate::support::{client, Origin, Proxy};
+use crate::support::{client, raw_exchange, Origin, Proxy};
 
 /// A proxy with origins `o` (http) and `alt` (http), function definitions `functions`, and one
 /// default behavior to `o` carrying `hooks` (TOML lines for `[default-behavior.hooks]`).
@@ -351,8 +351,9 @@ async fn include_body_exposes_truncates_and_replaces() {
     assert_eq!(seen.headers["x-probe-body-truncated"], "true");
     assert_eq!(
         seen.headers["x-probe-body-length"],
-        (40 * 1024 / 3 * 4 + 4).to_string()
+        (40_000usize.div_ceil(3) * 4).to_string()
     );
+    assert_eq!(seen.body, big.as_bytes(), "the origin gets the whole body");
     assert_eq!(seen.headers["content-length"], big.len().to_string());
 
     let replaced = client()
@@ -517,4 +518,114 @@ async fn a_python_hook_runs_on_the_same_contract() {
         .unwrap();
     assert_eq!(allowed.status(), 200);
     assert_eq!(o.last().headers["x-hook-language"], "python");
+}
+
+/// A body of `len` bytes that shows where any byte went missing or moved.
+fn upload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b"0123456789abcdef"[(i * 7 + i / 4096) % 16]).collect()
+}
+
+#[tokio::test]
+async fn uploads_of_any_size_reach_the_origin_whole_past_include_body_hooks() {
+    let functions = function("probe", guests::FIXTURE_PROBE, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "viewer-request = { function = \"probe\", include-body = true }\norigin-request = { function = \"probe\", include-body = true }",
+    )
+    .await;
+    // Around each trigger's cap and Pingora's 64 KiB replay buffer, then 1 MiB and 10 MiB as
+    // CloudFront users upload them: the hook sees at most 40 KB / 1 MB, the origin everything.
+    for len in [
+        39_999,
+        40_001,
+        65_535,
+        65_537,
+        200_000,
+        999_999,
+        1 << 20,
+        10 << 20,
+    ] {
+        let body = upload(len);
+        let resp = client()
+            .put(proxy.url("/upload"))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{len} bytes");
+        let seen = o.last();
+        assert_eq!(seen.body.len(), len, "{len} bytes reach the origin");
+        assert!(seen.body == body, "{len} bytes reach the origin unchanged");
+        let shown = |cap: usize| (len.min(cap).div_ceil(3) * 4, len > cap);
+        let (viewer_len, viewer_cut) = shown(40_000);
+        let (origin_len, origin_cut) = shown(1_000_000);
+        assert_eq!(
+            seen.headers["x-probe-body"],
+            format!(
+                "ViewerRequest {viewer_cut} {viewer_len}, OriginRequest {origin_cut} {origin_len}"
+            ),
+            "{len} bytes"
+        );
+    }
+}
+
+/// A chunked request (no Content-Length) over a raw socket, in 16 KiB chunks.
+fn chunked_put(addr: std::net::SocketAddr, body: &[u8]) -> String {
+    let mut request =
+        b"PUT /chunked HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            .to_vec();
+    for chunk in body.chunks(16 * 1024) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    raw_exchange(addr, &request, Duration::from_secs(10))
+}
+
+#[tokio::test]
+async fn chunked_uploads_pass_include_body_hooks_or_get_411() {
+    let functions = function("probe", guests::FIXTURE_PROBE, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "viewer-request = { function = \"probe\", include-body = true }",
+    )
+    .await;
+    let addr = proxy.addr;
+    // Past the viewer cap the rest stays in the connection: any size passes.
+    for len in [1_000, 60_000, 3 << 20] {
+        let body = upload(len);
+        let sent = body.clone();
+        let reply = tokio::task::spawn_blocking(move || chunked_put(addr, &sent))
+            .await
+            .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{len} bytes: {reply:.200}");
+        let seen = o.last();
+        assert!(seen.body == body, "{len} chunked bytes reach the origin unchanged");
+        assert_eq!(
+            seen.headers["x-probe-body-truncated"],
+            (len > 40_000).to_string()
+        );
+    }
+
+    // At origin-request (1 MB shown) a chunked body that ends between 64 KiB and 1 MB was read
+    // whole past what can be replayed: 411, with the reason, and the origin never called.
+    let functions = function("probe", guests::FIXTURE_PROBE, "");
+    let (o, _alt, proxy) = proxy_with(
+        &functions,
+        "origin-request = { function = \"probe\", include-body = true }",
+    )
+    .await;
+    let addr = proxy.addr;
+    let reply = tokio::task::spawn_blocking(move || chunked_put(addr, &upload(200_000)))
+        .await
+        .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 411"), "{reply:.200}");
+    assert_eq!(o.hits(), 0);
+    let reply = tokio::task::spawn_blocking(move || chunked_put(addr, &upload(2 << 20)))
+        .await
+        .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply:.200}");
+    assert_eq!(o.last().body.len(), 2 << 20);
+    assert_eq!(o.last().headers["x-probe-body-truncated"], "true");
 }
