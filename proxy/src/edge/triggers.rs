@@ -11,9 +11,9 @@ use pingora::proxy::Session;
 use std::sync::Arc;
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
-use super::held_body::HeldBody;
 use super::event_wire::{self, visible_request_headers, visible_response_headers};
 use super::failures::send_hook_error;
+use super::held_body::HeldBody;
 use super::local_origin::LocalOrigins;
 use super::{request_body, respond};
 use crate::config::Behavior;

@@ -522,7 +522,9 @@ async fn a_python_hook_runs_on_the_same_contract() {
 
 /// A body of `len` bytes that shows where any byte went missing or moved.
 fn upload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| b"0123456789abcdef"[(i * 7 + i / 4096) % 16]).collect()
+    (0..len)
+        .map(|i| b"0123456789abcdef"[(i * 7 + i / 4096) % 16])
+        .collect()
 }
 
 #[tokio::test]
@@ -599,9 +601,15 @@ async fn chunked_uploads_pass_include_body_hooks_or_get_411() {
         let reply = tokio::task::spawn_blocking(move || chunked_put(addr, &sent))
             .await
             .unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "{len} bytes: {reply:.200}");
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "{len} bytes: {reply:.200}"
+        );
         let seen = o.last();
-        assert!(seen.body == body, "{len} chunked bytes reach the origin unchanged");
+        assert!(
+            seen.body == body,
+            "{len} chunked bytes reach the origin unchanged"
+        );
         assert_eq!(
             seen.headers["x-probe-body-truncated"],
             (len > 40_000).to_string()
