@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::headers::HeaderList;
 use crate::model::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse,
-    CustomOrigin, EventType, HookOutcome,
+    CustomOrigin, EventType, HookOutcome, S3Origin,
 };
 
 /// Why AWS-shaped JSON could not be read.
@@ -158,6 +158,20 @@ fn origin_from_json(v: &Value) -> Result<CfOrigin, JsonError> {
                     o.get("customHeaders"),
                     "request.origin.customHeaders",
                 )?,
+                ssl_protocols: match o.get("sslProtocols") {
+                    None => vec!["TLSv1.2".into()],
+                    Some(list) => list
+                        .as_array()
+                        .and_then(|l| {
+                            l.iter()
+                                .map(|p| p.as_str().map(str::to_string))
+                                .collect::<Option<Vec<_>>>()
+                        })
+                        .ok_or(JsonError(
+                            "request.origin.custom: \"sslProtocols\" must be a list of strings"
+                                .into(),
+                        ))?,
+                },
             })
         };
     if let Some(name) = v.get("named").and_then(Value::as_str) {
@@ -167,7 +181,19 @@ fn origin_from_json(v: &Value) -> Result<CfOrigin, JsonError> {
         return Ok(CfOrigin::Custom(read(c, "https", 443)?));
     }
     if let Some(s) = v.get("s3") {
-        return Ok(CfOrigin::Custom(read(s, "https", 443)?));
+        return Ok(CfOrigin::S3(S3Origin {
+            auth_method: match s.get("authMethod").and_then(Value::as_str) {
+                Some(m) => m.to_string(),
+                None => "none".into(),
+            },
+            custom_headers: headers_from_json(
+                s.get("customHeaders"),
+                "request.origin.s3.customHeaders",
+            )?,
+            domain_name: str_field(s, "domainName", "request.origin.s3")?.to_string(),
+            path: opt_str(s, "path"),
+            region: opt_str(s, "region"),
+        }));
     }
     err("request.origin: expected \"custom\", \"s3\" or \"named\"")
 }
@@ -191,7 +217,14 @@ fn origin_to_json(o: &CfOrigin) -> Value {
             "port": c.port,
             "protocol": c.protocol,
             "readTimeout": c.read_timeout,
-            "sslProtocols": ["TLSv1.2"],
+            "sslProtocols": c.ssl_protocols,
+        }}),
+        CfOrigin::S3(s) => serde_json::json!({ "s3": {
+            "authMethod": s.auth_method,
+            "customHeaders": headers_to_json(&s.custom_headers),
+            "domainName": s.domain_name,
+            "path": s.path,
+            "region": s.region,
         }}),
     }
 }

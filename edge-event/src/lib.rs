@@ -23,6 +23,6 @@ pub use edits::HeaderEdits;
 pub use headers::{canonical_key, HeaderLine, HeaderList};
 pub use model::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse,
-    CustomOrigin, EventType, HookOutcome,
+    CustomOrigin, EventType, HookOutcome, S3Origin,
 };
 pub use validate::validate;

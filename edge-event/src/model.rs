@@ -108,9 +108,41 @@ pub enum BodyEncoding {
 pub enum CfOrigin {
     /// An origin configured in edge-proxy, by name (edge-proxy's addition).
     Named(String),
-    /// A custom origin by domain, port and protocol (`origin.custom`; an `origin.s3` is read as a
-    /// custom HTTPS origin on its domain).
+    /// A custom origin by domain, port and protocol (`origin.custom`).
     Custom(CustomOrigin),
+    /// An S3 bucket (`origin.s3`), reached over HTTPS on its domain.
+    S3(S3Origin),
+}
+
+/// `origin.s3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Origin {
+    /// `origin-access-identity` or `none`.
+    pub auth_method: String,
+    /// Headers added for this origin.
+    pub custom_headers: HeaderList,
+    /// The bucket's host name.
+    pub domain_name: String,
+    /// Prefix for the uri (`""` or starting with `/`).
+    pub path: String,
+    /// The bucket's region (required with `origin-access-identity`).
+    pub region: String,
+}
+
+impl S3Origin {
+    /// The HTTPS origin requests to the bucket go to (port 443, CloudFront's default timeouts).
+    pub fn as_custom(&self) -> CustomOrigin {
+        CustomOrigin {
+            domain_name: self.domain_name.clone(),
+            port: 443,
+            protocol: "https".into(),
+            path: self.path.clone(),
+            read_timeout: 30,
+            keepalive_timeout: 5,
+            custom_headers: self.custom_headers.clone(),
+            ssl_protocols: vec!["TLSv1.2".into()],
+        }
+    }
 }
 
 /// `origin.custom`.
@@ -130,6 +162,8 @@ pub struct CustomOrigin {
     pub keepalive_timeout: u32,
     /// Headers added for this origin.
     pub custom_headers: HeaderList,
+    /// `TLSv1.2`, `TLSv1.1`, `TLSv1`, `SSLv3`: what the origin may be spoken to with.
+    pub ssl_protocols: Vec<String>,
 }
 
 /// `Records[0].cf.request`.
@@ -179,6 +213,9 @@ pub struct CfEvent {
 
 /// What a hook returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// A request (with its origin) is larger than a response, but an outcome is made and moved once
+// per invocation: boxing it would add an allocation to every hook call to save stack bytes.
+#[allow(clippy::large_enum_variant)]
 pub enum HookOutcome {
     /// Continue with this request.
     Request(CfRequest),

@@ -8,6 +8,7 @@ use crate::headers::{HeaderLine, HeaderList};
 use crate::limits;
 use crate::model::{
     BodyAction, BodyEncoding, CfEvent, CfOrigin, CfResponse, CustomOrigin, EventType, HookOutcome,
+    S3Origin,
 };
 use crate::wire;
 
@@ -37,8 +38,14 @@ pub fn validate(
                 ));
             }
             check_headers(et, edits, &req.headers)?;
-            if let Some(CfOrigin::Custom(origin)) = &req.origin {
-                check_custom_origin(origin, &req.headers)?;
+            // The origin as presented (a configured one, in its own terms) needs no check: only
+            // one the hook set or changed must follow CloudFront's rules.
+            if req.origin != event.request.origin {
+                match &req.origin {
+                    Some(CfOrigin::Custom(origin)) => check_custom_origin(origin, &req.headers)?,
+                    Some(CfOrigin::S3(origin)) => check_s3_origin(origin, &req.headers)?,
+                    Some(CfOrigin::Named(_)) | None => {}
+                }
             }
             // Read-only request fields: CloudFront ignores changes to them.
             let original = event.request;
@@ -169,21 +176,82 @@ fn check_custom_origin(origin: &CustomOrigin, request_headers: &HeaderList) -> R
             origin.keepalive_timeout
         ));
     }
-    for line in origin.custom_headers.iter() {
+    if origin.ssl_protocols.is_empty()
+        || origin
+            .ssl_protocols
+            .iter()
+            .any(|p| !matches!(p.as_str(), "TLSv1.2" | "TLSv1.1" | "TLSv1" | "SSLv3"))
+    {
+        return Err(format!(
+            "origin.custom.sslProtocols {:?} must list some of TLSv1.2, TLSv1.1, TLSv1, SSLv3",
+            origin.ssl_protocols
+        ));
+    }
+    check_custom_headers("custom", &origin.custom_headers, request_headers)
+}
+
+/// CloudFront's rules for an S3 origin a function sets (`origin.s3`).
+fn check_s3_origin(origin: &S3Origin, request_headers: &HeaderList) -> Result<(), String> {
+    let name = &origin.domain_name;
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return Err(format!(
+            "origin.s3.domainName {name:?} is not a bucket's host name (lowercase, at most 128 characters)"
+        ));
+    }
+    let path = &origin.path;
+    if !path.is_empty()
+        && (!path.starts_with('/')
+            || path.ends_with('/')
+            || path.len() > 255
+            || wire::check_request_target(path, "").is_err())
+    {
+        return Err(format!(
+            "origin.s3.path {path:?} must start with '/', not end with '/', and be a URL-encoded path of at most 255 characters"
+        ));
+    }
+    match origin.auth_method.as_str() {
+        "none" => {}
+        "origin-access-identity" if !origin.region.is_empty() => {}
+        "origin-access-identity" => {
+            return Err(
+                "origin.s3.region is required with authMethod origin-access-identity".into(),
+            )
+        }
+        other => {
+            return Err(format!(
+                "origin.s3.authMethod {other:?} is not origin-access-identity or none"
+            ))
+        }
+    }
+    check_custom_headers("s3", &origin.custom_headers, request_headers)
+}
+
+/// `customHeaders` of an origin: no header CloudFront forbids, none also sent by the viewer.
+fn check_custom_headers(
+    kind: &str,
+    custom: &HeaderList,
+    request_headers: &HeaderList,
+) -> Result<(), String> {
+    for line in custom.iter() {
         if limits::is_disallowed(&line.name) || wire::is_proxy_owned(&line.name) {
             return Err(format!(
-                "origin.custom.customHeaders: header \"{}\" is not allowed",
+                "origin.{kind}.customHeaders: header \"{}\" is not allowed",
                 line.key
             ));
         }
         if request_headers.contains(&line.name) {
             return Err(format!(
-                "origin.custom.customHeaders: header \"{}\" is also a request header",
+                "origin.{kind}.customHeaders: header \"{}\" is also a request header",
                 line.key
             ));
         }
         wire::header_line(&line.name, &line.key, &line.value)
-            .map_err(|e| format!("origin.custom.customHeaders: {e}"))?;
+            .map_err(|e| format!("origin.{kind}.customHeaders: {e}"))?;
     }
     Ok(())
 }
@@ -352,7 +420,85 @@ mod tests {
             read_timeout: 30,
             keepalive_timeout: 5,
             custom_headers: HeaderList::new(),
+            ssl_protocols: vec!["TLSv1.1".into(), "TLSv1.2".into()],
         }
+    }
+
+    fn s3_origin() -> S3Origin {
+        S3Origin {
+            auth_method: "origin-access-identity".into(),
+            custom_headers: HeaderList::new(),
+            domain_name: "bucket.s3.us-east-1.amazonaws.com".into(),
+            path: "/site".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    #[test]
+    fn s3_origins_follow_cloudfronts_rules() {
+        let none = HeaderEdits::replaced();
+        let e = event(EventType::OriginRequest, None);
+        let with = |origin: S3Origin| {
+            let mut req = e.request.clone();
+            req.origin = Some(CfOrigin::S3(origin));
+            validate(e.clone(), HookOutcome::Request(req), &none)
+        };
+        assert!(with(s3_origin()).is_ok());
+        let bad = [
+            S3Origin {
+                domain_name: "Bucket.s3.amazonaws.com".into(),
+                ..s3_origin()
+            },
+            S3Origin {
+                domain_name: "".into(),
+                ..s3_origin()
+            },
+            S3Origin {
+                domain_name: "a".repeat(129),
+                ..s3_origin()
+            },
+            S3Origin {
+                path: "site".into(),
+                ..s3_origin()
+            },
+            S3Origin {
+                region: "".into(),
+                ..s3_origin()
+            },
+            S3Origin {
+                auth_method: "origin-access-control".into(),
+                ..s3_origin()
+            },
+        ];
+        for origin in bad {
+            assert!(with(origin.clone()).is_err(), "{origin:?}");
+        }
+        assert!(with(S3Origin {
+            region: "".into(),
+            auth_method: "none".into(),
+            ..s3_origin()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn an_origin_returned_as_shown_is_not_checked() {
+        // A configured origin shown in its own terms (an IP, a 100 s read timeout) may go back
+        // unchanged; the same fields set by a hook are refused.
+        let none = HeaderEdits::replaced();
+        let shown = CfOrigin::Custom(CustomOrigin {
+            read_timeout: 100,
+            ..custom_origin()
+        });
+        let mut e = event(EventType::OriginRequest, None);
+        e.request.origin = Some(shown.clone());
+        let same = e.request.clone();
+        assert!(validate(e.clone(), HookOutcome::Request(same), &none).is_ok());
+        let mut e = event(EventType::OriginRequest, None);
+        e.request.origin = Some(CfOrigin::Custom(custom_origin()));
+        let mut changed = e.request.clone();
+        changed.origin = Some(shown);
+        assert!(validate(e, HookOutcome::Request(changed), &none).is_err());
     }
 
     #[test]
@@ -397,6 +543,12 @@ mod tests {
         for keepalive_timeout in [0, 61] {
             bad.push(CustomOrigin {
                 keepalive_timeout,
+                ..custom_origin()
+            });
+        }
+        for ssl_protocols in [vec![], vec!["TLSv1.3".to_string()]] {
+            bad.push(CustomOrigin {
+                ssl_protocols,
                 ..custom_origin()
             });
         }

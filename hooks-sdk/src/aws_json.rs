@@ -2,7 +2,9 @@
 //! ([`edge_event`]): an event the proxy would refuse is refused here, and a result the proxy
 //! would refuse (a 502 in production) fails the test.
 
-use edge_event::{limits, CfEvent, HeaderEdits, HookOutcome};
+use edge_event::{
+    limits, BodyEncoding, CfConfig, CfEvent, CfRequest, CfResponse, HeaderEdits, HookOutcome,
+};
 use serde_json::Value;
 
 use crate::event::{Event, Outcome};
@@ -14,6 +16,37 @@ impl Event {
         let mut event = CfEvent::from_aws_json(text)?;
         limits::hide_disallowed(&mut event);
         Ok(Event::local(event))
+    }
+
+    /// The event as AWS JSON, every field read (inside the proxy, one call each): what a
+    /// Lambda@Edge function logs with `console.log(JSON.stringify(event))`.
+    pub fn to_aws_json(&self) -> Value {
+        let r = &self.request;
+        let event = CfEvent {
+            config: CfConfig {
+                distribution_domain_name: self.config.distribution_domain_name(),
+                distribution_id: self.config.distribution_id(),
+                event_type: self.config.event_type,
+                request_id: self.config.request_id(),
+            },
+            request: CfRequest {
+                client_ip: r.client_ip(),
+                method: r.method(),
+                uri: r.uri(),
+                querystring: r.querystring(),
+                headers: r.headers.to_list(),
+                body: r.body(),
+                origin: r.origin(),
+            },
+            response: self.response.as_ref().map(|resp| CfResponse {
+                status: resp.status(),
+                status_description: resp.status_description(),
+                headers: resp.headers.to_list(),
+                body: resp.body(),
+                body_encoding: BodyEncoding::Text,
+            }),
+        };
+        event.to_aws_json()
     }
 }
 

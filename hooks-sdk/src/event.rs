@@ -9,7 +9,7 @@ use edge_event::{CfConfig, CfRequest, CfResponse, HeaderList};
 use crate::bindings::edge::hooks::types as wit;
 use crate::headers::{Headers, Owner};
 use edge_event::{
-    BodyAction, BodyEncoding, CfBody as Body, CfOrigin as Origin, CustomOrigin, EventType,
+    BodyAction, BodyEncoding, CfBody as Body, CfOrigin as Origin, CustomOrigin, EventType, S3Origin,
 };
 
 /// `Records[0].cf.config`.
@@ -425,21 +425,23 @@ fn body_to_wit(b: Body) -> wit::Body {
 fn origin_from_wit(o: wit::Origin) -> Origin {
     match o {
         wit::Origin::Named(n) => Origin::Named(n),
-        wit::Origin::Custom(c) => {
-            let mut custom_headers = HeaderList::new();
-            for h in c.custom_headers {
-                custom_headers.append(&h.key, &h.key, &h.value);
-            }
-            Origin::Custom(CustomOrigin {
-                domain_name: c.domain_name,
-                port: c.port,
-                protocol: c.protocol,
-                path: c.path,
-                read_timeout: c.read_timeout,
-                keepalive_timeout: c.keepalive_timeout,
-                custom_headers,
-            })
-        }
+        wit::Origin::Custom(c) => Origin::Custom(CustomOrigin {
+            domain_name: c.domain_name,
+            port: c.port,
+            protocol: c.protocol,
+            path: c.path,
+            read_timeout: c.read_timeout,
+            keepalive_timeout: c.keepalive_timeout,
+            custom_headers: headers_from_wit(c.custom_headers),
+            ssl_protocols: c.ssl_protocols,
+        }),
+        wit::Origin::S3(s) => Origin::S3(S3Origin {
+            auth_method: s.auth_method,
+            custom_headers: headers_from_wit(s.custom_headers),
+            domain_name: s.domain_name,
+            path: s.path,
+            region: s.region,
+        }),
     }
 }
 
@@ -447,22 +449,40 @@ fn origin_to_wit(o: Origin) -> wit::Origin {
     match o {
         Origin::Named(n) => wit::Origin::Named(n),
         Origin::Custom(c) => wit::Origin::Custom(wit::CustomOrigin {
-            custom_headers: c
-                .custom_headers
-                .iter()
-                .map(|l| wit::Header {
-                    key: l.key.clone(),
-                    value: l.value.clone(),
-                })
-                .collect(),
+            custom_headers: headers_to_wit(&c.custom_headers),
             domain_name: c.domain_name,
             port: c.port,
             protocol: c.protocol,
             path: c.path,
             read_timeout: c.read_timeout,
             keepalive_timeout: c.keepalive_timeout,
+            ssl_protocols: c.ssl_protocols,
+        }),
+        Origin::S3(s) => wit::Origin::S3(wit::S3Origin {
+            auth_method: s.auth_method,
+            custom_headers: headers_to_wit(&s.custom_headers),
+            domain_name: s.domain_name,
+            path: s.path,
+            region: s.region,
         }),
     }
+}
+
+fn headers_from_wit(lines: Vec<wit::Header>) -> HeaderList {
+    let mut list = HeaderList::new();
+    for h in lines {
+        list.append(&h.key, &h.key, &h.value);
+    }
+    list
+}
+
+fn headers_to_wit(list: &HeaderList) -> Vec<wit::Header> {
+    list.iter()
+        .map(|l| wit::Header {
+            key: l.key.clone(),
+            value: l.value.clone(),
+        })
+        .collect()
 }
 
 fn encoding_to_wit(e: BodyEncoding) -> wit::BodyEncoding {

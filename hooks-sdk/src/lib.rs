@@ -32,7 +32,7 @@ mod headers;
 pub use aws_json::run_on_aws_json;
 pub use edge_event::{
     BodyAction, BodyEncoding, CfBody as Body, CfConfig as Config, CfOrigin as Origin, CustomOrigin,
-    EventType, HeaderList,
+    EventType, HeaderList, S3Origin,
 };
 pub use event::{Event, Outcome, Request, Response};
 pub use headers::{Header, Headers};

@@ -14,8 +14,12 @@ use super::values::{in_range, secret, socket_addr};
 /// How the node process runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeSettings {
-    /// The name this node uses in `Via` and `CDN-Loop`.
+    /// The name this node uses in `Via` and `CDN-Loop`, and the events' `distributionId`.
     pub name: String,
+    /// The events' `config.distributionDomainName`: CloudFront's `dxxxxxxxxxxxxx.cloudfront.net`
+    /// form made from `name` unless configured, so a ported function reading it sees the form it
+    /// knows, and the same value on every request whatever `Host` the viewer sent.
+    pub distribution_domain_name: String,
     /// Pingora worker threads per service (`"auto"`: one per core).
     pub worker_threads: usize,
     /// Write one JSON access-log line per request to stdout.
@@ -101,8 +105,10 @@ pub(super) fn node_settings(
             .join(format!("edge-proxy-{}.upgrade.sock", admin.address.port())),
         module_cache: default_module_cache(),
         hooks: HookNodeSettings::default(),
+        distribution_domain_name: String::new(),
     };
     let Some(n) = raw else {
+        node.distribution_domain_name = cloudfront_domain(&node.name);
         return node;
     };
     if let Some(name) = &n.name {
@@ -158,7 +164,42 @@ pub(super) fn node_settings(
         node.hooks.memory_mb =
             in_range(v, 1, 1 << 30, "node.hooks-memory-mb", sink).map(|mb| mb as u64);
     }
+    node.distribution_domain_name = match &n.distribution_domain_name {
+        Some(d) if is_host_name(d.get_ref()) => d.get_ref().to_ascii_lowercase(),
+        Some(d) => {
+            sink.at(
+                Some(d.span()),
+                "node.distribution-domain-name",
+                "must be a host name (letters, digits, '-', '.')",
+            );
+            cloudfront_domain(&node.name)
+        }
+        None => cloudfront_domain(&node.name),
+    };
     node
+}
+
+fn is_host_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+}
+
+/// `d` and 13 base-36 characters of a hash of `name`, then `.cloudfront.net`: the shape of a
+/// CloudFront distribution's domain, stable for a node name.
+fn cloudfront_domain(name: &str) -> String {
+    // FNV-1a: stable across releases and platforms, unlike `std`'s hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut id = String::from("d");
+    for _ in 0..13 {
+        id.push(char::from_digit((hash % 36) as u32, 36).expect("below 36"));
+        hash /= 36;
+    }
+    id + ".cloudfront.net"
 }
 
 /// `worker-threads`: `"auto"` or 1–256.
@@ -200,6 +241,37 @@ pub fn default_module_cache() -> Option<PathBuf> {
 mod tests {
     use super::super::parse_with;
     use super::*;
+
+    #[test]
+    fn distribution_domain_name_defaults_to_a_cloudfront_domain_of_the_node_name() {
+        let a = parse_with("[node]\nname = \"edge-a\"\n").expect("valid");
+        let b = parse_with("[node]\nname = \"edge-b\"\n").expect("valid");
+        let d = &a.node.distribution_domain_name;
+        let id = d
+            .strip_suffix(".cloudfront.net")
+            .expect("CloudFront's form");
+        assert_eq!(id.len(), 14, "{d}");
+        assert!(id.starts_with('d'));
+        assert!(id
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert_ne!(d, &b.node.distribution_domain_name, "one per node name");
+        assert_eq!(
+            d,
+            &parse_with("[node]\nname = \"edge-a\"\n")
+                .unwrap()
+                .node
+                .distribution_domain_name
+        );
+        let set =
+            parse_with("[node]\ndistribution-domain-name = \"Cdn.Example.com\"\n").expect("valid");
+        assert_eq!(set.node.distribution_domain_name, "cdn.example.com");
+        let bad = parse_with("[node]\ndistribution-domain-name = \"a b\"\n").unwrap_err();
+        assert!(
+            bad.to_string().contains("node.distribution-domain-name"),
+            "{bad}"
+        );
+    }
 
     #[test]
     fn hook_sharing_defaults_to_one_lane_thread_after_1_ms_and_no_memory_budget() {

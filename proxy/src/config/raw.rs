@@ -86,6 +86,7 @@ pub struct RawNode {
     pub slow_lane_threads: Option<Spanned<i64>>,
     pub slow_lane_after_ms: Option<Spanned<i64>>,
     pub hooks_memory_mb: Option<Spanned<i64>>,
+    pub distribution_domain_name: Option<Spanned<String>>,
 }
 
 /// `[origins.<name>]`: where requests go. One flat table for every `type`, because serde cannot

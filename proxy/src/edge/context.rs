@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use pingora::http::RequestHeader;
 
 use super::held_body::HeldBody;
 use super::viewer::Viewer;
@@ -28,6 +29,13 @@ pub struct RequestContext {
     pub origin: String,
     /// A custom origin an origin-request hook chose instead of a configured one.
     pub custom_origin: Option<CustomOrigin>,
+    /// The origin whose headers (`X-Forwarded-For`, `Via`, its `Host`) were put on the
+    /// session's request for an origin-request function to see; the copy sent upstream then
+    /// gets them only if the function chose another origin (`Host`).
+    pub origin_facing_for: Option<String>,
+    /// The viewer's request as viewer-response shows it, kept when origin-request is about to
+    /// change the session's.
+    pub viewer_request: Option<Box<RequestHeader>>,
     /// Servers of an `http` origin already tried for this request (failover skips them).
     pub tried: Vec<SocketAddr>,
     /// When the request was sent to the origin.
@@ -81,6 +89,8 @@ impl RequestContext {
             origin_sent: None,
             origin_latency: None,
             body_read: None,
+            origin_facing_for: None,
+            viewer_request: None,
             request_body_swap: None,
             origin_body_swap: None,
             viewer_body_swap: None,

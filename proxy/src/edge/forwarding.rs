@@ -24,25 +24,41 @@ pub fn has_looped<'a>(cdn_loop: impl Iterator<Item = &'a [u8]>, node: &str) -> b
         })
 }
 
-/// Adds the forwarding headers to the request sent to the origin.
+/// Adds the forwarding headers to the request sent to the origin; `X-Forwarded-For` and `Via`
+/// too unless `facing_added` (an origin-request function saw them on the request already).
 pub fn add_to_origin_request(
     req: &mut RequestHeader,
     viewer: &Viewer,
     node: &NodeHeaders,
     request_id: &str,
+    facing_added: bool,
 ) -> pingora::Result<()> {
-    if let Some(ip) = viewer.client_ip {
-        let ip = ip_text(ip);
-        let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
-        req.insert_header("x-forwarded-for", xff)?;
+    if !facing_added {
+        add_origin_facing(req, viewer, node)?;
     }
     req.insert_header("x-forwarded-proto", viewer.scheme)?;
     req.insert_header("x-forwarded-host", viewer.host())?;
-    let via = extend_list(&req.headers, "via", node.via(req.version));
-    req.insert_header("via", via)?;
     let cdn_loop = extend_list(&req.headers, "cdn-loop", node.cdn_loop());
     req.insert_header("cdn-loop", cdn_loop)?;
     req.insert_header(REQUEST_ID, request_id)?;
+    Ok(())
+}
+
+/// The headers CloudFront shows origin events among the request's: the viewer's address
+/// appended to `X-Forwarded-For`, and this node appended to `Via`.
+pub fn add_origin_facing(
+    req: &mut RequestHeader,
+    viewer: &Viewer,
+    node: &NodeHeaders,
+) -> pingora::Result<()> {
+    // Named as CloudFront writes them: origin events show each line's `key`.
+    if let Some(ip) = viewer.client_ip {
+        let ip = ip_text(ip);
+        let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
+        req.insert_header("X-Forwarded-For", xff)?;
+    }
+    let via = extend_list(&req.headers, "via", node.via(req.version));
+    req.insert_header("Via", via)?;
     Ok(())
 }
 
@@ -106,7 +122,14 @@ mod tests {
             "https",
             HeaderValue::from_static("example.com"),
         );
-        add_to_origin_request(&mut req, &viewer, &NodeHeaders::new("edge-proxy"), "abc").unwrap();
+        add_to_origin_request(
+            &mut req,
+            &viewer,
+            &NodeHeaders::new("edge-proxy"),
+            "abc",
+            false,
+        )
+        .unwrap();
         let h = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_string();
         assert_eq!(h("x-forwarded-for"), "10.0.0.1, 192.0.2.7");
         assert_eq!(h("x-forwarded-proto"), "https");

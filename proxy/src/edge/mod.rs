@@ -7,6 +7,7 @@ mod forwarding;
 mod held_body;
 mod hygiene;
 mod local_origin;
+mod origin_view;
 pub mod path;
 mod proxy;
 mod request_body;

@@ -358,6 +358,7 @@ impl ProxyHttp for EdgeProxy {
             &ctx.viewer,
             &ctx.generation.node_headers,
             &ctx.request_id,
+            ctx.origin_facing_for.is_some(),
         )?;
         upstream::origin_request_headers(upstream_request, ctx)?;
         ctx.origin_sent = Some(Instant::now());

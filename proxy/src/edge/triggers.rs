@@ -15,6 +15,7 @@ use super::event_wire::{self, visible_request_headers, visible_response_headers}
 use super::failures::send_hook_error;
 use super::held_body::HeldBody;
 use super::local_origin::LocalOrigins;
+use super::origin_view;
 use super::{request_body, respond};
 use crate::config::Behavior;
 use crate::hooks::{HookError, HookRegistry, Trigger, Validated};
@@ -122,7 +123,7 @@ impl Triggers {
 
     fn cf_config(&self, et: EventType, ctx: &RequestContext) -> CfConfig {
         CfConfig {
-            distribution_domain_name: ctx.viewer.host().to_string(),
+            distribution_domain_name: ctx.generation.config.node.distribution_domain_name.clone(),
             distribution_id: ctx.generation.config.node.name.clone(),
             event_type: et,
             request_id: ctx.request_id.clone(),
@@ -152,7 +153,27 @@ impl Triggers {
         } else {
             None
         };
-        let req = session.req_header();
+        // Viewer events show the viewer's request, origin events the one sent to the origin:
+        // with `X-Forwarded-For`, `Via` and the origin's `Host`, and `request.origin`.
+        let sent;
+        let (req, origin) = match et {
+            EventType::ViewerRequest => (session.req_header(), None),
+            EventType::ViewerResponse => (
+                ctx.viewer_request
+                    .as_deref()
+                    .unwrap_or_else(|| session.req_header()),
+                None,
+            ),
+            EventType::OriginRequest | EventType::OriginResponse => {
+                let req = if ctx.origin_facing_for.is_some() {
+                    session.req_header()
+                } else {
+                    sent = origin_view::as_sent(session.req_header(), ctx)?;
+                    &sent
+                };
+                (req, Some(origin_view::presented(ctx)))
+            }
+        };
         Ok(CfRequest {
             client_ip: ctx.viewer.client_ip_text(),
             method: req.method.as_str().to_string(),
@@ -160,7 +181,7 @@ impl Triggers {
             querystring: req.uri.query().unwrap_or("").to_string(),
             headers: visible_request_headers(req),
             body,
-            origin: None,
+            origin,
         })
     }
 
@@ -183,15 +204,18 @@ impl Triggers {
         Box::pin(async move {
             let behavior = generation.behavior(ctx.behavior).expect("routed");
             let assoc = behavior.hooks.get(et).expect("checked above");
-            let mut request = self
+            if et == EventType::OriginRequest {
+                // CloudFront's origin-request event shows the request as the origin gets it.
+                if hooked(ctx, EventType::ViewerResponse) {
+                    ctx.viewer_request = Some(Box::new(session.req_header().clone()));
+                }
+                origin_view::add_origin_headers(session.req_header_mut(), ctx)?;
+                ctx.origin_facing_for = Some(ctx.origin.clone());
+            }
+            let request = self
                 .cf_request(session, ctx, et, assoc.include_body)
                 .await?;
-            if et == EventType::OriginRequest {
-                request.origin = Some(match &ctx.custom_origin {
-                    Some(c) => edge_event::CfOrigin::Custom(c.clone()),
-                    None => edge_event::CfOrigin::Named(ctx.origin.clone()),
-                });
-            }
+            let shown_origin = request.origin.clone();
             let event = CfEvent {
                 config: self.cf_config(et, ctx),
                 request,
@@ -241,24 +265,15 @@ impl Triggers {
                     outcome: HookOutcome::Request(changed),
                     header_edits,
                 }) => {
-                    if let Some(origin) = &changed.origin {
-                        match origin {
-                            edge_event::CfOrigin::Named(name)
-                                if !generation.origins.contains_key(name) =>
-                            {
-                                let e = HookError::Invalid {
-                                    function: assoc.function.clone(),
-                                    trigger: Trigger::Edge(et),
-                                    reason: format!("origin \"{name}\" is not configured"),
-                                };
-                                send_hook_error(session, ctx, &e).await?;
-                                return Ok(RequestStep::Done);
-                            }
-                            edge_event::CfOrigin::Named(name) => {
-                                ctx.origin = name.clone();
-                                ctx.custom_origin = None;
-                            }
-                            edge_event::CfOrigin::Custom(c) => ctx.custom_origin = Some(c.clone()),
+                    if let (Some(returned), Some(shown)) = (&changed.origin, &shown_origin) {
+                        if let Err(reason) = origin_view::follow(ctx, returned.clone(), shown) {
+                            let e = HookError::Invalid {
+                                function: assoc.function.clone(),
+                                trigger: Trigger::Edge(et),
+                                reason,
+                            };
+                            send_hook_error(session, ctx, &e).await?;
+                            return Ok(RequestStep::Done);
                         }
                     }
                     if let Some(body) = changed

@@ -74,7 +74,9 @@ pub fn origin_request_headers(
             upstream_request.insert_header(line.key.clone(), line.value.as_str())?;
         }
     } else if let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(&ctx.origin) {
-        if let Some(h) = &upstream.config().host_header {
+        // Unless origin-request saw (and may have changed) this origin's Host already.
+        let shown = ctx.origin_facing_for.as_deref() == Some(ctx.origin.as_str());
+        if let (Some(h), false) = (&upstream.config().host_header, shown) {
             upstream_request.insert_header(http::header::HOST, h)?;
         }
     }

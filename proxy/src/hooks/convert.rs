@@ -10,7 +10,7 @@ use super::slots::{HeaderSlot, RequestSlot, ResponseSlot};
 use super::state::HookState;
 use edge_event::{
     limits, BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse,
-    CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome,
+    CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome, S3Origin,
 };
 
 /// Moves `event` into `state` for one invocation and returns the handles the guest gets.
@@ -233,14 +233,15 @@ pub(crate) fn origin_to_wit(o: &CfOrigin) -> wit::Origin {
             path: c.path.clone(),
             read_timeout: c.read_timeout,
             keepalive_timeout: c.keepalive_timeout,
-            custom_headers: c
-                .custom_headers
-                .iter()
-                .map(|l| wit::Header {
-                    key: l.key.clone(),
-                    value: l.value.clone(),
-                })
-                .collect(),
+            custom_headers: headers_to_wit(&c.custom_headers),
+            ssl_protocols: c.ssl_protocols.clone(),
+        }),
+        CfOrigin::S3(s) => wit::Origin::S3(wit::S3Origin {
+            auth_method: s.auth_method.clone(),
+            custom_headers: headers_to_wit(&s.custom_headers),
+            domain_name: s.domain_name.clone(),
+            path: s.path.clone(),
+            region: s.region.clone(),
         }),
     }
 }
@@ -248,20 +249,39 @@ pub(crate) fn origin_to_wit(o: &CfOrigin) -> wit::Origin {
 pub(crate) fn origin_from_wit(o: wit::Origin) -> CfOrigin {
     match o {
         wit::Origin::Named(n) => CfOrigin::Named(n),
-        wit::Origin::Custom(c) => {
-            let mut custom_headers = HeaderList::new();
-            for h in c.custom_headers {
-                custom_headers.append(&h.key, &h.key, &h.value);
-            }
-            CfOrigin::Custom(CustomOrigin {
-                domain_name: c.domain_name,
-                port: c.port,
-                protocol: c.protocol,
-                path: c.path,
-                read_timeout: c.read_timeout,
-                keepalive_timeout: c.keepalive_timeout,
-                custom_headers,
-            })
-        }
+        wit::Origin::Custom(c) => CfOrigin::Custom(CustomOrigin {
+            domain_name: c.domain_name,
+            port: c.port,
+            protocol: c.protocol,
+            path: c.path,
+            read_timeout: c.read_timeout,
+            keepalive_timeout: c.keepalive_timeout,
+            custom_headers: headers_from_wit(c.custom_headers),
+            ssl_protocols: c.ssl_protocols,
+        }),
+        wit::Origin::S3(s) => CfOrigin::S3(S3Origin {
+            auth_method: s.auth_method,
+            custom_headers: headers_from_wit(s.custom_headers),
+            domain_name: s.domain_name,
+            path: s.path,
+            region: s.region,
+        }),
     }
+}
+
+fn headers_from_wit(lines: Vec<wit::Header>) -> HeaderList {
+    let mut list = HeaderList::new();
+    for h in lines {
+        list.append(&h.key, &h.key, &h.value);
+    }
+    list
+}
+
+fn headers_to_wit(list: &HeaderList) -> Vec<wit::Header> {
+    list.iter()
+        .map(|l| wit::Header {
+            key: l.key.clone(),
+            value: l.value.clone(),
+        })
+        .collect()
 }

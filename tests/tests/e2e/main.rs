@@ -12,6 +12,7 @@ mod noisy_neighbours;
 mod observability;
 mod operations;
 mod origins;
+mod ported;
 mod routing;
 mod support;
 mod tls;
