@@ -242,3 +242,58 @@ async fn viewer_response_shows_the_viewers_request_after_origin_request_ran() {
     assert!(request.get("origin").is_none());
     assert_eq!(origin.hits(), 0, "origin-request answered");
 }
+
+#[tokio::test]
+async fn a_changed_origin_field_takes_effect_and_an_unchanged_origin_stays_configured() {
+    let (o, proxy) = distribution("origin-request").await;
+    let client = crate::support::client();
+    // Returned as shown: the configured origin, with its Host.
+    let resp = client.get(proxy.url("/a")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(o.last().uri, "/a");
+    assert_eq!(o.last().headers["host"], "example.org");
+    // origin.custom.path changed: the same server, the path in front of the uri.
+    let resp = client
+        .get(proxy.url("/a"))
+        .header("x-probe", "origin-path")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", proxy.stderr());
+    assert_eq!(o.last().uri, "/prefix/a");
+    assert_eq!(o.hits(), 2);
+}
+
+#[tokio::test]
+async fn a_files_origin_is_shown_as_s3_and_served_when_returned_unchanged() {
+    let proxy = Proxy::start_with(
+        &format!(
+            "[functions.probe]\nmodule = \"{}\"\n\n[origins.site]\ntype = \"files\"\nroot = \"{{dir}}/site\"\n\n\
+             [default-behavior]\norigin = \"site\"\n[default-behavior.hooks]\norigin-request = {{ function = \"probe\" }}\n",
+            guests::FIXTURE_PROBE
+        ),
+        |dir| {
+            std::fs::create_dir_all(dir.join("site")).unwrap();
+            std::fs::write(dir.join("site/index.html"), "from the bucket").unwrap();
+        },
+    );
+    let client = crate::support::client();
+    let body = client
+        .get(proxy.url("/index.html"))
+        .header("x-probe", "event")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let seen: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    let origin = &seen["Records"][0]["cf"]["request"]["origin"];
+    assert_eq!(
+        *origin,
+        serde_json::json!({"s3": {"authMethod": "none", "customHeaders": {}, "domainName": "site", "path": "", "region": ""}})
+    );
+    let resp = client.get(proxy.url("/index.html")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "from the bucket");
+}
