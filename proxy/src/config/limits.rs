@@ -24,6 +24,21 @@ pub(super) fn limits(raw: Option<&RawLimits>, sink: &mut IssueSink) -> Limits {
                 limits.max_request_header_bytes = n as usize;
             }
         }
+        let bytes = |v: &Option<Spanned<i64>>, key: &str, sink: &mut IssueSink| {
+            v.as_ref()
+                .and_then(|v| in_range(v, 256, 1024 * 1024, &format!("limits.{key}"), sink))
+                .map(|n| n as usize)
+        };
+        if let Some(n) = bytes(&l.max_request_line_bytes, "max-request-line-bytes", sink) {
+            limits.max_request_line_bytes = n;
+        }
+        if let Some(n) = bytes(
+            &l.max_request_header_line_bytes,
+            "max-request-header-line-bytes",
+            sink,
+        ) {
+            limits.max_request_header_line_bytes = n;
+        }
         let millis = |v: &Option<Spanned<i64>>, key: &str, max: i64, sink: &mut IssueSink| {
             v.as_ref()
                 .and_then(|v| in_range(v, 1, max, &format!("limits.{key}"), sink))

@@ -159,6 +159,10 @@ pub struct ListenerTls {
 pub struct Limits {
     /// Larger request header blocks get 431.
     pub max_request_header_bytes: usize,
+    /// Longer request lines (method, target, version) get 414.
+    pub max_request_line_bytes: usize,
+    /// Longer single header lines get 431.
+    pub max_request_header_line_bytes: usize,
     /// A request whose header block has not fully arrived after this long gets 408.
     pub request_header_timeout: Duration,
     /// A keep-alive connection (HTTP/1 or HTTP/2) idle this long between requests is closed.
@@ -178,6 +182,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_request_header_bytes: 32 * 1024,
+            max_request_line_bytes: 32 * 1024,
+            max_request_header_line_bytes: 32 * 1024,
             request_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(75),
             max_connections: 10_000,

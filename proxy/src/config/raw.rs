@@ -64,6 +64,8 @@ pub struct RawAdmin {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawLimits {
     pub max_request_header_bytes: Option<Spanned<i64>>,
+    pub max_request_line_bytes: Option<Spanned<i64>>,
+    pub max_request_header_line_bytes: Option<Spanned<i64>>,
     pub request_header_timeout_ms: Option<Spanned<i64>>,
     pub idle_timeout_ms: Option<Spanned<i64>>,
     pub max_connections: Option<Spanned<i64>>,

@@ -10,6 +10,7 @@ use pingora::proxy::Session;
 use pingora::Result;
 
 use super::context::RequestContext;
+use super::head_size::{HeadLimits, HeadSizes};
 use super::{forwarding, respond};
 
 /// Why a request is refused before routing.
@@ -28,16 +29,16 @@ pub struct Rejection {
 pub fn screen(
     req: &mut RequestHeader,
     raw_h1: Option<&[u8]>,
-    max_header_bytes: usize,
+    limits: &HeadLimits,
 ) -> Option<Rejection> {
+    if let Some((status, reason)) = limits.check(HeadSizes::measure(req, raw_h1)) {
+        return Some(Rejection {
+            status,
+            reason,
+            close: true,
+        });
+    }
     let names = match raw_h1 {
-        Some(raw) if raw.len() > max_header_bytes => {
-            return Some(Rejection {
-                status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                reason: "request header block too large",
-                close: true,
-            })
-        }
         Some(raw) => HeaderNames::of_raw(raw),
         None => HeaderNames::of_map(req),
     };
@@ -137,8 +138,8 @@ const INTERNAL_PREFIX: &str = "x-edge-";
 /// (`CDN-Loop`). Returns `true` when a refusal was sent.
 pub async fn refuse_malformed(session: &mut Session, ctx: &mut RequestContext) -> Result<bool> {
     let raw = (!session.is_http2()).then(|| session.as_downstream().to_h1_raw());
-    let max_header_bytes = ctx.generation.config.limits.max_request_header_bytes;
-    if let Some(rejection) = screen(session.req_header_mut(), raw.as_deref(), max_header_bytes) {
+    let limits = HeadLimits::node(&ctx.generation.config.limits);
+    if let Some(rejection) = screen(session.req_header_mut(), raw.as_deref(), &limits) {
         ctx.error = Some(rejection.reason.into());
         respond::text(
             session,
@@ -194,9 +195,13 @@ mod tests {
         (req, raw.to_vec())
     }
 
+    fn node_limits() -> HeadLimits {
+        HeadLimits::node(&crate::config::Limits::default())
+    }
+
     fn screened(raw: &[u8]) -> Option<Rejection> {
         let (mut req, raw) = request(raw);
-        screen(&mut req, Some(&raw), 32768)
+        screen(&mut req, Some(&raw), &node_limits())
     }
 
     #[test]
@@ -211,8 +216,12 @@ mod tests {
         let raw = b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n";
         assert_eq!(screened(raw), None);
         let (mut req, raw) = request(raw);
+        let small = HeadLimits {
+            total: 10,
+            ..node_limits()
+        };
         assert_eq!(
-            screen(&mut req, Some(&raw), 10).unwrap().status,
+            screen(&mut req, Some(&raw), &small).unwrap().status,
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
     }
@@ -231,19 +240,19 @@ mod tests {
         let (mut req, raw) = request(
             b"GET / HTTP/1.1\r\nHost: a\r\nX-Edge-Local-Response: x\r\nx-edge-local-origin: site\r\nX-EDGE-REQUEST-ID: forged\r\nx-edged: kept\r\n\r\n",
         );
-        assert_eq!(screen(&mut req, Some(&raw), 32768), None);
+        assert_eq!(screen(&mut req, Some(&raw), &node_limits()), None);
         let names: Vec<&str> = req.headers.keys().map(|n| n.as_str()).collect();
         assert_eq!(names, ["host", "x-edged"]);
         // The same from the parsed map (HTTP/2).
         let (mut req, _) = request(b"GET / HTTP/1.1\r\nHost: a\r\nX-Edge-Local-Origin: x\r\n\r\n");
-        assert_eq!(screen(&mut req, None, 32768), None);
+        assert_eq!(screen(&mut req, None, &node_limits()), None);
         assert!(!req.headers.contains_key("x-edge-local-origin"));
     }
 
     #[test]
     fn unsafe_paths_are_refused_and_others_normalized() {
         let (mut req, raw) = request(b"GET /a/%2e%2e/%70rivate/?q=1 HTTP/1.1\r\nHost: a\r\n\r\n");
-        assert_eq!(screen(&mut req, Some(&raw), 32768), None);
+        assert_eq!(screen(&mut req, Some(&raw), &node_limits()), None);
         assert_eq!(req.uri.to_string(), "/private/?q=1");
         let r = screened(b"GET /a%2Fb HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
         assert_eq!((r.status, r.close), (StatusCode::BAD_REQUEST, false));

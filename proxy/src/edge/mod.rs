@@ -4,6 +4,7 @@ mod context;
 pub mod event_wire;
 mod failures;
 mod forwarding;
+mod head_size;
 mod held_body;
 mod hygiene;
 mod local_origin;

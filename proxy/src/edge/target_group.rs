@@ -9,6 +9,7 @@ use pingora::proxy::Session;
 use super::context::RequestContext;
 use super::event_wire::request_headers;
 use super::failures::{refuse_for_target, send_target_error};
+use super::head_size::{HeadLimits, HeadSizes};
 use super::request_body;
 use super::triggers::Triggers;
 use crate::lambda::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
@@ -36,6 +37,18 @@ pub async fn serve(
             StatusCode::BAD_REQUEST,
             "WebSocket upgrade to a function target",
             "WebSockets are not supported by function targets",
+        )
+        .await;
+    }
+    let raw = (!session.is_http2()).then(|| session.as_downstream().to_h1_raw());
+    let sizes = HeadSizes::measure(session.req_header(), raw.as_deref());
+    if let Some((status, reason)) = HeadLimits::ALB.check(sizes) {
+        return refuse_for_target(
+            session,
+            ctx,
+            status,
+            "request head over the ALB's limits for a function target",
+            reason,
         )
         .await;
     }

@@ -11,7 +11,9 @@ mod target_group;
 use serde_json::Value;
 
 pub use http_parts::{HttpRequestParts, HttpResponseParts};
-pub use target_group::{Payload, TargetGroupSettings, MAX_REQUEST_BODY, MAX_RESULT};
+pub use target_group::{
+    Payload, TargetGroupSettings, MAX_REQUEST_BODY, MAX_RESPONSE_HEADER, MAX_RESULT,
+};
 
 /// Builds the event for `req` in the target group's payload format.
 pub fn request_event(
@@ -58,9 +60,16 @@ fn for_the_wire(mut r: HttpResponseParts) -> Result<HttpResponseParts, String> {
     }
     r.headers
         .retain(|(k, _)| !edge_event::wire::is_proxy_owned(&k.to_ascii_lowercase()));
+    let mut head_bytes = 0;
     for (name, value) in &r.headers {
         edge_event::wire::header_name(name).map_err(|e| e.to_string())?;
         edge_event::wire::header_value(name, value).map_err(|e| e.to_string())?;
+        head_bytes += name.len() + 2 + value.len() + 2;
+    }
+    if head_bytes > MAX_RESPONSE_HEADER {
+        return Err(format!(
+            "response headers are {head_bytes} bytes, over the ALB's {MAX_RESPONSE_HEADER}-byte limit"
+        ));
     }
     Ok(r)
 }

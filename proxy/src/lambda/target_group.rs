@@ -5,6 +5,8 @@
 pub const MAX_REQUEST_BODY: usize = 1024 * 1024;
 /// Largest result JSON an ALB accepts from a Lambda target; larger gets 502.
 pub const MAX_RESULT: usize = 1024 * 1024;
+/// Largest response header block (its `name: value` lines) an ALB sends; larger gets 502.
+pub const MAX_RESPONSE_HEADER: usize = 32 * 1024;
 
 /// Which JSON shape the function speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

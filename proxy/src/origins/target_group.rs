@@ -30,6 +30,14 @@ enum Target {
     },
 }
 
+/// How long connecting to an invoke endpoint may take: 10 s, or half the function's timeout
+/// when that is shorter (so the connection's deadline comes before the function's). Past it
+/// the ALB's answer is 504, "the Lambda service did not respond before the connection timeout
+/// expired"; past the function's own timeout it is 502.
+fn connect_timeout(function_timeout: Duration) -> Duration {
+    Duration::from_secs(10).min(function_timeout / 2)
+}
+
 /// A function target group ready to serve.
 pub struct TargetGroup {
     name: String,
@@ -49,6 +57,7 @@ impl TargetGroup {
                 url: url.clone(),
                 client: reqwest::Client::builder()
                     .no_proxy()
+                    .connect_timeout(connect_timeout(origin.timeout))
                     .timeout(origin.timeout)
                     .build()
                     .map_err(|e| anyhow::anyhow!("origin \"{name}\": {e}"))?,
@@ -126,6 +135,31 @@ impl TargetGroup {
         lambda::response_from_result(&result, &self.settings).map_err(|e| self.error(502, e))
     }
 
+    /// What the ALB answers when invoking fails: 504 when the Lambda service did not accept a
+    /// connection in time, 502 when the function did not answer within its timeout or the
+    /// exchange broke.
+    fn invoke_failed(&self, e: reqwest::Error, doing: &str) -> TargetError {
+        if e.is_connect() && e.is_timeout() {
+            self.error(
+                504,
+                format!(
+                    "the invoke endpoint accepted no connection within {} ms",
+                    connect_timeout(self.timeout).as_millis()
+                ),
+            )
+        } else if e.is_timeout() {
+            self.error(
+                502,
+                format!(
+                    "the function did not answer within {} ms",
+                    self.timeout.as_millis()
+                ),
+            )
+        } else {
+            self.error(502, format!("{doing}: {e}"))
+        }
+    }
+
     /// POSTs the event as the Lambda Invoke API expects; `X-Amz-Function-Error` in the reply is a
     /// function error.
     async fn invoke_remote(
@@ -140,31 +174,16 @@ impl TargetGroup {
             .body(event)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    self.error(
-                        504,
-                        format!("no answer within {} ms", self.timeout.as_millis()),
-                    )
-                } else {
-                    self.error(502, format!("invoke failed: {e}"))
-                }
-            })?;
+            .map_err(|e| self.invoke_failed(e, "invoke failed"))?;
         let function_error = reply
             .headers()
             .get("x-amz-function-error")
             .map(|v| v.to_str().unwrap_or("").to_string());
         let status = reply.status();
-        let body = reply.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                self.error(
-                    504,
-                    format!("no answer within {} ms", self.timeout.as_millis()),
-                )
-            } else {
-                self.error(502, format!("reading the result: {e}"))
-            }
-        })?;
+        let body = reply
+            .bytes()
+            .await
+            .map_err(|e| self.invoke_failed(e, "reading the result"))?;
         if let Some(kind) = function_error {
             return Err(self.error(
                 502,

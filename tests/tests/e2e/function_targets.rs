@@ -255,7 +255,7 @@ async fn a_wsgi_app_behind_apig_wsgi_round_trips() {
 }
 
 #[tokio::test]
-async fn malformed_results_are_502_and_silent_endpoints_504() {
+async fn malformed_results_and_functions_past_their_timeout_are_502() {
     // An endpoint that answers garbage, or nothing in time.
     let addr = invoke_endpoint(|request| {
         if request.contains("/slow/") {
@@ -267,7 +267,9 @@ async fn malformed_results_are_502_and_silent_endpoints_504() {
         }
     })
     .await;
-    for (path, status) in [("garbage", 502), ("null-body", 502), ("slow", 504)] {
+    // The ALB answers 502 when the function does not respond before its timeout (504 is for
+    // the Lambda service not accepting the connection).
+    for (path, status) in [("garbage", 502), ("null-body", 502), ("slow", 502)] {
         let proxy = remote(&format!("http://{addr}/{path}/invocations"), false, 500);
         let resp = client().get(proxy.url("/x")).send().await.unwrap();
         assert_eq!(resp.status(), status, "{path}");
@@ -352,4 +354,112 @@ async fn a_rest_api_payload_keeps_the_header_case_the_client_sent() {
     // Payload 2.0 lowercases, as HTTP APIs do.
     let http_api = remote_with(&url, "payload = \"api-gateway-v2\"");
     assert!(send(&http_api).await.unwrap().ends_with("lowercased"));
+}
+
+#[tokio::test]
+async fn an_invoke_endpoint_that_accepts_no_connection_in_time_is_504() {
+    // A listener whose accept queue is full and never drained: the kernel drops further SYNs,
+    // so connecting hangs, as a Lambda service that does not answer.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(300),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fillers.push(s);
+        }
+    }
+    let proxy = remote(&format!("http://{addr}/invocations"), false, 800);
+    let resp = client().get(proxy.url("/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 504, "{}", proxy.stderr());
+    assert!(
+        proxy.stderr().contains("accepted no connection"),
+        "{}",
+        proxy.stderr()
+    );
+    drop((listener, fillers));
+}
+
+#[tokio::test]
+async fn a_response_header_block_over_the_albs_32_kib_is_502() {
+    fn answer(request: &str) -> Option<&'static str> {
+        static BIG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        static SMALL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let result = |len: usize| {
+            format!(
+                r#"{{"statusCode": 200, "headers": {{"x-big": "{}"}}, "body": "ok"}}"#,
+                "v".repeat(len)
+            )
+        };
+        Some(if request.contains("/big/") {
+            BIG.get_or_init(|| result(33 * 1024))
+        } else {
+            SMALL.get_or_init(|| result(30 * 1024))
+        })
+    }
+    let addr = invoke_endpoint(answer).await;
+    let big = remote(&format!("http://{addr}/big/invocations"), false, 5000);
+    let resp = client().get(big.url("/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 502);
+    assert!(
+        big.stderr().contains("32768-byte limit"),
+        "{}",
+        big.stderr()
+    );
+    let small = remote(&format!("http://{addr}/small/invocations"), false, 5000);
+    let resp = client().get(small.url("/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-big"].len(), 30 * 1024);
+}
+
+#[tokio::test]
+async fn request_heads_past_the_albs_limits_are_400_before_the_function() {
+    // The node's own limits raised past the ALB's, so the target's are the ones that bite.
+    let proxy = Proxy::start(&format!(
+        "[limits]\nmax-request-header-bytes = 131072\nmax-request-line-bytes = 65536\nmax-request-header-line-bytes = 65536\n\n\
+         [functions.hello]\nmodule = \"{}\"\n\n[origins.api]\ntype = \"function\"\nfunction = \"hello\"\n\n[default-behavior]\norigin = \"api\"\n",
+        guests::ALB_HELLO
+    ));
+    let k16 = 16 * 1024;
+    let send = |path: String, headers: Vec<(String, String)>| {
+        let addr = proxy.addr;
+        let mut text = format!("GET {path} HTTP/1.1\r\nHost: a\r\n");
+        for (name, value) in headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("Connection: close\r\n\r\n");
+        tokio::task::spawn_blocking(move || {
+            raw_exchange(addr, text.as_bytes(), Duration::from_secs(5))
+        })
+    };
+    let status = |reply: String| reply.split_whitespace().nth(1).unwrap_or("").to_string();
+    // Within every limit.
+    let near = "h".repeat(k16 - 20);
+    let reply = send("/ok".into(), vec![("x-near".into(), near)])
+        .await
+        .unwrap();
+    assert_eq!(status(reply.clone()), "200", "{reply:.300}");
+    // A request line, a single header line, and a whole head past 16, 16 and 64 KiB.
+    let long_path = format!("/{}", "p".repeat(k16));
+    let reply = send(long_path, vec![]).await.unwrap();
+    assert_eq!(status(reply.clone()), "400", "{reply:.300}");
+    let reply = send("/x".into(), vec![("x-big".into(), "b".repeat(k16))])
+        .await
+        .unwrap();
+    assert_eq!(status(reply.clone()), "400", "{reply:.300}");
+    let many = (0..5)
+        .map(|i| (format!("x-h{i}"), "m".repeat(15 * 1024)))
+        .collect();
+    let reply = send("/x".into(), many).await.unwrap();
+    assert_eq!(status(reply.clone()), "400", "{reply:.300}");
+    assert!(
+        proxy.stderr().contains("over the ALB's limits")
+            || proxy.stdout().contains("over the ALB's limits")
+    );
 }

@@ -66,6 +66,47 @@ async fn header_block_over_32_kib_is_431() {
 }
 
 #[tokio::test]
+async fn request_line_and_header_line_limits_are_the_configured_ones() {
+    let (origin, proxy) =
+        proxied("[limits]\nmax-request-line-bytes = 1024\nmax-request-header-line-bytes = 2048\n")
+            .await;
+    // Off the runtime's thread: the origin answers on it meanwhile.
+    let addr = proxy.addr;
+    let send = |head: String| async move {
+        tokio::task::spawn_blocking(move || {
+            raw_exchange(addr, head.as_bytes(), Duration::from_secs(5))
+        })
+        .await
+        .unwrap()
+    };
+    let line = |len: usize| format!("/{}", "p".repeat(len));
+    // "GET " + target + " HTTP/1.1" is 13 bytes more than the target.
+    let reply = send(format!(
+        "GET {} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        line(1011 - 1)
+    ))
+    .await;
+    assert_eq!(status_of(&reply), "200", "{reply:.200}");
+    let reply = send(format!("GET {} HTTP/1.1\r\nHost: a\r\n\r\n", line(1011))).await;
+    assert_eq!(status_of(&reply), "414", "{reply:.200}");
+    // "X-Big: " is 7 bytes.
+    let header = |len: usize| format!("X-Big: {}", "h".repeat(len - 7));
+    let reply = send(format!(
+        "GET / HTTP/1.1\r\nHost: a\r\n{}\r\nConnection: close\r\n\r\n",
+        header(2048)
+    ))
+    .await;
+    assert_eq!(status_of(&reply), "200", "{reply:.200}");
+    let reply = send(format!(
+        "GET / HTTP/1.1\r\nHost: a\r\n{}\r\n\r\n",
+        header(2049)
+    ))
+    .await;
+    assert_eq!(status_of(&reply), "431", "{reply:.200}");
+    assert_eq!(origin.hits(), 2);
+}
+
+#[tokio::test]
 async fn header_block_trickled_past_the_deadline_is_408() {
     let (origin, proxy) = proxied("[limits]\nrequest-header-timeout-ms = 400\n").await;
     let mut s = TcpStream::connect(proxy.addr).unwrap();
