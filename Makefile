@@ -14,7 +14,8 @@ setup:
 hooks: setup
 	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests $(addprefix -p ,$(SAMPLE_HOOKS))
 	@mkdir -p target/guests/python
-	@if [ ! target/guests/python/python_bot_block.wasm -nt sample-hooks/python-bot-block/app.py ]; then \
+	@if [ ! target/guests/python/python_bot_block.wasm -nt sample-hooks/python-bot-block/app.py ] \
+	  || [ ! target/guests/python/python_bot_block.wasm -nt hooks-sdk/wit/hooks.wit ]; then \
 	  target/py/bin/componentize-py -d hooks-sdk/wit -w hook componentize -p sample-hooks/python-bot-block app \
 	    -o target/guests/python/python_bot_block.wasm; fi
 
