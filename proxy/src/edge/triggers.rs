@@ -84,24 +84,31 @@ impl Triggers {
                 self.metrics.hook_slow_lane.with_label_values(&[name]).inc();
             }
             self.metrics.observe_billing(name, r);
-            // Cold starts are logged at info; every warm REPORT line only at debug
-            // (`RUST_LOG=info,edge_proxy::report=debug`): at edge request rates a log line per
-            // invocation costs more than the invocation. edge_hook_duration_seconds has them all.
-            if r.init.is_some() {
+            // Cold starts and failures are logged at info; every warm REPORT line of a call that
+            // went well only at debug (`RUST_LOG=info,edge_proxy::report=debug`): at edge request
+            // rates a log line per invocation costs more than the invocation.
+            // edge_hook_duration_seconds has them all.
+            let line = match &result {
+                Err(e) => format!(
+                    "{} Status: error Error Type: {} Error: {e}",
+                    r.line(Some(&request_id)),
+                    e.kind()
+                ),
+                Ok(_) => r.line(Some(&request_id)),
+            };
+            if r.init.is_some() || result.is_err() {
                 tracing::info!(
                     target: "edge_proxy::report",
                     function = name,
                     event_type = et.as_str(),
-                    "{}",
-                    r.line(Some(&request_id))
+                    "{line}"
                 );
             } else {
                 tracing::debug!(
                     target: "edge_proxy::report",
                     function = name,
                     event_type = et.as_str(),
-                    "{}",
-                    r.line(Some(&request_id))
+                    "{line}"
                 );
             }
         }

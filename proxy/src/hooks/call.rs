@@ -24,6 +24,8 @@ pub struct Report {
     pub cpu: Duration,
     /// Whether the call used more CPU than a fast hook and finished on the slow lane.
     pub slow_lane: bool,
+    /// What the guest last said on stderr during the call (its panic message, if it trapped).
+    pub guest_message: Option<String>,
 }
 
 impl Report {
@@ -115,6 +117,7 @@ impl Call {
             memory_mb,
             max_memory_used_mb: (peak as u64).div_ceil(1 << 20),
             cpu: self.cpu.used(),
+            guest_message: None,
             slow_lane,
         };
         (ran, report)

@@ -140,6 +140,45 @@ impl HookError {
 
 /// One line saying why a call trapped: the trap code, or the host error that stopped it (such
 /// as the memory limit).
+/// Why a guest failed, in its own words: what it last wrote to stderr before trapping. A Rust
+/// panic's location and message (`panicked at src/lib.rs:9:5: no user`), else the last line
+/// that is not a hint (Python's `ValueError: …` after its traceback); `None` when it said
+/// nothing.
+pub(super) fn guest_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().map(str::trim_end).collect();
+    let message = match lines.iter().rposition(|l| l.contains("panicked at ")) {
+        Some(at) => {
+            let place = lines[at].split_once("panicked at ").expect("found").1;
+            let said: Vec<&str> = lines[at + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with("note:") && !l.starts_with("stack backtrace"))
+                .copied()
+                .collect();
+            match place.strip_suffix(':') {
+                Some(place) => format!("panicked at {place}: {}", said.join(" ")),
+                None => format!("panicked at {place}"),
+            }
+        }
+        None => lines
+            .iter()
+            .rev()
+            .find(|l| !l.trim().is_empty() && !l.starts_with("note:"))?
+            .trim()
+            .to_string(),
+    };
+    let mut message = message.trim().to_string();
+    if message.len() > 300 {
+        let cut = (0..=300)
+            .rev()
+            .find(|&i| message.is_char_boundary(i))
+            .unwrap_or(0);
+        message.truncate(cut);
+        message.push('…');
+    }
+    Some(message)
+}
+
 pub(super) fn trap_reason(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(trap) => format!("trapped: {trap}"),
@@ -148,5 +187,35 @@ pub(super) fn trap_reason(e: &wasmtime::Error) -> String {
             .next()
             .unwrap_or("trapped")
             .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guest_message;
+
+    #[test]
+    fn a_rust_panic_is_named_by_its_location_and_message() {
+        let stderr = b"starting\nthread '<unnamed>' panicked at src/lib.rs:24:18:\nprobe was asked to trap\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            guest_message(stderr).unwrap(),
+            "panicked at src/lib.rs:24:18: probe was asked to trap"
+        );
+        // Rust before 1.73 put the message first.
+        let old = b"thread 'main' panicked at 'boom', src/lib.rs:1:1\nnote: run with\n";
+        assert_eq!(
+            guest_message(old).unwrap(),
+            "panicked at 'boom', src/lib.rs:1:1"
+        );
+    }
+
+    #[test]
+    fn other_guests_are_named_by_their_last_line() {
+        let python = b"Traceback (most recent call last):\n  File \"app.py\", line 9, in handle\n    raise ValueError(\"no user\")\nValueError: no user\n";
+        assert_eq!(guest_message(python).unwrap(), "ValueError: no user");
+        assert_eq!(guest_message(b""), None);
+        assert_eq!(guest_message(b"\n  \n"), None);
+        let long = "x".repeat(1000);
+        assert!(guest_message(long.as_bytes()).unwrap().chars().count() <= 301);
     }
 }

@@ -16,7 +16,7 @@ use super::budgets::NodeBudgets;
 use super::call::{Call, Report, TimedOut};
 use super::convert;
 use super::environment::{Environment, Exports};
-use super::error::{trap_reason, HookError, Trigger};
+use super::error::{guest_message, trap_reason, HookError, Trigger};
 use super::in_flight::InFlight;
 use super::lane::CpuBudgetExceeded;
 use super::memory_budget::{BudgetExhausted, IdleEnvironments};
@@ -167,7 +167,7 @@ impl HookFunction {
         };
         let state = env.store.data_mut();
         let lifted = match returned {
-            Err(trap) => Err(self.trapped(&trigger, &trap)),
+            Err(trap) => Err(self.trapped(&trigger, &trap, report.guest_message.as_deref())),
             Ok(Err(message)) => Err(HookError::FunctionError {
                 function: self.config.name.clone(),
                 trigger: trigger.clone(),
@@ -217,8 +217,8 @@ impl HookFunction {
     }
 
     /// The error for a call that stopped with `e`: its CPU budget, the node's memory budget, or
-    /// a trap.
-    fn trapped(&self, trigger: &Trigger, e: &wasmtime::Error) -> HookError {
+    /// a trap, named by what the guest last `said` on stderr (its panic message) when it did.
+    fn trapped(&self, trigger: &Trigger, e: &wasmtime::Error, said: Option<&str>) -> HookError {
         if let Some(cpu) = e.downcast_ref::<CpuBudgetExceeded>() {
             return HookError::CpuBudget {
                 function: self.config.name.clone(),
@@ -229,7 +229,11 @@ impl HookFunction {
         if let Some(memory) = e.downcast_ref::<BudgetExhausted>() {
             return self.memory_budget(trigger, memory);
         }
-        self.trap(trigger, trap_reason(e))
+        let reason = match said {
+            Some(said) => format!("{said} ({})", trap_reason(e)),
+            None => trap_reason(e),
+        };
+        self.trap(trigger, reason)
     }
 
     fn memory_budget(&self, trigger: &Trigger, e: &BudgetExhausted) -> HookError {
@@ -349,7 +353,9 @@ impl HookFunction {
         let (ran, report) = self.run(call, run, timeout, init, request_id).await;
         let outcome = match ran {
             Err(stopped) => Err(self.stopped(stopped, &trigger, timeout.as_millis() as u64)),
-            Ok((_, Err(trap))) => Err(self.trapped(&trigger, &trap)),
+            Ok((_, Err(trap))) => {
+                Err(self.trapped(&trigger, &trap, report.guest_message.as_deref()))
+            }
             Ok((env, Ok(returned))) => {
                 self.release(env);
                 returned.map_err(|message| HookError::FunctionError {
@@ -467,7 +473,7 @@ impl HookFunction {
         init: Option<Duration>,
         request_id: &str,
     ) -> (Result<(Environment, O), TimedOut>, Report) {
-        let ran = call
+        let (ran, mut report) = call
             .run(
                 &self.budgets.lane,
                 run,
@@ -476,19 +482,18 @@ impl HookFunction {
                 self.config.memory_mb,
             )
             .await;
-        self.log_output(&call.output, request_id);
-        ran
+        report.guest_message = self.log_output(&call.output, request_id);
+        (ran, report)
     }
 
-    /// Writes what the guest printed to the log, a line at a time, with function and request id.
-    fn log_output(&self, output: &CapturedOutput, request_id: &str) {
-        let output = output.take();
-        if output.is_empty() {
-            return;
-        }
+    /// Writes what the guest printed to the log, a line at a time, with function and request
+    /// id; returns what it last said on stderr (its failure message, should the call trap).
+    fn log_output(&self, output: &CapturedOutput, request_id: &str) -> Option<String> {
+        let (output, stderr) = output.take();
         for line in String::from_utf8_lossy(&output).lines() {
             tracing::info!(target: "edge_proxy::hook_output", function = %self.config.name, request_id, "{line}");
         }
+        guest_message(&stderr)
     }
 }
 

@@ -53,7 +53,7 @@ impl HookState {
         let wasi = WasiCtxBuilder::new()
             .envs(env)
             .stdout(output.clone())
-            .stderr(output.clone())
+            .stderr(output.stderr_writer())
             .build();
         HookState {
             wasi,
@@ -170,16 +170,33 @@ impl WasiView for HookState {
 }
 
 /// A guest's stdout and stderr, collected so each invocation's output can be logged with the
-/// function name and request id.
+/// function name and request id; the end of stderr is also kept on its own, since a guest that
+/// traps says why there (a Rust panic message, a Python traceback).
 #[derive(Clone, Default)]
 pub struct CapturedOutput {
     buf: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    is_stderr: bool,
 }
 
+/// How much of the end of stderr is kept for the failure message.
+const STDERR_TAIL: usize = 4096;
+
 impl CapturedOutput {
-    /// Takes what was written since the last call.
-    pub fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.buf.lock().expect("output lock"))
+    /// The writer the guest's stderr goes to: the same log, and the kept tail.
+    pub fn stderr_writer(&self) -> Self {
+        CapturedOutput {
+            is_stderr: true,
+            ..self.clone()
+        }
+    }
+
+    /// Takes what was written since the last call, and the end of what of it went to stderr.
+    pub fn take(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            std::mem::take(&mut *self.buf.lock().expect("output lock")),
+            std::mem::take(&mut *self.stderr.lock().expect("output lock")),
+        )
     }
 }
 
@@ -204,6 +221,12 @@ impl tokio::io::AsyncWrite for CapturedOutput {
         let mut buf = self.buf.lock().expect("output lock");
         let room = MAX_CAPTURED_OUTPUT.saturating_sub(buf.len());
         buf.extend_from_slice(&data[..data.len().min(room)]);
+        if self.is_stderr {
+            let mut tail = self.stderr.lock().expect("output lock");
+            tail.extend_from_slice(&data[data.len().saturating_sub(STDERR_TAIL)..]);
+            let over = tail.len().saturating_sub(STDERR_TAIL);
+            tail.drain(..over);
+        }
         // Report everything as written: a chatty guest loses output, never blocks.
         std::task::Poll::Ready(Ok(data.len()))
     }

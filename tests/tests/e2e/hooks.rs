@@ -637,3 +637,48 @@ async fn chunked_uploads_pass_include_body_hooks_or_get_411() {
     assert_eq!(o.last().body.len(), 2 << 20);
     assert_eq!(o.last().headers["x-probe-body-truncated"], "true");
 }
+
+#[tokio::test]
+async fn a_panicking_hook_is_named_by_its_panic_message_in_every_log() {
+    let functions = function("probe", guests::FIXTURE_PROBE, "");
+    let (_o, _alt, proxy) =
+        proxy_with(&functions, "viewer-request = { function = \"probe\" }").await;
+    let resp = client()
+        .get(proxy.url("/panics"))
+        .header("x-probe", "trap")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    let id = resp.headers()["x-edge-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let said = "probe was asked to trap";
+    let log = proxy.stderr();
+    let warn = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("hook failed") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no WARN line: {log}"));
+    assert!(
+        warn.contains(said) && warn.contains("panicked at"),
+        "{warn}"
+    );
+    assert!(
+        !warn.contains('\u{1b}'),
+        "plain text when stderr is a file: {warn:?}"
+    );
+    let report = log
+        .lines()
+        .find(|l| l.contains("REPORT RequestId: ") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no REPORT line: {log}"));
+    assert!(
+        report.contains("Status: error") && report.contains(said),
+        "{report}"
+    );
+    let access = proxy.access_log_line(&id);
+    assert!(
+        access["error"].as_str().unwrap_or("").contains(said),
+        "{access}"
+    );
+}
