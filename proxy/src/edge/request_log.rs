@@ -40,7 +40,8 @@ pub fn record(session: &Session, e: Option<&Error>, ctx: &mut RequestContext, me
         return;
     }
     let req = session.req_header();
-    let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let current = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path = ctx.viewer_path.as_deref().unwrap_or(current);
     let error = ctx.error.take().or_else(|| e.map(|e| e.to_string()));
     AccessLogLine {
         time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
@@ -58,6 +59,7 @@ pub fn record(session: &Session, e: Option<&Error>, ctx: &mut RequestContext, me
         origin_ms: ctx.origin_latency.map(|d| d.as_secs_f64() * 1000.0),
         behavior: behavior_name,
         origin: &ctx.origin,
+        origin_path: ctx.origin_path.as_deref(),
         error,
     }
     .emit();

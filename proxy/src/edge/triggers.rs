@@ -298,6 +298,12 @@ impl Triggers {
                         }));
                     }
                     let req = session.req_header_mut();
+                    let rewritten = req.uri.path() != changed.uri
+                        || req.uri.query().unwrap_or("") != changed.querystring;
+                    if rewritten && ctx.viewer_path.is_none() {
+                        // The access log keeps the viewer's path beside the origin's.
+                        ctx.viewer_path = req.uri.path_and_query().map(|p| p.as_str().into());
+                    }
                     let applied = event_wire::apply_uri(req, &changed.uri, &changed.querystring)
                         .and_then(|()| {
                             event_wire::apply_headers(req, &changed.headers, &header_edits)

@@ -17,7 +17,7 @@ pub struct AccessLogLine<'a> {
     pub method: &'a str,
     /// Host the viewer asked for.
     pub host: &'a str,
-    /// Path and query.
+    /// Path and query as the viewer asked (normalized), whatever a hook rewrote.
     pub path: &'a str,
     /// Status sent to the viewer.
     pub status: u16,
@@ -32,6 +32,9 @@ pub struct AccessLogLine<'a> {
     pub behavior: &'a str,
     /// Origin name.
     pub origin: &'a str,
+    /// Path and query the origin was asked for (absent when no origin was asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin_path: Option<&'a str>,
     /// Why the request failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

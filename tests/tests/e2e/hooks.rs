@@ -682,3 +682,42 @@ async fn a_panicking_hook_is_named_by_its_panic_message_in_every_log() {
         "{access}"
     );
 }
+
+#[tokio::test]
+async fn the_access_log_keeps_the_viewers_path_beside_the_one_the_origin_was_asked_for() {
+    let functions =
+        function("ab", guests::AB_TEST, "") + &function("bad", guests::FIXTURE_INVALID_HEADER, "");
+    let (o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"ab\" }").await;
+    let resp = client()
+        .get(proxy.url("/page?q=1"))
+        .header("cookie", "ab=b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", proxy.stderr());
+    assert_eq!(o.last().uri, "/b/page?q=1");
+    let id = resp.headers()["x-edge-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let line = proxy.access_log_line(&id);
+    assert_eq!(line["path"], "/page?q=1");
+    assert_eq!(line["origin_path"], "/b/page?q=1");
+
+    // A rewrite that fails validation (502): the viewer's path, and no origin asked.
+    let (_o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"bad\" }").await;
+    let resp = client()
+        .get(proxy.url("/mine"))
+        .header("x-break", "uri")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let id = resp.headers()["x-edge-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let line = proxy.access_log_line(&id);
+    assert_eq!(line["path"], "/mine");
+    assert!(line.get("origin_path").is_none(), "{line}");
+}

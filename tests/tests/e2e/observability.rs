@@ -101,6 +101,7 @@ async fn each_request_writes_one_json_access_log_line() {
     assert_eq!(line["method"], "GET");
     assert_eq!(line["host"], "h.example");
     assert_eq!(line["path"], "/logged?x=1");
+    assert_eq!(line["origin_path"], "/logged?x=1");
     assert_eq!(line["status"], 200);
     assert_eq!(line["bytes"], body.len());
     assert_eq!(line["behavior"], "*");
