@@ -74,6 +74,27 @@ impl<'a> IssueSink<'a> {
         });
     }
 
+    /// Drops the problems recorded from `from` on that name one of `broken` in quotes: an item
+    /// that did not read is reported once, not again by every check that looks for it.
+    pub fn forget_mentions(&mut self, from: usize, broken: &[String]) {
+        if broken.is_empty() {
+            return;
+        }
+        let mut index = 0;
+        self.issues.retain(|issue| {
+            index += 1;
+            index <= from
+                || !broken
+                    .iter()
+                    .any(|name| issue.message.contains(&format!("\"{name}\"")))
+        });
+    }
+
+    /// How many problems are recorded.
+    pub fn len(&self) -> usize {
+        self.issues.len()
+    }
+
     pub fn finish(mut self, file: &Path) -> Result<(), ConfigError> {
         if self.issues.is_empty() {
             return Ok(());

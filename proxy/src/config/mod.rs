@@ -15,6 +15,7 @@ mod origins;
 mod pattern;
 mod raw;
 mod restart;
+mod structure;
 mod values;
 
 use std::path::{Path, PathBuf};
@@ -42,15 +43,20 @@ impl Config {
         Self::parse(path, &text)
     }
 
-    /// Validates `text` as if read from `path`.
+    /// Validates `text` as if read from `path`: every structural and semantic problem listed.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let raw = parse_raw(path, text)?;
         let base = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         let mut sink = IssueSink::new(text);
-        let config = build(raw, path, &base, &mut sink);
+        let Some(parsed) = structure::parse(text, &mut sink) else {
+            sink.finish(path)?;
+            unreachable!("a file that is not TOML has issues");
+        };
+        let structural = sink.len();
+        let config = build(parsed.raw, path, &base, &mut sink);
+        sink.forget_mentions(structural, &parsed.broken);
         sink.finish(path)?;
         Ok(config)
     }
@@ -66,22 +72,6 @@ impl Config {
                     .expect("default behavior is always present")
             })
     }
-}
-
-fn parse_raw(path: &Path, text: &str) -> Result<RawConfig, ConfigError> {
-    let fail = |span: Option<std::ops::Range<usize>>, key: String, message: String| {
-        let mut sink = IssueSink::new(text);
-        sink.at(span, key, message);
-        sink.finish(path).expect_err("one issue was recorded")
-    };
-    let de = toml::de::Deserializer::parse(text)
-        .map_err(|e| fail(e.span(), String::new(), e.message().trim().to_string()))?;
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
-        let key = if key == "." { String::new() } else { key };
-        let inner = e.into_inner();
-        fail(inner.span(), key, inner.message().trim().to_string())
-    })
 }
 
 /// Checks every section of `raw`, recording each problem in `sink`.

@@ -81,6 +81,16 @@ const FUNCTION_KEYS: &[&str] = &[
     "invoke-url",
 ];
 
+/// The keys an origin of type `kind` takes beyond `type`, or `None` for an unknown type.
+pub(super) fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
+    match kind {
+        "http" => Some(HTTP_KEYS),
+        "files" => Some(FILES_KEYS),
+        "function" => Some(FUNCTION_KEYS),
+        _ => None,
+    }
+}
+
 fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option<Origin> {
     let present: [(&str, Option<std::ops::Range<usize>>); 18] = [
         ("payload", o.payload.as_ref().map(|v| v.span())),
@@ -118,11 +128,10 @@ fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option
         ("index", o.index.as_ref().map(|v| v.span())),
     ];
     let kind = o.kind.get_ref().as_str();
-    let allowed = match kind {
-        "http" => HTTP_KEYS,
-        "files" => FILES_KEYS,
-        "function" => FUNCTION_KEYS,
-        other => {
+    let allowed = match keys_of(kind) {
+        Some(keys) => keys,
+        None => {
+            let other = kind;
             sink.at(
                 Some(o.kind.span()),
                 format!("{key}.type"),

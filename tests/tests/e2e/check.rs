@@ -191,3 +191,37 @@ fn node_and_admin_settings_are_checked_with_line_and_key() {
     let (ok, stderr) = check(&auto);
     assert!(ok, "{stderr}");
 }
+
+/// Every `tests/config/<name>.toml` checked as a user would (`edge-proxy check --conf
+/// config/<name>.toml` from `tests/`), its stderr compared with `<name>.expected`: structural and
+/// semantic errors listed together, each with file, line and a clean key path.
+/// `UPDATE_GOLDEN=1` rewrites the expected files.
+#[test]
+fn config_errors_match_their_golden_files() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("config"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let name = file.file_name().unwrap().to_str().unwrap().to_string();
+        let out = Command::new(binary())
+            .current_dir(&root)
+            .args(["check", "--conf"])
+            .arg(format!("config/{name}"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name} passed");
+        let got = String::from_utf8_lossy(&out.stderr).into_owned();
+        let expected_file = file.with_extension("expected");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&expected_file, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&expected_file)
+            .unwrap_or_else(|e| panic!("{}: {e}", expected_file.display()));
+        assert_eq!(got, want, "{name}");
+    }
+}
