@@ -2,9 +2,7 @@
 //! ([`edge_event`]): an event the proxy would refuse is refused here, and a result the proxy
 //! would refuse (a 502 in production) fails the test.
 
-use edge_event::{
-    limits, BodyEncoding, CfConfig, CfEvent, CfRequest, CfResponse, HeaderEdits, HookOutcome,
-};
+use edge_event::{limits, BodyEncoding, CfConfig, CfEvent, CfRequest, CfResponse, HookOutcome};
 use serde_json::Value;
 
 use crate::event::{Event, Outcome};
@@ -60,7 +58,7 @@ impl Outcome {
         }
     }
 
-    fn to_model(&self) -> Option<HookOutcome> {
+    pub(crate) fn to_model(&self) -> Option<HookOutcome> {
         Some(match self {
             Outcome::Request(r) => HookOutcome::Request(r.to_model()?),
             Outcome::Response(r) => HookOutcome::Response(r.to_model()?),
@@ -93,29 +91,8 @@ pub fn run_on_aws_json(
 ) -> Result<Value, crate::error::Error> {
     let mut original = CfEvent::from_aws_json(event)?;
     limits::hide_disallowed(&mut original);
-    let outcome = handler(Event::local(original.clone()))?
-        .to_model()
-        .ok_or("the handler returned a request or response from outside this event")?;
-    let before = match &outcome {
-        HookOutcome::Request(_) => Some(&original.request.headers),
-        HookOutcome::Response(_) => original.response.as_ref().map(|r| &r.headers),
-    };
-    let edits = HeaderEdits {
-        changed: None,
-        read_only_before: before
-            .map(|list| {
-                limits::read_only(original.config.event_type)
-                    .iter()
-                    .map(|name| {
-                        let values = list.get(name).map(|l| l.value.clone()).collect();
-                        (name.to_string(), values)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
-    let outcome = edge_event::validate(original, outcome, &edits)
-        .map_err(|reason| format!("the proxy would refuse this result (502): {reason}"))?;
+    let outcome = handler(Event::local(original.clone()))?;
+    let outcome = crate::testing::validate(original, &outcome)?;
     Ok(outcome.to_json())
 }
 

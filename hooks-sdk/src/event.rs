@@ -8,6 +8,7 @@ use edge_event::{CfConfig, CfRequest, CfResponse, HeaderList};
 
 use crate::bindings::edge::hooks::types as wit;
 use crate::headers::{Headers, Owner};
+use crate::query::QueryString;
 use edge_event::{
     BodyAction, BodyEncoding, CfBody as Body, CfOrigin as Origin, CustomOrigin, EventType, S3Origin,
 };
@@ -114,6 +115,23 @@ impl Request {
         match &mut self.inner {
             RequestInner::Host(r) => r.set_querystring(querystring),
             RequestInner::Local(r) => r.querystring = querystring.to_string(),
+        }
+    }
+
+    /// The query string parsed: parameters decoded, in order (see [`QueryString`]).
+    pub fn query(&self) -> QueryString {
+        QueryString::parse(&self.querystring())
+    }
+
+    /// Sets the query string from `query`, RFC 3986-encoded (an empty one removes it).
+    pub fn set_query(&mut self, query: &QueryString) {
+        self.set_querystring(&query.to_string());
+    }
+
+    /// Another method on a natively built request (test events only; read-only in the proxy).
+    pub(crate) fn set_method_for_tests(&mut self, method: &str) {
+        if let RequestInner::Local(r) = &mut self.inner {
+            r.method = method.to_string();
         }
     }
 

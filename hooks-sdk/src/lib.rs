@@ -28,6 +28,8 @@ mod aws_json;
 mod error;
 mod event;
 mod headers;
+mod query;
+mod testing;
 
 pub use aws_json::run_on_aws_json;
 pub use edge_event::{
@@ -36,6 +38,8 @@ pub use edge_event::{
 };
 pub use event::{Event, Outcome, Request, Response};
 pub use headers::{Header, Headers};
+pub use query::QueryString;
+pub use testing::run;
 
 pub use error::Error;
 
