@@ -18,6 +18,11 @@ hooks: setup
 	  || [ ! target/guests/python/python_bot_block.wasm -nt hooks-sdk/wit/hooks.wit ]; then \
 	  target/py/bin/componentize-py -d hooks-sdk/wit -w hook componentize -p sample-hooks/python-bot-block app \
 	    -o target/guests/python/python_bot_block.wasm; fi
+	@mkdir -p target/guests/js
+	@if [ ! target/guests/js/js_security_headers.wasm -nt sample-hooks/js-security-headers/index.js ] \
+	  || [ ! target/guests/js/js_security_headers.wasm -nt hooks-js/edge-hooks.js ] \
+	  || [ ! target/guests/js/js_security_headers.wasm -nt hooks-sdk/wit/hooks.wit ]; then \
+	  node hooks-js/build.mjs sample-hooks/js-security-headers/index.js target/guests/js/js_security_headers.wasm; fi
 
 ## make run: build (release) and start the proxy on conf/edge.toml with the sample hooks.
 run: hooks

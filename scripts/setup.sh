@@ -10,6 +10,9 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v c++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# Node.js and npm build JavaScript hooks (hooks-js/, componentize-js).
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 # `setup.sh --bench`: also the peers and load generator of benches/load.sh, and valgrind for
 # benches/instructions.sh.
 if [ "${1:-}" = "--bench" ]; then
@@ -68,4 +71,12 @@ if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_
   echo "setup: installing componentize-py $COMPONENTIZE_PY_VERSION and apig-wsgi $APIG_WSGI_VERSION into target/py" >&2
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "componentize-py==$COMPONENTIZE_PY_VERSION" "apig-wsgi==$APIG_WSGI_VERSION"
+fi
+
+# componentize-js (and jco, for the WIT's TypeScript types) build JavaScript hooks; installed
+# from hooks-js/package-lock.json into hooks-js/node_modules, again whenever the lock changes.
+js="$(dirname "$0")/../hooks-js"
+if [ ! -e "$js/node_modules/.package-lock.json" ] || [ "$js/package-lock.json" -nt "$js/node_modules/.package-lock.json" ]; then
+  echo "setup: installing componentize-js and jco into hooks-js/node_modules" >&2
+  (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
 fi

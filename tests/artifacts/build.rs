@@ -73,6 +73,7 @@ fn main() {
         ));
     }
     consts.push_str(&python_guest(&root, &target_dir));
+    consts.push_str(&js_guest(&root, &target_dir));
     std::fs::write(out.join("guests.rs"), consts).unwrap();
 }
 
@@ -109,6 +110,49 @@ fn python_guest(root: &Path, target_dir: &Path) -> String {
         "componentize-py failed to build sample-hooks/python-bot-block"
     );
     format!("/// `python-bot-block` (Python, componentize-py).\npub const PYTHON_BOT_BLOCK: &str = {:?};\n", path_str(&wasm))
+}
+
+/// Builds the JavaScript sample hook with componentize-js (installed into hooks-js/node_modules
+/// by scripts/setup.sh, which this runs when it is missing), and the contract's TypeScript
+/// types next to it.
+fn js_guest(root: &Path, target_dir: &Path) -> String {
+    let js = root.join("hooks-js");
+    for file in ["edge-hooks.js", "build.mjs", "package-lock.json"] {
+        println!("cargo:rerun-if-changed={}", js.join(file).display());
+    }
+    if !js.join("node_modules/.package-lock.json").exists() {
+        let status = Command::new(root.join("scripts/setup.sh"))
+            .status()
+            .expect("run scripts/setup.sh");
+        assert!(
+            status.success(),
+            "scripts/setup.sh failed; it installs componentize-js"
+        );
+    }
+    let out_dir = target_dir.join("js");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let wasm = out_dir.join("js_security_headers.wasm");
+    let status = Command::new("node")
+        .arg(js.join("build.mjs"))
+        .arg(root.join("sample-hooks/js-security-headers/index.js"))
+        .arg(&wasm)
+        .status()
+        .expect("run node (scripts/setup.sh installs it)");
+    assert!(
+        status.success(),
+        "componentize-js failed to build sample-hooks/js-security-headers"
+    );
+    let status = Command::new(js.join("node_modules/.bin/jco"))
+        .args(["types", "--world-name", "hook", "-q", "-o"])
+        .arg(out_dir.join("types"))
+        .arg(root.join("hooks-sdk/wit"))
+        .status()
+        .expect("run jco");
+    assert!(
+        status.success(),
+        "jco failed to write the contract's TypeScript types"
+    );
+    format!("/// `js-security-headers` (JavaScript, componentize-js).\npub const JS_SECURITY_HEADERS: &str = {:?};\n", path_str(&wasm))
 }
 
 fn path_str(p: &Path) -> String {

@@ -721,3 +721,42 @@ async fn the_access_log_keeps_the_viewers_path_beside_the_one_the_origin_was_ask
     assert_eq!(line["path"], "/mine");
     assert!(line.get("origin_path").is_none(), "{line}");
 }
+
+#[tokio::test]
+async fn a_javascript_hook_ported_from_aws_runs_and_its_exceptions_are_named() {
+    let functions = function("sec", guests::JS_SECURITY_HEADERS, "");
+    let (_o, _alt, proxy) =
+        proxy_with(&functions, "viewer-response = { function = \"sec\" }").await;
+    let resp = client().get(proxy.url("/page")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", proxy.stderr());
+    let h = resp.headers();
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert_eq!(
+        h["strict-transport-security"],
+        "max-age=63072000; includeSubdomains; preload"
+    );
+    assert_eq!(h["content-type"], "text/plain", "the origin's headers stay");
+    assert_eq!(resp.text().await.unwrap(), "origin o /page");
+
+    // Attached where there is no response, AWS's code throws a TypeError: a function error
+    // (503) named by the exception in the WARN line and the access log.
+    let (_o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"sec\" }").await;
+    let resp = client().get(proxy.url("/page")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let id = resp.headers()["x-edge-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let log = proxy.stderr();
+    let warn = log
+        .lines()
+        .find(|l| l.contains("hook failed") && l.contains(&id))
+        .unwrap_or_else(|| panic!("no WARN line: {log}"));
+    assert!(warn.contains("TypeError"), "{warn}");
+    let access = proxy.access_log_line(&id);
+    assert!(
+        access["error"].as_str().unwrap_or("").contains("TypeError"),
+        "{access}"
+    );
+}
