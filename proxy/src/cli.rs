@@ -16,7 +16,7 @@ pub const DEFAULT_CONF: &str = "conf/edge.toml";
     name = "edge-proxy",
     version,
     about,
-    after_help = "Examples:\n  edge-proxy run                          # serve with conf/edge.toml\n  edge-proxy run --conf /etc/edge.toml\n  edge-proxy run --watch                  # reload when the config or a module changes\n  edge-proxy check --conf conf/edge.toml  # validate, print every error, exit non-zero on any\n  edge-proxy reload --conf conf/edge.toml # the running node reloads (or says why not)\n  edge-proxy invoke --function hook.wasm --event viewer-request.json --env KEY=value"
+    after_help = "Examples:\n  edge-proxy run                          # serve with conf/edge.toml\n  edge-proxy run --conf /etc/edge.toml\n  edge-proxy run --watch                  # reload when the config or a module changes\n  edge-proxy check --conf conf/edge.toml  # validate, print every error, exit non-zero on any\n  edge-proxy reload --conf conf/edge.toml # the running node reloads (or says why not)\n  edge-proxy invoke --function hook.wasm --event viewer-request.json --env KEY=value\n  edge-proxy new my-hook --lang rust --trigger viewer-request  # also --lang python, js"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -57,6 +57,9 @@ enum Command {
     /// validation; print the result JSON (exit 0) or the error and the status the proxy would
     /// return (exit 1).
     Invoke(crate::invoke::InvokeArgs),
+    /// Write a new hook project (Rust, Python or JavaScript) with a working example for its
+    /// trigger, a test on AWS's sample event, the build command and a config that serves it.
+    New(crate::new_hook::NewArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -78,6 +81,7 @@ pub fn main() -> ExitCode {
         }
         Command::Reload { conf } => crate::reload_command::run(&conf),
         Command::Invoke(args) => crate::invoke::run(args),
+        Command::New(args) => crate::new_hook::run(args),
         Command::Run {
             conf,
             watch,

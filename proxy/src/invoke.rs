@@ -19,6 +19,10 @@ pub struct InvokeArgs {
     /// The function's component (`.wasm`).
     #[arg(long)]
     function: PathBuf,
+    /// The function's name in logs and errors, as in the config's `[functions.<name>]`
+    /// (default: the file's name without `.wasm`).
+    #[arg(long)]
+    name: Option<String>,
     /// The event: a Lambda@Edge event (`{"Records":[{"cf":…}]}`) for a hook, or an ALB event
     /// for an ALB target function.
     #[arg(long)]
@@ -55,11 +59,12 @@ pub fn run(args: InvokeArgs) -> ExitCode {
     let is_edge_event = serde_json::from_str::<serde_json::Value>(&text)
         .map(|v| v.get("Records").is_some())
         .unwrap_or(true);
-    let name = args
-        .function
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "function".into());
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.function
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "function".into())
+    });
     let config = FunctionConfig {
         name,
         module: args.function.clone(),

@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod invoke;
 pub mod lambda;
 pub mod listen;
+pub mod new_hook;
 pub mod node;
 pub mod observe;
 pub mod origins;

@@ -8,6 +8,7 @@ mod hardening;
 mod hooks;
 mod hygiene;
 mod invoke;
+mod new_hook;
 mod noisy_neighbours;
 mod observability;
 mod operations;
