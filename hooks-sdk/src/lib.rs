@@ -18,8 +18,60 @@
 //! edge_hooks::export_hook!(handler);
 //! ```
 //!
+//! The same function, one example per trigger:
+//!
+//! ```
+//! use edge_hooks::{Event, Origin, Outcome, Response};
+//!
+//! // viewer-request: answer without the origin, or rewrite the request.
+//! fn viewer_request(event: Event) -> Result<Outcome, edge_hooks::Error> {
+//!     let mut request = event.request;
+//!     if request.headers.first("authorization").is_none() {
+//!         return Ok(Response::new(401).with_header("www-authenticate", "Basic").into());
+//!     }
+//!     request.set_uri(&format!("/members{}", request.uri()));
+//!     Ok(request.into())
+//! }
+//!
+//! // origin-request (on a cache miss): pick where the request goes.
+//! fn origin_request(event: Event) -> Result<Outcome, edge_hooks::Error> {
+//!     let mut request = event.request;
+//!     if request.uri().starts_with("/api/") {
+//!         request.set_origin(Origin::Named("api".into()));
+//!     }
+//!     Ok(request.into())
+//! }
+//!
+//! // origin-response (before the cache stores it): fix what the origin sent.
+//! fn origin_response(event: Event) -> Result<Outcome, edge_hooks::Error> {
+//!     let mut response = event.response.ok_or("origin-response")?;
+//!     if !response.headers.contains("cache-control") {
+//!         response.headers.set("cache-control", "max-age=60");
+//!     }
+//!     Ok(response.into())
+//! }
+//!
+//! // viewer-response (every response, cached or not): headers for the viewer.
+//! fn viewer_response(event: Event) -> Result<Outcome, edge_hooks::Error> {
+//!     let mut response = event.response.ok_or("viewer-response")?;
+//!     response.headers.set("x-frame-options", "DENY");
+//!     Ok(response.into())
+//! }
+//!
+//! // Each checked by the proxy's own rules, natively:
+//! let Outcome::Response(r) = edge_hooks::run(viewer_request, Event::viewer_request("/")).unwrap()
+//! else { panic!() };
+//! assert_eq!(r.status(), 401);
+//! assert!(edge_hooks::run(origin_request, Event::origin_request("/api/x")).is_ok());
+//! let Outcome::Response(r) = edge_hooks::run(origin_response, Event::origin_response("/", 200)).unwrap()
+//! else { panic!() };
+//! assert_eq!(r.headers.first("cache-control").as_deref(), Some("max-age=60"));
+//! assert!(edge_hooks::run(viewer_response, Event::viewer_response("/", 200)).is_ok());
+//! ```
+//!
 //! Build with `cargo build --release --target wasm32-wasip2`. The handler is ordinary Rust: unit
-//! test it natively with [`Event::from_aws_json`] on AWS's sample events.
+//! test it natively with the [`Event`] builders (`Event::viewer_request("/p?lang=fr")`) or
+//! [`Event::from_aws_json`] on AWS's sample events, and [`run`] to apply the proxy's validation.
 
 #![deny(missing_docs)]
 

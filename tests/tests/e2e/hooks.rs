@@ -760,3 +760,30 @@ async fn a_javascript_hook_ported_from_aws_runs_and_its_exceptions_are_named() {
         "{access}"
     );
 }
+
+#[tokio::test]
+async fn a_raising_python_hook_is_named_by_its_message() {
+    // The sample raises Err when attached anywhere but viewer-request: a function error (503)
+    // whose message is in the WARN line and the access log.
+    let functions = function("bots", guests::PYTHON_BOT_BLOCK, "");
+    let (_o, _alt, proxy) =
+        proxy_with(&functions, "origin-request = { function = \"bots\" }").await;
+    let resp = client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    let id = resp.headers()["x-edge-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let said = "python-bot-block runs at viewer-request";
+    let log = proxy.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("hook failed") && l.contains(&id) && l.contains(said)),
+        "{log}"
+    );
+    let access = proxy.access_log_line(&id);
+    assert!(
+        access["error"].as_str().unwrap_or("").contains(said),
+        "{access}"
+    );
+}
