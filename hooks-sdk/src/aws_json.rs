@@ -92,7 +92,7 @@ pub fn run_on_aws_json(
     let mut original = CfEvent::from_aws_json(event)?;
     limits::hide_disallowed(&mut original);
     let outcome = handler(Event::local(original.clone()))?;
-    let outcome = crate::testing::validate(original, &outcome)?;
+    let outcome = crate::testing::check(original, &outcome)?;
     Ok(outcome.to_json())
 }
 

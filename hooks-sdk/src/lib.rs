@@ -91,7 +91,7 @@ pub use edge_event::{
 pub use event::{Event, Outcome, Request, Response};
 pub use headers::{Header, Headers};
 pub use query::QueryString;
-pub use testing::run;
+pub use testing::{run, validate};
 
 pub use error::Error;
 

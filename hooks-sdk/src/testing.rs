@@ -162,15 +162,48 @@ pub fn run(
         .to_model()
         .ok_or("run takes an event built natively (Event::viewer_request, from_aws_json)")?;
     let outcome = handler(event)?;
-    let validated = validate(original, &outcome)?;
+    let validated = check(original, &outcome)?;
     Ok(match validated {
         HookOutcome::Request(r) => Outcome::Request(crate::event::Request::local(r)),
         HookOutcome::Response(r) => Outcome::Response(crate::event::Response::local(r)),
     })
 }
 
+/// Checks `outcome` by the rules the proxy applies at `trigger` (what a trigger may return,
+/// status, header names and values, disallowed headers, sizes, uri and query string, origin),
+/// with the proxy's own code. Without the event it came from, changes to read-only fields and
+/// headers cannot be seen: [`run`] checks those too.
+///
+/// ```
+/// use edge_hooks::{Event, EventType, Outcome, Response};
+///
+/// let redirect: Outcome = Response::new(302).with_header("location", "/new").into();
+/// assert!(edge_hooks::validate(EventType::ViewerRequest, &redirect).is_ok());
+/// let split: Outcome = Response::new(200).with_header("x-a", "1\r\nX-Injected: 1").into();
+/// assert!(edge_hooks::validate(EventType::ViewerRequest, &split).is_err());
+/// // A response trigger must return the response, not a request.
+/// let request: Outcome = Event::viewer_request("/").request.into();
+/// assert!(edge_hooks::validate(EventType::ViewerResponse, &request).is_err());
+/// ```
+pub fn validate(trigger: EventType, outcome: &Outcome) -> Result<(), crate::error::Error> {
+    let model = outcome
+        .to_model()
+        .ok_or("validate takes an outcome built natively")?;
+    let mut event = Event::sample(trigger, "/", (!trigger.is_request()).then_some(200))
+        .to_model()
+        .expect("a native event");
+    // The outcome's own request or response stands for the event's: its read-only fields are
+    // then unchanged by definition.
+    match &model {
+        HookOutcome::Request(r) => event.request = r.clone(),
+        HookOutcome::Response(r) if !trigger.is_request() => event.response = Some(r.clone()),
+        HookOutcome::Response(_) => {}
+    }
+    check(event, outcome).map(|_| ())
+}
+
 /// Checks `outcome` against the event it came from with the proxy's validation.
-pub(crate) fn validate(
+pub(crate) fn check(
     original: CfEvent,
     outcome: &Outcome,
 ) -> Result<HookOutcome, crate::error::Error> {
