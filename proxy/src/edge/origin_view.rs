@@ -85,8 +85,17 @@ pub fn follow(
 
 /// Puts on `req` what CloudFront adds before origin-request runs: `X-Forwarded-For`, `Via` and,
 /// when the origin sets one, its `Host`. Done on the session's request when an origin-request
-/// function runs (so it sees them and may change them), else on the copy sent upstream.
+/// function runs (so it sees them and may change them), else on the copy sent upstream. A
+/// function target group gets none: it adds the ALB's own forwarding headers to its event.
 pub fn add_origin_headers(req: &mut RequestHeader, ctx: &RequestContext) -> Result<()> {
+    let function_target = ctx.custom_origin.is_none()
+        && matches!(
+            ctx.generation.origins.get(&ctx.origin),
+            Some(OriginHandle::Function(_))
+        );
+    if function_target {
+        return Ok(());
+    }
     forwarding::add_origin_facing(req, &ctx.viewer, &ctx.generation.node_headers)?;
     if ctx.custom_origin.is_none() {
         if let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(&ctx.origin) {

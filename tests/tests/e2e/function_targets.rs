@@ -463,3 +463,27 @@ async fn request_heads_past_the_albs_limits_are_400_before_the_function() {
             || proxy.stdout().contains("over the ALB's limits")
     );
 }
+
+#[tokio::test]
+async fn an_origin_request_hook_in_front_of_a_function_target_adds_no_second_forwarding() {
+    // The ALB event carries the ALB's X-Forwarded-For (the viewer, once) and no Via from the
+    // origin events' view: the endpoint answers 200 only for that event.
+    let addr = invoke_endpoint(|request| {
+        let once = request.contains("\"x-forwarded-for\":\"127.0.0.1\"");
+        let via = request.contains("\"via\"");
+        Some(if once && !via {
+            r#"{"statusCode": 200, "body": "one hop"}"#
+        } else {
+            r#"{"statusCode": 418, "body": "unexpected event"}"#
+        })
+    })
+    .await;
+    let proxy = Proxy::start(&format!(
+        "[functions.probe]\nmodule = \"{}\"\n\n[origins.api]\ntype = \"function\"\ninvoke-url = \"http://{addr}/invocations\"\n\n\
+         [default-behavior]\norigin = \"api\"\n[default-behavior.hooks]\norigin-request = {{ function = \"probe\" }}\n",
+        guests::FIXTURE_PROBE
+    ));
+    let resp = client().get(proxy.url("/x")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", proxy.stderr());
+    assert_eq!(resp.text().await.unwrap(), "one hop");
+}
