@@ -78,7 +78,7 @@ impl Event {
     }
 
     /// The event with `request.origin` (origin events).
-    pub fn with_origin(mut self, origin: crate::Origin) -> Event {
+    pub fn with_origin(mut self, origin: edge_event::CfOrigin) -> Event {
         self.request.set_origin(origin);
         self
     }
@@ -274,14 +274,14 @@ mod tests {
 
     #[test]
     fn run_refuses_what_the_proxy_refuses() {
-        fn no_slash(event: Event) -> Result<Outcome, crate::Error> {
+        fn no_slash(event: Event) -> Result<Outcome, crate::error::Error> {
             let mut request = event.request;
             request.set_uri("no-slash");
             Ok(request.into())
         }
         let refused = run(no_slash, Event::viewer_request("/")).unwrap_err();
         assert!(refused.to_string().contains("(502)"), "{refused}");
-        fn status_change(event: Event) -> Result<Outcome, crate::Error> {
+        fn status_change(event: Event) -> Result<Outcome, crate::error::Error> {
             let mut response = event.response.ok_or("response")?;
             response.set_status(500);
             Ok(response.into())
@@ -289,7 +289,7 @@ mod tests {
         // Viewer-response may not change the status; origin-response may.
         assert!(run(status_change, Event::viewer_response("/", 200)).is_err());
         assert!(run(status_change, Event::origin_response("/", 200)).is_ok());
-        fn generated(_: Event) -> Result<Outcome, crate::Error> {
+        fn generated(_: Event) -> Result<Outcome, crate::error::Error> {
             Ok(Response::new(302).with_header("location", "/x").into())
         }
         let Outcome::Response(r) = run(generated, Event::viewer_request("/")).unwrap() else {

@@ -13,7 +13,7 @@ use toml::Spanned;
 use super::error::IssueSink;
 use super::origins;
 use super::raw::RawConfig;
-use super::CONFIG_VERSION;
+use super::model::CONFIG_VERSION;
 
 /// The raw configuration, and the names of origins and functions left out because they did not
 /// read (semantic problems that only repeat that they are missing are not reported again).

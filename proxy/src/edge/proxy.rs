@@ -361,12 +361,7 @@ impl ProxyHttp for EdgeProxy {
             ctx.origin_facing_for.is_some(),
         )?;
         upstream::origin_request_headers(upstream_request, ctx)?;
-        if ctx.generation.config.node.access_log && ctx.local != Some(LocalRoute::Generated) {
-            ctx.origin_path = upstream_request
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().into());
-        }
+        request_log::note_origin_path(ctx, upstream_request);
         ctx.origin_sent = Some(Instant::now());
         Ok(())
     }

@@ -5,12 +5,11 @@ use bytes::Bytes;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
 
-use super::context::RequestContext;
 use crate::config::Limits;
 
-/// When `ctx`'s request body must have arrived by.
-pub fn deadline(ctx: &RequestContext, limits: &Limits) -> tokio::time::Instant {
-    (ctx.started + limits.request_body_timeout).into()
+/// When the body of a request whose header arrived at `started` must have arrived by.
+pub fn deadline(started: std::time::Instant, limits: &Limits) -> tokio::time::Instant {
+    (started + limits.request_body_timeout).into()
 }
 
 /// The next chunk of the request body, or 408 once `deadline` has passed. Each read is also

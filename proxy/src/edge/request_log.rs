@@ -5,8 +5,20 @@ use pingora::cache::{CachePhase, NoCacheReason};
 use pingora::proxy::Session;
 use pingora::Error;
 
-use super::context::RequestContext;
+use super::context::{LocalRoute, RequestContext};
 use crate::observe::{AccessLogLine, Metrics};
+use pingora::http::RequestHeader;
+
+/// Keeps the path and query the origin is asked for, for the access log (a generated response
+/// asks no origin).
+pub fn note_origin_path(ctx: &mut RequestContext, upstream_request: &RequestHeader) {
+    if ctx.generation.config.node.access_log && ctx.local != Some(LocalRoute::Generated) {
+        ctx.origin_path = upstream_request
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().into());
+    }
+}
 
 /// Counts the request (by behavior and status, and its cache result) and writes its access-log
 /// line.

@@ -52,7 +52,7 @@ pub async fn serve(
         )
         .await;
     }
-    let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
+    let deadline = request_body::deadline(ctx.started, &ctx.generation.config.limits);
     let Some(body) = read_body(session, MAX_REQUEST_BODY, deadline).await? else {
         return refuse_for_target(
             session,

@@ -147,7 +147,7 @@ impl Triggers {
     ) -> pingora::Result<CfRequest> {
         let body = if include_body && has_writable_method(session) {
             let cap = limits::exposed_body_cap(et);
-            let deadline = request_body::deadline(ctx, &ctx.generation.config.limits);
+            let deadline = request_body::deadline(ctx.started, &ctx.generation.config.limits);
             let held = ctx.body_read.get_or_insert_with(HeldBody::default);
             held.fill(session, deadline, cap).await?;
             let (shown, truncated) = held.shown(cap);
