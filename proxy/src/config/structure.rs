@@ -11,9 +11,9 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::error::IssueSink;
+use super::model::CONFIG_VERSION;
 use super::origins;
 use super::raw::RawConfig;
-use super::model::CONFIG_VERSION;
 
 /// The raw configuration, and the names of origins and functions left out because they did not
 /// read (semantic problems that only repeat that they are missing are not reported again).
