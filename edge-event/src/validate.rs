@@ -153,17 +153,7 @@ fn check_custom_origin(origin: &CustomOrigin, request_headers: &HeaderList) -> R
             origin.protocol
         ));
     }
-    let path = &origin.path;
-    if !path.is_empty()
-        && (!path.starts_with('/')
-            || path.ends_with('/')
-            || path.len() > 255
-            || wire::check_request_target(path, "").is_err())
-    {
-        return Err(format!(
-            "origin.custom.path {path:?} must start with '/', not end with '/', and be a URL-encoded path of at most 255 characters"
-        ));
-    }
+    check_origin_path("custom", &origin.path)?;
     if !(4..=60).contains(&origin.read_timeout) {
         return Err(format!(
             "origin.custom.readTimeout {} is outside 4-60 seconds",
@@ -203,17 +193,7 @@ fn check_s3_origin(origin: &S3Origin, request_headers: &HeaderList) -> Result<()
             "origin.s3.domainName {name:?} is not a bucket's host name (lowercase, at most 128 characters)"
         ));
     }
-    let path = &origin.path;
-    if !path.is_empty()
-        && (!path.starts_with('/')
-            || path.ends_with('/')
-            || path.len() > 255
-            || wire::check_request_target(path, "").is_err())
-    {
-        return Err(format!(
-            "origin.s3.path {path:?} must start with '/', not end with '/', and be a URL-encoded path of at most 255 characters"
-        ));
-    }
+    check_origin_path("s3", &origin.path)?;
     match origin.auth_method.as_str() {
         "none" => {}
         "origin-access-identity" if !origin.region.is_empty() => {}
@@ -229,6 +209,22 @@ fn check_s3_origin(origin: &S3Origin, request_headers: &HeaderList) -> Result<()
         }
     }
     check_custom_headers("s3", &origin.custom_headers, request_headers)
+}
+
+/// An origin's `path`: empty, or starting with `/`, not ending with `/`, a URL-encoded path of
+/// at most 255 characters.
+fn check_origin_path(kind: &str, path: &str) -> Result<(), String> {
+    if !path.is_empty()
+        && (!path.starts_with('/')
+            || path.ends_with('/')
+            || path.len() > 255
+            || wire::check_request_target(path, "").is_err())
+    {
+        return Err(format!(
+            "origin.{kind}.path {path:?} must start with '/', not end with '/', and be a URL-encoded path of at most 255 characters"
+        ));
+    }
+    Ok(())
 }
 
 /// `customHeaders` of an origin: no header CloudFront forbids, none also sent by the viewer.

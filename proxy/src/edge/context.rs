@@ -54,8 +54,6 @@ pub struct RequestContext {
     pub error: Option<String>,
     /// The viewer's path and query, kept when a hook rewrote the request's (access log).
     pub viewer_path: Option<Box<str>>,
-    /// The path and query the origin was asked for (access log).
-    pub origin_path: Option<Box<str>>,
     /// The response comes from the local-origin server (cacheable behaviors only).
     pub local: Option<LocalRoute>,
     /// The cache's purge count when this request's origin fetch began (cache misses only).
@@ -100,7 +98,6 @@ impl RequestContext {
             viewer_body_swap: None,
             error: None,
             viewer_path: None,
-            origin_path: None,
             local: None,
             purge_epoch: None,
         }

@@ -361,7 +361,6 @@ impl ProxyHttp for EdgeProxy {
             ctx.origin_facing_for.is_some(),
         )?;
         upstream::origin_request_headers(upstream_request, ctx)?;
-        request_log::note_origin_path(ctx, upstream_request);
         ctx.origin_sent = Some(Instant::now());
         Ok(())
     }

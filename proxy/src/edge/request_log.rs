@@ -7,18 +7,6 @@ use pingora::Error;
 
 use super::context::{LocalRoute, RequestContext};
 use crate::observe::{AccessLogLine, Metrics};
-use pingora::http::RequestHeader;
-
-/// Keeps the path and query the origin is asked for, for the access log (a generated response
-/// asks no origin).
-pub fn note_origin_path(ctx: &mut RequestContext, upstream_request: &RequestHeader) {
-    if ctx.generation.config.node.access_log && ctx.local != Some(LocalRoute::Generated) {
-        ctx.origin_path = upstream_request
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().into());
-    }
-}
 
 /// Counts the request (by behavior and status, and its cache result) and writes its access-log
 /// line.
@@ -54,6 +42,16 @@ pub fn record(session: &Session, e: Option<&Error>, ctx: &mut RequestContext, me
     let req = session.req_header();
     let current = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let path = ctx.viewer_path.as_deref().unwrap_or(current);
+    // What the origin was asked for: the request as sent (a custom origin's path in front),
+    // when one was asked; a generated response asks none.
+    let origin_path: Option<std::borrow::Cow<str>> =
+        match (ctx.origin_sent, ctx.local, &ctx.custom_origin) {
+            (None, ..) | (_, Some(LocalRoute::Generated), _) => None,
+            (Some(_), _, Some(custom)) if !custom.path.is_empty() => {
+                Some(format!("{}{current}", custom.path).into())
+            }
+            _ => Some(current.into()),
+        };
     let error = ctx.error.take().or_else(|| e.map(|e| e.to_string()));
     AccessLogLine {
         time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
@@ -71,7 +69,7 @@ pub fn record(session: &Session, e: Option<&Error>, ctx: &mut RequestContext, me
         origin_ms: ctx.origin_latency.map(|d| d.as_secs_f64() * 1000.0),
         behavior: behavior_name,
         origin: &ctx.origin,
-        origin_path: ctx.origin_path.as_deref(),
+        origin_path: origin_path.as_deref(),
         error,
     }
     .emit();

@@ -98,18 +98,24 @@ async fn a_new_rust_hook_builds_tests_and_serves() {
     );
 }
 
-#[tokio::test]
-async fn a_new_python_hook_builds_tests_and_serves() {
-    let (_tmp, dir) = new_project("py-frame", "python", "viewer-response");
-    run(&dir, "./build.sh", &[], &[]);
+/// A Python or JavaScript project as its README says: `./build.sh`, then `./test.sh` (invoke on
+/// AWS's sample event) passing.
+fn build_and_test_script_project(dir: &Path, name: &str) {
+    run(dir, "./build.sh", &[], &[]);
     let bin = binary();
     let said = run(
-        &dir,
+        dir,
         "./test.sh",
         &[],
         &[("EDGE_PROXY", bin.to_str().unwrap())],
     );
-    assert!(said.contains("ok: py-frame passed"), "{said}");
+    assert!(said.contains(&format!("ok: {name} passed")), "{said}");
+}
+
+#[tokio::test]
+async fn a_new_python_hook_builds_tests_and_serves() {
+    let (_tmp, dir) = new_project("py-frame", "python", "viewer-response");
+    build_and_test_script_project(&dir, "py-frame");
     let resp = serve(&dir).await;
     assert_eq!(resp.headers()["x-frame-options"], "DENY");
 }
@@ -117,15 +123,7 @@ async fn a_new_python_hook_builds_tests_and_serves() {
 #[tokio::test]
 async fn a_new_javascript_hook_builds_tests_and_serves() {
     let (_tmp, dir) = new_project("js-lang", "js", "origin-request");
-    run(&dir, "./build.sh", &[], &[]);
-    let bin = binary();
-    let said = run(
-        &dir,
-        "./test.sh",
-        &[],
-        &[("EDGE_PROXY", bin.to_str().unwrap())],
-    );
-    assert!(said.contains("ok: js-lang passed"), "{said}");
+    build_and_test_script_project(&dir, "js-lang");
     let resp = serve(&dir).await;
     assert_eq!(
         resp.text().await.unwrap(),
