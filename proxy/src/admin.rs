@@ -1,6 +1,7 @@
 //! The admin listener: `/healthz` for load balancers and orchestrators, `/metrics` for
 //! Prometheus, `/cost` (the functions' use priced as Lambda and Lambda@Edge), `POST
-//! /cache/purge` and `POST /reload` for operators. It is a separate listener
+//! /cache/purge` and `POST /reload` for operators, and `/queues/NAME` to read, empty and
+//! redrive the named queues (destination records, dead letters). It is a separate listener
 //! so viewers can never reach it.
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde::Deserialize;
 use crate::cache::{EdgeCache, PurgeScope};
 use crate::node::Node;
 use crate::observe::{cost, Metrics};
+use crate::queue::EventQueue;
 
 /// Largest purge request body read.
 const MAX_PURGE_BODY: usize = 64 * 1024;
@@ -24,6 +26,7 @@ pub struct AdminApp {
     metrics: Arc<Metrics>,
     cache: EdgeCache,
     node: Arc<Node>,
+    events: Option<Arc<EventQueue>>,
 }
 
 /// `POST /cache/purge` body: CloudFront's invalidation paths, for one host or all.
@@ -37,13 +40,108 @@ struct PurgeRequest {
 }
 
 impl AdminApp {
-    /// An admin app reporting `metrics`, purging `cache` and reloading `node`; the tokens are
-    /// those of the configuration in service.
-    pub fn new(metrics: Arc<Metrics>, cache: EdgeCache, node: Arc<Node>) -> Self {
+    /// An admin app reporting `metrics`, purging `cache`, reloading `node` and serving the
+    /// named queues of `events`; the tokens are those of the configuration in service.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        cache: EdgeCache,
+        node: Arc<Node>,
+        events: Option<Arc<EventQueue>>,
+    ) -> Self {
         AdminApp {
             metrics,
             cache,
             node,
+            events,
+        }
+    }
+
+    /// `/queues/NAME`: `GET` lists messages (`?after=ID&limit=N`, oldest first), `DELETE`
+    /// removes them up to `?through=ID`, `POST /queues/NAME/redrive` queues its dead letters'
+    /// events again. Behind `admin.token`.
+    async fn queues(&self, session: &mut ServerSession, path: &str) -> (StatusCode, String) {
+        let token = self.node.current().config.admin.token.clone();
+        if let Err(refusal) = authorize(session, token.as_deref(), "admin.token") {
+            return refusal;
+        }
+        let error =
+            |status, message: String| (status, serde_json::json!({ "error": message }).to_string());
+        let Some(queue) = &self.events else {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no event queue: no origin has invocation = \"event\"".into(),
+            );
+        };
+        let (name, redrive) = match path.strip_suffix("/redrive") {
+            Some(name) => (name, true),
+            None => (path, false),
+        };
+        if !crate::config::is_queue_name(name) {
+            return error(StatusCode::NOT_FOUND, format!("no queue named \"{name}\""));
+        }
+        let query = session.req_header().uri.query().unwrap_or("").to_string();
+        let number = |key: &str, default: i64| {
+            query
+                .split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == key)
+                .map_or(Ok(default), |(_, v)| {
+                    v.parse::<i64>()
+                        .map_err(|_| format!("{key}: \"{v}\" is not a number"))
+                })
+        };
+        let method = session.req_header().method.clone();
+        let answer = match (&method, redrive) {
+            (&Method::POST, true) => queue
+                .redrive(name)
+                .await
+                .map(|n| serde_json::json!({ "redriven": n })),
+            (&Method::GET, false) => {
+                let (after, limit) = match (number("after", 0), number("limit", 100)) {
+                    (Ok(a), Ok(l)) => (a, l.clamp(1, 1000) as usize),
+                    (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+                };
+                queue.messages(name, after, limit).await.map(|messages| {
+                    let messages: Vec<_> = messages
+                        .iter()
+                        .map(|m| {
+                            serde_json::json!({
+                                "id": m.id,
+                                "sentTimestamp": m.sent_ms,
+                                "body": serde_json::from_slice::<serde_json::Value>(&m.body)
+                                    .unwrap_or_else(|_| String::from_utf8_lossy(&m.body).into()),
+                            })
+                        })
+                        .collect();
+                    serde_json::json!({ "queue": name, "messages": messages })
+                })
+            }
+            (&Method::DELETE, false) => {
+                let through = match number("through", -1) {
+                    Ok(n) if n >= 0 => n,
+                    Ok(_) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "give ?through=ID: the last message to delete".into(),
+                        )
+                    }
+                    Err(e) => return error(StatusCode::BAD_REQUEST, e),
+                };
+                queue
+                    .delete_messages(name, through)
+                    .await
+                    .map(|n| serde_json::json!({ "deleted": n }))
+            }
+            _ => {
+                return error(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "GET or DELETE /queues/NAME, POST /queues/NAME/redrive".into(),
+                )
+            }
+        };
+        match answer {
+            Ok(v) => (StatusCode::OK, v.to_string()),
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         }
     }
 
@@ -199,6 +297,12 @@ impl ServeHttp for AdminApp {
             ("/healthz", _) => (StatusCode::OK, "text/plain", self.health().into_bytes()),
             ("/metrics", _) => {
                 self.metrics.observe_store(self.cache.store);
+                if let Some(queue) = &self.events {
+                    match queue.stats().await {
+                        Ok(stats) => self.metrics.events.observe_queue(&stats),
+                        Err(e) => tracing::error!(error = %e, "event queue: no statistics"),
+                    }
+                }
                 self.metrics
                     .observe_hook_memory(self.node.current().hooks.budgets().memory());
                 (
@@ -237,6 +341,11 @@ impl ServeHttp for AdminApp {
                 "text/plain",
                 b"use POST\n".to_vec(),
             ),
+            (p, _) if p.starts_with("/queues/") => {
+                let name = p["/queues/".len()..].to_string();
+                let (status, body) = self.queues(session, &name).await;
+                (status, "application/json", body.into_bytes())
+            }
             _ => (StatusCode::NOT_FOUND, "text/plain", b"not found\n".to_vec()),
         };
         let mut response = Response::builder()

@@ -5,6 +5,7 @@
 //! bucket. The binary is a thin wrapper over [`cli::main`].
 
 pub mod admin;
+pub mod async_invoke;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -18,5 +19,6 @@ pub mod new_hook;
 pub mod node;
 pub mod observe;
 pub mod origins;
+pub mod queue;
 pub mod reload_command;
 pub mod server;

@@ -9,15 +9,18 @@ use anyhow::Context;
 use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
 use crate::admin::AdminApp;
+use crate::async_invoke::Dispatcher;
 use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::edge::{EdgeProxy, LocalOriginServer, LocalOrigins};
 use crate::listen::{ConnectionLimits, ViewerApp};
 use crate::node::{Drain, Node};
 use crate::observe::Metrics;
+use crate::queue::EventQueue;
 
 /// How the process was asked to start.
 #[derive(Debug, Clone, Copy, Default)]
@@ -71,11 +74,18 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
         crate::node::watch(node.clone());
     }
     let cache = EdgeCache::new(&node.current().config.cache);
+    let events = open_event_queue(&node.current().config)?;
     let local =
         Arc::new(LocalOrigins::new().context("creating the local-origin socket directory")?);
     let mut proxy = pingora::proxy::http_proxy(
         &server.configuration,
-        EdgeProxy::new(node.clone(), metrics.clone(), cache, local.clone()),
+        EdgeProxy::new(
+            node.clone(),
+            metrics.clone(),
+            cache,
+            local.clone(),
+            events.clone(),
+        ),
     );
     let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
     h2.max_concurrent_streams(limits.h2_max_concurrent_streams)
@@ -124,12 +134,38 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
     );
     node.serve_until_exit(service);
 
+    if let Some(queue) = &events {
+        let dispatcher = Dispatcher::new(
+            node.clone(),
+            queue.clone(),
+            metrics.clone(),
+            node.current().config.queue.concurrency,
+        );
+        server.add_service(background_service("event dispatcher", dispatcher));
+    }
     let mut admin = Service::new(
         "admin".to_string(),
-        AdminApp::new(metrics.clone(), cache, node),
+        AdminApp::new(metrics.clone(), cache, node, events),
     );
     admin.add_tcp(&admin_address.to_string());
     server.add_service(admin);
     Drain { grace, metrics }.follow(server.watch_execution_phase());
     Ok(server)
+}
+
+/// Opens the event queue when an origin invokes its function asynchronously; events left in
+/// flight by the previous process are logged (they run again: at least once).
+fn open_event_queue(config: &Config) -> anyhow::Result<Option<Arc<EventQueue>>> {
+    if !config.uses_queue() {
+        return Ok(None);
+    }
+    let (queue, recovered) = EventQueue::open(&config.queue)?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "event queue: events in flight when the previous process stopped will run again"
+        );
+    }
+    tracing::info!(path = %queue.path().display(), "event queue open");
+    Ok(Some(Arc::new(queue)))
 }

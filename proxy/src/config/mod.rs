@@ -13,6 +13,7 @@ mod model;
 mod node;
 mod origins;
 mod pattern;
+mod queue;
 mod raw;
 mod restart;
 mod structure;
@@ -24,6 +25,7 @@ pub use error::{ConfigError, ConfigIssue};
 pub use model::*;
 pub use node::{default_module_cache, AdminSettings, HookNodeSettings, NodeSettings};
 pub use pattern::Pattern;
+pub use queue::is_queue_name;
 pub use restart::restart_only_changes;
 
 use error::IssueSink;
@@ -94,6 +96,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
     let origins = origins::origins(&raw.origins, base, sink);
     let functions = functions::functions(&raw.functions, base, sink);
     origins::check_target_groups(&origins, &raw.origins, &raw.functions, sink);
+    queue::check_destinations(&raw.origins, &raw.functions, sink);
     let behaviors = behaviors::behaviors(&raw, &origins, sink);
     Config {
         source: path.to_path_buf(),
@@ -105,6 +108,7 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         functions,
         behaviors,
         cache: cache::cache_settings(raw.cache.as_ref(), sink),
+        queue: queue::queue_settings(raw.queue.as_ref(), base, sink),
     }
 }
 

@@ -36,6 +36,23 @@ pub struct Config {
     pub behaviors: Vec<Behavior>,
     /// Cache storage and purge settings.
     pub cache: CacheSettings,
+    /// The durable queue behind event invocations.
+    pub queue: QueueSettings,
+}
+
+impl Config {
+    /// Whether any origin invokes its function asynchronously (the queue must be open).
+    pub fn uses_queue(&self) -> bool {
+        self.origins.values().any(|o| {
+            matches!(
+                o,
+                Origin::Function(FunctionOrigin {
+                    invocation: Invocation::Event(_),
+                    ..
+                })
+            )
+        })
+    }
 }
 
 /// The node's cache storage: one memory store shared by every behavior whose policy caches.
@@ -218,6 +235,94 @@ pub struct FunctionOrigin {
     pub payload: Payload,
     /// Who answers.
     pub target: FunctionTarget,
+    /// Whether the viewer waits for the function or gets 202 while it runs later.
+    pub invocation: Invocation,
+}
+
+/// How a function origin invokes its function (Lambda's `InvocationType`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invocation {
+    /// The viewer waits for the result (`RequestResponse`, the ALB's way).
+    RequestResponse,
+    /// The event is queued durably, the viewer gets 202, and the function runs later with
+    /// Lambda's retries and destinations (`Event`).
+    Event(EventInvokeConfig),
+}
+
+/// Lambda's event invoke configuration (`PutFunctionEventInvokeConfig`) and destinations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventInvokeConfig {
+    /// `MaximumRetryAttempts`: retries after a function error (0–2, default 2).
+    pub maximum_retry_attempts: u32,
+    /// `MaximumEventAgeInSeconds`: an event older than this goes to the failure path.
+    pub maximum_event_age: Duration,
+    /// Wait before each retry: Lambda's 1 min then 2 min by default; the last repeats.
+    pub retry_delays: Vec<Duration>,
+    /// Where a success record goes.
+    pub on_success: Option<Destination>,
+    /// Where a failure record (retries exhausted, event too old) goes.
+    pub on_failure: Option<Destination>,
+    /// Where the failed event itself goes, with `RequestID`, `ErrorCode`, `ErrorMessage`.
+    pub dead_letter: Option<Destination>,
+    /// `requestContext.functionArn` in records.
+    pub function_arn: String,
+}
+
+/// Where an asynchronous invocation's record, or a dead letter, is delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Destination {
+    /// A `[functions.<name>]` component of the `lambda` world, invoked with the record.
+    Function(String),
+    /// An HTTP endpoint: the record is POSTed as JSON.
+    Url(String),
+    /// A named queue in the node's store, read and redriven through the admin listener.
+    Queue(String),
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Function(name) => write!(f, "function:{name}"),
+            Destination::Url(url) => f.write_str(url),
+            Destination::Queue(name) => write!(f, "queue:{name}"),
+        }
+    }
+}
+
+/// `[queue]`: the node's durable queue of events and named queues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSettings {
+    /// Where the queue lives.
+    pub backend: QueueBackend,
+    /// Events (and queued messages) beyond which new events are refused (503).
+    pub max_events: u64,
+    /// Payload bytes beyond which new events are refused (503).
+    pub max_bytes: u64,
+    /// Invocations the dispatcher runs at once.
+    pub concurrency: usize,
+}
+
+/// The queue's storage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueueBackend {
+    /// An SQLite database in this directory (`events.db`), written before the viewer's 202.
+    Sqlite {
+        /// The data directory.
+        dir: PathBuf,
+    },
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            backend: QueueBackend::Sqlite {
+                dir: PathBuf::from("data"),
+            },
+            max_events: 100_000,
+            max_bytes: 1 << 30,
+            concurrency: 16,
+        }
+    }
 }
 
 /// The one target of a function target group.

@@ -79,6 +79,14 @@ const FUNCTION_KEYS: &[&str] = &[
     "timeout-ms",
     "function",
     "invoke-url",
+    "invocation",
+    "maximum-retry-attempts",
+    "maximum-event-age-seconds",
+    "retry-delays-ms",
+    "on-success",
+    "on-failure",
+    "dead-letter",
+    "function-arn",
 ];
 
 /// The keys an origin of type `kind` takes beyond `type`, or `None` for an unknown type.
@@ -92,7 +100,24 @@ pub(super) fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
 }
 
 fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option<Origin> {
-    let present: [(&str, Option<std::ops::Range<usize>>); 18] = [
+    let present: [(&str, Option<std::ops::Range<usize>>); 26] = [
+        ("invocation", o.invocation.as_ref().map(|v| v.span())),
+        (
+            "maximum-retry-attempts",
+            o.maximum_retry_attempts.as_ref().map(|v| v.span()),
+        ),
+        (
+            "maximum-event-age-seconds",
+            o.maximum_event_age_seconds.as_ref().map(|v| v.span()),
+        ),
+        (
+            "retry-delays-ms",
+            o.retry_delays_ms.as_ref().map(|v| v.span()),
+        ),
+        ("on-success", o.on_success.as_ref().map(|v| v.span())),
+        ("on-failure", o.on_failure.as_ref().map(|v| v.span())),
+        ("dead-letter", o.dead_letter.as_ref().map(|v| v.span())),
+        ("function-arn", o.function_arn.as_ref().map(|v| v.span())),
         ("payload", o.payload.as_ref().map(|v| v.span())),
         (
             "multi-value-headers",
@@ -220,6 +245,11 @@ fn function_origin(o: &RawOrigin, key: &str, sink: &mut IssueSink) -> Option<Fun
         .and_then(|v| in_range(v, 1, 900_000, &format!("{key}.timeout-ms"), sink))
         .map(|n| Duration::from_millis(n as u64))
         .unwrap_or(Duration::from_secs(30));
+    let function = match &target {
+        FunctionTarget::Wasm(f) => f.as_str(),
+        FunctionTarget::InvokeUrl(_) => key.trim_start_matches("origins."),
+    };
+    let invocation = super::queue::invocation(o, key, function, sink);
     Some(FunctionOrigin {
         target_group_arn: o
             .target_group_arn
@@ -235,6 +265,7 @@ fn function_origin(o: &RawOrigin, key: &str, sink: &mut IssueSink) -> Option<Fun
         timeout,
         payload,
         target,
+        invocation,
     })
 }
 

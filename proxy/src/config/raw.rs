@@ -28,6 +28,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub cache: Option<RawCache>,
     #[serde(default)]
+    pub queue: Option<RawQueue>,
+    #[serde(default)]
     pub behaviors: Vec<RawBehavior>,
     pub default_behavior: Option<Spanned<RawDefaultBehavior>>,
 }
@@ -120,6 +122,14 @@ pub struct RawOrigin {
     pub timeout_ms: Option<Spanned<i64>>,
     pub function: Option<Spanned<String>>,
     pub invoke_url: Option<Spanned<String>>,
+    pub invocation: Option<Spanned<String>>,
+    pub maximum_retry_attempts: Option<Spanned<i64>>,
+    pub maximum_event_age_seconds: Option<Spanned<i64>>,
+    pub retry_delays_ms: Option<Spanned<Vec<i64>>>,
+    pub on_success: Option<Spanned<String>>,
+    pub on_failure: Option<Spanned<String>>,
+    pub dead_letter: Option<Spanned<String>>,
+    pub function_arn: Option<Spanned<String>>,
 }
 
 /// `[origins.<name>.health-check]`.
@@ -160,6 +170,17 @@ pub struct RawCache {
     pub lock_timeout_ms: Option<Spanned<i64>>,
     pub purge_token: Option<Spanned<String>>,
     pub purge_token_env: Option<Spanned<String>>,
+}
+
+/// `[queue]`: the durable queue behind event invocations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawQueue {
+    pub backend: Option<Spanned<String>>,
+    pub data_dir: Option<Spanned<String>>,
+    pub max_events: Option<Spanned<i64>>,
+    pub max_bytes: Option<Spanned<i64>>,
+    pub concurrency: Option<Spanned<i64>>,
 }
 
 /// `[behaviors.cache]`: a behavior's cache policy (CloudFront's cache policy).

@@ -11,6 +11,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
     const STORE: &str = "the cache store is sized at start and survives reloads";
     const CONNECTION: &str = "connection limits are set on the listeners at start";
     const SHARED: &str = "the hooks' slow lane and memory budget are set up at start";
+    const QUEUE: &str = "the event queue is opened at start";
     let (a, b) = (&old.limits, &new.limits);
     [
         (old.listeners != new.listeners, "listeners", BOUND),
@@ -93,6 +94,16 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
             a.h2_max_concurrent_streams != b.h2_max_concurrent_streams,
             "limits.h2-max-concurrent-streams",
             CONNECTION,
+        ),
+        (
+            old.queue != new.queue && (old.uses_queue() || new.uses_queue()),
+            "queue",
+            QUEUE,
+        ),
+        (
+            !old.uses_queue() && new.uses_queue(),
+            "origins (invocation = \"event\")",
+            QUEUE,
         ),
     ]
     .into_iter()

@@ -54,6 +54,7 @@ fn by_section(doc: DeTable<'_>, sink: &mut IssueSink) -> Parsed {
         origins: BTreeMap::new(),
         functions: BTreeMap::new(),
         cache: None,
+        queue: None,
         behaviors: Vec::new(),
         default_behavior: None,
     };
@@ -72,6 +73,7 @@ fn by_section(doc: DeTable<'_>, sink: &mut IssueSink) -> Parsed {
             "limits" => raw.limits = lenient(value, name, None, sink),
             "node" => raw.node = lenient(value, name, None, sink),
             "cache" => raw.cache = lenient(value, name, None, sink),
+            "queue" => raw.queue = lenient(value, name, None, sink),
             "default-behavior" => raw.default_behavior = lenient(value, name, None, sink),
             "origins" => raw.origins = by_name(value, name, sink, &mut broken),
             "functions" => raw.functions = by_name(value, name, sink, &mut broken),
@@ -79,7 +81,7 @@ fn by_section(doc: DeTable<'_>, sink: &mut IssueSink) -> Parsed {
                 Some(key.span()),
                 other.to_string(),
                 "unknown section, expected one of version, listeners, admin, limits, node, \
-                 origins, functions, cache, behaviors, default-behavior"
+                 origins, functions, cache, queue, behaviors, default-behavior"
                     .to_string(),
             ),
         }

@@ -27,6 +27,7 @@ use crate::listen::HeaderDeadline;
 use crate::node::Node;
 use crate::observe::Metrics;
 use crate::origins::OriginHandle;
+use crate::queue::EventQueue;
 use edge_event::EventType;
 
 /// The edge node's request pipeline. The configuration, origins and functions a request sees
@@ -37,6 +38,7 @@ pub struct EdgeProxy {
     cache: EdgeCache,
     local: Arc<LocalOrigins>,
     triggers: Triggers,
+    events: Option<Arc<EventQueue>>,
 }
 
 impl EdgeProxy {
@@ -46,8 +48,10 @@ impl EdgeProxy {
         metrics: Arc<Metrics>,
         cache: EdgeCache,
         local: Arc<LocalOrigins>,
+        events: Option<Arc<EventQueue>>,
     ) -> Self {
         EdgeProxy {
+            events,
             triggers: Triggers::new(metrics.clone(), local.clone()),
             node,
             metrics,
@@ -278,7 +282,8 @@ impl ProxyHttp for EdgeProxy {
                     .await?;
             }
             Some(OriginHandle::Function(group)) => {
-                target_group::serve(&self.triggers, group, session, ctx).await?;
+                target_group::serve(&self.triggers, self.events.as_deref(), group, session, ctx)
+                    .await?;
             }
             _ => unreachable!("http origins and missing ones returned above"),
         }

@@ -14,12 +14,17 @@ use super::request_body;
 use super::triggers::Triggers;
 use crate::lambda::{HttpRequestParts, HttpResponseParts, MAX_REQUEST_BODY};
 use crate::origins::{LocalBody, LocalResponse, TargetGroup};
+use crate::queue::{EventQueue, NewEvent, QueueError};
+
+/// Largest event an asynchronous invocation takes (Lambda's 1 MB since October 2025).
+const MAX_ASYNC_PAYLOAD: usize = 1024 * 1024;
 
 /// Answers the request from `group`, with the ALB's error statuses: WebSocket upgrade 400, body
 /// over 1 MB 413, malformed result or function failure 502, no answer in time 504. The response
 /// then passes origin-response and viewer-response.
 pub async fn serve(
     triggers: &Triggers,
+    events: Option<&EventQueue>,
     group: &TargetGroup,
     session: &mut Session,
     ctx: &mut RequestContext,
@@ -81,6 +86,9 @@ pub async fn serve(
             .unwrap_or(0),
         proto: ctx.viewer.scheme,
     };
+    if group.event_config().is_some() {
+        return accept_event(triggers, events, group, &parts, session, ctx).await;
+    }
     let started = std::time::Instant::now();
     let (result, report) = group.call(&parts, &ctx.request_id).await;
     ctx.origin_latency = Some(started.elapsed());
@@ -107,6 +115,79 @@ pub async fn serve(
         }
         Err(e) => send_target_error(session, ctx, e).await,
     }
+}
+
+/// Queues the request's event for an event origin and answers 202 with its request id once it
+/// is on disk; an event over the 1 MB asynchronous payload limit gets 413, a full or failing
+/// queue 503. The 202 passes viewer-response like any response.
+async fn accept_event(
+    triggers: &Triggers,
+    events: Option<&EventQueue>,
+    group: &TargetGroup,
+    parts: &HttpRequestParts,
+    session: &mut Session,
+    ctx: &mut RequestContext,
+) -> pingora::Result<()> {
+    let refused = |reason: &str| {
+        triggers
+            .metrics
+            .events
+            .refused
+            .with_label_values(&[&ctx.origin, reason])
+            .inc()
+    };
+    let payload = match group.event_json(parts, &ctx.request_id) {
+        Ok(payload) => payload,
+        Err(e) => return send_target_error(session, ctx, e).await,
+    };
+    if payload.len() > MAX_ASYNC_PAYLOAD {
+        refused("too-large");
+        let e = group.error(
+            413,
+            format!(
+                "event is {} bytes, over the {MAX_ASYNC_PAYLOAD}-byte limit of asynchronous invocation",
+                payload.len()
+            ),
+        );
+        return send_target_error(session, ctx, e).await;
+    }
+    let Some(queue) = events else {
+        refused("store");
+        let e = group.error(503, "the event queue is not open (restart to open it)");
+        return send_target_error(session, ctx, e).await;
+    };
+    let queued = queue
+        .enqueue(NewEvent {
+            origin: ctx.origin.clone(),
+            request_id: ctx.request_id.clone(),
+            payload,
+        })
+        .await;
+    if let Err(e) = queued {
+        refused(match e {
+            QueueError::Full(_) => "full",
+            QueueError::Store(_) => "store",
+        });
+        return send_target_error(session, ctx, group.error(503, e.to_string())).await;
+    }
+    triggers
+        .metrics
+        .events
+        .accepted
+        .with_label_values(&[&ctx.origin])
+        .inc();
+    let body = serde_json::json!({ "requestId": ctx.request_id })
+        .to_string()
+        .into_bytes();
+    let mut header = ResponseHeader::build(202, Some(3))?;
+    header.insert_header("content-type", "application/json")?;
+    header.insert_header("x-amzn-requestid", ctx.request_id.as_str())?;
+    header.insert_header("content-length", body.len().to_string())?;
+    let response = LocalResponse {
+        header,
+        body: LocalBody::Bytes(Bytes::from(body)),
+    };
+    triggers.send_local(session, ctx, response, true).await
 }
 
 /// The response header for a function's result.

@@ -6,6 +6,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use super::event_metrics::EventMetrics;
 use crate::cache::MemoryStore;
 use crate::hooks::{MemoryBudget, Report};
 
@@ -56,6 +57,8 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     /// 1, labelled with the SHA-256 of the configuration in service.
     pub config_info: IntGaugeVec,
+    /// Event invocations and their queue.
+    pub events: EventMetrics,
 }
 
 impl Metrics {
@@ -262,7 +265,9 @@ impl Metrics {
         registry
             .register(Box::new(upstream_errors.clone()))
             .expect("unique metric");
+        let events = EventMetrics::register(&registry);
         Metrics {
+            events,
             registry,
             requests,
             origin_latency,

@@ -3,6 +3,7 @@
 
 mod access_log;
 pub mod cost;
+mod event_metrics;
 mod logging;
 mod metrics;
 

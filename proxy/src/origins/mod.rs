@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 pub use self::http::{HttpUpstream, UpstreamError};
 pub use files::{FilesBucket, LocalBody, LocalResponse};
-pub use target_group::{TargetError, TargetGroup};
+pub use target_group::{EventAttempt, TargetError, TargetGroup};
 
 use crate::config::{Config, Origin};
 use crate::hooks::HookRegistry;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{FunctionOrigin, FunctionTarget};
-use crate::hooks::{HookFunction, HookRegistry, Report};
+use crate::config::{EventInvokeConfig, FunctionOrigin, FunctionTarget, Invocation};
+use crate::hooks::{HookError, HookFunction, HookRegistry, Report};
 use crate::lambda::{self, HttpRequestParts, HttpResponseParts, TargetGroupSettings};
 
 /// Why a target group could not answer; `status` is what the ALB would send.
@@ -44,6 +44,24 @@ pub struct TargetGroup {
     settings: TargetGroupSettings,
     timeout: Duration,
     target: Target,
+    invocation: Invocation,
+}
+
+/// How one attempt of an event invocation ended, in the classes Lambda treats differently.
+#[derive(Debug)]
+pub enum EventAttempt {
+    /// The function returned: its result (empty when an endpoint queued the event itself).
+    Success(Vec<u8>),
+    /// A function error: retried up to `maximum-retry-attempts`.
+    FunctionError {
+        /// `Unhandled` (a trap, a timeout, a crash) rather than `Handled` (an error returned).
+        unhandled: bool,
+        /// What the function or the host said.
+        message: String,
+    },
+    /// Throttled or not reached (a 429, a 5xx without a function error, no connection): the
+    /// event goes back to the queue with a growing delay, until its maximum age.
+    NotInvoked(String),
 }
 
 impl TargetGroup {
@@ -72,7 +90,113 @@ impl TargetGroup {
             },
             timeout: origin.timeout,
             target,
+            invocation: origin.invocation.clone(),
         })
+    }
+
+    /// The event invoke configuration, when the group invokes its function asynchronously.
+    pub fn event_config(&self) -> Option<&EventInvokeConfig> {
+        match &self.invocation {
+            Invocation::Event(config) => Some(config),
+            Invocation::RequestResponse => None,
+        }
+    }
+
+    /// The viewer request as the function's event JSON (what an event invocation queues).
+    /// `Err` is the ALB's answer: 413 for a body over 1 MB, 400 for a request it cannot
+    /// translate.
+    pub fn event_json(
+        &self,
+        request: &HttpRequestParts,
+        request_id: &str,
+    ) -> Result<Vec<u8>, TargetError> {
+        if request.body.len() > lambda::MAX_REQUEST_BODY {
+            return Err(self.error(413, "request body over 1 MB"));
+        }
+        let event = lambda::request_event(request, &self.settings, request_id)
+            .map_err(|e| self.error(400, e))?;
+        Ok(serde_json::to_vec(&event).expect("event serializes"))
+    }
+
+    /// One attempt of an event invocation of `event` (queued by [`Self::event_json`]); an
+    /// invoke endpoint is called with `X-Amz-Invocation-Type: Event`.
+    pub async fn invoke_event(
+        &self,
+        event: Vec<u8>,
+        request_id: &str,
+    ) -> (EventAttempt, Option<Report>) {
+        match &self.target {
+            Target::Wasm(function) => {
+                let (result, report) = function
+                    .invoke_json(&self.name, event, self.timeout, request_id)
+                    .await;
+                let attempt = match result {
+                    Ok(result) => EventAttempt::Success(result),
+                    Err(e @ (HookError::Throttled { .. } | HookError::MemoryBudget { .. })) => {
+                        EventAttempt::NotInvoked(e.to_string())
+                    }
+                    Err(HookError::FunctionError { message, .. }) => EventAttempt::FunctionError {
+                        unhandled: false,
+                        message,
+                    },
+                    Err(e) => EventAttempt::FunctionError {
+                        unhandled: true,
+                        message: e.to_string(),
+                    },
+                };
+                (attempt, report)
+            }
+            Target::InvokeUrl { url, client } => {
+                (self.invoke_remote_event(client, url, event).await, None)
+            }
+        }
+    }
+
+    async fn invoke_remote_event(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        event: Vec<u8>,
+    ) -> EventAttempt {
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-amz-invocation-type", "Event")
+            .body(event)
+            .send()
+            .await;
+        let reply = match sent {
+            Ok(reply) => reply,
+            Err(e) if e.is_timeout() && !e.is_connect() => {
+                return EventAttempt::FunctionError {
+                    unhandled: true,
+                    message: format!(
+                        "the function did not answer within {} ms",
+                        self.timeout.as_millis()
+                    ),
+                }
+            }
+            Err(e) => return EventAttempt::NotInvoked(format!("invoke failed: {e}")),
+        };
+        let function_error = reply
+            .headers()
+            .get("x-amz-function-error")
+            .map(|v| v.to_str().unwrap_or("Unhandled").to_string());
+        let status = reply.status();
+        let body = match reply.bytes().await {
+            Ok(body) => body,
+            Err(e) => return EventAttempt::NotInvoked(format!("reading the result: {e}")),
+        };
+        if let Some(kind) = function_error {
+            return EventAttempt::FunctionError {
+                unhandled: kind != "Handled",
+                message: String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned(),
+            };
+        }
+        if !status.is_success() {
+            return EventAttempt::NotInvoked(format!("invoke endpoint answered {status}"));
+        }
+        EventAttempt::Success(body.to_vec())
     }
 
     /// The wasm function behind the group, if it is one (an invoke URL is not metered here).
@@ -116,12 +240,7 @@ impl TargetGroup {
         request_id: &str,
         report: &mut Option<Report>,
     ) -> Result<HttpResponseParts, TargetError> {
-        if request.body.len() > lambda::MAX_REQUEST_BODY {
-            return Err(self.error(413, "request body over 1 MB"));
-        }
-        let event = lambda::request_event(request, &self.settings, request_id)
-            .map_err(|e| self.error(400, e))?;
-        let event = serde_json::to_vec(&event).expect("event serializes");
+        let event = self.event_json(request, request_id)?;
         let result = match &self.target {
             Target::Wasm(function) => {
                 let (result, cost) = function

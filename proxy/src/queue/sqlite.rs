@@ -1,0 +1,650 @@
+//! The queue in SQLite (WAL, `synchronous = FULL`): one writer thread owns the connection and
+//! commits every operation that arrived while the previous commit ran in one transaction, so a
+//! burst of 202s costs one fsync, not one each. Each operation runs in its own savepoint, so
+//! one that fails leaves nothing half-written; its caller hears back only after the commit.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use tokio::sync::{oneshot, Notify};
+
+use super::{now_ms, DeadLetter, Job, Message, NewEvent, QueueError, QueueStats};
+use crate::config::QueueSettings;
+
+/// Operations committed together at most.
+const BATCH: usize = 512;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    leased INTEGER NOT NULL DEFAULT 0,
+    redelivered INTEGER NOT NULL DEFAULT 0,
+    backoffs INTEGER NOT NULL DEFAULT 0,
+    last_response BLOB,
+    outcome BLOB
+);
+CREATE INDEX IF NOT EXISTS events_due ON events (leased, due_ms);
+CREATE INDEX IF NOT EXISTS events_age ON events (enqueued_ms);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue TEXT NOT NULL,
+    body BLOB NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    origin TEXT,
+    request_id TEXT,
+    payload BLOB
+);
+CREATE INDEX IF NOT EXISTS messages_queue ON messages (queue, id);
+";
+
+/// Queued events' count and bytes, kept by the writer so a full queue is refused without a scan.
+struct Totals {
+    events: u64,
+    bytes: u64,
+    max_events: u64,
+    max_bytes: u64,
+}
+
+impl Totals {
+    fn read(conn: &Connection, settings: &QueueSettings) -> rusqlite::Result<Self> {
+        let (events, bytes): (i64, i64) = conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(length(payload)), 0) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(Totals {
+            events: events as u64,
+            bytes: bytes as u64,
+            max_events: settings.max_events,
+            max_bytes: settings.max_bytes,
+        })
+    }
+}
+
+type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Op = Box<dyn FnOnce(&Transaction<'_>, &mut Totals) -> Done + Send>;
+
+/// The node's event queue.
+pub struct EventQueue {
+    ops: mpsc::Sender<Op>,
+    wake: Arc<Notify>,
+    path: PathBuf,
+}
+
+impl EventQueue {
+    /// Opens (or creates) `events.db` in the settings' data directory. Events that were in
+    /// flight when the previous process stopped are made due again and marked redelivered;
+    /// their number is returned with the queue.
+    pub fn open(settings: &QueueSettings) -> anyhow::Result<(Self, u64)> {
+        let crate::config::QueueBackend::Sqlite { dir } = &settings.backend;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("queue: creating {}: {e}", dir.display()))?;
+        let path = dir.join("events.db");
+        let (conn, recovered) = open_db(&path)
+            .map_err(|e| anyhow::anyhow!("queue: opening {}: {e}", path.display()))?;
+        let totals = Totals::read(&conn, settings)?;
+        let (ops, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("event-queue".into())
+            .spawn(move || writer(conn, receiver, totals))?;
+        Ok((
+            EventQueue {
+                ops,
+                wake: Arc::new(Notify::new()),
+                path,
+            },
+            recovered,
+        ))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Woken whenever an event becomes due at once (queued or redriven).
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Queues `event`, due now; returns once it is committed to disk.
+    pub async fn enqueue(&self, event: NewEvent) -> Result<i64, QueueError> {
+        let id = self
+            .run(move |tx, totals| {
+                let len = event.payload.len() as u64;
+                if totals.events >= totals.max_events {
+                    return Err(QueueError::Full(format!(
+                        "{} events, max-events {}",
+                        totals.events, totals.max_events
+                    )));
+                }
+                if totals.bytes + len > totals.max_bytes {
+                    return Err(QueueError::Full(format!(
+                        "{} bytes queued, max-bytes {}",
+                        totals.bytes, totals.max_bytes
+                    )));
+                }
+                let now = now_ms();
+                tx.execute(
+                    "INSERT INTO events (origin, request_id, payload, enqueued_ms, due_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?4)",
+                    params![event.origin, event.request_id, event.payload, now],
+                )
+                .map_err(store)?;
+                totals.events += 1;
+                totals.bytes += len;
+                Ok(tx.last_insert_rowid())
+            })
+            .await?;
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Takes up to `limit` due events; each is in flight until completed, retried or released.
+    /// An event without an outcome counts one more attempt.
+    pub async fn lease(&self, limit: usize) -> Result<Vec<Job>, QueueError> {
+        self.run(move |tx, _| {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT id, origin, request_id, payload, enqueued_ms, attempts, outcome, \
+                     redelivered, backoffs, last_response FROM events WHERE leased = 0 AND due_ms <= ?1 \
+                     ORDER BY due_ms, id LIMIT ?2",
+                )
+                .map_err(store)?;
+            let jobs: Vec<Job> = select
+                .query_map(params![now_ms(), limit as i64], |r| {
+                    Ok(Job {
+                        id: r.get(0)?,
+                        origin: r.get(1)?,
+                        request_id: r.get(2)?,
+                        payload: r.get(3)?,
+                        enqueued_ms: r.get(4)?,
+                        attempts: r.get::<_, i64>(5)? as u32,
+                        outcome: r.get(6)?,
+                        redelivered: r.get::<_, i64>(7)? != 0,
+                        backoffs: r.get::<_, i64>(8)? as u32,
+                        last_response: r.get(9)?,
+                    })
+                })
+                .map_err(store)?
+                .collect::<Result<_, _>>()
+                .map_err(store)?;
+            let mut attempt = tx
+                .prepare_cached(
+                    "UPDATE events SET leased = 1, redelivered = 0, attempts = attempts + 1 \
+                     WHERE id = ?1",
+                )
+                .map_err(store)?;
+            let mut deliver = tx
+                .prepare_cached("UPDATE events SET leased = 1 WHERE id = ?1")
+                .map_err(store)?;
+            let mut leased = Vec::with_capacity(jobs.len());
+            for mut job in jobs {
+                if job.outcome.is_none() {
+                    attempt.execute([job.id]).map_err(store)?;
+                    job.attempts += 1;
+                } else {
+                    deliver.execute([job.id]).map_err(store)?;
+                }
+                leased.push(job);
+            }
+            Ok(leased)
+        })
+        .await
+    }
+
+    /// Schedules an in-flight event's next attempt at `due_ms` after a function error, keeping
+    /// what the failed attempt answered (a later failure record reports it).
+    pub async fn retry(
+        &self,
+        id: i64,
+        due_ms: i64,
+        last_response: Vec<u8>,
+    ) -> Result<(), QueueError> {
+        self.run(move |tx, _| {
+            tx.execute(
+                "UPDATE events SET leased = 0, due_ms = ?2, last_response = ?3 WHERE id = ?1",
+                params![id, due_ms, last_response],
+            )
+            .map(drop)
+            .map_err(store)
+        })
+        .await
+    }
+
+    /// Puts back an event whose attempt did not reach the function (throttled, endpoint
+    /// down): the attempt is not counted, the back-off count grows.
+    pub async fn back_off(&self, id: i64, due_ms: i64) -> Result<(), QueueError> {
+        self.run(move |tx, _| {
+            tx.execute(
+                "UPDATE events SET leased = 0, due_ms = ?2, attempts = attempts - 1, \
+                 backoffs = backoffs + 1 WHERE id = ?1",
+                params![id, due_ms],
+            )
+            .map(drop)
+            .map_err(store)
+        })
+        .await
+    }
+
+    /// Puts an in-flight event back unchanged, due at `due_ms` (a delivery to try again).
+    pub async fn release(&self, id: i64, due_ms: i64) -> Result<(), QueueError> {
+        self.run(move |tx, _| {
+            tx.execute(
+                "UPDATE events SET leased = 0, due_ms = ?2 WHERE id = ?1",
+                params![id, due_ms],
+            )
+            .map(drop)
+            .map_err(store)
+        })
+        .await
+    }
+
+    /// Records an in-flight event's outcome, so its delivery survives a restart.
+    pub async fn decide(&self, id: i64, outcome: Vec<u8>) -> Result<(), QueueError> {
+        self.run(move |tx, _| {
+            tx.execute(
+                "UPDATE events SET outcome = ?2 WHERE id = ?1",
+                params![id, outcome],
+            )
+            .map(drop)
+            .map_err(store)
+        })
+        .await
+    }
+
+    /// Removes an event whose outcome was delivered.
+    pub async fn complete(&self, id: i64) -> Result<(), QueueError> {
+        self.run(move |tx, totals| {
+            let len: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM events WHERE id = ?1 RETURNING length(payload)",
+                    [id],
+                    |r| r.get(0),
+                )
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })
+                .map_err(store)?;
+            if let Some(len) = len {
+                totals.events = totals.events.saturating_sub(1);
+                totals.bytes = totals.bytes.saturating_sub(len as u64);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Appends a message (a destination record) to named queue `queue`.
+    pub async fn send(&self, queue: &str, body: Vec<u8>) -> Result<i64, QueueError> {
+        let queue = queue.to_string();
+        self.run(move |tx, _| {
+            tx.execute(
+                "INSERT INTO messages (queue, body, sent_ms) VALUES (?1, ?2, ?3)",
+                params![queue, body, now_ms()],
+            )
+            .map_err(store)?;
+            Ok(tx.last_insert_rowid())
+        })
+        .await
+    }
+
+    /// Appends a dead letter to named queue `queue`; a redrive queues its event again.
+    pub async fn send_dead_letter(
+        &self,
+        queue: &str,
+        letter: DeadLetter,
+    ) -> Result<i64, QueueError> {
+        let queue = queue.to_string();
+        self.run(move |tx, _| {
+            tx.execute(
+                "INSERT INTO messages (queue, body, sent_ms, origin, request_id, payload) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    queue,
+                    letter.body,
+                    now_ms(),
+                    letter.event.origin,
+                    letter.event.request_id,
+                    letter.event.payload
+                ],
+            )
+            .map_err(store)?;
+            Ok(tx.last_insert_rowid())
+        })
+        .await
+    }
+
+    /// Up to `limit` messages of `queue` with an id above `after`, oldest first.
+    pub async fn messages(
+        &self,
+        queue: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, QueueError> {
+        let queue = queue.to_string();
+        self.run(move |tx, _| {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT id, body, sent_ms FROM messages WHERE queue = ?1 AND id > ?2 \
+                     ORDER BY id LIMIT ?3",
+                )
+                .map_err(store)?;
+            let rows = select
+                .query_map(params![queue, after, limit as i64], |r| {
+                    Ok(Message {
+                        id: r.get(0)?,
+                        body: r.get(1)?,
+                        sent_ms: r.get(2)?,
+                    })
+                })
+                .map_err(store)?
+                .collect::<Result<_, _>>()
+                .map_err(store)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Deletes the messages of `queue` up to and including id `through`; how many went.
+    pub async fn delete_messages(&self, queue: &str, through: i64) -> Result<usize, QueueError> {
+        let queue = queue.to_string();
+        self.run(move |tx, _| {
+            tx.execute(
+                "DELETE FROM messages WHERE queue = ?1 AND id <= ?2",
+                params![queue, through],
+            )
+            .map_err(store)
+        })
+        .await
+    }
+
+    /// Queues the events of `queue`'s dead letters again (due now, their age starting over, as
+    /// a new event) and removes those letters; other messages stay. How many were redriven.
+    pub async fn redrive(&self, queue: &str) -> Result<usize, QueueError> {
+        let queue = queue.to_string();
+        let moved = self
+            .run(move |tx, totals| {
+                let now = now_ms();
+                let moved = tx
+                    .execute(
+                        "INSERT INTO events (origin, request_id, payload, enqueued_ms, due_ms) \
+                         SELECT origin, request_id, payload, ?2, ?2 FROM messages \
+                         WHERE queue = ?1 AND origin IS NOT NULL ORDER BY id",
+                        params![queue, now],
+                    )
+                    .map_err(store)?;
+                tx.execute(
+                    "DELETE FROM messages WHERE queue = ?1 AND origin IS NOT NULL",
+                    [&queue],
+                )
+                .map_err(store)?;
+                *totals = Totals {
+                    max_events: totals.max_events,
+                    max_bytes: totals.max_bytes,
+                    ..count(tx).map_err(store)?
+                };
+                Ok(moved)
+            })
+            .await?;
+        if moved > 0 {
+            self.wake.notify_one();
+        }
+        Ok(moved)
+    }
+
+    /// What the queue holds now.
+    pub async fn stats(&self) -> Result<QueueStats, QueueError> {
+        self.run(|tx, totals| {
+            let (in_flight, oldest): (i64, Option<i64>) = tx
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM events WHERE leased = 1), \
+                     (SELECT MIN(enqueued_ms) FROM events)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(store)?;
+            let messages: i64 = tx
+                .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+                .map_err(store)?;
+            Ok(QueueStats {
+                events: totals.events,
+                in_flight: in_flight as u64,
+                bytes: totals.bytes,
+                oldest_ms: oldest,
+                messages: messages as u64,
+            })
+        })
+        .await
+    }
+
+    /// Runs `f` on the writer thread inside the next transaction; its result once committed.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut Totals) -> Result<T, QueueError> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        let op: Op = Box::new(move |tx, totals| {
+            let result = in_savepoint(tx, |tx| f(tx, totals));
+            Box::new(move |committed: Result<(), String>| {
+                let _ = reply.send(committed.map_err(QueueError::Store).and(result));
+            })
+        });
+        let stopped = || QueueError::Store("the queue's writer thread stopped".into());
+        self.ops.send(op).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn store(e: rusqlite::Error) -> QueueError {
+    QueueError::Store(e.to_string())
+}
+
+fn count(conn: &Connection) -> rusqlite::Result<Totals> {
+    Totals::read(
+        conn,
+        &QueueSettings {
+            max_events: 0,
+            max_bytes: 0,
+            ..QueueSettings::default()
+        },
+    )
+}
+
+/// Runs `f` in a savepoint: rolled back to it when `f` fails.
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, QueueError>,
+) -> Result<T, QueueError> {
+    tx.execute_batch("SAVEPOINT op").map_err(store)?;
+    let result = f(tx);
+    let end = if result.is_ok() {
+        "RELEASE op"
+    } else {
+        "ROLLBACK TO op; RELEASE op"
+    };
+    tx.execute_batch(end).map_err(store)?;
+    result
+}
+
+/// Opens the database, creating the schema; events left in flight are made due again.
+fn open_db(path: &Path) -> rusqlite::Result<(Connection, u64)> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    let recovered = conn.execute(
+        "UPDATE events SET leased = 0, redelivered = 1 WHERE leased = 1 AND outcome IS NULL",
+        [],
+    )?;
+    conn.execute("UPDATE events SET leased = 0 WHERE leased = 1", [])?;
+    Ok((conn, recovered as u64))
+}
+
+/// The writer: takes one operation, then every one already waiting (up to [`BATCH`]), runs them
+/// in one transaction and tells each caller how the commit went.
+fn writer(mut conn: Connection, ops: mpsc::Receiver<Op>, mut totals: Totals) {
+    while let Ok(first) = ops.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match ops.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                // Dropping the batch drops each caller's reply (they hear that the store
+                // failed); the reason is logged here.
+                tracing::error!(error = %e, "event queue: cannot begin a transaction");
+                continue;
+            }
+        };
+        let done: Vec<Done> = batch.into_iter().map(|op| op(&tx, &mut totals)).collect();
+        let committed = tx.commit().map_err(|e| e.to_string());
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "event queue: commit failed");
+            if let Ok(fresh) = count(&conn) {
+                totals.events = fresh.events;
+                totals.bytes = fresh.bytes;
+            }
+        }
+        for d in done {
+            d(committed.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(dir: &Path) -> QueueSettings {
+        QueueSettings {
+            backend: crate::config::QueueBackend::Sqlite { dir: dir.into() },
+            max_events: 3,
+            ..QueueSettings::default()
+        }
+    }
+
+    fn event(n: u32) -> NewEvent {
+        NewEvent {
+            origin: "collect".into(),
+            request_id: format!("req-{n}"),
+            payload: format!("{{\"n\":{n}}}").into_bytes(),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_survive_reopening_and_in_flight_ones_come_back_marked() {
+        let dir = tempdir();
+        let (queue, recovered) = EventQueue::open(&settings(&dir)).expect("open");
+        assert_eq!(recovered, 0);
+        for n in 0..3 {
+            queue.enqueue(event(n)).await.expect("queued");
+        }
+        assert!(matches!(
+            queue.enqueue(event(3)).await,
+            Err(QueueError::Full(_))
+        ));
+        let taken = queue.lease(2).await.expect("leased");
+        assert_eq!(taken.len(), 2);
+        assert_eq!(taken[0].attempts, 1);
+        queue.complete(taken[0].id).await.expect("completed");
+        drop(queue);
+        // The writer thread ends when its sender is gone; give it a moment to close the file.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+
+        let (queue, recovered) = EventQueue::open(&settings(&dir)).expect("reopen");
+        assert_eq!(recovered, 1, "the event in flight at close");
+        let again = queue.lease(10).await.expect("leased");
+        let ids: Vec<&str> = again.iter().map(|j| j.request_id.as_str()).collect();
+        assert_eq!(ids, ["req-1", "req-2"]);
+        assert!(again[0].redelivered && again[0].attempts == 2);
+        assert!(!again[1].redelivered && again[1].attempts == 1);
+        let stats = queue.stats().await.expect("stats");
+        assert_eq!((stats.events, stats.in_flight), (2, 2));
+    }
+
+    #[tokio::test]
+    async fn dead_letters_are_redriven_and_records_stay() {
+        let dir = tempdir();
+        let (queue, _) = EventQueue::open(&settings(&dir)).expect("open");
+        queue
+            .send("failures", b"{\"record\":1}".to_vec())
+            .await
+            .expect("sent");
+        queue
+            .send_dead_letter(
+                "failures",
+                DeadLetter {
+                    event: event(7),
+                    body: b"{\"letter\":7}".to_vec(),
+                },
+            )
+            .await
+            .expect("sent");
+        assert_eq!(queue.messages("failures", 0, 10).await.unwrap().len(), 2);
+        assert_eq!(queue.redrive("failures").await.expect("redriven"), 1);
+        let left = queue.messages("failures", 0, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].body, b"{\"record\":1}");
+        let jobs = queue.lease(10).await.unwrap();
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            (jobs[0].request_id.as_str(), jobs[0].attempts),
+            ("req-7", 1)
+        );
+        assert_eq!(
+            queue.delete_messages("failures", left[0].id).await.unwrap(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_released_event_waits_until_due_and_an_outcome_is_kept() {
+        let dir = tempdir();
+        let (queue, _) = EventQueue::open(&settings(&dir)).expect("open");
+        let id = queue.enqueue(event(1)).await.unwrap();
+        let job = &queue.lease(1).await.unwrap()[0];
+        queue.release(job.id, now_ms() + 60_000).await.unwrap();
+        assert!(queue.lease(1).await.unwrap().is_empty(), "not due yet");
+        queue.release(id, 0).await.unwrap();
+        let job = &queue.lease(1).await.unwrap()[0];
+        assert_eq!(job.attempts, 2);
+        queue.back_off(id, 0).await.unwrap();
+        let job = &queue.lease(1).await.unwrap()[0];
+        assert_eq!(
+            (job.attempts, job.backoffs),
+            (2, 1),
+            "a back-off is not an attempt"
+        );
+        queue.retry(id, 0, b"last".to_vec()).await.unwrap();
+        let job = &queue.lease(1).await.unwrap()[0];
+        assert_eq!(job.attempts, 3);
+        assert_eq!(job.last_response.as_deref(), Some(&b"last"[..]));
+        queue.decide(id, b"record".to_vec()).await.unwrap();
+        queue.release(id, 0).await.unwrap();
+        let job = &queue.lease(1).await.unwrap()[0];
+        assert_eq!(job.outcome.as_deref(), Some(&b"record"[..]));
+        assert_eq!(job.attempts, 3, "delivering an outcome is not an attempt");
+    }
+
+    fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("edge-queue-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
