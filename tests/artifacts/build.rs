@@ -13,6 +13,7 @@ const GUESTS: &[&str] = &[
     "origin-select",
     "cache-control",
     "alb-hello",
+    "collect",
     "fixture-trap",
     "fixture-spin",
     "fixture-memory-bomb",

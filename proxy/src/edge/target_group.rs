@@ -9,6 +9,7 @@ use pingora::proxy::Session;
 use super::context::RequestContext;
 use super::event_wire::request_headers;
 use super::failures::{refuse_for_target, send_target_error};
+use super::forwarding::REQUEST_ID;
 use super::head_size::{HeadLimits, HeadSizes};
 use super::request_body;
 use super::triggers::Triggers;
@@ -136,7 +137,13 @@ async fn accept_event(
             .with_label_values(&[&ctx.origin, reason])
             .inc()
     };
-    let payload = match group.event_json(parts, &ctx.request_id) {
+    // The request id goes into the event, where a function deduplicates by it: the same id
+    // on every attempt, across restarts.
+    let mut parts = parts.clone();
+    parts
+        .headers
+        .push((REQUEST_ID.to_string(), ctx.request_id.clone()));
+    let payload = match group.event_json(&parts, &ctx.request_id) {
         Ok(payload) => payload,
         Err(e) => return send_target_error(session, ctx, e).await,
     };

@@ -2,6 +2,7 @@
 
 mod cache;
 mod check;
+mod event_invocation;
 mod files;
 mod function_targets;
 mod hardening;
