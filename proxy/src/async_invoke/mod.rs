@@ -190,6 +190,13 @@ impl Work {
             .await;
         if let (Some(report), Some(function)) = (&report, group.function_name()) {
             self.metrics.observe_billing(function, report);
+            // Every attempt's REPORT line at info, as Lambda logs one per invocation: they are
+            // bounded by the queue's concurrency, not by the viewers' request rate.
+            let mut line = report.line(Some(&job.request_id));
+            if let EventAttempt::FunctionError { message, .. } = &attempt {
+                line.push_str(&format!(" Status: error Error: {message}"));
+            }
+            tracing::info!(target: "edge_proxy::report", function, origin, attempt = job.attempts, "{line}");
         }
         let result = match &attempt {
             EventAttempt::Success(_) => "success",

@@ -44,7 +44,8 @@ pub struct TargetGroup {
     settings: TargetGroupSettings,
     timeout: Duration,
     target: Target,
-    invocation: Invocation,
+    /// Set for `invocation = "event"` (boxed: most groups are synchronous).
+    event: Option<Box<EventInvokeConfig>>,
 }
 
 /// How one attempt of an event invocation ended, in the classes Lambda treats differently.
@@ -90,16 +91,16 @@ impl TargetGroup {
             },
             timeout: origin.timeout,
             target,
-            invocation: origin.invocation.clone(),
+            event: match &origin.invocation {
+                Invocation::Event(config) => Some(Box::new(config.clone())),
+                Invocation::RequestResponse => None,
+            },
         })
     }
 
     /// The event invoke configuration, when the group invokes its function asynchronously.
     pub fn event_config(&self) -> Option<&EventInvokeConfig> {
-        match &self.invocation {
-            Invocation::Event(config) => Some(config),
-            Invocation::RequestResponse => None,
-        }
+        self.event.as_deref()
     }
 
     /// The viewer request as the function's event JSON (what an event invocation queues).
