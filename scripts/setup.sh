@@ -13,6 +13,8 @@ command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 # Node.js and npm build JavaScript hooks (hooks-js/, componentize-js).
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# nats-server: the event queue's JetStream backend, which the tests run against a real server.
+command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 # `setup.sh --bench`: also the peers and load generator of benches/load.sh, and valgrind for
 # benches/instructions.sh.
 if [ "${1:-}" = "--bench" ]; then

@@ -159,13 +159,13 @@ fn open_event_queue(config: &Config) -> anyhow::Result<Option<Arc<EventQueue>>> 
     if !config.uses_queue() {
         return Ok(None);
     }
-    let (queue, recovered) = EventQueue::open(&config.queue)?;
+    let (queue, recovered) = crate::queue::open(&config.queue)?;
     if recovered > 0 {
         tracing::warn!(
             recovered,
             "event queue: events in flight when the previous process stopped will run again"
         );
     }
-    tracing::info!(path = %queue.path().display(), "event queue open");
-    Ok(Some(Arc::new(queue)))
+    tracing::info!(at = %queue.location(), "event queue open");
+    Ok(Some(queue))
 }

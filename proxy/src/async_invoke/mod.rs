@@ -303,7 +303,7 @@ impl Work {
     ) {
         let origin = job.origin.as_str();
         let deliveries = Deliveries {
-            queue: &self.queue,
+            queue: &*self.queue,
             hooks,
             http: &self.http,
             request_id: &job.request_id,

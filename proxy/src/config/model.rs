@@ -310,6 +310,15 @@ pub enum QueueBackend {
         /// The data directory.
         dir: PathBuf,
     },
+    /// NATS JetStream streams, shared by every node that names the same server and stream.
+    Nats {
+        /// The server, `nats://host:port`.
+        url: String,
+        /// The events stream's name (the named queues' stream adds `_QUEUES`).
+        stream: String,
+        /// How long a leased event stays leased without word from its node.
+        ack_wait: Duration,
+    },
 }
 
 impl Default for QueueSettings {

@@ -32,14 +32,78 @@ pub(super) fn queue_settings(
     let Some(q) = raw else {
         return settings;
     };
-    if let Some(b) = &q.backend {
-        if b.get_ref() != "sqlite" {
-            sink.at(
-                Some(b.span()),
-                "queue.backend",
-                format!("unknown backend \"{}\", expected \"sqlite\"", b.get_ref()),
-            );
+    let nats_only = [
+        ("nats-url", q.nats_url.as_ref().map(|v| v.span())),
+        ("stream", q.stream.as_ref().map(|v| v.span())),
+        ("ack-wait-ms", q.ack_wait_ms.as_ref().map(|v| v.span())),
+    ];
+    match q.backend.as_ref().map(|b| b.get_ref().as_str()) {
+        None | Some("sqlite") => {
+            for (name, span) in nats_only {
+                if let Some(span) = span {
+                    sink.at(
+                        Some(span),
+                        format!("queue.{name}"),
+                        "only for backend = \"nats\"",
+                    );
+                }
+            }
         }
+        Some("nats") => {
+            if let Some(d) = &q.data_dir {
+                sink.at(
+                    Some(d.span()),
+                    "queue.data-dir",
+                    "only for backend = \"sqlite\"",
+                );
+            }
+            let url = q
+                .nats_url
+                .as_ref()
+                .map(|u| u.get_ref().clone())
+                .unwrap_or_else(|| "nats://127.0.0.1:4222".into());
+            if !url.starts_with("nats://") && !url.starts_with("tls://") {
+                sink.at(
+                    q.nats_url.as_ref().map(|u| u.span()),
+                    "queue.nats-url",
+                    "must be a nats:// or tls:// URL",
+                );
+            }
+            let stream = q
+                .stream
+                .as_ref()
+                .map(|s| s.get_ref().clone())
+                .unwrap_or_else(|| "EDGE_EVENTS".into());
+            let stream_ok = !stream.is_empty()
+                && stream.len() <= 64
+                && stream
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !stream_ok {
+                sink.at(
+                    q.stream.as_ref().map(|s| s.span()),
+                    "queue.stream",
+                    format!("stream name \"{stream}\": use 1-64 of a-z, A-Z, 0-9, '-' and '_'"),
+                );
+            }
+            let ack_wait = q
+                .ack_wait_ms
+                .as_ref()
+                .and_then(|v| in_range(v, 1000, 3_600_000, "queue.ack-wait-ms", sink))
+                .map_or(Duration::from_secs(60), |ms| {
+                    Duration::from_millis(ms as u64)
+                });
+            settings.backend = QueueBackend::Nats {
+                url,
+                stream,
+                ack_wait,
+            };
+        }
+        Some(other) => sink.at(
+            q.backend.as_ref().map(|b| b.span()),
+            "queue.backend",
+            format!("unknown backend \"{other}\", expected \"sqlite\" or \"nats\""),
+        ),
     }
     if let Some(n) = q
         .max_events

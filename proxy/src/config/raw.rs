@@ -181,6 +181,9 @@ pub struct RawQueue {
     pub max_events: Option<Spanned<i64>>,
     pub max_bytes: Option<Spanned<i64>>,
     pub concurrency: Option<Spanned<i64>>,
+    pub nats_url: Option<Spanned<String>>,
+    pub stream: Option<Spanned<String>>,
+    pub ack_wait_ms: Option<Spanned<i64>>,
 }
 
 /// `[behaviors.cache]`: a behavior's cache policy (CloudFront's cache policy).

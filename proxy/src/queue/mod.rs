@@ -1,14 +1,95 @@
 //! The durable queue behind event invocations: events waiting for (another) attempt, and named
 //! queues of messages (destination records, dead letters) an operator reads and redrives.
 //!
-//! An event is on disk before the viewer gets its 202 and leaves the queue only when its
+//! An event is stored before the viewer gets its 202 and leaves the queue only when its
 //! outcome has been delivered, so every accepted event is processed at least once, across
-//! crashes and restarts. `sqlite.rs` is the store: one SQLite database in the data directory,
-//! written by one thread that commits whatever arrived together in one transaction.
+//! crashes and restarts. Two stores speak [`EventStore`]: `sqlite.rs`, one SQLite database in
+//! the node's data directory (the default), and `nats.rs`, NATS JetStream streams shared by a
+//! fleet, so an event accepted by any node is processed by any node.
 
+mod nats;
 mod sqlite;
 
-pub use sqlite::EventQueue;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use crate::config::{QueueBackend, QueueSettings};
+
+/// The node's event queue, whichever store holds it.
+pub type EventQueue = dyn EventStore;
+
+/// Opens the store `settings` name; with the number of events that were in flight when the
+/// previous process stopped (they run again), when the store can tell.
+pub fn open(settings: &QueueSettings) -> anyhow::Result<(Arc<EventQueue>, u64)> {
+    match &settings.backend {
+        QueueBackend::Sqlite { .. } => {
+            let (queue, recovered) = sqlite::SqliteQueue::open(settings)?;
+            Ok((Arc::new(queue), recovered))
+        }
+        QueueBackend::Nats { .. } => Ok((Arc::new(nats::NatsQueue::open(settings)?), 0)),
+    }
+}
+
+/// What a queue store does. Ids name an event while it is leased (`lease` to `complete`,
+/// `retry`, `back_off` or `release`), and messages of named queues.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Where the queue lives, for the log.
+    fn location(&self) -> String;
+
+    /// Woken whenever an event becomes due at once (queued or redriven) on this node.
+    fn wake(&self) -> Arc<Notify>;
+
+    /// Queues `event`, due now; returns once it is stored.
+    async fn enqueue(&self, event: NewEvent) -> Result<i64, QueueError>;
+
+    /// Takes up to `limit` due events; each is in flight until completed, retried or released.
+    /// An event without an outcome counts one more attempt.
+    async fn lease(&self, limit: usize) -> Result<Vec<Job>, QueueError>;
+
+    /// Schedules a leased event's next attempt at `due_ms` after a function error, keeping
+    /// what the failed attempt answered (a later failure record reports it).
+    async fn retry(&self, id: i64, due_ms: i64, last_response: Vec<u8>) -> Result<(), QueueError>;
+
+    /// Puts back an event whose attempt did not reach the function (throttled, endpoint
+    /// down): the attempt is not counted, the back-off count grows.
+    async fn back_off(&self, id: i64, due_ms: i64) -> Result<(), QueueError>;
+
+    /// Puts a leased event back unchanged, due at `due_ms` (a delivery to try again).
+    async fn release(&self, id: i64, due_ms: i64) -> Result<(), QueueError>;
+
+    /// Records a leased event's outcome, delivered next (and again after a release).
+    async fn decide(&self, id: i64, outcome: Vec<u8>) -> Result<(), QueueError>;
+
+    /// Removes an event whose outcome was delivered.
+    async fn complete(&self, id: i64) -> Result<(), QueueError>;
+
+    /// Appends a message (a destination record) to named queue `queue`.
+    async fn send(&self, queue: &str, body: Vec<u8>) -> Result<i64, QueueError>;
+
+    /// Appends a dead letter to named queue `queue`; a redrive queues its event again.
+    async fn send_dead_letter(&self, queue: &str, letter: DeadLetter) -> Result<i64, QueueError>;
+
+    /// Up to `limit` messages of `queue` with an id above `after`, oldest first.
+    async fn messages(
+        &self,
+        queue: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Message>, QueueError>;
+
+    /// Deletes the messages of `queue` up to and including id `through`; how many went.
+    async fn delete_messages(&self, queue: &str, through: i64) -> Result<usize, QueueError>;
+
+    /// Queues the events of `queue`'s dead letters again (due now, their age starting over, as
+    /// a new event) and removes those letters; other messages stay. How many were redriven.
+    async fn redrive(&self, queue: &str) -> Result<usize, QueueError>;
+
+    /// What the queue holds now.
+    async fn stats(&self) -> Result<QueueStats, QueueError>;
+}
 
 /// An event to queue for `origin`.
 #[derive(Debug, Clone)]

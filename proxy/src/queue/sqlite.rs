@@ -10,7 +10,9 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use tokio::sync::{oneshot, Notify};
 
-use super::{now_ms, DeadLetter, Job, Message, NewEvent, QueueError, QueueStats};
+use async_trait::async_trait;
+
+use super::{now_ms, DeadLetter, EventStore, Job, Message, NewEvent, QueueError, QueueStats};
 use crate::config::QueueSettings;
 
 /// Operations committed together at most.
@@ -72,19 +74,21 @@ impl Totals {
 type Done = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Op = Box<dyn FnOnce(&Transaction<'_>, &mut Totals) -> Done + Send>;
 
-/// The node's event queue.
-pub struct EventQueue {
+/// The queue in one SQLite database on this node.
+pub struct SqliteQueue {
     ops: mpsc::Sender<Op>,
     wake: Arc<Notify>,
     path: PathBuf,
 }
 
-impl EventQueue {
+impl SqliteQueue {
     /// Opens (or creates) `events.db` in the settings' data directory. Events that were in
     /// flight when the previous process stopped are made due again and marked redelivered;
     /// their number is returned with the queue.
     pub fn open(settings: &QueueSettings) -> anyhow::Result<(Self, u64)> {
-        let crate::config::QueueBackend::Sqlite { dir } = &settings.backend;
+        let crate::config::QueueBackend::Sqlite { dir } = &settings.backend else {
+            anyhow::bail!("queue: not an SQLite queue");
+        };
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("queue: creating {}: {e}", dir.display()))?;
         let path = dir.join("events.db");
@@ -96,7 +100,7 @@ impl EventQueue {
             .name("event-queue".into())
             .spawn(move || writer(conn, receiver, totals))?;
         Ok((
-            EventQueue {
+            SqliteQueue {
                 ops,
                 wake: Arc::new(Notify::new()),
                 path,
@@ -105,18 +109,35 @@ impl EventQueue {
         ))
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Runs `f` on the writer thread inside the next transaction; its result once committed.
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, &mut Totals) -> Result<T, QueueError> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        let op: Op = Box::new(move |tx, totals| {
+            let result = in_savepoint(tx, |tx| f(tx, totals));
+            Box::new(move |committed: Result<(), String>| {
+                let _ = reply.send(committed.map_err(QueueError::Store).and(result));
+            })
+        });
+        let stopped = || QueueError::Store("the queue's writer thread stopped".into());
+        self.ops.send(op).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteQueue {
+    fn location(&self) -> String {
+        self.path.display().to_string()
     }
 
-    /// Woken whenever an event becomes due at once (queued or redriven).
-    pub fn wake(&self) -> Arc<Notify> {
+    fn wake(&self) -> Arc<Notify> {
         self.wake.clone()
     }
 
-    /// Queues `event`, due now; returns once it is committed to disk.
-    pub async fn enqueue(&self, event: NewEvent) -> Result<i64, QueueError> {
+    async fn enqueue(&self, event: NewEvent) -> Result<i64, QueueError> {
         let id = self
             .run(move |tx, totals| {
                 let len = event.payload.len() as u64;
@@ -148,9 +169,7 @@ impl EventQueue {
         Ok(id)
     }
 
-    /// Takes up to `limit` due events; each is in flight until completed, retried or released.
-    /// An event without an outcome counts one more attempt.
-    pub async fn lease(&self, limit: usize) -> Result<Vec<Job>, QueueError> {
+    async fn lease(&self, limit: usize) -> Result<Vec<Job>, QueueError> {
         self.run(move |tx, _| {
             let mut select = tx
                 .prepare_cached(
@@ -201,14 +220,7 @@ impl EventQueue {
         .await
     }
 
-    /// Schedules an in-flight event's next attempt at `due_ms` after a function error, keeping
-    /// what the failed attempt answered (a later failure record reports it).
-    pub async fn retry(
-        &self,
-        id: i64,
-        due_ms: i64,
-        last_response: Vec<u8>,
-    ) -> Result<(), QueueError> {
+    async fn retry(&self, id: i64, due_ms: i64, last_response: Vec<u8>) -> Result<(), QueueError> {
         self.run(move |tx, _| {
             tx.execute(
                 "UPDATE events SET leased = 0, due_ms = ?2, last_response = ?3 WHERE id = ?1",
@@ -220,9 +232,7 @@ impl EventQueue {
         .await
     }
 
-    /// Puts back an event whose attempt did not reach the function (throttled, endpoint
-    /// down): the attempt is not counted, the back-off count grows.
-    pub async fn back_off(&self, id: i64, due_ms: i64) -> Result<(), QueueError> {
+    async fn back_off(&self, id: i64, due_ms: i64) -> Result<(), QueueError> {
         self.run(move |tx, _| {
             tx.execute(
                 "UPDATE events SET leased = 0, due_ms = ?2, attempts = attempts - 1, \
@@ -235,8 +245,7 @@ impl EventQueue {
         .await
     }
 
-    /// Puts an in-flight event back unchanged, due at `due_ms` (a delivery to try again).
-    pub async fn release(&self, id: i64, due_ms: i64) -> Result<(), QueueError> {
+    async fn release(&self, id: i64, due_ms: i64) -> Result<(), QueueError> {
         self.run(move |tx, _| {
             tx.execute(
                 "UPDATE events SET leased = 0, due_ms = ?2 WHERE id = ?1",
@@ -248,8 +257,7 @@ impl EventQueue {
         .await
     }
 
-    /// Records an in-flight event's outcome, so its delivery survives a restart.
-    pub async fn decide(&self, id: i64, outcome: Vec<u8>) -> Result<(), QueueError> {
+    async fn decide(&self, id: i64, outcome: Vec<u8>) -> Result<(), QueueError> {
         self.run(move |tx, _| {
             tx.execute(
                 "UPDATE events SET outcome = ?2 WHERE id = ?1",
@@ -261,8 +269,7 @@ impl EventQueue {
         .await
     }
 
-    /// Removes an event whose outcome was delivered.
-    pub async fn complete(&self, id: i64) -> Result<(), QueueError> {
+    async fn complete(&self, id: i64) -> Result<(), QueueError> {
         self.run(move |tx, totals| {
             let len: Option<i64> = tx
                 .query_row(
@@ -285,8 +292,7 @@ impl EventQueue {
         .await
     }
 
-    /// Appends a message (a destination record) to named queue `queue`.
-    pub async fn send(&self, queue: &str, body: Vec<u8>) -> Result<i64, QueueError> {
+    async fn send(&self, queue: &str, body: Vec<u8>) -> Result<i64, QueueError> {
         let queue = queue.to_string();
         self.run(move |tx, _| {
             tx.execute(
@@ -299,12 +305,7 @@ impl EventQueue {
         .await
     }
 
-    /// Appends a dead letter to named queue `queue`; a redrive queues its event again.
-    pub async fn send_dead_letter(
-        &self,
-        queue: &str,
-        letter: DeadLetter,
-    ) -> Result<i64, QueueError> {
+    async fn send_dead_letter(&self, queue: &str, letter: DeadLetter) -> Result<i64, QueueError> {
         let queue = queue.to_string();
         self.run(move |tx, _| {
             tx.execute(
@@ -325,8 +326,7 @@ impl EventQueue {
         .await
     }
 
-    /// Up to `limit` messages of `queue` with an id above `after`, oldest first.
-    pub async fn messages(
+    async fn messages(
         &self,
         queue: &str,
         after: i64,
@@ -356,8 +356,7 @@ impl EventQueue {
         .await
     }
 
-    /// Deletes the messages of `queue` up to and including id `through`; how many went.
-    pub async fn delete_messages(&self, queue: &str, through: i64) -> Result<usize, QueueError> {
+    async fn delete_messages(&self, queue: &str, through: i64) -> Result<usize, QueueError> {
         let queue = queue.to_string();
         self.run(move |tx, _| {
             tx.execute(
@@ -369,9 +368,7 @@ impl EventQueue {
         .await
     }
 
-    /// Queues the events of `queue`'s dead letters again (due now, their age starting over, as
-    /// a new event) and removes those letters; other messages stay. How many were redriven.
-    pub async fn redrive(&self, queue: &str) -> Result<usize, QueueError> {
+    async fn redrive(&self, queue: &str) -> Result<usize, QueueError> {
         let queue = queue.to_string();
         let moved = self
             .run(move |tx, totals| {
@@ -403,8 +400,7 @@ impl EventQueue {
         Ok(moved)
     }
 
-    /// What the queue holds now.
-    pub async fn stats(&self) -> Result<QueueStats, QueueError> {
+    async fn stats(&self) -> Result<QueueStats, QueueError> {
         self.run(|tx, totals| {
             let (in_flight, oldest): (i64, Option<i64>) = tx
                 .query_row(
@@ -426,23 +422,6 @@ impl EventQueue {
             })
         })
         .await
-    }
-
-    /// Runs `f` on the writer thread inside the next transaction; its result once committed.
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>, &mut Totals) -> Result<T, QueueError> + Send + 'static,
-    ) -> Result<T, QueueError> {
-        let (reply, answer) = oneshot::channel();
-        let op: Op = Box::new(move |tx, totals| {
-            let result = in_savepoint(tx, |tx| f(tx, totals));
-            Box::new(move |committed: Result<(), String>| {
-                let _ = reply.send(committed.map_err(QueueError::Store).and(result));
-            })
-        });
-        let stopped = || QueueError::Store("the queue's writer thread stopped".into());
-        self.ops.send(op).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
     }
 }
 
@@ -550,7 +529,7 @@ mod tests {
     #[tokio::test]
     async fn events_survive_reopening_and_in_flight_ones_come_back_marked() {
         let dir = tempdir();
-        let (queue, recovered) = EventQueue::open(&settings(&dir)).expect("open");
+        let (queue, recovered) = SqliteQueue::open(&settings(&dir)).expect("open");
         assert_eq!(recovered, 0);
         for n in 0..3 {
             queue.enqueue(event(n)).await.expect("queued");
@@ -567,7 +546,7 @@ mod tests {
         // The writer thread ends when its sender is gone; give it a moment to close the file.
         std::thread::sleep(std::time::Duration::from_millis(50));
 
-        let (queue, recovered) = EventQueue::open(&settings(&dir)).expect("reopen");
+        let (queue, recovered) = SqliteQueue::open(&settings(&dir)).expect("reopen");
         assert_eq!(recovered, 1, "the event in flight at close");
         let again = queue.lease(10).await.expect("leased");
         let ids: Vec<&str> = again.iter().map(|j| j.request_id.as_str()).collect();
@@ -581,7 +560,7 @@ mod tests {
     #[tokio::test]
     async fn dead_letters_are_redriven_and_records_stay() {
         let dir = tempdir();
-        let (queue, _) = EventQueue::open(&settings(&dir)).expect("open");
+        let (queue, _) = SqliteQueue::open(&settings(&dir)).expect("open");
         queue
             .send("failures", b"{\"record\":1}".to_vec())
             .await
@@ -616,7 +595,7 @@ mod tests {
     #[tokio::test]
     async fn a_released_event_waits_until_due_and_an_outcome_is_kept() {
         let dir = tempdir();
-        let (queue, _) = EventQueue::open(&settings(&dir)).expect("open");
+        let (queue, _) = SqliteQueue::open(&settings(&dir)).expect("open");
         let id = queue.enqueue(event(1)).await.unwrap();
         let job = &queue.lease(1).await.unwrap()[0];
         queue.release(job.id, now_ms() + 60_000).await.unwrap();
