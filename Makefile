@@ -6,7 +6,7 @@ CONF ?= conf/edge.toml
 
 # The sample hooks conf/edge.toml uses, built for wasm32-wasip2 into target/guests (the same
 # place the test build puts them).
-SAMPLE_HOOKS := security-headers basic-auth redirects ab-test origin-select cache-control alb-hello collect
+SAMPLE_HOOKS := security-headers basic-auth redirects ab-test origin-select cache-control alb-hello collect log-counter
 
 setup:
 	@./scripts/setup.sh

@@ -80,6 +80,7 @@ mod aws_json;
 mod error;
 mod event;
 mod headers;
+mod json_function;
 mod query;
 mod testing;
 
@@ -107,6 +108,7 @@ pub mod lambda_bindings;
 pub mod __private {
     pub use crate::alb::invoke;
     pub use crate::event::handle;
+    pub use crate::json_function::invoke as invoke_json;
 }
 
 /// Exports `handler` (`fn(AlbRequest) -> Result<AlbResponse, Error>`) as an ALB target function
@@ -124,6 +126,24 @@ macro_rules! export_alb_function {
         }
 
         $crate::lambda_bindings::export_lambda_world!(__EdgeAlbFunction with_types_in $crate::lambda_bindings);
+    };
+}
+
+/// Exports `handler` (`fn(serde_json::Value) -> Result<serde_json::Value, Error>`) as a
+/// `lambda`-world function on any event: a destination or a real-time log processor.
+#[macro_export]
+macro_rules! export_json_function {
+    ($handler:path) => {
+        #[doc(hidden)]
+        struct __EdgeJsonFunction;
+
+        impl $crate::lambda_bindings::Guest for __EdgeJsonFunction {
+            fn invoke(event: ::std::vec::Vec<u8>) -> ::core::result::Result<::std::vec::Vec<u8>, ::std::string::String> {
+                $crate::__private::invoke_json(event, $handler)
+            }
+        }
+
+        $crate::lambda_bindings::export_lambda_world!(__EdgeJsonFunction with_types_in $crate::lambda_bindings);
     };
 }
 

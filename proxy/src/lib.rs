@@ -20,5 +20,6 @@ pub mod node;
 pub mod observe;
 pub mod origins;
 pub mod queue;
+pub mod realtime_logs;
 pub mod reload_command;
 pub mod server;

@@ -75,6 +75,9 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
     }
     let cache = EdgeCache::new(&node.current().config.cache);
     let events = open_event_queue(&node.current().config)?;
+    let realtime = events
+        .clone()
+        .map(|queue| crate::realtime_logs::start(node.clone(), queue, metrics.clone()));
     let local =
         Arc::new(LocalOrigins::new().context("creating the local-origin socket directory")?);
     let mut proxy = pingora::proxy::http_proxy(
@@ -85,6 +88,7 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
             cache,
             local.clone(),
             events.clone(),
+            realtime.as_ref().map(|(sink, _)| sink.clone()),
         ),
     );
     let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
@@ -142,6 +146,9 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
             node.current().config.queue.concurrency,
         );
         server.add_service(background_service("event dispatcher", dispatcher));
+    }
+    if let Some((_, service)) = realtime {
+        server.add_service(background_service("real-time logs", service));
     }
     let mut admin = Service::new(
         "admin".to_string(),

@@ -14,6 +14,7 @@ const GUESTS: &[&str] = &[
     "cache-control",
     "alb-hello",
     "collect",
+    "log-counter",
     "fixture-trap",
     "fixture-spin",
     "fixture-memory-bomb",

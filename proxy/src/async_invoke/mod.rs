@@ -10,6 +10,8 @@
 mod destination;
 mod record;
 
+pub use destination::Deliveries;
+
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -24,7 +26,6 @@ use crate::node::Node;
 use crate::observe::Metrics;
 use crate::origins::{EventAttempt, OriginHandle};
 use crate::queue::{now_ms, DeadLetter, EventQueue, Job, NewEvent};
-use destination::Deliveries;
 use record::{Condition, Finished};
 
 /// How often the dispatcher looks for due events when nothing woke it.

@@ -15,6 +15,7 @@ mod origins;
 mod pattern;
 mod queue;
 mod raw;
+mod realtime_logs;
 mod restart;
 mod structure;
 mod values;
@@ -109,6 +110,11 @@ fn build(raw: RawConfig, path: &Path, base: &Path, sink: &mut IssueSink) -> Conf
         behaviors,
         cache: cache::cache_settings(raw.cache.as_ref(), sink),
         queue: queue::queue_settings(raw.queue.as_ref(), base, sink),
+        realtime_logs: realtime_logs::realtime_logs(
+            raw.realtime_logs.as_ref(),
+            &raw.functions,
+            sink,
+        ),
     }
 }
 

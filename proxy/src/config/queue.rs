@@ -245,7 +245,11 @@ fn event_config(
 }
 
 /// `function:NAME`, `queue:NAME` or an `http://` / `https://` URL.
-fn parse_destination(v: &Spanned<String>, key: &str, sink: &mut IssueSink) -> Option<Destination> {
+pub(super) fn parse_destination(
+    v: &Spanned<String>,
+    key: &str,
+    sink: &mut IssueSink,
+) -> Option<Destination> {
     let text = v.get_ref();
     let destination = if let Some(name) = text.strip_prefix("function:") {
         Destination::Function(name.to_string())
@@ -255,6 +259,14 @@ fn parse_destination(v: &Spanned<String>, key: &str, sink: &mut IssueSink) -> Op
                 Some(v.span()),
                 key,
                 format!("queue name \"{name}\": use 1-80 of a-z, A-Z, 0-9, '-' and '_'"),
+            );
+            return None;
+        }
+        if name.starts_with('_') {
+            sink.at(
+                Some(v.span()),
+                key,
+                format!("queue name \"{name}\": names starting with '_' are the node's own"),
             );
             return None;
         }

@@ -30,6 +30,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub queue: Option<RawQueue>,
     #[serde(default)]
+    pub realtime_logs: Option<RawRealtimeLogs>,
+    #[serde(default)]
     pub behaviors: Vec<RawBehavior>,
     pub default_behavior: Option<Spanned<RawDefaultBehavior>>,
 }
@@ -184,6 +186,21 @@ pub struct RawQueue {
     pub nats_url: Option<Spanned<String>>,
     pub stream: Option<Spanned<String>>,
     pub ack_wait_ms: Option<Spanned<i64>>,
+}
+
+/// `[realtime-logs]`: CloudFront's real-time logs, delivered to a function in batches.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRealtimeLogs {
+    pub function: Spanned<String>,
+    pub sampling_rate: Option<Spanned<i64>>,
+    pub fields: Option<Spanned<Vec<String>>>,
+    pub batch_size: Option<Spanned<i64>>,
+    pub batch_window_ms: Option<Spanned<i64>>,
+    pub maximum_retry_attempts: Option<Spanned<i64>>,
+    pub bisect_batch_on_function_error: Option<bool>,
+    pub on_failure: Option<Spanned<String>>,
+    pub timeout_ms: Option<Spanned<i64>>,
 }
 
 /// `[behaviors.cache]`: a behavior's cache policy (CloudFront's cache policy).

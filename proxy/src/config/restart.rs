@@ -102,7 +102,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         ),
         (
             !old.uses_queue() && new.uses_queue(),
-            "origins (invocation = \"event\")",
+            "origins with invocation = \"event\", or [realtime-logs]",
             QUEUE,
         ),
     ]

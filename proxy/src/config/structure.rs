@@ -55,6 +55,7 @@ fn by_section(doc: DeTable<'_>, sink: &mut IssueSink) -> Parsed {
         functions: BTreeMap::new(),
         cache: None,
         queue: None,
+        realtime_logs: None,
         behaviors: Vec::new(),
         default_behavior: None,
     };
@@ -74,6 +75,7 @@ fn by_section(doc: DeTable<'_>, sink: &mut IssueSink) -> Parsed {
             "node" => raw.node = lenient(value, name, None, sink),
             "cache" => raw.cache = lenient(value, name, None, sink),
             "queue" => raw.queue = lenient(value, name, None, sink),
+            "realtime-logs" => raw.realtime_logs = lenient(value, name, None, sink),
             "default-behavior" => raw.default_behavior = lenient(value, name, None, sink),
             "origins" => raw.origins = by_name(value, name, sink, &mut broken),
             "functions" => raw.functions = by_name(value, name, sink, &mut broken),
@@ -81,7 +83,7 @@ fn by_section(doc: DeTable<'_>, sink: &mut IssueSink) -> Parsed {
                 Some(key.span()),
                 other.to_string(),
                 "unknown section, expected one of version, listeners, admin, limits, node, \
-                 origins, functions, cache, queue, behaviors, default-behavior"
+                 origins, functions, cache, queue, realtime-logs, behaviors, default-behavior"
                     .to_string(),
             ),
         }

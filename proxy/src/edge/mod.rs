@@ -11,6 +11,7 @@ mod local_origin;
 mod origin_view;
 pub mod path;
 mod proxy;
+mod realtime_log;
 mod request_body;
 mod request_log;
 mod respond;

@@ -28,6 +28,7 @@ use crate::node::Node;
 use crate::observe::Metrics;
 use crate::origins::OriginHandle;
 use crate::queue::EventQueue;
+use crate::realtime_logs::LogSink;
 use edge_event::EventType;
 
 /// The edge node's request pipeline. The configuration, origins and functions a request sees
@@ -39,19 +40,23 @@ pub struct EdgeProxy {
     local: Arc<LocalOrigins>,
     triggers: Triggers,
     events: Option<Arc<EventQueue>>,
+    realtime: Option<Arc<LogSink>>,
 }
 
 impl EdgeProxy {
-    /// A pipeline over `node`'s generations and the cache.
+    /// A pipeline over `node`'s generations and the cache, queueing event invocations in
+    /// `events` and offering real-time log records to `realtime`.
     pub fn new(
         node: Arc<Node>,
         metrics: Arc<Metrics>,
         cache: EdgeCache,
         local: Arc<LocalOrigins>,
         events: Option<Arc<EventQueue>>,
+        realtime: Option<Arc<LogSink>>,
     ) -> Self {
         EdgeProxy {
             events,
+            realtime,
             triggers: Triggers::new(metrics.clone(), local.clone()),
             node,
             metrics,
@@ -488,7 +493,7 @@ impl ProxyHttp for EdgeProxy {
         if ctx.local == Some(LocalRoute::Generated) {
             self.local.release(&ctx.request_id);
         }
-        request_log::record(session, e, ctx, &self.metrics);
+        request_log::record(session, e, ctx, &self.metrics, self.realtime.as_deref());
     }
 }
 

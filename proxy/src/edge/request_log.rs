@@ -6,11 +6,19 @@ use pingora::proxy::Session;
 use pingora::Error;
 
 use super::context::{LocalRoute, RequestContext};
+use super::realtime_log;
 use crate::observe::{AccessLogLine, Metrics};
+use crate::realtime_logs::LogSink;
 
-/// Counts the request (by behavior and status, and its cache result) and writes its access-log
-/// line.
-pub fn record(session: &Session, e: Option<&Error>, ctx: &mut RequestContext, metrics: &Metrics) {
+/// Counts the request (by behavior and status, and its cache result), offers its real-time log
+/// record to `realtime` (when configured and sampled) and writes its access-log line.
+pub fn record(
+    session: &Session,
+    e: Option<&Error>,
+    ctx: &mut RequestContext,
+    metrics: &Metrics,
+    realtime: Option<&LogSink>,
+) {
     let status = session.response_written().map(|r| r.status);
     let behavior = ctx.generation.behavior(ctx.behavior);
     let behavior_name = behavior.map(|b| b.name.as_str()).unwrap_or("");
@@ -35,6 +43,12 @@ pub fn record(session: &Session, e: Option<&Error>, ctx: &mut RequestContext, me
     }
     if session.cache.lock_duration().is_some() {
         metrics.cache_lock_waits.inc();
+    }
+    if let (Some(sink), Some(settings)) = (realtime, &ctx.generation.config.realtime_logs) {
+        let result_type = realtime_log::result_type(status, cache_result);
+        if let Some(line) = realtime_log::record(session, ctx, status, result_type, settings) {
+            sink.offer(line);
+        }
     }
     if !ctx.generation.config.node.access_log {
         return;

@@ -1,4 +1,4 @@
-//! Metrics of event invocations: what was accepted or refused, how attempts ended, what the
+//! Metrics of event invocations and real-time logs: what was accepted or refused, how attempts ended, what the
 //! queue holds (set from the store whenever `/metrics` is read).
 
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
@@ -26,6 +26,11 @@ pub struct EventMetrics {
     /// Deliveries to a destination that failed (the outcome is delivered again later), by
     /// origin.
     pub delivery_failures: IntCounterVec,
+    /// Real-time log records, by result (`sampled`, `dropped` when the batcher is behind).
+    pub realtime_records: IntCounterVec,
+    /// Real-time log batches, by result (`queued`, `delivered`, `retried`, `split`,
+    /// `discarded`).
+    pub realtime_batches: IntCounterVec,
     queued: IntGauge,
     in_flight: IntGauge,
     oldest_age_seconds: IntGauge,
@@ -90,6 +95,16 @@ impl EventMetrics {
                 "edge_async_delivery_failures_total",
                 "Failed deliveries to a destination (delivered again later), by origin.",
                 &["origin"],
+            ),
+            realtime_records: counter(
+                "edge_realtime_log_records_total",
+                "Real-time log records, by result (sampled, dropped).",
+                &["result"],
+            ),
+            realtime_batches: counter(
+                "edge_realtime_log_batches_total",
+                "Real-time log batches, by result (queued, delivered, retried, split, discarded).",
+                &["result"],
             ),
             queued: gauge("edge_async_queued_events", "Events waiting or in flight."),
             in_flight: gauge(

@@ -1,5 +1,7 @@
 //! End-to-end tests: the real `edge-proxy` binary, real origins and real clients over loopback.
 
+#[macro_use]
+mod stores;
 mod cache;
 mod check;
 mod event_invocation;
@@ -15,6 +17,7 @@ mod observability;
 mod operations;
 mod origins;
 mod ported;
+mod realtime_logs;
 mod routing;
 mod support;
 mod tls;
