@@ -204,7 +204,7 @@ impl NatsQueue {
                     .map_err(store)?;
             ack.await.map(drop).map_err(|e| {
                 let text = e.to_string();
-                if text.contains("maximum") {
+                if text.contains("maximum") && !text.contains("payload") {
                     QueueError::Full(text)
                 } else {
                     QueueError::Store(text)
