@@ -57,6 +57,7 @@ lint: hooks
 bench: bench-builds
 	./benches/load.sh
 	./benches/noisy.sh
+	./benches/events.sh
 
 ## make bench-instructions: instructions per request under callgrind (benches/instructions.sh),
 ## the figure that stays put on a noisy machine.
@@ -70,7 +71,7 @@ soak: bench-builds
 
 bench-builds: setup
 	./scripts/setup.sh --bench
-	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work -p fixture-spin -p fixture-memory-bomb
+	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work -p fixture-spin -p fixture-memory-bomb -p collect
 	$(CARGO) build --locked --release -p edge-proxy
 	$(CARGO) build --locked --release -p edge-benches --bin bare-forwarder
 

@@ -138,12 +138,13 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
     );
     node.serve_until_exit(service);
 
-    if let Some(queue) = &events {
+    let concurrency = node.current().config.queue.concurrency;
+    if let Some(queue) = events.as_ref().filter(|_| concurrency > 0) {
         let dispatcher = Dispatcher::new(
             node.clone(),
             queue.clone(),
             metrics.clone(),
-            node.current().config.queue.concurrency,
+            concurrency,
         );
         server.add_service(background_service("event dispatcher", dispatcher));
     }

@@ -431,7 +431,8 @@ pub struct QueueSettings {
     pub max_events: u64,
     /// Payload bytes beyond which new events are refused (503).
     pub max_bytes: u64,
-    /// Invocations the dispatcher runs at once.
+    /// Invocations the dispatcher runs at once; 0 runs none here (an accepting-only node of a
+    /// fleet whose other nodes invoke).
     pub concurrency: usize,
 }
 

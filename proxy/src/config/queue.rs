@@ -122,7 +122,7 @@ pub(super) fn queue_settings(
     if let Some(n) = q
         .concurrency
         .as_ref()
-        .and_then(|v| in_range(v, 1, 4096, "queue.concurrency", sink))
+        .and_then(|v| in_range(v, 0, 4096, "queue.concurrency", sink))
     {
         settings.concurrency = n as usize;
     }
