@@ -140,12 +140,7 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
 
     let concurrency = node.current().config.queue.concurrency;
     if let Some(queue) = events.as_ref().filter(|_| concurrency > 0) {
-        let dispatcher = Dispatcher::new(
-            node.clone(),
-            queue.clone(),
-            metrics.clone(),
-            concurrency,
-        );
+        let dispatcher = Dispatcher::new(node.clone(), queue.clone(), metrics.clone(), concurrency);
         server.add_service(background_service("event dispatcher", dispatcher));
     }
     if let Some((_, service)) = realtime {

@@ -72,22 +72,21 @@ impl BackgroundService for Dispatcher {
         let permits = Arc::new(Semaphore::new(self.concurrency));
         let wake = self.queue.wake();
         loop {
-            if *shutdown.borrow() {
-                return;
-            }
-            let free = permits.available_permits();
-            let jobs = if free == 0 {
-                Vec::new()
-            } else {
-                match self.queue.lease(free).await {
-                    Ok(jobs) => jobs,
-                    Err(e) => {
-                        tracing::error!(error = %e, "event queue: cannot take due events");
-                        Vec::new()
-                    }
+            // A free slot first: while every slot is busy, the next event waits for one.
+            let first = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("never closed"),
+                _ = shutdown.changed() => return,
+            };
+            let free = permits.available_permits() + 1;
+            let jobs = match self.queue.lease(free).await {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing::error!(error = %e, "event queue: cannot take due events");
+                    Vec::new()
                 }
             };
             if jobs.is_empty() {
+                drop(first);
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
@@ -95,12 +94,16 @@ impl BackgroundService for Dispatcher {
                 }
                 continue;
             }
+            let mut first = Some(first);
             for job in jobs {
-                let permit = permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed");
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("the semaphore is never closed"),
+                };
                 let work = Work {
                     node: self.node.clone(),
                     queue: self.queue.clone(),
@@ -271,6 +274,17 @@ impl Work {
         attempts: u32,
         response: Option<Value>,
     ) {
+        let destined = if condition == Condition::Success {
+            config.on_success.is_some()
+        } else {
+            config.on_failure.is_some() || config.dead_letter.is_some()
+        };
+        if !destined {
+            // Nothing to deliver: no record is built or stored.
+            self.count_outcome(job, condition.as_str(), attempts, false);
+            self.complete(job.id).await;
+            return;
+        }
         let finished = Finished {
             condition,
             request_id: &job.request_id,
@@ -348,6 +362,16 @@ impl Work {
             self.put_back(job.id, LATER).await;
             return;
         }
+        let attempts = outcome.record["requestContext"]["approximateInvokeCount"]
+            .as_u64()
+            .unwrap_or(0) as u32;
+        self.count_outcome(job, &outcome.condition, attempts, dead_lettered);
+        self.complete(job.id).await;
+    }
+
+    /// Counts and logs an event's end.
+    fn count_outcome(&self, job: &Job, condition: &str, attempts: u32, dead_lettered: bool) {
+        let origin = job.origin.as_str();
         if dead_lettered {
             self.metrics
                 .events
@@ -358,16 +382,15 @@ impl Work {
         self.metrics
             .events
             .outcomes
-            .with_label_values(&[origin, &outcome.condition])
+            .with_label_values(&[origin, condition])
             .inc();
         tracing::info!(
             origin,
             request_id = %job.request_id,
-            condition = %outcome.condition,
-            attempts = outcome.record["requestContext"]["approximateInvokeCount"].as_u64().unwrap_or(0),
+            condition,
+            attempts,
             "event processed"
         );
-        self.complete(job.id).await;
     }
 
     async fn put_back(&self, id: i64, after: Duration) {

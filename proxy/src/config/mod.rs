@@ -6,9 +6,11 @@
 mod behaviors;
 mod cache;
 mod error;
+mod event_model;
 mod functions;
 mod limits;
 mod listeners;
+mod log_field;
 mod model;
 mod node;
 mod origins;
@@ -23,6 +25,8 @@ mod values;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigIssue};
+pub use event_model::*;
+pub use log_field::LogField;
 pub use model::*;
 pub use node::{default_module_cache, AdminSettings, HookNodeSettings, NodeSettings};
 pub use pattern::Pattern;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::IssueSink;
-use super::model::{Destination, EventInvokeConfig, Invocation, QueueBackend, QueueSettings};
+use super::event_model::{Destination, EventInvokeConfig, Invocation, QueueBackend, QueueSettings};
 use super::raw::{RawFunction, RawOrigin, RawQueue};
 use super::values::in_range;
 

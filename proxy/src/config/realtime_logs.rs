@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::IssueSink;
-use super::model::{LogField, RealtimeLogs};
+use super::event_model::RealtimeLogs;
+use super::log_field::LogField;
 use super::queue::parse_destination;
 use super::raw::{RawFunction, RawRealtimeLogs};
 use super::values::in_range;

@@ -9,6 +9,8 @@
 
 mod nats;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -57,7 +59,8 @@ pub trait EventStore: Send + Sync {
     /// down): the attempt is not counted, the back-off count grows.
     async fn back_off(&self, id: i64, due_ms: i64) -> Result<(), QueueError>;
 
-    /// Puts a leased event back unchanged, due at `due_ms` (a delivery to try again).
+    /// Puts a leased event back as it was before the lease (its attempt not counted), due at
+    /// `due_ms`: a delivery to try again, an event whose origin is gone.
     async fn release(&self, id: i64, due_ms: i64) -> Result<(), QueueError>;
 
     /// Records a leased event's outcome, delivered next (and again after a release).

@@ -25,6 +25,8 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
+mod named;
+
 use super::{now_ms, DeadLetter, EventStore, Job, Message, NewEvent, QueueError, QueueStats};
 use crate::config::{QueueBackend, QueueSettings};
 
@@ -63,13 +65,6 @@ impl Stored {
             outcome: None,
         }
     }
-}
-
-/// A dead letter as a named-queue message: what operators read, and the event to redrive.
-#[derive(Serialize, Deserialize)]
-struct Letter {
-    letter: String,
-    event: Stored,
 }
 
 /// A message taken for an attempt, until acknowledged.
@@ -231,13 +226,6 @@ impl NatsQueue {
         self.on_client(|_| async move { message.double_ack().await.map_err(store) })
             .await
     }
-
-    fn subject_of(&self, queue: &str) -> String {
-        format!(
-            "{}.queue.{queue}",
-            self.streams.events.cached_info().config.name
-        )
-    }
 }
 
 fn settings_url(settings: &QueueSettings) -> String {
@@ -327,7 +315,14 @@ impl EventStore for NatsQueue {
                 request_id: stored.request_id.clone(),
                 payload: stored.payload.clone().into_bytes(),
                 enqueued_ms: stored.enqueued_ms,
-                attempts: stored.attempts + u32::from(stored.outcome.is_none()),
+                // Every delivery but a hand-back before the due time was an attempt: one
+                // cut short by a dead node counts, as SQLite counts it.
+                attempts: stored.attempts
+                    + if stored.outcome.is_none() {
+                        (delivered - delayed).max(1) as u32
+                    } else {
+                        0
+                    },
                 outcome: stored.outcome.clone().map(String::into_bytes),
                 redelivered: stored.outcome.is_none() && delivered > 1 + delayed,
                 backoffs: stored.backoffs,
@@ -382,38 +377,11 @@ impl EventStore for NatsQueue {
     }
 
     async fn send(&self, queue: &str, body: Vec<u8>) -> Result<i64, QueueError> {
-        let subject = self.subject_of(queue);
-        self.on_client(|s| async move {
-            let ack =
-                s.js.publish(subject, body.into())
-                    .await
-                    .map_err(store)?
-                    .await
-                    .map_err(store)?;
-            Ok(ack.sequence as i64)
-        })
-        .await
+        self.send_message(queue, body).await
     }
 
     async fn send_dead_letter(&self, queue: &str, letter: DeadLetter) -> Result<i64, QueueError> {
-        let wrapped = Letter {
-            letter: String::from_utf8_lossy(&letter.body).into_owned(),
-            event: Stored::new(letter.event),
-        };
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Edge-Kind", "dead-letter");
-        let subject = self.subject_of(queue);
-        let body = serde_json::to_vec(&wrapped).expect("JSON");
-        self.on_client(|s| async move {
-            let ack =
-                s.js.publish_with_headers(subject, headers, body.into())
-                    .await
-                    .map_err(store)?
-                    .await
-                    .map_err(store)?;
-            Ok(ack.sequence as i64)
-        })
-        .await
+        self.send_letter(queue, letter).await
     }
 
     async fn messages(
@@ -422,81 +390,15 @@ impl EventStore for NatsQueue {
         after: i64,
         limit: usize,
     ) -> Result<Vec<Message>, QueueError> {
-        let subject = self.subject_of(queue);
-        self.on_client(move |s| async move {
-            let mut out = Vec::new();
-            let mut next = after.max(0) as u64 + 1;
-            while out.len() < limit {
-                let found = s
-                    .queues
-                    .raw_message_builder()
-                    .sequence(next)
-                    .next_by_subject(subject.clone())
-                    .send()
-                    .await;
-                match found {
-                    Ok(m) => {
-                        next = m.sequence + 1;
-                        let dead = m
-                            .headers
-                            .get("Edge-Kind")
-                            .is_some_and(|v| v.as_str() == "dead-letter");
-                        let body = if dead {
-                            serde_json::from_slice::<Letter>(&m.payload)
-                                .map(|l| l.letter.into_bytes())
-                                .unwrap_or_else(|_| m.payload.to_vec())
-                        } else {
-                            m.payload.to_vec()
-                        };
-                        out.push(Message {
-                            id: m.sequence as i64,
-                            body,
-                            sent_ms: (m.time.unix_timestamp_nanos() / 1_000_000) as i64,
-                        });
-                    }
-                    Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => break,
-                    Err(e) => return Err(store(e)),
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.read_messages(queue, after, limit).await
     }
 
     async fn delete_messages(&self, queue: &str, through: i64) -> Result<usize, QueueError> {
-        let subject = self.subject_of(queue);
-        self.on_client(move |s| async move {
-            let purged = s
-                .queues
-                .purge()
-                .filter(subject)
-                .sequence(through.max(0) as u64 + 1)
-                .await
-                .map_err(store)?;
-            Ok(purged.purged as usize)
-        })
-        .await
+        self.purge_messages(queue, through).await
     }
 
     async fn redrive(&self, queue: &str) -> Result<usize, QueueError> {
-        let letters = self.dead_letters(queue).await?;
-        let mut moved = 0;
-        for (sequence, mut event) in letters {
-            let now = now_ms();
-            event.enqueued_ms = now;
-            event.due_ms = now;
-            event.published_ms = now;
-            self.publish(event).await?;
-            self.on_client(move |s| async move {
-                s.queues.delete_message(sequence).await.map_err(store)
-            })
-            .await?;
-            moved += 1;
-        }
-        if moved > 0 {
-            self.wake.notify_one();
-        }
-        Ok(moved)
+        self.redrive_letters(queue).await
     }
 
     async fn stats(&self) -> Result<QueueStats, QueueError> {
@@ -527,39 +429,6 @@ impl EventStore for NatsQueue {
                 oldest_ms,
                 messages: queues.state.messages,
             })
-        })
-        .await
-    }
-}
-
-impl NatsQueue {
-    /// The dead letters of `queue`, by sequence.
-    async fn dead_letters(&self, queue: &str) -> Result<Vec<(u64, Stored)>, QueueError> {
-        let subject = self.subject_of(queue);
-        self.on_client(move |s| async move {
-            let mut out = Vec::new();
-            let mut next = 1;
-            loop {
-                let found = s
-                    .queues
-                    .raw_message_builder()
-                    .sequence(next)
-                    .next_by_subject(subject.clone())
-                    .send()
-                    .await;
-                match found {
-                    Ok(m) => {
-                        next = m.sequence + 1;
-                        if let Ok(letter) = serde_json::from_slice::<Letter>(&m.payload) {
-                            out.push((m.sequence, letter.event));
-                        }
-                    }
-                    Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {
-                        return Ok(out)
-                    }
-                    Err(e) => return Err(store(e)),
-                }
-            }
         })
         .await
     }

