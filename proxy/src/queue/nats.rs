@@ -84,7 +84,9 @@ struct Streams {
 
 /// The queue in JetStream.
 pub struct NatsQueue {
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (then shut down without blocking: the last reference may
+    /// go inside an async task).
+    runtime: Option<tokio::runtime::Runtime>,
     streams: Arc<Streams>,
     leases: Arc<Mutex<HashMap<i64, Lease>>>,
     next_lease: AtomicI64,
@@ -169,7 +171,7 @@ impl NatsQueue {
         runtime.spawn(keep_leases(leases.clone(), ack_wait));
         Ok(NatsQueue {
             location: format!("{} (stream {})", settings_url(settings), stream),
-            runtime,
+            runtime: Some(runtime),
             streams: Arc::new(streams),
             leases,
             next_lease: AtomicI64::new(1),
@@ -184,6 +186,8 @@ impl NatsQueue {
         T: Send + 'static,
     {
         self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the queue")
             .spawn(f(self.streams.clone()))
             .await
             .map_err(store)?
@@ -225,6 +229,14 @@ impl NatsQueue {
     async fn ack(&self, message: jetstream::Message) -> Result<(), QueueError> {
         self.on_client(|_| async move { message.double_ack().await.map_err(store) })
             .await
+    }
+}
+
+impl Drop for NatsQueue {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

@@ -143,7 +143,7 @@ async fn a_full_queue_refuses_and_leased_events_come_back_after_a_restart(store:
         queue.enqueue(event(3)).await,
         Err(QueueError::Full(_))
     ));
-    let taken = lease_n(&queue, 2).await;
+    let taken = lease_n(&*queue, 2).await;
     assert_eq!(taken[0].attempts, 1);
     queue.complete(taken[0].id).await.expect("completed");
     drop(queue);
@@ -152,7 +152,7 @@ async fn a_full_queue_refuses_and_leased_events_come_back_after_a_restart(store:
 
     let (queue, _) = store.open().await;
     // The event in flight at close comes back (NATS: once its lease of 1 s passed), marked.
-    let again = lease_n(&queue, 2).await;
+    let again = lease_n(&*queue, 2).await;
     let mut ids: Vec<&str> = again.iter().map(|j| j.request_id.as_str()).collect();
     ids.sort();
     assert_eq!(ids, ["req-1", "req-2"]);
@@ -200,7 +200,7 @@ async fn dead_letters_are_redriven_and_records_stay(store: Store) {
     let left = queue.messages("failures", 0, 10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].body, b"{\"record\":1}");
-    let jobs = lease_n(&queue, 1).await;
+    let jobs = lease_n(&*queue, 1).await;
     assert_eq!(
         (jobs[0].request_id.as_str(), jobs[0].attempts),
         ("req-7", 1)
@@ -217,19 +217,19 @@ on_both_stores!(releases_back_offs_retries_and_outcomes_keep_their_counts);
 async fn releases_back_offs_retries_and_outcomes_keep_their_counts(store: Store) {
     let (queue, _) = store.open().await;
     queue.enqueue(event(1)).await.unwrap();
-    let job = lease_n(&queue, 1).await.remove(0);
+    let job = lease_n(&*queue, 1).await.remove(0);
     assert_eq!((job.attempts, job.backoffs), (1, 0));
     // Put back unchanged, due in 300 ms: not leased before, leased after, still attempt 1.
     queue.release(job.id, now_ms() + 300).await.unwrap();
     assert!(queue.lease(1).await.unwrap().is_empty(), "not due yet");
-    let job = lease_n(&queue, 1).await.remove(0);
+    let job = lease_n(&*queue, 1).await.remove(0);
     assert_eq!(
         (job.attempts, job.backoffs),
         (1, 0),
         "a release is not an attempt"
     );
     queue.back_off(job.id, now_ms()).await.unwrap();
-    let job = lease_n(&queue, 1).await.remove(0);
+    let job = lease_n(&*queue, 1).await.remove(0);
     assert_eq!(
         (job.attempts, job.backoffs),
         (1, 1),
@@ -239,13 +239,13 @@ async fn releases_back_offs_retries_and_outcomes_keep_their_counts(store: Store)
         .retry(job.id, now_ms(), b"last".to_vec())
         .await
         .unwrap();
-    let job = lease_n(&queue, 1).await.remove(0);
+    let job = lease_n(&*queue, 1).await.remove(0);
     assert_eq!(job.attempts, 2);
     assert_eq!(job.last_response.as_deref(), Some(&b"last"[..]));
     assert!(job.outcome.is_none());
     queue.decide(job.id, b"record".to_vec()).await.unwrap();
     queue.release(job.id, now_ms()).await.unwrap();
-    let job = lease_n(&queue, 1).await.remove(0);
+    let job = lease_n(&*queue, 1).await.remove(0);
     assert_eq!(job.outcome.as_deref(), Some(&b"record"[..]));
     assert_eq!(job.attempts, 2, "delivering an outcome is not an attempt");
     queue.complete(job.id).await.unwrap();
