@@ -13,6 +13,7 @@ use super::model::{
     Origin,
 };
 use super::raw::{RawFunction, RawOrigin};
+use super::queue::event_key_spans;
 use super::values::in_range;
 use crate::lambda::Payload;
 
@@ -100,24 +101,7 @@ pub(super) fn keys_of(kind: &str) -> Option<&'static [&'static str]> {
 }
 
 fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option<Origin> {
-    let present: [(&str, Option<std::ops::Range<usize>>); 26] = [
-        ("invocation", o.invocation.as_ref().map(|v| v.span())),
-        (
-            "maximum-retry-attempts",
-            o.maximum_retry_attempts.as_ref().map(|v| v.span()),
-        ),
-        (
-            "maximum-event-age-seconds",
-            o.maximum_event_age_seconds.as_ref().map(|v| v.span()),
-        ),
-        (
-            "retry-delays-ms",
-            o.retry_delays_ms.as_ref().map(|v| v.span()),
-        ),
-        ("on-success", o.on_success.as_ref().map(|v| v.span())),
-        ("on-failure", o.on_failure.as_ref().map(|v| v.span())),
-        ("dead-letter", o.dead_letter.as_ref().map(|v| v.span())),
-        ("function-arn", o.function_arn.as_ref().map(|v| v.span())),
+    let present: [(&str, Option<std::ops::Range<usize>>); 18] = [
         ("payload", o.payload.as_ref().map(|v| v.span())),
         (
             "multi-value-headers",
@@ -152,6 +136,7 @@ fn origin(o: &RawOrigin, key: &str, base: &Path, sink: &mut IssueSink) -> Option
         ("root", o.root.as_ref().map(|v| v.span())),
         ("index", o.index.as_ref().map(|v| v.span())),
     ];
+    let present = present.into_iter().chain(event_key_spans(o));
     let kind = o.kind.get_ref().as_str();
     let allowed = match keys_of(kind) {
         Some(keys) => keys,

@@ -2,6 +2,7 @@
 //! configuration (`invocation = "event"`, retries, maximum age, destinations).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
@@ -129,15 +130,10 @@ pub(super) fn queue_settings(
     settings
 }
 
-/// A function origin's `invocation` and, for `"event"`, its event invoke configuration.
-/// `name` is the origin's name, `function` the function's (for its ARN).
-pub(super) fn invocation(
-    o: &RawOrigin,
-    key: &str,
-    function: &str,
-    sink: &mut IssueSink,
-) -> Invocation {
-    let event_keys = [
+/// Where each event-invocation key of a function origin was written, if it was.
+pub(super) fn event_key_spans(o: &RawOrigin) -> [(&'static str, Option<Range<usize>>); 8] {
+    [
+        ("invocation", o.invocation.as_ref().map(|v| v.span())),
         (
             "maximum-retry-attempts",
             o.maximum_retry_attempts.as_ref().map(|v| v.span()),
@@ -154,10 +150,21 @@ pub(super) fn invocation(
         ("on-failure", o.on_failure.as_ref().map(|v| v.span())),
         ("dead-letter", o.dead_letter.as_ref().map(|v| v.span())),
         ("function-arn", o.function_arn.as_ref().map(|v| v.span())),
-    ];
+    ]
+}
+
+/// A function origin's `invocation` and, for `"event"`, its event invoke configuration.
+/// `name` is the origin's name, `function` the function's (for its ARN).
+pub(super) fn invocation(
+    o: &RawOrigin,
+    key: &str,
+    function: &str,
+    sink: &mut IssueSink,
+) -> Invocation {
+    let event_keys = event_key_spans(o);
     match o.invocation.as_ref().map(|i| i.get_ref().as_str()) {
         None | Some("request-response") => {
-            for (name, span) in event_keys {
+            for (name, span) in event_keys.into_iter().skip(1) {
                 if let Some(span) = span {
                     sink.at(
                         Some(span),

@@ -27,7 +27,9 @@ use tokio::sync::Notify;
 
 mod named;
 
-use super::{now_ms, DeadLetter, EventStore, Job, Message, NewEvent, QueueError, QueueStats};
+use super::event_store::{
+    now_ms, DeadLetter, EventStore, Job, Message, NewEvent, QueueError, QueueStats,
+};
 use crate::config::{QueueBackend, QueueSettings};
 
 /// The durable consumer every node shares.

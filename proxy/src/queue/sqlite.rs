@@ -12,7 +12,9 @@ use tokio::sync::{oneshot, Notify};
 
 use async_trait::async_trait;
 
-use super::{now_ms, DeadLetter, EventStore, Job, Message, NewEvent, QueueError, QueueStats};
+use super::event_store::{
+    now_ms, DeadLetter, EventStore, Job, Message, NewEvent, QueueError, QueueStats,
+};
 use crate::config::QueueSettings;
 
 /// Operations committed together at most.

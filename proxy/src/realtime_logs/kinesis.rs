@@ -31,6 +31,22 @@ pub struct Batch {
     pub records: Vec<Record>,
 }
 
+/// The named queue holding this node's batches: its stream, as far as the node goes.
+pub fn queue_name(node: &str) -> String {
+    let node: String = node
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    format!("_realtime-logs-{node}")
+}
+
 /// The stream's ARN as events name it.
 pub fn stream_arn(node: &str) -> String {
     format!("arn:aws:kinesis:local:000000000000:stream/edge-proxy-realtime-logs-{node}")

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use crate::node::Node;
 use crate::observe::Metrics;
 use crate::queue::{now_ms, EventQueue};
-use kinesis::{Batch, Record};
+use kinesis::{queue_name, Batch, Record};
 
 /// Records waiting for the batcher at most; more are dropped (and counted) rather than slow
 /// requests down.
@@ -55,22 +55,6 @@ impl LogSink {
             .with_label_values(&[result])
             .inc();
     }
-}
-
-/// The named queue holding this node's batches.
-pub fn queue_name(node: &str) -> String {
-    let node: String = node
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect();
-    format!("_realtime-logs-{node}")
 }
 
 /// The batcher and the shipper: a Pingora background service.

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::kinesis::{self, Batch, Discarded, Record};
-use super::queue_name;
+use super::kinesis::{self, queue_name, Batch, Discarded, Record};
 use crate::async_invoke::Deliveries;
 use crate::config::RealtimeLogs;
 use crate::hooks::{HookError, HookRegistry};

@@ -7,7 +7,7 @@ use async_nats::jetstream::stream;
 use serde::{Deserialize, Serialize};
 
 use super::{store, NatsQueue, Stored};
-use crate::queue::{now_ms, DeadLetter, Message, QueueError};
+use crate::queue::event_store::{now_ms, DeadLetter, Message, QueueError};
 
 /// A dead letter as a named-queue message: what operators read, and the event to redrive.
 #[derive(Serialize, Deserialize)]
@@ -26,17 +26,7 @@ impl NatsQueue {
 
     /// Appends `body` to named queue `queue`; its sequence is its id.
     pub(super) async fn send_message(&self, queue: &str, body: Vec<u8>) -> Result<i64, QueueError> {
-        let subject = self.subject_of(queue);
-        self.on_client(|s| async move {
-            let ack =
-                s.js.publish(subject, body.into())
-                    .await
-                    .map_err(store)?
-                    .await
-                    .map_err(store)?;
-            Ok(ack.sequence as i64)
-        })
-        .await
+        self.append(queue, None, body).await
     }
 
     /// Appends a dead letter, wrapped with its event so a redrive can queue it again.
@@ -51,15 +41,24 @@ impl NatsQueue {
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Edge-Kind", "dead-letter");
-        let subject = self.subject_of(queue);
         let body = serde_json::to_vec(&wrapped).expect("JSON");
+        self.append(queue, Some(headers), body).await
+    }
+
+    /// Publishes `body` to `queue`'s subject and waits for the stream's acknowledgement.
+    async fn append(
+        &self,
+        queue: &str,
+        headers: Option<async_nats::HeaderMap>,
+        body: Vec<u8>,
+    ) -> Result<i64, QueueError> {
+        let subject = self.subject_of(queue);
         self.on_client(|s| async move {
-            let ack =
-                s.js.publish_with_headers(subject, headers, body.into())
-                    .await
-                    .map_err(store)?
-                    .await
-                    .map_err(store)?;
+            let sent = match headers {
+                Some(headers) => s.js.publish_with_headers(subject, headers, body.into()).await,
+                None => s.js.publish(subject, body.into()).await,
+            };
+            let ack = sent.map_err(store)?.await.map_err(store)?;
             Ok(ack.sequence as i64)
         })
         .await
