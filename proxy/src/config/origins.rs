@@ -12,8 +12,8 @@ use super::model::{
     Balance, FilesOrigin, FunctionOrigin, FunctionTarget, HealthCheck, HealthCheckKind, HttpOrigin,
     Origin,
 };
-use super::raw::{RawFunction, RawOrigin};
 use super::queue::event_key_spans;
+use super::raw::{RawFunction, RawOrigin};
 use super::values::in_range;
 use crate::lambda::Payload;
 

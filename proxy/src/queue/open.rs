@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use super::event_store::EventQueue;
 use super::nats::NatsQueue;
 use super::sqlite::SqliteQueue;
-use super::event_store::EventQueue;
 use crate::config::{QueueBackend, QueueSettings};
 
 /// Opens the store `settings` name; with the number of events that were in flight when the

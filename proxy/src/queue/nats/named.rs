@@ -55,7 +55,10 @@ impl NatsQueue {
         let subject = self.subject_of(queue);
         self.on_client(|s| async move {
             let sent = match headers {
-                Some(headers) => s.js.publish_with_headers(subject, headers, body.into()).await,
+                Some(headers) => {
+                    s.js.publish_with_headers(subject, headers, body.into())
+                        .await
+                }
                 None => s.js.publish(subject, body.into()).await,
             };
             let ack = sent.map_err(store)?.await.map_err(store)?;
