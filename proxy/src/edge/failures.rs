@@ -69,6 +69,26 @@ pub async fn send_target_error(
     .await
 }
 
+/// Refuses an event an event origin cannot queue (413 too large, 503 queue full or failing),
+/// saying why in the body: the viewer may retry a 503, never a 413.
+pub async fn refuse_event(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    e: TargetError,
+) -> pingora::Result<()> {
+    tracing::warn!(
+        target_group = %e.target_group,
+        request_id = %ctx.request_id,
+        status = e.status,
+        "event not queued: {}",
+        e.reason
+    );
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let message = format!("event not accepted: {}", e.reason);
+    ctx.error = Some(e.to_string());
+    respond::text(session, status, &message, &ctx.request_id, false).await
+}
+
 /// Refuses a request a function target cannot take (the ALB's 400 and 413), closing the
 /// connection: its body was not read.
 pub async fn refuse_for_target(

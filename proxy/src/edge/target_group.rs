@@ -8,7 +8,7 @@ use pingora::proxy::Session;
 
 use super::context::RequestContext;
 use super::event_wire::request_headers;
-use super::failures::{refuse_for_target, send_target_error};
+use super::failures::{refuse_event, refuse_for_target, send_target_error};
 use super::forwarding::REQUEST_ID;
 use super::head_size::{HeadLimits, HeadSizes};
 use super::request_body;
@@ -156,12 +156,12 @@ async fn accept_event(
                 payload.len()
             ),
         );
-        return send_target_error(session, ctx, e).await;
+        return refuse_event(session, ctx, e).await;
     }
     let Some(queue) = events else {
         refused("store");
         let e = group.error(503, "the event queue is not open (restart to open it)");
-        return send_target_error(session, ctx, e).await;
+        return refuse_event(session, ctx, e).await;
     };
     let queued = queue
         .enqueue(NewEvent {
@@ -175,7 +175,7 @@ async fn accept_event(
             QueueError::Full(_) => "full",
             QueueError::Store(_) => "store",
         });
-        return send_target_error(session, ctx, group.error(503, e.to_string())).await;
+        return refuse_event(session, ctx, group.error(503, e.to_string())).await;
     }
     triggers
         .metrics

@@ -532,6 +532,8 @@ async fn a_wasm_function_is_an_event_target_and_a_full_queue_is_503(store: Store
             .await
             .unwrap();
         if resp.status() == 503 {
+            let body = resp.text().await.unwrap();
+            assert!(body.contains("event queue is full"), "{body}");
             break;
         }
         assert!(Instant::now() < deadline, "never full");
