@@ -52,7 +52,8 @@ lint: hooks
 
 ## make bench: the load benchmark (benches/load.sh): edge-proxy beside nginx, nginx + njs,
 ## HAProxy, HAProxy + Lua, nginx proxy_cache and a bare Pingora forwarder; then noisy
-## neighbours (benches/noisy.sh): healthy traffic beside spinning hooks and memory bombs.
+## neighbours (benches/noisy.sh): healthy traffic beside spinning hooks and memory bombs; then
+## event invocation (benches/events.sh): 202s per second and backlog drain on each queue store.
 ## Results in target/bench/; see benches/README.md. Criterion micro-benchmarks: cargo bench -p edge-benches.
 bench: bench-builds
 	./benches/load.sh
