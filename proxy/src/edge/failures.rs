@@ -49,6 +49,28 @@ pub async fn send_target_error(
     ctx: &mut RequestContext,
     e: TargetError,
 ) -> pingora::Result<()> {
+    send_target_failure(session, ctx, e, None).await
+}
+
+/// Refuses an event an event origin cannot queue (413 too large, 503 queue full or failing),
+/// saying why in the body: the viewer may retry a 503, never a 413.
+pub async fn refuse_event(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    e: TargetError,
+) -> pingora::Result<()> {
+    let body = format!("event not accepted: {}", e.reason);
+    send_target_failure(session, ctx, e, Some(body)).await
+}
+
+/// Logs `e`, records it for the access log and answers with its status and `body` (by
+/// default a body that names no internals).
+async fn send_target_failure(
+    session: &mut Session,
+    ctx: &mut RequestContext,
+    e: TargetError,
+    body: Option<String>,
+) -> pingora::Result<()> {
     tracing::warn!(
         target_group = %e.target_group,
         target = %e.target,
@@ -59,34 +81,8 @@ pub async fn send_target_error(
     );
     ctx.error = Some(e.to_string());
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    respond::text(
-        session,
-        status,
-        "the function target failed",
-        &ctx.request_id,
-        false,
-    )
-    .await
-}
-
-/// Refuses an event an event origin cannot queue (413 too large, 503 queue full or failing),
-/// saying why in the body: the viewer may retry a 503, never a 413.
-pub async fn refuse_event(
-    session: &mut Session,
-    ctx: &mut RequestContext,
-    e: TargetError,
-) -> pingora::Result<()> {
-    tracing::warn!(
-        target_group = %e.target_group,
-        request_id = %ctx.request_id,
-        status = e.status,
-        "event not queued: {}",
-        e.reason
-    );
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let message = format!("event not accepted: {}", e.reason);
-    ctx.error = Some(e.to_string());
-    respond::text(session, status, &message, &ctx.request_id, false).await
+    let body = body.as_deref().unwrap_or("the function target failed");
+    respond::text(session, status, body, &ctx.request_id, false).await
 }
 
 /// Refuses a request a function target cannot take (the ALB's 400 and 413), closing the

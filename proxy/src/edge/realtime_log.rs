@@ -68,21 +68,21 @@ pub fn record(
                 .behavior(ctx.behavior)
                 .map(|b| b.name.clone()),
         };
-        match value.filter(|v| !v.is_empty()) {
-            Some(v) => {
-                for c in v.chars() {
-                    line.push(if matches!(c, '\t' | '\r' | '\n') {
-                        ' '
-                    } else {
-                        c
-                    });
-                }
-            }
-            None => line.push('-'),
-        }
+        push_field(&mut line, value.as_deref());
     }
     let _ = writeln!(line);
     Some(line)
+}
+
+/// Appends one field: `-` when absent or empty, tabs and line breaks made spaces.
+fn push_field(line: &mut String, value: Option<&str>) {
+    match value.filter(|v| !v.is_empty()) {
+        Some(v) => line.extend(v.chars().map(|c| match c {
+            '\t' | '\r' | '\n' => ' ',
+            c => c,
+        })),
+        None => line.push('-'),
+    }
 }
 
 /// CloudFront's `x-edge-result-type` for a response with `status` and cache result `cache`.
@@ -92,5 +92,37 @@ pub fn result_type(status: u16, cache: Option<&str>) -> &'static str {
         (_, Some("hit" | "stale")) => "Hit",
         (_, Some("refresh-hit")) => "RefreshHit",
         _ => "Miss",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_never_breaks_the_record() {
+        for (value, written) in [
+            (None, "-"),
+            (Some(""), "-"),
+            (Some("Mozilla/5.0"), "Mozilla/5.0"),
+            (Some("a\tb"), "a b"),
+            (Some("a\r\nb"), "a  b"),
+            (Some("\t\t"), "  "),
+            (Some("é\n"), "é "),
+        ] {
+            let mut line = String::new();
+            push_field(&mut line, value);
+            assert_eq!(line, written, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn result_types_are_cloudfronts() {
+        assert_eq!(result_type(200, Some("hit")), "Hit");
+        assert_eq!(result_type(200, Some("stale")), "Hit");
+        assert_eq!(result_type(304, Some("refresh-hit")), "RefreshHit");
+        assert_eq!(result_type(200, None), "Miss");
+        assert_eq!(result_type(503, Some("hit")), "Error");
+        assert_eq!(result_type(0, None), "Error");
     }
 }

@@ -88,7 +88,7 @@ pub async fn serve(
         proto: ctx.viewer.scheme,
     };
     if group.event_config().is_some() {
-        return accept_event(triggers, events, group, &parts, session, ctx).await;
+        return accept_event(triggers, events, group, parts, session, ctx).await;
     }
     let started = std::time::Instant::now();
     let (result, report) = group.call(&parts, &ctx.request_id).await;
@@ -125,7 +125,7 @@ async fn accept_event(
     triggers: &Triggers,
     events: Option<&EventQueue>,
     group: &TargetGroup,
-    parts: &HttpRequestParts,
+    mut parts: HttpRequestParts,
     session: &mut Session,
     ctx: &mut RequestContext,
 ) -> pingora::Result<()> {
@@ -139,7 +139,6 @@ async fn accept_event(
     };
     // The request id goes into the event, where a function deduplicates by it: the same id
     // on every attempt, across restarts.
-    let mut parts = parts.clone();
     parts
         .headers
         .push((REQUEST_ID.to_string(), ctx.request_id.clone()));
