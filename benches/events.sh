@@ -40,22 +40,10 @@ done
 LOG_TAG=events
 # shellcheck source=benches/processes.sh
 . "$ROOT/benches/processes.sh"
-SERVER_CPU=""; CLIENT_CPU=""
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  SERVER_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 1"
-fi
 HZ=$(getconf CLK_TCK)
 
 cpu_ticks() { awk '{ line=$0; sub(/^.*\) /, "", line); split(line, a, " "); print a[12]+a[13] }' "/proc/$1/stat"; }
 
-wait_port() {
-  local i
-  for ((i = 0; i < 600; i++)); do
-    if ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  log "port $1 not listening"; return 1
-}
 
 queued() {
   curl -s "http://127.0.0.1:$ADMIN/metrics" | awk '$1 == "edge_async_queued_events" { print $2 }'

@@ -65,10 +65,6 @@ chmod 755 "$OUTDIR" "$RUN" "$RUN/www"
 LOG_TAG=load
 # shellcheck source=benches/processes.sh
 . "$ROOT/benches/processes.sh"
-SERVER_CPU=""; CLIENT_CPU=""
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  SERVER_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 1"
-fi
 
 # start_bg NAME CMD... : a server in the background, pinned, logs to logs/NAME.log.
 start_bg() {
@@ -87,14 +83,6 @@ tree_cpu() {
     END { printf "%d", t }'
 }
 
-wait_port() {
-  local port=$1 secs=${2:-60} i
-  for ((i = 0; i < secs * 10; i++)); do
-    if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
-    sleep 0.1
-  done
-  log "port $port not listening after ${secs}s"; return 1
-}
 
 to_us() {
   awk -v v="$1" 'BEGIN{n=v+0; if (v ~ /us$/) m=1; else if (v ~ /ms$/) m=1000; else if (v ~ /s$/) m=1000000; else m=1; printf "%.0f", n*m}'

@@ -44,10 +44,6 @@ done
 LOG_TAG=noisy
 # shellcheck source=benches/processes.sh
 . "$ROOT/benches/processes.sh"
-SERVER_CPU=""; CLIENT_CPU=""
-if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-  SERVER_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 1"
-fi
 
 head -c 1024 /dev/zero | tr '\0' 'a' >"$OUTDIR/www/1k"
 BUDGET_KEY=""

@@ -1,5 +1,7 @@
-# benches/processes.sh -- sourced by load.sh and instructions.sh: every process a benchmark
-# starts is recorded in PIDS and killed by PID on exit, whatever way the script ends.
+# benches/processes.sh -- sourced by the benchmark scripts: every process a benchmark starts
+# is recorded in PIDS and killed by PID on exit, whatever way the script ends; servers are
+# pinned to CPU 0 and load generators to CPU 1 (SERVER_CPU, CLIENT_CPU) when there are two;
+# wait_port waits for a server to listen.
 # Set LOG_TAG before sourcing; log lines read "[LOG_TAG hh:mm:ss] ...".
 
 PIDS=()
@@ -15,3 +17,19 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Servers on CPU 0, load generators on CPU 1, when the machine has two and taskset.
+SERVER_CPU=""; CLIENT_CPU=""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  SERVER_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 1"
+fi
+
+# wait_port PORT [SECONDS] : until something listens on PORT (default 60 s); 1 if nothing does.
+wait_port() {
+  local port=$1 secs=${2:-60} i
+  for ((i = 0; i < secs * 10; i++)); do
+    if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+    sleep 0.1
+  done
+  log "port $port not listening after ${secs}s"; return 1
+}
