@@ -385,14 +385,20 @@ async fn a_function_that_always_fails_ends_in_the_failure_destination_and_the_de
         .unwrap()
         .contains("boom"));
     assert_eq!(lambda.calls("/always-fail/").len(), 3);
-    let metrics = proxy.metrics().await;
-    assert_eq!(
-        metric(
+    // Counted just after the letter is stored.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = proxy.metrics().await;
+        if metric(
             &metrics,
-            "edge_async_dead_lettered_total{origin=\"collect\"}"
-        ),
-        1.0
-    );
+            "edge_async_dead_lettered_total{origin=\"collect\"}",
+        ) == 1.0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The admin API needs its token, then redrives the dead letter: three more attempts.
     let refused = client()
@@ -515,6 +521,15 @@ async fn a_wasm_function_is_an_event_target_and_a_full_queue_is_503(store: Store
         assert!(Instant::now() < deadline, "{}", proxy.stderr());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The event leaves the queue just after the function returns: wait for the slot to free.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while metric(&proxy.metrics().await, "edge_async_queued_events") != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first event never left the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // The collector fails on `fail` (kept queued for a minute's retry): the one slot is taken.
     let resp = client()
         .post(proxy.url("/collect/x"))
@@ -580,4 +595,39 @@ async fn a_fleet_on_nats_processes_events_any_node_accepted() {
         ) > 0.0,
         "the second node did part of the work: {metrics}"
     );
+}
+
+/// The queue API reads only what it understands: a bad queue name is 404, a bad number 400, a
+/// method it does not take 405, a wrong token 401 — never a 5xx.
+#[tokio::test]
+async fn the_queue_api_refuses_what_it_cannot_read() {
+    let lambda = Lambda::start().await;
+    let store = Store::sqlite();
+    let proxy = proxy(&lambda.url("/ok/invocations"), "", "", &store);
+    for (method, path, token, status) in [
+        ("GET", "/queues/", TOKEN, 404),
+        ("GET", "/queues/bad%20name", TOKEN, 404),
+        ("GET", "/queues/a.b", TOKEN, 404),
+        ("GET", &format!("/queues/{}", "q".repeat(81)), TOKEN, 404),
+        ("GET", "/queues/q?after=x", TOKEN, 400),
+        ("GET", "/queues/q?limit=1e3", TOKEN, 400),
+        ("GET", "/queues/q?after=99999999999999999999", TOKEN, 400),
+        ("GET", "/queues/q?limit=-5&after=-3", TOKEN, 200),
+        ("DELETE", "/queues/q", TOKEN, 400),
+        ("DELETE", "/queues/q?through=-1", TOKEN, 400),
+        ("DELETE", "/queues/q?through=7", TOKEN, 200),
+        ("PUT", "/queues/q", TOKEN, 405),
+        ("POST", "/queues/q", TOKEN, 405),
+        ("GET", "/queues/q/redrive", TOKEN, 405),
+        ("GET", "/queues/q", "wrong-token-wrong-token", 401),
+        ("POST", "/queues/q/redrive", "", 401),
+    ] {
+        let resp = client()
+            .request(method.parse().unwrap(), proxy.admin_url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{method} {path}");
+    }
 }
