@@ -67,36 +67,23 @@ impl Triggers {
             .expect("config validated function names");
         let (result, report) = function.invoke(event).await;
         let name = function.name();
-        self.metrics
-            .hook_invocations
-            .with_label_values(&[name, et.as_str()])
-            .inc();
+        let meters = self.metrics.function(name);
+        meters.invoked(et);
         if let Some(r) = &report {
-            self.metrics
-                .hook_duration
-                .with_label_values(&[name])
-                .observe(r.duration.as_secs_f64());
-            self.metrics
-                .hook_cpu_seconds
-                .with_label_values(&[name])
-                .inc_by(r.cpu.as_secs_f64());
-            if r.slow_lane {
-                self.metrics.hook_slow_lane.with_label_values(&[name]).inc();
-            }
-            self.metrics.observe_billing(name, r);
+            meters.observe_hook(r);
             // Cold starts and failures are logged at info; every warm REPORT line of a call that
             // went well only at debug (`RUST_LOG=info,edge_proxy::report=debug`): at edge request
-            // rates a log line per invocation costs more than the invocation.
-            // edge_hook_duration_seconds has them all.
-            let line = match &result {
-                Err(e) => format!(
-                    "{} Status: error Error Type: {} Error: {e}",
-                    r.line(Some(&request_id)),
-                    e.kind()
-                ),
-                Ok(_) => r.line(Some(&request_id)),
-            };
+            // rates a log line per invocation costs more than the invocation, and so does
+            // formatting one nobody reads. edge_hook_duration_seconds has them all.
             if r.init.is_some() || result.is_err() {
+                let line = match &result {
+                    Err(e) => format!(
+                        "{} Status: error Error Type: {} Error: {e}",
+                        r.line(Some(&request_id)),
+                        e.kind()
+                    ),
+                    Ok(_) => r.line(Some(&request_id)),
+                };
                 tracing::info!(
                     target: "edge_proxy::report",
                     function = name,
@@ -108,7 +95,8 @@ impl Triggers {
                     target: "edge_proxy::report",
                     function = name,
                     event_type = et.as_str(),
-                    "{line}"
+                    "{}",
+                    r.line(Some(&request_id))
                 );
             }
         }

@@ -3,6 +3,7 @@
 //! hook events, forwarding headers, function targets, the access log).
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use http::HeaderValue;
 use pingora::http::RequestHeader;
@@ -18,6 +19,9 @@ pub struct Viewer {
     /// `Host`, or the authority of an HTTP/2 request, as sent (a shared copy of the header's
     /// bytes, not a new string).
     host: HeaderValue,
+    /// `client_ip` as text, written once: each hook event carries it, and formatting an
+    /// address costs more than copying the text.
+    client_ip_text: OnceLock<String>,
 }
 
 impl Default for Viewer {
@@ -42,6 +46,7 @@ impl Viewer {
                 "http"
             },
             host: host_value(req),
+            client_ip_text: OnceLock::new(),
         }
     }
 
@@ -51,6 +56,7 @@ impl Viewer {
             client_ip,
             scheme,
             host,
+            client_ip_text: OnceLock::new(),
         }
     }
 
@@ -61,7 +67,9 @@ impl Viewer {
 
     /// The viewer's IP address as text (empty when unknown), as Lambda events carry it.
     pub fn client_ip_text(&self) -> String {
-        self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
+        self.client_ip_text
+            .get_or_init(|| self.client_ip.map(|ip| ip.to_string()).unwrap_or_default())
+            .clone()
     }
 }
 

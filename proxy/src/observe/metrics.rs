@@ -1,12 +1,15 @@
 //! Prometheus metrics, in a registry of our own so `/metrics` shows exactly what edge-proxy
 //! exports.
 
+use std::sync::Arc;
+
 use prometheus::{
     CounterVec, Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use super::event_metrics::EventMetrics;
+use super::function_meters::{Families, FunctionMeters, MetersByFunction};
 use crate::cache::MemoryStore;
 use crate::hooks::{MemoryBudget, Report};
 
@@ -19,17 +22,9 @@ pub struct Metrics {
     pub origin_latency: HistogramVec,
     /// Failures talking to an origin, by origin and kind (`connect`, `timeout`, `io`, `no-healthy-server`).
     pub upstream_errors: IntCounterVec,
-    /// Hook invocations, by function and trigger.
-    pub hook_invocations: IntCounterVec,
     /// Failed hook invocations, by function and kind (`throttled`, `timeout`, `cpu-budget`,
     /// `memory-budget`, `trap`, `function-error`, `invalid`).
     pub hook_errors: IntCounterVec,
-    /// Time in the hook handler.
-    pub hook_duration: HistogramVec,
-    /// CPU time of hook calls, by function: the figure that shows a noisy neighbour.
-    pub hook_cpu_seconds: CounterVec,
-    /// Hook calls that used more CPU than a fast hook and finished on the slow lane.
-    pub hook_slow_lane: IntCounterVec,
     /// Invocations of each function as Lambda would bill them (hooks and wasm targets).
     function_requests: IntCounterVec,
     /// Billed duration × memory of each function, GB-seconds.
@@ -59,6 +54,9 @@ pub struct Metrics {
     pub config_info: IntGaugeVec,
     /// Event invocations and their queue.
     pub events: EventMetrics,
+    /// Each function's hook and billing series (invocations, duration, CPU, slow lane,
+    /// billed requests and GB-seconds), resolved once.
+    functions: MetersByFunction,
 }
 
 impl Metrics {
@@ -266,17 +264,22 @@ impl Metrics {
             .register(Box::new(upstream_errors.clone()))
             .expect("unique metric");
         let events = EventMetrics::register(&registry);
+        let functions = MetersByFunction::new(Families {
+            invocations: hook_invocations.clone(),
+            duration: hook_duration.clone(),
+            cpu_seconds: hook_cpu_seconds.clone(),
+            slow_lane: hook_slow_lane.clone(),
+            billed_requests: function_requests.clone(),
+            gb_seconds: function_gb_seconds.clone(),
+        });
         Metrics {
+            functions,
             events,
             registry,
             requests,
             origin_latency,
             upstream_errors,
-            hook_invocations,
             hook_errors,
-            hook_duration,
-            hook_cpu_seconds,
-            hook_slow_lane,
             function_requests,
             function_gb_seconds,
             hook_memory_bytes,
@@ -321,10 +324,12 @@ impl Metrics {
 
     /// Meters one invocation of `function` as Lambda bills it.
     pub fn observe_billing(&self, function: &str, report: &Report) {
-        self.function_requests.with_label_values(&[function]).inc();
-        self.function_gb_seconds
-            .with_label_values(&[function])
-            .inc_by(report.gb_seconds());
+        self.function(function).observe_billing(report);
+    }
+
+    /// `function`'s series (invocations, duration, CPU, slow lane, billing), resolved once.
+    pub fn function(&self, function: &str) -> Arc<FunctionMeters> {
+        self.functions.get(function)
     }
 
     /// Each metered function's billed requests and GB-seconds since start, by name.

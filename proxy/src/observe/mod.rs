@@ -4,9 +4,11 @@
 mod access_log;
 pub mod cost;
 mod event_metrics;
+mod function_meters;
 mod logging;
 mod metrics;
 
 pub use access_log::AccessLogLine;
 pub use logging::init_logging;
+pub use function_meters::FunctionMeters;
 pub use metrics::Metrics;
