@@ -37,6 +37,13 @@ impl HeaderList {
         Self::default()
     }
 
+    /// An empty list with room for `lines` lines.
+    pub fn with_capacity(lines: usize) -> Self {
+        HeaderList {
+            lines: Vec::with_capacity(lines),
+        }
+    }
+
     /// Appends a line; `key` defaults to the canonical form of `name` when empty, as
     /// Lambda@Edge fills in a missing `key`.
     pub fn append(&mut self, name: &str, key: &str, value: &str) {

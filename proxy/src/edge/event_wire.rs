@@ -11,9 +11,10 @@ use edge_event::{limits, wire, BodyEncoding, CfResponse, HeaderEdits, HeaderLine
 /// with `visible_only`, without the lines hooks never see (disallowed headers).
 fn header_list(
     visible_only: bool,
+    lines: usize,
     map: impl FnOnce(&mut dyn FnMut(HeaderNameVariant, &http::HeaderValue)) -> pingora::Result<()>,
 ) -> HeaderList {
-    let mut list = HeaderList::new();
+    let mut list = HeaderList::with_capacity(lines);
     let _ = map(&mut |name, value| {
         let key = match name {
             HeaderNameVariant::Case(c) => owned_text(c.as_slice()),
@@ -52,7 +53,7 @@ pub fn visible_request_headers(req: &RequestHeader) -> HeaderList {
 }
 
 fn request_header_list(req: &RequestHeader, visible_only: bool) -> HeaderList {
-    header_list(visible_only, |f| {
+    header_list(visible_only, req.headers.len(), |f| {
         req.map(|n, v| {
             f(n, v);
             Ok(())
@@ -62,7 +63,7 @@ fn request_header_list(req: &RequestHeader, visible_only: bool) -> HeaderList {
 
 /// The response's headers as a hook sees them.
 pub fn visible_response_headers(resp: &ResponseHeader) -> HeaderList {
-    header_list(true, |f| {
+    header_list(true, resp.headers.len(), |f| {
         resp.map(|n, v| {
             f(n, v);
             Ok(())

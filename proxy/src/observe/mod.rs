@@ -9,6 +9,6 @@ mod logging;
 mod metrics;
 
 pub use access_log::AccessLogLine;
-pub use logging::init_logging;
 pub use function_meters::FunctionMeters;
+pub use logging::init_logging;
 pub use metrics::Metrics;
