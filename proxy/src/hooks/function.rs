@@ -489,6 +489,10 @@ impl HookFunction {
     /// Writes what the guest printed to the log, a line at a time, with function and request
     /// id; returns what it last said on stderr (its failure message, should the call trap).
     fn log_output(&self, output: &CapturedOutput, request_id: &str) -> Option<String> {
+        // Most calls print nothing: no locks, no text to scan.
+        if !output.written() {
+            return None;
+        }
         let (output, stderr) = output.take();
         for line in String::from_utf8_lossy(&output).lines() {
             tracing::info!(target: "edge_proxy::hook_output", function = %self.config.name, request_id, "{line}");

@@ -1,6 +1,7 @@
 //! What a hook's store carries: its WASI context (the narrow grant), resource table, memory
 //! limit, this invocation's header maps, and its captured stdout/stderr.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::component::ResourceTable;
@@ -176,6 +177,8 @@ impl WasiView for HookState {
 pub struct CapturedOutput {
     buf: Arc<Mutex<Vec<u8>>>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Whether anything was written since the last [`CapturedOutput::take`].
+    written: Arc<AtomicBool>,
     is_stderr: bool,
 }
 
@@ -191,8 +194,15 @@ impl CapturedOutput {
         }
     }
 
+    /// Whether anything was written since the last [`CapturedOutput::take`] (one atomic load,
+    /// so a call that printed nothing takes no lock).
+    pub fn written(&self) -> bool {
+        self.written.load(Ordering::Acquire)
+    }
+
     /// Takes what was written since the last call, and the end of what of it went to stderr.
     pub fn take(&self) -> (Vec<u8>, Vec<u8>) {
+        self.written.store(false, Ordering::Release);
         (
             std::mem::take(&mut *self.buf.lock().expect("output lock")),
             std::mem::take(&mut *self.stderr.lock().expect("output lock")),
@@ -219,6 +229,7 @@ impl tokio::io::AsyncWrite for CapturedOutput {
         data: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let mut buf = self.buf.lock().expect("output lock");
+        self.written.store(true, Ordering::Release);
         let room = MAX_CAPTURED_OUTPUT.saturating_sub(buf.len());
         buf.extend_from_slice(&data[..data.len().min(room)]);
         if self.is_stderr {
