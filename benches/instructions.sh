@@ -12,8 +12,7 @@
 # valgrind can map at the default `max-concurrency`; the hook configurations run here with
 # `max-concurrency = 2` (a handful of slots; under valgrind's slowness a call that yields at an
 # epoch tick may overlap one other). A warm call never touches the allocator, so what is counted
-# is the same path. A run where any
-# response was not 2xx (a throttled call) is refused.
+# is the same path. A run where any response was not 2xx (a throttled call) is refused.
 #
 # What it does not count: the kernel (loopback TCP is ~a third of each request's CPU time),
 # and the slow-down under valgrind changes batching (more requests per wakeup), the same for

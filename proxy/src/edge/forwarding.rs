@@ -52,7 +52,7 @@ pub fn add_origin_facing(
     node: &NodeHeaders,
 ) -> pingora::Result<()> {
     // Named as CloudFront writes them: origin events show each line's `key`.
-    if let Some(ip) = viewer.client_ip {
+    if let Some(ip) = viewer.client_ip() {
         let ip = ip_text(ip);
         let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
         req.insert_header("X-Forwarded-For", xff)?;

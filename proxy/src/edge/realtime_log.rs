@@ -37,7 +37,7 @@ pub fn record(
         }
         let value: Option<String> = match field {
             LogField::Timestamp => Some(format!("{}.{:03}", now.as_secs(), now.subsec_millis())),
-            LogField::ClientIp => ctx.viewer.client_ip.map(|ip| ip.to_string()),
+            LogField::ClientIp => ctx.viewer.client_ip().map(|ip| ip.to_string()),
             LogField::ClientPort => session
                 .client_addr()
                 .and_then(|a| a.as_inet())

@@ -79,7 +79,7 @@ pub async fn serve(
             .map(|l| (l.key.clone(), l.value.clone()))
             .collect(),
         body,
-        client_ip: ctx.viewer.client_ip.map(|ip| ip.to_string()),
+        client_ip: ctx.viewer.client_ip().map(|ip| ip.to_string()),
         port: session
             .server_addr()
             .and_then(|a| a.as_inet())

@@ -49,15 +49,16 @@ impl Triggers {
     }
 
     /// Runs the function associated with `event`'s trigger on `behavior`, with metrics and the
-    /// `REPORT` and error log lines.
+    /// `REPORT` and error log lines naming `request_id` (the event's, lent by the caller: the
+    /// event itself moves into the call).
     async fn call_hook(
         &self,
         hooks: &HookRegistry,
         behavior: &Behavior,
         event: CfEvent,
+        request_id: &str,
     ) -> Result<Validated, HookError> {
         let et = event.config.event_type;
-        let request_id = event.config.request_id.clone();
         let assoc = behavior
             .hooks
             .get(et)
@@ -79,10 +80,10 @@ impl Triggers {
                 let line = match &result {
                     Err(e) => format!(
                         "{} Status: error Error Type: {} Error: {e}",
-                        r.line(Some(&request_id)),
+                        r.line(Some(request_id)),
                         e.kind()
                     ),
-                    Ok(_) => r.line(Some(&request_id)),
+                    Ok(_) => r.line(Some(request_id)),
                 };
                 tracing::info!(
                     target: "edge_proxy::report",
@@ -96,7 +97,7 @@ impl Triggers {
                     function = name,
                     event_type = et.as_str(),
                     "{}",
-                    r.line(Some(&request_id))
+                    r.line(Some(request_id))
                 );
             }
         }
@@ -216,7 +217,10 @@ impl Triggers {
                 request,
                 response: None,
             };
-            match self.call_hook(&generation.hooks, behavior, event).await {
+            match self
+                .call_hook(&generation.hooks, behavior, event, &ctx.request_id)
+                .await
+            {
                 Err(e) => {
                     send_hook_error(session, ctx, &e).await?;
                     Ok(RequestStep::Done)
@@ -357,7 +361,9 @@ impl Triggers {
             let Validated {
                 outcome,
                 header_edits,
-            } = self.call_hook(&generation.hooks, behavior, event).await?;
+            } = self
+                .call_hook(&generation.hooks, behavior, event, &ctx.request_id)
+                .await?;
             let HookOutcome::Response(changed) = outcome else {
                 unreachable!("validation only lets a response through for response triggers")
             };

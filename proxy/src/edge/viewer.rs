@@ -12,8 +12,9 @@ use pingora::proxy::Session;
 /// The viewer of one request.
 #[derive(Debug, Clone)]
 pub struct Viewer {
-    /// The viewer's IP address (none on a Unix socket).
-    pub client_ip: Option<IpAddr>,
+    /// The viewer's IP address (none on a Unix socket); private so its text below cannot go
+    /// stale.
+    client_ip: Option<IpAddr>,
     /// `https` when the viewer connected over TLS, else `http`.
     pub scheme: &'static str,
     /// `Host`, or the authority of an HTTP/2 request, as sent (a shared copy of the header's
@@ -63,6 +64,11 @@ impl Viewer {
     /// The host the request is for, without a port.
     pub fn host(&self) -> &str {
         without_port(self.host.to_str().unwrap_or(""))
+    }
+
+    /// The viewer's IP address (none on a Unix socket).
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
     }
 
     /// The viewer's IP address as text (empty when unknown), as Lambda events carry it.
