@@ -344,10 +344,10 @@ impl CfEvent {
         };
         Ok(CfEvent {
             config: CfConfig {
-                distribution_domain_name: cf.config.distribution_domain_name,
-                distribution_id: cf.config.distribution_id,
+                distribution_domain_name: cf.config.distribution_domain_name.into(),
+                distribution_id: cf.config.distribution_id.into(),
                 event_type,
-                request_id: cf.config.request_id,
+                request_id: cf.config.request_id.into(),
             },
             request: CfRequest::from_json(&cf.request)?,
             response: cf
@@ -364,10 +364,10 @@ impl CfEvent {
             records: vec![AwsRecord {
                 cf: AwsCf {
                     config: AwsConfig {
-                        distribution_domain_name: self.config.distribution_domain_name.clone(),
-                        distribution_id: self.config.distribution_id.clone(),
+                        distribution_domain_name: self.config.distribution_domain_name.to_string(),
+                        distribution_id: self.config.distribution_id.to_string(),
                         event_type: self.config.event_type.as_str().to_string(),
-                        request_id: self.config.request_id.clone(),
+                        request_id: self.config.request_id.to_string(),
                     },
                     request: self.request.to_json(),
                     response: self.response.as_ref().map(CfResponse::to_json),

@@ -2,6 +2,7 @@
 //! it returns. Its AWS JSON form is in [`crate::aws_json`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::headers::HeaderList;
 
@@ -59,17 +60,19 @@ impl fmt::Display for EventType {
     }
 }
 
-/// `Records[0].cf.config`.
+/// `Records[0].cf.config`. Its text is shared, not owned: every event of a node carries the
+/// same names and every event of a request the same id, so building one is reference counts,
+/// not copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CfConfig {
     /// Domain name viewers use.
-    pub distribution_domain_name: String,
+    pub distribution_domain_name: Arc<str>,
     /// Distribution id.
-    pub distribution_id: String,
+    pub distribution_id: Arc<str>,
     /// Which trigger this is.
     pub event_type: EventType,
     /// The request id (`x-edge-request-id`).
-    pub request_id: String,
+    pub request_id: Arc<str>,
 }
 
 /// `request.body` with include-body.

@@ -22,10 +22,10 @@ impl Event {
         let r = &self.request;
         let event = CfEvent {
             config: CfConfig {
-                distribution_domain_name: self.config.distribution_domain_name(),
-                distribution_id: self.config.distribution_id(),
+                distribution_domain_name: self.config.distribution_domain_name().into(),
+                distribution_id: self.config.distribution_id().into(),
                 event_type: self.config.event_type,
-                request_id: self.config.request_id(),
+                request_id: self.config.request_id().into(),
             },
             request: CfRequest {
                 client_ip: r.client_ip(),

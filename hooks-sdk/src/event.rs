@@ -33,7 +33,7 @@ impl Config {
     pub fn distribution_domain_name(&self) -> String {
         match &self.inner {
             ConfigInner::Host => wit::distribution_domain_name(),
-            ConfigInner::Local(c) => c.distribution_domain_name.clone(),
+            ConfigInner::Local(c) => c.distribution_domain_name.to_string(),
         }
     }
 
@@ -41,7 +41,7 @@ impl Config {
     pub fn distribution_id(&self) -> String {
         match &self.inner {
             ConfigInner::Host => wit::distribution_id(),
-            ConfigInner::Local(c) => c.distribution_id.clone(),
+            ConfigInner::Local(c) => c.distribution_id.to_string(),
         }
     }
 
@@ -49,7 +49,7 @@ impl Config {
     pub fn request_id(&self) -> String {
         match &self.inner {
             ConfigInner::Host => wit::request_id(),
-            ConfigInner::Local(c) => c.request_id.clone(),
+            ConfigInner::Local(c) => c.request_id.to_string(),
         }
     }
 }

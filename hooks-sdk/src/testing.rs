@@ -136,10 +136,10 @@ impl Event {
     pub(crate) fn to_model(&self) -> Option<CfEvent> {
         Some(CfEvent {
             config: CfConfig {
-                distribution_domain_name: self.config.distribution_domain_name(),
-                distribution_id: self.config.distribution_id(),
+                distribution_domain_name: self.config.distribution_domain_name().into(),
+                distribution_id: self.config.distribution_id().into(),
                 event_type: self.config.event_type,
-                request_id: self.config.request_id(),
+                request_id: self.config.request_id().into(),
             },
             request: self.request.to_model()?,
             response: match &self.response {

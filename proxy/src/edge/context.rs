@@ -17,8 +17,9 @@ use edge_event::CustomOrigin;
 pub struct RequestContext {
     /// The configuration generation the request started on; it keeps it to the end.
     pub generation: Arc<Generation>,
-    /// `x-edge-request-id`: sent to the origin and the viewer, and logged.
-    pub request_id: String,
+    /// `x-edge-request-id`: sent to the origin and the viewer, and logged; shared with every
+    /// hook event of the request.
+    pub request_id: Arc<str>,
     /// When the request header was read.
     pub started: Instant,
     /// The viewer's address, scheme and host, worked out once in `request_filter`.
@@ -81,7 +82,7 @@ impl RequestContext {
                 .into_uuid()
                 .simple()
                 .encode_lower(&mut uuid::Uuid::encode_buffer())
-                .to_owned(),
+                .into(),
             started: Instant::now(),
             viewer: Viewer::default(),
             behavior: None,

@@ -469,7 +469,7 @@ impl ProxyHttp for EdgeProxy {
             Ok(body) => ctx.viewer_body_swap = body.map(BodySwap::new),
             Err(e) => return hook_error(ctx, e),
         }
-        upstream_response.insert_header(REQUEST_ID, &ctx.request_id)?;
+        upstream_response.insert_header(REQUEST_ID, &*ctx.request_id)?;
         Ok(())
     }
 

@@ -50,7 +50,7 @@ pub fn record(
             LogField::UriStem => Some(stem.to_string()),
             LogField::UriQuery => (!query.is_empty()).then(|| query.to_string()),
             LogField::EdgeLocation => Some(ctx.generation.config.node.name.clone()),
-            LogField::RequestId => Some(ctx.request_id.clone()),
+            LogField::RequestId => Some(ctx.request_id.to_string()),
             LogField::HostHeader => header("host").map(str::to_string),
             LogField::TimeTaken => Some(format!("{:.3}", ctx.started.elapsed().as_secs_f64())),
             LogField::ProtocolVersion => Some(format!("{:?}", req.version)),

@@ -141,7 +141,7 @@ async fn accept_event(
     // on every attempt, across restarts.
     parts
         .headers
-        .push((REQUEST_ID.to_string(), ctx.request_id.clone()));
+        .push((REQUEST_ID.to_string(), ctx.request_id.to_string()));
     let payload = match group.event_json(&parts, &ctx.request_id) {
         Ok(payload) => payload,
         Err(e) => return send_target_error(session, ctx, e).await,
@@ -165,7 +165,7 @@ async fn accept_event(
     let queued = queue
         .enqueue(NewEvent {
             origin: ctx.origin.clone(),
-            request_id: ctx.request_id.clone(),
+            request_id: ctx.request_id.to_string(),
             payload,
         })
         .await;
@@ -182,12 +182,12 @@ async fn accept_event(
         .accepted
         .with_label_values(&[&ctx.origin])
         .inc();
-    let body = serde_json::json!({ "requestId": ctx.request_id })
+    let body = serde_json::json!({ "requestId": &*ctx.request_id })
         .to_string()
         .into_bytes();
     let mut header = ResponseHeader::build(202, Some(3))?;
     header.insert_header("content-type", "application/json")?;
-    header.insert_header("x-amzn-requestid", ctx.request_id.as_str())?;
+    header.insert_header("x-amzn-requestid", &*ctx.request_id)?;
     header.insert_header("content-length", body.len().to_string())?;
     let response = LocalResponse {
         header,

@@ -119,8 +119,8 @@ impl Triggers {
 
     fn cf_config(&self, et: EventType, ctx: &RequestContext) -> CfConfig {
         CfConfig {
-            distribution_domain_name: ctx.generation.config.node.distribution_domain_name.clone(),
-            distribution_id: ctx.generation.config.node.name.clone(),
+            distribution_domain_name: ctx.generation.event_names.domain_name.clone(),
+            distribution_id: ctx.generation.event_names.id.clone(),
             event_type: et,
             request_id: ctx.request_id.clone(),
         }
@@ -296,10 +296,14 @@ impl Triggers {
                         // The access log keeps the viewer's path beside the origin's.
                         ctx.viewer_path = req.uri.path_and_query().map(|p| p.as_str().into());
                     }
-                    let applied = event_wire::apply_uri(req, &changed.uri, &changed.querystring)
-                        .and_then(|()| {
-                            event_wire::apply_headers(req, &changed.headers, &header_edits)
-                        });
+                    // An unchanged uri is already on the wire: parsing it again costs more than
+                    // a no-op hook's call.
+                    let applied = if rewritten {
+                        event_wire::apply_uri(req, &changed.uri, &changed.querystring)
+                    } else {
+                        Ok(())
+                    }
+                    .and_then(|()| event_wire::apply_headers(req, &changed.headers, &header_edits));
                     if let Err(e) = applied {
                         let e = invalid(&assoc.function, et, e);
                         send_hook_error(session, ctx, &e).await?;

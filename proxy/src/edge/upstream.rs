@@ -60,7 +60,7 @@ pub fn origin_request_headers(
         }
         Some(LocalRoute::Generated) => {
             upstream_request.remove_header(LOCAL_ORIGIN);
-            upstream_request.insert_header(LOCAL_RESPONSE, ctx.request_id.as_str())?
+            upstream_request.insert_header(LOCAL_RESPONSE, &*ctx.request_id)?
         }
         None => {}
     }

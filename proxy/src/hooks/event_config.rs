@@ -6,14 +6,14 @@ use super::state::HookState;
 
 impl Host for HookState {
     fn distribution_domain_name(&mut self) -> wasmtime::Result<String> {
-        Ok(self.invocation()?.config.distribution_domain_name.clone())
+        Ok(self.invocation()?.config.distribution_domain_name.to_string())
     }
 
     fn distribution_id(&mut self) -> wasmtime::Result<String> {
-        Ok(self.invocation()?.config.distribution_id.clone())
+        Ok(self.invocation()?.config.distribution_id.to_string())
     }
 
     fn request_id(&mut self) -> wasmtime::Result<String> {
-        Ok(self.invocation()?.config.request_id.clone())
+        Ok(self.invocation()?.config.request_id.to_string())
     }
 }

@@ -25,6 +25,17 @@ pub struct Generation {
     pub hooks: Arc<HookRegistry>,
     /// `Via` and `CDN-Loop` values naming this node.
     pub node_headers: NodeHeaders,
+    /// The node's distribution domain name and id as every hook event's config shows them.
+    pub event_names: EventNames,
+}
+
+/// The distribution's names in a hook event's `config`, made once per generation and shared
+/// by every event.
+pub struct EventNames {
+    /// `distributionDomainName`.
+    pub domain_name: Arc<str>,
+    /// `distributionId`: the node's name.
+    pub id: Arc<str>,
 }
 
 impl Generation {
@@ -58,6 +69,10 @@ impl Generation {
                 number,
                 hash: hex(&digest.finalize()),
                 node_headers: NodeHeaders::new(&config.node.name),
+                event_names: EventNames {
+                    domain_name: config.node.distribution_domain_name.as_str().into(),
+                    id: config.node.name.as_str().into(),
+                },
                 config,
                 origins,
                 hooks,
