@@ -1,10 +1,13 @@
 //! Between Pingora's request/response headers and the hook event model: building events from
 //! what is on the wire, and putting a hook's changes back on the wire.
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
 use base64::Engine as _;
 use bytes::Bytes;
 use pingora::http::{HeaderNameVariant, RequestHeader, ResponseHeader};
 
+use crate::hooks::LentHeaders;
 use edge_event::{limits, wire, BodyEncoding, CfResponse, HeaderEdits, HeaderLine, HeaderList};
 
 /// A header map from Pingora headers, keeping the names' case as received when Pingora kept it;
@@ -75,6 +78,130 @@ pub fn visible_response_headers(resp: &ResponseHeader) -> HeaderList {
             Ok(())
         })
     })
+}
+
+/// A Pingora request or response header as a hook sees it.
+pub trait VisibleHeader {
+    /// Every line a hook may see, in order, names' case as received.
+    fn visible_lines(&self) -> HeaderList;
+    /// Calls `f` with every line's name (case as received) and value.
+    fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue));
+    /// The header map.
+    fn header_map(&self) -> &http::HeaderMap;
+}
+
+/// A header name's bytes, case as received.
+fn name_bytes<'a>(name: &HeaderNameVariant<'a>) -> &'a [u8] {
+    match name {
+        HeaderNameVariant::Case(c) => c.as_slice(),
+        HeaderNameVariant::Titled(t) => t.as_bytes(),
+    }
+}
+
+impl VisibleHeader for RequestHeader {
+    fn visible_lines(&self) -> HeaderList {
+        visible_request_headers(self)
+    }
+    fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue)) {
+        let _ = self.map(|n, v| {
+            f(name_bytes(&n), v);
+            Ok(())
+        });
+    }
+    fn header_map(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+}
+
+impl VisibleHeader for Box<RequestHeader> {
+    fn visible_lines(&self) -> HeaderList {
+        (**self).visible_lines()
+    }
+    fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue)) {
+        (**self).each_line(f)
+    }
+    fn header_map(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+}
+
+impl VisibleHeader for ResponseHeader {
+    fn visible_lines(&self) -> HeaderList {
+        visible_response_headers(self)
+    }
+    fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue)) {
+        let _ = self.map(|n, v| {
+            f(name_bytes(&n), v);
+            Ok(())
+        });
+    }
+    fn header_map(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+}
+
+/// A Pingora header lent to one hook invocation in place of the event's list (see
+/// [`LentHeaders`]): moved into this slot for the call and taken back from it after, however
+/// the call ended.
+#[derive(Debug)]
+pub struct LentHeader<H>(Mutex<Option<H>>);
+
+impl<H> LentHeader<H> {
+    /// A slot holding `header`.
+    pub fn new(header: H) -> Arc<Self> {
+        Arc::new(LentHeader(Mutex::new(Some(header))))
+    }
+
+    /// The header, back from the invocation.
+    pub fn take_back(&self) -> Option<H> {
+        self.lock().take()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<H>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<H: VisibleHeader + Send + std::fmt::Debug> LentHeaders for LentHeader<H> {
+    fn visible_lines(&self) -> HeaderList {
+        self.lock()
+            .as_ref()
+            .map(VisibleHeader::visible_lines)
+            .unwrap_or_default()
+    }
+
+    fn first(&self, name: &str) -> Option<String> {
+        let name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+        if limits::is_disallowed(name.as_str()) {
+            return None;
+        }
+        let header = self.lock();
+        let value = header.as_ref()?.header_map().get(&name)?;
+        Some(owned_text(value.as_bytes()))
+    }
+
+    fn named(&self, name: &str) -> HeaderList {
+        let mut lines = HeaderList::new();
+        if limits::is_disallowed(name) {
+            return lines;
+        }
+        if let Some(header) = self.lock().as_ref() {
+            header.each_line(&mut |key, value| {
+                if key.eq_ignore_ascii_case(name.as_bytes()) {
+                    lines.push(HeaderLine {
+                        name: name.to_string(),
+                        key: owned_text(key),
+                        value: owned_text(value.as_bytes()),
+                    });
+                }
+            });
+        }
+        lines
+    }
+
+    fn len(&self) -> usize {
+        self.lock().as_ref().map_or(0, |h| h.header_map().len())
+    }
 }
 
 /// The header block of a request or response, as [`apply_headers`] edits it.

@@ -5,20 +5,21 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
-use pingora::http::ResponseHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
-use super::event_wire::{self, visible_request_headers, visible_response_headers};
+use super::event_wire::{self, LentHeader};
 use super::failures::send_hook_error;
 use super::held_body::HeldBody;
 use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::{request_body, respond};
 use crate::config::Behavior;
-use crate::hooks::{HookError, HookRegistry, Trigger, Validated};
+use crate::hooks::{HookError, HookRegistry, LentHeaders, LentMaps, Trigger, Validated};
 use crate::observe::Metrics;
 use crate::origins::{LocalBody, LocalResponse};
 use edge_event::limits;
@@ -48,14 +49,16 @@ impl Triggers {
         Triggers { metrics, local }
     }
 
-    /// Runs the function associated with `event`'s trigger on `behavior`, with metrics and the
-    /// `REPORT` and error log lines naming `request_id` (the event's, lent by the caller: the
-    /// event itself moves into the call).
+    /// Runs the function associated with `event`'s trigger on `behavior`, with the header maps
+    /// `lent` in place of the event's lists, metrics, and the `REPORT` and error log lines
+    /// naming `request_id` (the event's, lent by the caller: the event itself moves into the
+    /// call).
     async fn call_hook(
         &self,
         hooks: &HookRegistry,
         behavior: &Behavior,
         event: CfEvent,
+        lent: LentMaps,
         request_id: &str,
     ) -> Result<Validated, HookError> {
         let et = event.config.event_type;
@@ -66,7 +69,7 @@ impl Triggers {
         let function = hooks
             .get(&assoc.function)
             .expect("config validated function names");
-        let (result, report) = function.invoke(event).await;
+        let (result, report) = function.invoke_lending(event, lent).await;
         let name = function.name();
         let meters = self.metrics.function(name);
         meters.invoked(et);
@@ -126,14 +129,16 @@ impl Triggers {
         }
     }
 
-    /// The request as the trigger `et` sees it, reading the body first when the association asks.
+    /// The request as the trigger `et` sees it, reading the body first when the association
+    /// asks; its headers are left to be lent (the event's list is empty), from where
+    /// [`ShownRequest`] says.
     async fn cf_request(
         &self,
         session: &mut Session,
         ctx: &mut RequestContext,
         et: EventType,
         include_body: bool,
-    ) -> pingora::Result<CfRequest> {
+    ) -> pingora::Result<(CfRequest, ShownRequest)> {
         let body = if include_body && has_writable_method(session) {
             let cap = limits::exposed_body_cap(et);
             let deadline = request_body::deadline(ctx.started, &ctx.generation.config.limits);
@@ -151,34 +156,36 @@ impl Triggers {
         };
         // Viewer events show the viewer's request, origin events the one sent to the origin:
         // with `X-Forwarded-For`, `Via` and the origin's `Host`, and `request.origin`.
-        let sent;
-        let (req, origin) = match et {
-            EventType::ViewerRequest => (session.req_header(), None),
-            EventType::ViewerResponse => (
-                ctx.viewer_request
-                    .as_deref()
-                    .unwrap_or_else(|| session.req_header()),
-                None,
-            ),
+        let (shown, origin) = match et {
+            EventType::ViewerRequest => (ShownRequest::Session, None),
+            EventType::ViewerResponse if ctx.viewer_request.is_some() => {
+                (ShownRequest::Viewer, None)
+            }
+            EventType::ViewerResponse => (ShownRequest::Session, None),
             EventType::OriginRequest | EventType::OriginResponse => {
-                let req = if ctx.origin_facing_for.is_some() {
-                    session.req_header()
+                let shown = if ctx.origin_facing_for.is_some() {
+                    ShownRequest::Session
                 } else {
-                    sent = origin_view::as_sent(session.req_header(), ctx)?;
-                    &sent
+                    ShownRequest::Copy(origin_view::as_sent(session.req_header(), ctx)?)
                 };
-                (req, Some(origin_view::presented(ctx)))
+                (shown, Some(origin_view::presented(ctx)))
             }
         };
-        Ok(CfRequest {
+        let req = match &shown {
+            ShownRequest::Session => session.req_header(),
+            ShownRequest::Viewer => ctx.viewer_request.as_deref().expect("checked above"),
+            ShownRequest::Copy(sent) => sent,
+        };
+        let request = CfRequest {
             client_ip: ctx.viewer.client_ip_text(),
             method: req.method.as_str().to_string(),
             uri: req.uri.path().to_string(),
             querystring: req.uri.query().unwrap_or("").to_string(),
-            headers: visible_request_headers(req),
+            headers: Default::default(),
             body,
             origin,
-        })
+        };
+        Ok((request, shown))
     }
 
     /// Runs a request trigger (viewer-request or origin-request) if one is associated.
@@ -208,7 +215,7 @@ impl Triggers {
                 origin_view::add_origin_headers(session.req_header_mut(), ctx)?;
                 ctx.origin_facing_for = Some(ctx.origin.clone());
             }
-            let request = self
+            let (request, shown) = self
                 .cf_request(session, ctx, et, assoc.include_body)
                 .await?;
             let shown_origin = request.origin.clone();
@@ -217,10 +224,17 @@ impl Triggers {
                 request,
                 response: None,
             };
-            match self
-                .call_hook(&generation.hooks, behavior, event, &ctx.request_id)
-                .await
-            {
+            let lent = LentRequest::lend(shown, session, ctx)?;
+            let maps = LentMaps {
+                request: Some(lent.share()),
+                response: None,
+            };
+            let request_id = ctx.request_id.clone();
+            let called = self
+                .call_hook(&generation.hooks, behavior, event, maps, &request_id)
+                .await;
+            lent.put_back(session, ctx);
+            match called {
                 Err(e) => {
                     send_hook_error(session, ctx, &e).await?;
                     Ok(RequestStep::Done)
@@ -339,7 +353,7 @@ impl Triggers {
             let behavior = generation.behavior(ctx.behavior).expect("routed");
             let assoc = behavior.hooks.get(et).expect("checked above");
             let invalid = |e| invalid(&assoc.function, et, e);
-            let request = self
+            let (request, shown) = self
                 .cf_request(session, ctx, et, false)
                 .await
                 .map_err(|e| HookError::Trap {
@@ -357,17 +371,40 @@ impl Triggers {
                         .or(header.status.canonical_reason())
                         .unwrap_or("")
                         .to_string(),
-                    headers: visible_response_headers(header),
+                    headers: Default::default(),
                     body: None,
                     body_encoding: BodyEncoding::Text,
                 }),
             };
+            // Both headers are lent to the call and taken back after it, however it ended.
+            let lent_request = LentRequest::lend(shown, session, ctx).map_err(invalid)?;
+            let stand_in = match STAND_IN_RESPONSE.take() {
+                Some(stand_in) => stand_in,
+                None => match ResponseHeader::build_no_case(http::StatusCode::OK, Some(0)) {
+                    Ok(stand_in) => stand_in,
+                    Err(e) => {
+                        lent_request.put_back(session, ctx);
+                        return Err(invalid(e));
+                    }
+                },
+            };
+            let lent_response = LentHeader::new(std::mem::replace(header, stand_in));
+            let maps = LentMaps {
+                request: Some(lent_request.share()),
+                response: Some(lent_response.clone()),
+            };
+            let request_id = ctx.request_id.clone();
+            let called = self
+                .call_hook(&generation.hooks, behavior, event, maps, &request_id)
+                .await;
+            lent_request.put_back(session, ctx);
+            if let Some(lent) = lent_response.take_back() {
+                STAND_IN_RESPONSE.set(Some(std::mem::replace(header, lent)));
+            }
             let Validated {
                 outcome,
                 header_edits,
-            } = self
-                .call_hook(&generation.hooks, behavior, event, &ctx.request_id)
-                .await?;
+            } = called?;
             let HookOutcome::Response(changed) = outcome else {
                 unreachable!("validation only lets a response through for response triggers")
             };
@@ -419,6 +456,78 @@ impl Triggers {
             http::HeaderValue::from_static(respond::X_CACHE_MISS),
         )?;
         respond::local(session, &ctx.request_id, response).await
+    }
+}
+
+/// Where the request an event shows lives, so that its header can be lent to the call.
+enum ShownRequest {
+    /// The session's request.
+    Session,
+    /// The viewer's request as it arrived, kept for viewer-response (`ctx.viewer_request`).
+    Viewer,
+    /// A copy made for the event: the request as it would be sent to the origin.
+    Copy(RequestHeader),
+}
+
+thread_local! {
+    /// The stand-ins left in the session and the response phase while their headers are lent,
+    /// kept for the next call on this thread: building one costs more than a no-op hook's
+    /// event.
+    static STAND_IN_REQUEST: Cell<Option<RequestHeader>> = const { Cell::new(None) };
+    static STAND_IN_RESPONSE: Cell<Option<ResponseHeader>> = const { Cell::new(None) };
+}
+
+/// A request header lent to one call, and where it goes back after it.
+enum LentRequest {
+    Session(Arc<LentHeader<RequestHeader>>),
+    Viewer(Arc<LentHeader<Box<RequestHeader>>>),
+    Copy(Arc<LentHeader<RequestHeader>>),
+}
+
+impl LentRequest {
+    /// Lends the request `shown` names. The session holds a bare stand-in until
+    /// [`LentRequest::put_back`]: nothing reads it while the call runs.
+    fn lend(
+        shown: ShownRequest,
+        session: &mut Session,
+        ctx: &mut RequestContext,
+    ) -> pingora::Result<Self> {
+        Ok(match shown {
+            ShownRequest::Session => {
+                let stand_in = match STAND_IN_REQUEST.take() {
+                    Some(stand_in) => stand_in,
+                    None => RequestHeader::build_no_case(http::Method::GET, b"/", Some(0))?,
+                };
+                let header = std::mem::replace(session.req_header_mut(), stand_in);
+                LentRequest::Session(LentHeader::new(header))
+            }
+            ShownRequest::Viewer => match ctx.viewer_request.take() {
+                Some(viewer) => LentRequest::Viewer(LentHeader::new(viewer)),
+                None => return Self::lend(ShownRequest::Session, session, ctx),
+            },
+            ShownRequest::Copy(sent) => LentRequest::Copy(LentHeader::new(sent)),
+        })
+    }
+
+    /// The slot the call reads.
+    fn share(&self) -> Arc<dyn LentHeaders> {
+        match self {
+            LentRequest::Session(lent) | LentRequest::Copy(lent) => lent.clone(),
+            LentRequest::Viewer(lent) => lent.clone(),
+        }
+    }
+
+    /// Puts the header back where it was lent from.
+    fn put_back(self, session: &mut Session, ctx: &mut RequestContext) {
+        match self {
+            LentRequest::Session(lent) => {
+                if let Some(header) = lent.take_back() {
+                    STAND_IN_REQUEST.set(Some(std::mem::replace(session.req_header_mut(), header)));
+                }
+            }
+            LentRequest::Viewer(lent) => ctx.viewer_request = lent.take_back(),
+            LentRequest::Copy(_) => {}
+        }
     }
 }
 

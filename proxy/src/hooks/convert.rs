@@ -6,6 +6,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
 use super::invocation::{HostHeaderMap, HostResponseData, REQUEST_MAP, RESPONSE_MAP};
+use super::lent::LentMaps;
 use super::slots::{HeaderSlot, RequestSlot, ResponseSlot};
 use super::state::HookState;
 use edge_event::{
@@ -13,19 +14,26 @@ use edge_event::{
     CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome, S3Origin,
 };
 
-/// Moves `event` into `state` for one invocation and returns the handles the guest gets.
-pub fn begin(state: &mut HookState, mut event: CfEvent) -> wasmtime::Result<wit::Event> {
+/// Moves `event` into `state` for one invocation and returns the handles the guest gets. A map
+/// in `lent` stands for the event's own list of that part.
+pub fn begin(
+    state: &mut HookState,
+    mut event: CfEvent,
+    lent: LentMaps,
+) -> wasmtime::Result<wit::Event> {
     debug_assert!(state.header_maps.is_empty(), "cleared per invocation");
     let et = event.config.event_type;
     state.read_only = limits::read_only(et);
-    state.header_maps.push(HostHeaderMap::new(std::mem::take(
-        &mut event.request.headers,
-    )));
+    let map = |lent: Option<_>, list: &mut HeaderList| match lent {
+        Some(lent) => HostHeaderMap::lent(lent),
+        None => HostHeaderMap::new(std::mem::take(list)),
+    };
+    state
+        .header_maps
+        .push(map(lent.request, &mut event.request.headers));
     let response = match &mut event.response {
         Some(r) => {
-            state
-                .header_maps
-                .push(HostHeaderMap::new(std::mem::take(&mut r.headers)));
+            state.header_maps.push(map(lent.response, &mut r.headers));
             state.responses.push(HostResponseData {
                 status: r.status,
                 status_description: std::mem::take(&mut r.status_description),
@@ -74,6 +82,12 @@ pub fn outcome_from_wit(
                 .map_err(|e| format!("bad request handle: {e}"))?;
             if slot.generation != state.generation {
                 return Err("returned request belongs to an earlier invocation".into());
+            }
+            if state.changes.origin.is_some() {
+                // Validation checks a new origin's custom headers against the request's.
+                if let Some(map) = state.header_maps.get_mut(REQUEST_MAP) {
+                    map.lines();
+                }
             }
             let (headers, edits) = take_headers(state, REQUEST_MAP, Some(REQUEST_MAP));
             let changes = std::mem::take(&mut state.changes);
@@ -138,17 +152,18 @@ fn take_headers(
     index: usize,
     original: Option<usize>,
 ) -> (HeaderList, HeaderEdits) {
-    let returned = state
+    let (list, changed, read_only_before) = state
         .header_maps
         .get_mut(index)
         .map(std::mem::take)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_parts();
     if original == Some(index) {
         return (
-            returned.list,
+            list,
             HeaderEdits {
-                changed: Some(returned.changed),
-                read_only_before: returned.read_only_before,
+                changed: Some(changed),
+                read_only_before,
             },
         );
     }
@@ -162,7 +177,7 @@ fn take_headers(
         None => Vec::new(),
     };
     (
-        returned.list,
+        list,
         HeaderEdits {
             changed: None,
             read_only_before,

@@ -6,7 +6,11 @@ use super::state::HookState;
 
 impl Host for HookState {
     fn distribution_domain_name(&mut self) -> wasmtime::Result<String> {
-        Ok(self.invocation()?.config.distribution_domain_name.to_string())
+        Ok(self
+            .invocation()?
+            .config
+            .distribution_domain_name
+            .to_string())
     }
 
     fn distribution_id(&mut self) -> wasmtime::Result<String> {

@@ -19,6 +19,7 @@ use super::environment::{Environment, Exports};
 use super::error::{guest_message, trap_reason, HookError, Trigger};
 use super::in_flight::InFlight;
 use super::lane::CpuBudgetExceeded;
+use super::lent::LentMaps;
 use super::memory_budget::{BudgetExhausted, IdleEnvironments};
 use super::prepared::Prepared;
 use super::state::{CapturedOutput, HookState};
@@ -127,6 +128,17 @@ impl HookFunction {
     /// `event` is as the hook sees it, without disallowed headers: the proxy builds events that
     /// way, and events read from JSON go through [`limits::hide_disallowed`] first.
     pub async fn invoke(&self, event: CfEvent) -> (Result<Validated, HookError>, Option<Report>) {
+        self.invoke_lending(event, LentMaps::default()).await
+    }
+
+    /// [`HookFunction::invoke`] with header maps `lent` in place of the event's lists: read in
+    /// place, built into lists only if the hook lists or changes them. A map left unbuilt comes
+    /// back as an empty list with no name changed.
+    pub async fn invoke_lending(
+        &self,
+        event: CfEvent,
+        lent: LentMaps,
+    ) -> (Result<Validated, HookError>, Option<Report>) {
         let et = event.config.event_type;
         let trigger = Trigger::Edge(et);
         let (_permit, mut env, init) = match self.acquire(&trigger).await {
@@ -144,7 +156,7 @@ impl HookFunction {
         }
         let request_id = event.config.request_id.clone();
         let state = env.store.data_mut();
-        let wit_event = match convert::begin(state, event) {
+        let wit_event = match convert::begin(state, event, lent) {
             Ok(e) => e,
             Err(e) => return (Err(self.trap(&trigger, format!("{e:#}"))), None),
         };

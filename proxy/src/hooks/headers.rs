@@ -43,7 +43,7 @@ impl HookState {
             .header_maps
             .get(index)
             .ok_or_else(|| wasmtime::format_err!("unknown header map"))?;
-        Ok(map.list.first(name).map(str::to_string))
+        Ok(map.first(name))
     }
 
     fn slot_index(&self, handle: &Resource<HeaderSlot>) -> wasmtime::Result<usize> {
@@ -81,7 +81,7 @@ impl HostHeaders for HookState {
     }
 
     fn get(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<Vec<Header>> {
-        Ok(self.slot(&this)?.list.get(&name).map(to_wit).collect())
+        Ok(self.slot(&this)?.named(&name).iter().map(to_wit).collect())
     }
 
     fn get_first(
@@ -89,11 +89,11 @@ impl HostHeaders for HookState {
         this: Resource<HeaderSlot>,
         name: String,
     ) -> wasmtime::Result<Option<String>> {
-        Ok(self.slot(&this)?.list.first(&name).map(str::to_string))
+        Ok(self.slot(&this)?.first(&name))
     }
 
     fn entries(&mut self, this: Resource<HeaderSlot>) -> wasmtime::Result<Vec<Header>> {
-        Ok(self.slot(&this)?.list.iter().map(to_wit).collect())
+        Ok(self.slot(&this)?.lines().iter().map(to_wit).collect())
     }
 
     fn set(

@@ -3,6 +3,9 @@
 //! host code (`headers.rs`, `request.rs`, `response.rs`) reads and changes these; `convert.rs`
 //! builds the outcome from them.
 
+use std::sync::Arc;
+
+use super::lent::LentHeaders;
 use edge_event::{BodyEncoding, CfBody, CfOrigin, HeaderLine, HeaderList};
 
 /// Index of the event's request headers among the invocation's header maps.
@@ -13,11 +16,46 @@ pub(crate) const RESPONSE_MAP: usize = 1;
 /// One header map of the current invocation, with the edits made to it so far.
 #[derive(Debug, Default)]
 pub(crate) struct HostHeaderMap {
-    pub(crate) list: HeaderList,
+    /// The lines: of a map the hook made, of the event's list, or of a lent map once listed
+    /// whole (until then, empty).
+    list: HeaderList,
+    /// A map the proxy lent, read in place until a hook lists it whole.
+    lent: Option<Arc<dyn LentHeaders>>,
+    /// Edits made to `lent` while it is read in place, in order: made on a name's lines when
+    /// the hook reads that name, and on the whole map when it is listed.
+    pending: Vec<Edit>,
+    /// Lines `pending` adds, for the bound on a map's size.
+    pending_lines: usize,
     /// Lowercase names set, appended to or deleted, in first-edit order.
     pub(crate) changed: Vec<String>,
     /// Lines of read-only headers as they were before their first edit.
     pub(crate) read_only_before: Vec<(String, Vec<String>)>,
+}
+
+/// One edit to a header map; names lowercase.
+#[derive(Debug, Clone)]
+enum Edit {
+    Set(String, Vec<(String, String)>),
+    Append(HeaderLine),
+    Delete(String),
+}
+
+impl Edit {
+    fn name(&self) -> &str {
+        match self {
+            Edit::Set(name, _) | Edit::Delete(name) => name,
+            Edit::Append(line) => &line.name,
+        }
+    }
+
+    /// Makes the edit on `list`.
+    fn make(self, list: &mut HeaderList) {
+        match self {
+            Edit::Set(name, lines) => list.set(name, lines),
+            Edit::Append(line) => list.push(line),
+            Edit::Delete(name) => list.delete(&name),
+        }
+    }
 }
 
 impl HostHeaderMap {
@@ -29,17 +67,111 @@ impl HostHeaderMap {
         }
     }
 
+    /// A map read from `lent` in place until a hook lists it whole.
+    pub(crate) fn lent(lent: Arc<dyn LentHeaders>) -> Self {
+        HostHeaderMap {
+            lent: Some(lent),
+            ..Default::default()
+        }
+    }
+
+    /// Every line; a lent map is listed whole, its pending edits made, on first use.
+    pub(crate) fn lines(&mut self) -> &HeaderList {
+        if let Some(lent) = self.lent.take() {
+            self.list = lent.visible_lines();
+            for edit in std::mem::take(&mut self.pending) {
+                edit.make(&mut self.list);
+            }
+            self.pending_lines = 0;
+        }
+        &self.list
+    }
+
+    /// The lines of `name` (any case) as they are now.
+    pub(crate) fn named(&self, name: &str) -> HeaderList {
+        let Some(lent) = &self.lent else {
+            let mut lines = HeaderList::new();
+            for line in self.list.get(name) {
+                lines.push(line.clone());
+            }
+            return lines;
+        };
+        let name = name.to_ascii_lowercase();
+        let edits: Vec<&Edit> = self.pending.iter().filter(|e| e.name() == name).collect();
+        // After a set or delete the lent lines no longer count: only an append to the lines as
+        // lent needs them read.
+        let from = edits.iter().rposition(|e| !matches!(e, Edit::Append(_)));
+        let mut lines = match from {
+            Some(_) => HeaderList::new(),
+            None => lent.named(&name),
+        };
+        for edit in &edits[from.unwrap_or(0)..] {
+            (*edit).clone().make(&mut lines);
+        }
+        lines
+    }
+
+    /// The first value of `name` (any case): one lookup in a lent map the hook has not
+    /// changed the name of.
+    pub(crate) fn first(&self, name: &str) -> Option<String> {
+        match &self.lent {
+            None => self.list.first(name).map(str::to_string),
+            Some(lent) if !self.changed.iter().any(|n| n.eq_ignore_ascii_case(name)) => {
+                lent.first(name)
+            }
+            Some(_) => self.named(name).first(name).map(str::to_string),
+        }
+    }
+
+    /// The lines and the names edited. Of a lent map never listed whole, only the lines of the
+    /// names edited: all the proxy reads of an outcome's map is the names it must rewrite.
+    pub(crate) fn into_parts(self) -> (HeaderList, Vec<String>, Vec<(String, Vec<String>)>) {
+        let list = match &self.lent {
+            None => self.list,
+            Some(_) => {
+                let mut list = HeaderList::new();
+                for name in &self.changed {
+                    for line in self.named(name).iter() {
+                        list.push(line.clone());
+                    }
+                }
+                list
+            }
+        };
+        (list, self.changed, self.read_only_before)
+    }
+
+    /// Lines in the map, at most (a lent map's pending edits counted as adding every line).
+    fn len(&self) -> usize {
+        match &self.lent {
+            None => self.list.len(),
+            Some(lent) => lent.len() + self.pending_lines,
+        }
+    }
+
+    /// Makes `edit` (of a name already noted as changed).
+    fn make(&mut self, edit: Edit) {
+        if self.lent.is_none() {
+            return edit.make(&mut self.list);
+        }
+        self.pending_lines += match &edit {
+            Edit::Set(_, lines) => lines.len(),
+            Edit::Append(_) => 1,
+            Edit::Delete(_) => 0,
+        };
+        self.pending.push(edit);
+    }
+
     /// Notes that `name` (lowercase) is about to change, saving its lines first if it is one of
     /// `read_only`.
-    fn edit(&mut self, name: &str, read_only: &[&str]) -> &mut HeaderList {
+    fn note_change(&mut self, name: &str, read_only: &[&str]) {
         if !self.changed.iter().any(|n| n == name) {
             if read_only.contains(&name) {
-                let before = self.list.get(name).map(|l| l.value.clone()).collect();
+                let before = self.named(name).iter().map(|l| l.value.clone()).collect();
                 self.read_only_before.push((name.to_string(), before));
             }
             self.changed.push(name.to_string());
         }
-        &mut self.list
     }
 
     /// Replaces every line of `name` with `values`.
@@ -52,11 +184,12 @@ impl HostHeaderMap {
         for (key, value) in &values {
             check_field(&name, key, value)?;
         }
-        if self.list.len() + values.len() > MAX_LINES {
+        if self.len() + values.len() > MAX_LINES {
             return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
         }
         name.make_ascii_lowercase();
-        self.edit(&name, read_only).set(name, values);
+        self.note_change(&name, read_only);
+        self.make(Edit::Set(name, values));
         Ok(())
     }
 
@@ -68,26 +201,27 @@ impl HostHeaderMap {
         read_only: &[&str],
     ) -> wasmtime::Result<()> {
         check_field(&name, &key, &value)?;
-        if self.list.len() >= MAX_LINES {
+        if self.len() >= MAX_LINES {
             return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
         }
         name.make_ascii_lowercase();
-        self.edit(&name, read_only)
-            .push(HeaderLine::new(name, key, value));
+        self.note_change(&name, read_only);
+        self.make(Edit::Append(HeaderLine::new(name, key, value)));
         Ok(())
     }
 
     /// Removes every line of `name`.
     pub(crate) fn delete(&mut self, mut name: String, read_only: &[&str]) {
         name.make_ascii_lowercase();
-        self.edit(&name, read_only).delete(&name);
+        self.note_change(&name, read_only);
+        self.make(Edit::Delete(name));
     }
 
     /// The lines `name` had before the invocation.
     pub(crate) fn original(&self, name: &str) -> Vec<String> {
         match self.read_only_before.iter().find(|(n, _)| n == name) {
             Some((_, before)) => before.clone(),
-            None => self.list.get(name).map(|l| l.value.clone()).collect(),
+            None => self.named(name).iter().map(|l| l.value.clone()).collect(),
         }
     }
 }
@@ -127,4 +261,136 @@ pub(crate) struct HostResponseData {
     pub(crate) headers: usize,
     pub(crate) body: Option<String>,
     pub(crate) body_encoding: BodyEncoding,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edge::event_wire::{visible_response_headers, LentHeader};
+    use pingora::http::ResponseHeader;
+
+    /// An origin's response as the wire has it: names in their own case, a repeated header, and
+    /// a line hooks never see.
+    fn origin_response() -> ResponseHeader {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        for (k, v) in [
+            ("Content-Type", "text/html"),
+            ("Set-Cookie", "a=1"),
+            ("Connection", "keep-alive"),
+            ("X-Trace", "t1"),
+            ("Set-Cookie", "b=2"),
+            ("Vary", "Accept"),
+        ] {
+            h.append_header(k.to_string(), v).unwrap();
+        }
+        h
+    }
+
+    fn edit(map: &mut HostHeaderMap, step: &(&str, &str, &str)) {
+        let (op, name, value) = *step;
+        let pair = (String::new(), value.to_string());
+        match op {
+            "set" => map.set(name.into(), vec![pair], &[]).unwrap(),
+            "set2" => map
+                .set(
+                    name.into(),
+                    vec![pair.clone(), (name.into(), "2".into())],
+                    &[],
+                )
+                .unwrap(),
+            "append" => map.append(name.into(), pair, &[]).unwrap(),
+            _ => map.delete(name.into(), &[]),
+        }
+    }
+
+    /// The lent map is read in place and its edits kept beside it; whatever the edits, every
+    /// read, the whole listing and the outcome's lines must be what the event's list, edited
+    /// the same way, gives.
+    #[test]
+    fn a_lent_map_reads_and_edits_as_the_event_list_does() {
+        let cases: &[&[(&str, &str, &str)]] = &[
+            &[],
+            &[("set", "x-new", "v")],
+            &[("append", "set-cookie", "c=3")],
+            &[
+                ("set", "Set-Cookie", "only=1"),
+                ("append", "set-cookie", "c=3"),
+            ],
+            &[
+                ("delete", "set-cookie", ""),
+                ("append", "Set-Cookie", "late=1"),
+            ],
+            &[("append", "x-trace", "t2"), ("set2", "x-trace", "t3")],
+            &[
+                ("set", "vary", "Origin"),
+                ("delete", "vary", ""),
+                ("delete", "nope", ""),
+            ],
+            &[
+                ("append", "x-a", "1"),
+                ("append", "x-a", "2"),
+                ("set", "content-type", "a/b"),
+            ],
+        ];
+        let names = [
+            "content-type",
+            "Set-Cookie",
+            "connection",
+            "x-trace",
+            "vary",
+            "x-new",
+            "x-a",
+            "nope",
+        ];
+        for steps in cases {
+            let mut lent = HostHeaderMap::lent(LentHeader::new(origin_response()));
+            let mut list = HostHeaderMap::new(visible_response_headers(&origin_response()));
+            for step in *steps {
+                edit(&mut lent, step);
+                edit(&mut list, step);
+            }
+            for name in names {
+                assert_eq!(
+                    lent.first(name),
+                    list.first(name),
+                    "{steps:?}: first {name}"
+                );
+                assert_eq!(
+                    lent.named(name),
+                    list.named(name),
+                    "{steps:?}: lines of {name}"
+                );
+            }
+            assert_eq!(lent.changed, list.changed, "{steps:?}");
+            let (lent_lines, _, _) = HostHeaderMap {
+                lent: lent.lent.clone(),
+                pending: lent.pending.clone(),
+                pending_lines: lent.pending_lines,
+                changed: lent.changed.clone(),
+                ..Default::default()
+            }
+            .into_parts();
+            for name in &list.changed {
+                assert_eq!(
+                    lent_lines.get(name).count(),
+                    list.named(name).len(),
+                    "{steps:?}"
+                );
+                assert!(
+                    lent_lines.get(name).eq(list.named(name).iter()),
+                    "{steps:?}: outcome lines of {name}"
+                );
+            }
+            assert_eq!(lent.lines(), list.lines(), "{steps:?}: listed whole");
+        }
+    }
+
+    /// A lent map hides what the event's list hides: a hook never sees `Connection`.
+    #[test]
+    fn a_lent_map_hides_disallowed_headers() {
+        let lent = HostHeaderMap::lent(LentHeader::new(origin_response()));
+        assert_eq!(lent.first("connection"), None);
+        assert!(lent.named("Connection").is_empty());
+        assert_eq!(lent.first("X-TRACE").as_deref(), Some("t1"));
+    }
 }
