@@ -199,7 +199,7 @@ impl<H: VisibleHeader + Send + std::fmt::Debug> LentHeaders for LentHeader<H> {
         lines
     }
 
-    fn len(&self) -> usize {
+    fn line_count(&self) -> usize {
         self.lock().as_ref().map_or(0, |h| h.header_map().len())
     }
 }

@@ -166,7 +166,7 @@ impl Triggers {
                 let shown = if ctx.origin_facing_for.is_some() {
                     ShownRequest::Session
                 } else {
-                    ShownRequest::Copy(origin_view::as_sent(session.req_header(), ctx)?)
+                    ShownRequest::Copy(Box::new(origin_view::as_sent(session.req_header(), ctx)?))
                 };
                 (shown, Some(origin_view::presented(ctx)))
             }
@@ -174,7 +174,7 @@ impl Triggers {
         let req = match &shown {
             ShownRequest::Session => session.req_header(),
             ShownRequest::Viewer => ctx.viewer_request.as_deref().expect("checked above"),
-            ShownRequest::Copy(sent) => sent,
+            ShownRequest::Copy(sent) => &**sent,
         };
         let request = CfRequest {
             client_ip: ctx.viewer.client_ip_text(),
@@ -466,7 +466,7 @@ enum ShownRequest {
     /// The viewer's request as it arrived, kept for viewer-response (`ctx.viewer_request`).
     Viewer,
     /// A copy made for the event: the request as it would be sent to the origin.
-    Copy(RequestHeader),
+    Copy(Box<RequestHeader>),
 }
 
 thread_local! {
@@ -481,7 +481,7 @@ thread_local! {
 enum LentRequest {
     Session(Arc<LentHeader<RequestHeader>>),
     Viewer(Arc<LentHeader<Box<RequestHeader>>>),
-    Copy(Arc<LentHeader<RequestHeader>>),
+    Copy(Arc<LentHeader<Box<RequestHeader>>>),
 }
 
 impl LentRequest {
@@ -512,8 +512,8 @@ impl LentRequest {
     /// The slot the call reads.
     fn share(&self) -> Arc<dyn LentHeaders> {
         match self {
-            LentRequest::Session(lent) | LentRequest::Copy(lent) => lent.clone(),
-            LentRequest::Viewer(lent) => lent.clone(),
+            LentRequest::Session(lent) => lent.clone(),
+            LentRequest::Viewer(lent) | LentRequest::Copy(lent) => lent.clone(),
         }
     }
 

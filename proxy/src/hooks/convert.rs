@@ -152,20 +152,14 @@ fn take_headers(
     index: usize,
     original: Option<usize>,
 ) -> (HeaderList, HeaderEdits) {
-    let (list, changed, read_only_before) = state
+    let (list, edits) = state
         .header_maps
         .get_mut(index)
         .map(std::mem::take)
         .unwrap_or_default()
         .into_parts();
     if original == Some(index) {
-        return (
-            list,
-            HeaderEdits {
-                changed: Some(changed),
-                read_only_before,
-            },
-        );
+        return (list, edits);
     }
     // Another map: compare every read-only header with the event's map as it was.
     let read_only_before = match original.and_then(|i| state.header_maps.get(i)) {

@@ -127,8 +127,13 @@ impl HookFunction {
     /// event's header maps move into the instance's store, so nothing is copied for the guest.
     /// `event` is as the hook sees it, without disallowed headers: the proxy builds events that
     /// way, and events read from JSON go through [`limits::hide_disallowed`] first.
-    pub async fn invoke(&self, event: CfEvent) -> (Result<Validated, HookError>, Option<Report>) {
-        self.invoke_lending(event, LentMaps::default()).await
+    pub fn invoke(
+        &self,
+        event: CfEvent,
+    ) -> impl std::future::Future<Output = (Result<Validated, HookError>, Option<Report>)> + '_
+    {
+        // The lending call's own future, not one wrapped around it.
+        self.invoke_lending(event, LentMaps::default())
     }
 
     /// [`HookFunction::invoke`] with header maps `lent` in place of the event's lists: read in

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::lent::LentHeaders;
-use edge_event::{BodyEncoding, CfBody, CfOrigin, HeaderLine, HeaderList};
+use edge_event::{BodyEncoding, CfBody, CfOrigin, HeaderEdits, HeaderLine, HeaderList};
 
 /// Index of the event's request headers among the invocation's header maps.
 pub(crate) const REQUEST_MAP: usize = 0;
@@ -123,9 +123,9 @@ impl HostHeaderMap {
         }
     }
 
-    /// The lines and the names edited. Of a lent map never listed whole, only the lines of the
+    /// The lines and what was edited. Of a lent map never listed whole, only the lines of the
     /// names edited: all the proxy reads of an outcome's map is the names it must rewrite.
-    pub(crate) fn into_parts(self) -> (HeaderList, Vec<String>, Vec<(String, Vec<String>)>) {
+    pub(crate) fn into_parts(self) -> (HeaderList, HeaderEdits) {
         let list = match &self.lent {
             None => self.list,
             Some(_) => {
@@ -138,14 +138,18 @@ impl HostHeaderMap {
                 list
             }
         };
-        (list, self.changed, self.read_only_before)
+        let edits = HeaderEdits {
+            changed: Some(self.changed),
+            read_only_before: self.read_only_before,
+        };
+        (list, edits)
     }
 
     /// Lines in the map, at most (a lent map's pending edits counted as adding every line).
     fn len(&self) -> usize {
         match &self.lent {
             None => self.list.len(),
-            Some(lent) => lent.len() + self.pending_lines,
+            Some(lent) => lent.line_count() + self.pending_lines,
         }
     }
 
@@ -362,7 +366,7 @@ mod tests {
                 );
             }
             assert_eq!(lent.changed, list.changed, "{steps:?}");
-            let (lent_lines, _, _) = HostHeaderMap {
+            let (lent_lines, _) = HostHeaderMap {
                 lent: lent.lent.clone(),
                 pending: lent.pending.clone(),
                 pending_lines: lent.pending_lines,

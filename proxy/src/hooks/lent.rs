@@ -22,7 +22,7 @@ pub trait LentHeaders: Send + Sync + std::fmt::Debug {
     /// The lines of `name` (lowercase) a hook may see, in order.
     fn named(&self, name: &str) -> HeaderList;
     /// Lines in the map.
-    fn len(&self) -> usize;
+    fn line_count(&self) -> usize;
 }
 
 /// The maps of one event lent instead of carried in it (an event's own list is used for a
