@@ -98,20 +98,28 @@ fn name_bytes<'a>(name: &HeaderNameVariant<'a>) -> &'a [u8] {
     }
 }
 
-impl VisibleHeader for RequestHeader {
-    fn visible_lines(&self) -> HeaderList {
-        visible_request_headers(self)
-    }
-    fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue)) {
-        let _ = self.map(|n, v| {
-            f(name_bytes(&n), v);
-            Ok(())
-        });
-    }
-    fn header_map(&self) -> &http::HeaderMap {
-        &self.headers
-    }
+/// The two Pingora header types read alike: their lines through `map`, their map as `headers`.
+macro_rules! visible_header {
+    ($header:ty, $visible_lines:path) => {
+        impl VisibleHeader for $header {
+            fn visible_lines(&self) -> HeaderList {
+                $visible_lines(self)
+            }
+            fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue)) {
+                let _ = self.map(|n, v| {
+                    f(name_bytes(&n), v);
+                    Ok(())
+                });
+            }
+            fn header_map(&self) -> &http::HeaderMap {
+                &self.headers
+            }
+        }
+    };
 }
+
+visible_header!(RequestHeader, visible_request_headers);
+visible_header!(ResponseHeader, visible_response_headers);
 
 impl VisibleHeader for Box<RequestHeader> {
     fn visible_lines(&self) -> HeaderList {
@@ -119,21 +127,6 @@ impl VisibleHeader for Box<RequestHeader> {
     }
     fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue)) {
         (**self).each_line(f)
-    }
-    fn header_map(&self) -> &http::HeaderMap {
-        &self.headers
-    }
-}
-
-impl VisibleHeader for ResponseHeader {
-    fn visible_lines(&self) -> HeaderList {
-        visible_response_headers(self)
-    }
-    fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue)) {
-        let _ = self.map(|n, v| {
-            f(name_bytes(&n), v);
-            Ok(())
-        });
     }
     fn header_map(&self) -> &http::HeaderMap {
         &self.headers

@@ -229,9 +229,8 @@ impl Triggers {
                 request: Some(lent.share()),
                 response: None,
             };
-            let request_id = ctx.request_id.clone();
             let called = self
-                .call_hook(&generation.hooks, behavior, event, maps, &request_id)
+                .call_hook(&generation.hooks, behavior, event, maps, &ctx.request_id)
                 .await;
             lent.put_back(session, ctx);
             match called {
@@ -393,9 +392,8 @@ impl Triggers {
                 request: Some(lent_request.share()),
                 response: Some(lent_response.clone()),
             };
-            let request_id = ctx.request_id.clone();
             let called = self
-                .call_hook(&generation.hooks, behavior, event, maps, &request_id)
+                .call_hook(&generation.hooks, behavior, event, maps, &ctx.request_id)
                 .await;
             lent_request.put_back(session, ctx);
             if let Some(lent) = lent_response.take_back() {
