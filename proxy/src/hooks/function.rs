@@ -137,8 +137,8 @@ impl HookFunction {
     }
 
     /// [`HookFunction::invoke`] with header maps `lent` in place of the event's lists: read in
-    /// place, built into lists only if the hook lists or changes them. A map left unbuilt comes
-    /// back as an empty list with no name changed.
+    /// place, listed whole only if the hook asks for every line. The outcome's map of a lent
+    /// part holds only the lines of the names the hook changed, all the proxy rewrites.
     pub async fn invoke_lending(
         &self,
         event: CfEvent,
