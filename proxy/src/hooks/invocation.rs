@@ -396,5 +396,10 @@ mod tests {
         assert_eq!(lent.first("connection"), None);
         assert!(lent.named("Connection").is_empty());
         assert_eq!(lent.first("X-TRACE").as_deref(), Some("t1"));
+        // Names no header can have find nothing, as in the list.
+        for bad in ["", "x trace", "x-trace\r\nx-evil", "x-trace:", "\u{e9}"] {
+            assert_eq!(lent.first(bad), None, "{bad:?}");
+            assert!(lent.named(bad).is_empty(), "{bad:?}");
+        }
     }
 }
