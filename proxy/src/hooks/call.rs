@@ -2,6 +2,8 @@
 //! lane if it uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda
 //! reports it.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +94,7 @@ impl Call {
     pub(super) async fn run<O: Send + 'static>(
         &self,
         lane: &SlowLane,
-        run: impl std::future::Future<Output = (Environment, O)> + Send + 'static,
+        run: Pin<Box<impl Future<Output = (Environment, O)> + Send + 'static>>,
         timeout: Duration,
         init: Option<Duration>,
         memory_mb: u64,

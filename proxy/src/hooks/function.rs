@@ -3,6 +3,7 @@
 //! after a trap or timeout, recycling after N invocations or idle time, and throttling beyond
 //! `max-concurrency`.
 
+use std::pin::Pin;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -167,13 +168,15 @@ impl HookFunction {
         };
         let timeout = Duration::from_millis(self.timeout_ms(et));
         let call = Call::start(&mut env);
-        let run = async move {
+        // Boxed here, where it is made: it goes to the lane boxed, and a future moved by value
+        // through each layer on the way would be copied at each (its state holds the call's).
+        let run = Box::pin(async move {
             let Exports::Hook(hook) = &env.exports else {
                 unreachable!("checked above");
             };
             let returned = hook.call_handle(&mut env.store, wit_event).await;
             (env, returned)
-        };
+        });
         let (ran, report) = self.run(call, run, timeout, init, &request_id).await;
         let (mut env, returned) = match ran {
             Ok(done) => done,
@@ -286,6 +289,18 @@ impl HookFunction {
         if let Some(env) = self.take_idle() {
             return Ok((permit, env, None));
         }
+        // Boxed: instantiation's futures are large, and inline they would make every call's
+        // future as large, copied each time one is built, warm calls included.
+        let (env, init) = Box::pin(self.new_environment(trigger)).await?;
+        Ok((permit, env, init))
+    }
+
+    /// An environment for a call that found none idle: prepared ahead (per-request isolation)
+    /// or cold-started now, with its init time.
+    async fn new_environment(
+        &self,
+        trigger: &Trigger,
+    ) -> Result<(Environment, Option<Duration>), HookError> {
         let cold = |e| match e {
             ColdStartError::Budget(b) => self.memory_budget(trigger, &b),
             ColdStartError::Failed(reason) => self.trap(trigger, reason),
@@ -309,7 +324,7 @@ impl HookFunction {
                 })
             });
             if let Some(env) = self.prepared.take() {
-                return Ok((permit, env, None));
+                return Ok((env, None));
             }
         }
         let started = Instant::now();
@@ -333,7 +348,7 @@ impl HookFunction {
             }
             cold(e)
         })?;
-        Ok((permit, env, Some(started.elapsed())))
+        Ok((env, Some(started.elapsed())))
     }
 
     /// Runs an ALB-style target function (the `lambda` world) on the event JSON of target
@@ -360,13 +375,13 @@ impl HookFunction {
             );
         }
         let call = Call::start(&mut env);
-        let run = async move {
+        let run = Box::pin(async move {
             let Exports::Lambda(function) = &env.exports else {
                 unreachable!("checked above");
             };
             let returned = function.call_invoke(&mut env.store, &event[..]).await;
             (env, returned)
-        };
+        });
         let (ran, report) = self.run(call, run, timeout, init, request_id).await;
         let outcome = match ran {
             Err(stopped) => Err(self.stopped(stopped, &trigger, timeout.as_millis() as u64)),
@@ -485,7 +500,7 @@ impl HookFunction {
     async fn run<O: Send + 'static>(
         &self,
         call: Call,
-        run: impl std::future::Future<Output = (Environment, O)> + Send + 'static,
+        run: Pin<Box<impl std::future::Future<Output = (Environment, O)> + Send + 'static>>,
         timeout: Duration,
         init: Option<Duration>,
         request_id: &str,

@@ -50,14 +50,15 @@ impl SlowLane {
 
     /// Runs `call`, metering its CPU time into `meter`, on this thread until it has used the
     /// lane's threshold, then on the lane. Dropping the returned future (a timeout) cancels the
-    /// call wherever it runs.
-    pub fn run<F>(&self, meter: Arc<CpuMeter>, call: F) -> Laned<F>
+    /// call wherever it runs. The call comes boxed (it may move to the lane): boxed by its
+    /// maker, it is not moved again on its way here.
+    pub fn run<F>(&self, meter: Arc<CpuMeter>, call: Pin<Box<F>>) -> Laned<F>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         Laned {
-            state: State::Here(Box::pin(call)),
+            state: State::Here(call),
             meter,
             lane: self
                 .runtime
@@ -266,7 +267,7 @@ mod tests {
     async fn a_call_past_the_threshold_finishes_on_the_lane_and_is_metered_throughout() {
         let lane = SlowLane::new(1, Duration::from_millis(1)).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let mut call = lane.run(meter.clone(), spin(5));
+        let mut call = lane.run(meter.clone(), Box::pin(spin(5)));
         let thread = (&mut call).await;
         assert!(call.moved());
         assert_eq!(thread, "hook-slow-lane");
@@ -281,7 +282,7 @@ mod tests {
     async fn a_fast_call_stays_on_its_worker() {
         let lane = SlowLane::new(1, Duration::from_millis(50)).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let mut call = lane.run(meter.clone(), spin(1));
+        let mut call = lane.run(meter.clone(), Box::pin(spin(1)));
         let thread = (&mut call).await;
         assert!(!call.moved());
         assert_ne!(thread, "hook-slow-lane");
@@ -290,7 +291,7 @@ mod tests {
     #[tokio::test]
     async fn without_lane_threads_calls_never_move() {
         let lane = SlowLane::new(0, Duration::ZERO).unwrap();
-        let mut call = lane.run(Arc::new(CpuMeter::default()), spin(3));
+        let mut call = lane.run(Arc::new(CpuMeter::default()), Box::pin(spin(3)));
         (&mut call).await;
         assert!(!call.moved());
     }
@@ -299,7 +300,7 @@ mod tests {
     async fn dropping_a_moved_call_cancels_it_on_the_lane() {
         let lane = SlowLane::new(1, Duration::ZERO).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let call = lane.run(meter.clone(), spin(10_000));
+        let call = lane.run(meter.clone(), Box::pin(spin(10_000)));
         // Long enough to move, far too short to finish.
         let timed_out = tokio::time::timeout(Duration::from_millis(30), call).await;
         assert!(timed_out.is_err());
