@@ -289,22 +289,6 @@ impl HookFunction {
         if let Some(env) = self.take_idle() {
             return Ok((permit, env, None));
         }
-        // Boxed: instantiation's futures are large, and inline they would make every call's
-        // future as large, copied each time one is built, warm calls included.
-        let (env, init) = Box::pin(self.new_environment(trigger)).await?;
-        Ok((permit, env, init))
-    }
-
-    /// An environment for a call that found none idle: prepared ahead (per-request isolation)
-    /// or cold-started now, with its init time.
-    async fn new_environment(
-        &self,
-        trigger: &Trigger,
-    ) -> Result<(Environment, Option<Duration>), HookError> {
-        let cold = |e| match e {
-            ColdStartError::Budget(b) => self.memory_budget(trigger, &b),
-            ColdStartError::Failed(reason) => self.trap(trigger, reason),
-        };
         if self.config.isolation == Isolation::PerRequest {
             let me = self.me.clone();
             self.prepared.start(move || {
@@ -324,9 +308,24 @@ impl HookFunction {
                 })
             });
             if let Some(env) = self.prepared.take() {
-                return Ok((env, None));
+                return Ok((permit, env, None));
             }
         }
+        // Boxed: instantiation's futures are large, and inline they would make every call's
+        // future as large, copied each time one is built, warm calls included.
+        let (env, init) = Box::pin(self.cold_start_now(trigger)).await?;
+        Ok((permit, env, init))
+    }
+
+    /// An environment cold-started on the request's path, with its init time.
+    async fn cold_start_now(
+        &self,
+        trigger: &Trigger,
+    ) -> Result<(Environment, Option<Duration>), HookError> {
+        let cold = |e| match e {
+            ColdStartError::Budget(b) => self.memory_budget(trigger, &b),
+            ColdStartError::Failed(reason) => self.trap(trigger, reason),
+        };
         let started = Instant::now();
         let env = match self.cold_start().await {
             // Idle environments (of any function) give up their memory first, as Lambda
