@@ -1,16 +1,10 @@
 //! The one wasmtime engine every hook runs on, tuned for many short invocations.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances. Running guests yield to the async runtime at every tick (and
-/// a call past its CPU budget is stopped there), so a spinning hook holds a worker thread for at
-/// most about this long at a time before it moves to the slow lane (`lane.rs`). Each tick wakes
-/// a thread on a core the workers share (~4 µs of CPU per request under load, 1.6 % of a core);
-/// at 10 ms that cost drops tenfold, but a spinning call would then hold its worker ten times
-/// longer before it can move.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+use super::epoch::EpochTicker;
 
 /// Sizes for the engine's instance pool.
 #[derive(Debug, Clone, Copy)]
@@ -31,8 +25,8 @@ impl EngineSizing {
 /// Builds the engine: pooling allocator (instances come from pre-reserved slots, and memory pages
 /// a slot used are kept resident and reset with copy-on-write instead of being unmapped — the
 /// settings measured to halve per-request instantiation cost), epoch interruption for timeouts
-/// and yields, and the component model. A thread advances the epoch.
-pub fn build(sizing: &EngineSizing) -> wasmtime::Result<Engine> {
+/// and yields, and the component model. Its [`EpochTicker`] advances the epoch while wasm runs.
+pub fn build(sizing: &EngineSizing) -> wasmtime::Result<(Engine, Arc<EpochTicker>)> {
     let mut pool = PoolingAllocationConfig::new();
     let slots = sizing.instances.max(4);
     pool.total_component_instances(slots)
@@ -57,16 +51,6 @@ pub fn build(sizing: &EngineSizing) -> wasmtime::Result<Engine> {
         .wasm_backtrace_max_frames(None)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config)?;
-    let weak = engine.weak();
-    std::thread::Builder::new()
-        .name("wasm-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
-        })
-        .expect("spawn epoch thread");
-    Ok(engine)
+    let ticker = EpochTicker::start(&engine)?;
+    Ok((engine, ticker))
 }

@@ -17,6 +17,7 @@ use super::budgets::NodeBudgets;
 use super::call::{Call, Report, TimedOut};
 use super::convert;
 use super::environment::{Environment, Exports};
+use super::epoch::EpochTicker;
 use super::error::{guest_message, trap_reason, HookError, Trigger};
 use super::in_flight::InFlight;
 use super::lane::CpuBudgetExceeded;
@@ -57,6 +58,8 @@ pub struct HookFunction {
     me: Weak<HookFunction>,
     /// The slow lane and memory budget every function on the node shares.
     budgets: Arc<NodeBudgets>,
+    /// Told whenever this function's wasm may run (instantiation, calls), so the epoch ticks.
+    ticker: Arc<EpochTicker>,
 }
 
 /// How a cold start failed.
@@ -69,9 +72,11 @@ enum ColdStartError {
 
 impl HookFunction {
     /// Prepares `component` (the compiled module of `config`, whose SHA-256 is `digest`) for
-    /// instantiation, its environments sharing `budgets` with the node's other functions.
+    /// instantiation, its environments sharing `budgets` with the node's other functions; its
+    /// wasm tells `ticker` (the engine's) whenever it may run.
     pub fn load(
         linker: &Linker<HookState>,
+        ticker: Arc<EpochTicker>,
         component: &Component,
         config: FunctionConfig,
         digest: [u8; 32],
@@ -103,6 +108,7 @@ impl HookFunction {
             prepared: Prepared::new(),
             me: me.clone(),
             budgets,
+            ticker,
         });
         let idle: Weak<HookFunction> = Arc::downgrade(&function);
         function.budgets.memory.register(idle);
@@ -168,9 +174,12 @@ impl HookFunction {
         };
         let timeout = Duration::from_millis(self.timeout_ms(et));
         let call = Call::start(&mut env);
+        let running = self.ticker.running();
         // Boxed here, where it is made: it goes to the lane boxed, and a future moved by value
         // through each layer on the way would be copied at each (its state holds the call's).
         let run = Box::pin(async move {
+            // Held by the future that runs the guest, wherever it is polled, until it ends.
+            let _running = running;
             let Exports::Hook(hook) = &env.exports else {
                 unreachable!("checked above");
             };
@@ -374,7 +383,9 @@ impl HookFunction {
             );
         }
         let call = Call::start(&mut env);
+        let running = self.ticker.running();
         let run = Box::pin(async move {
+            let _running = running;
             let Exports::Lambda(function) = &env.exports else {
                 unreachable!("checked above");
             };
@@ -461,6 +472,7 @@ impl HookFunction {
                 .unwrap_or(limits::default_timeout_ms(EventType::OriginRequest)),
         );
         let instantiate = async {
+            let _running = self.ticker.running();
             match &self.pre {
                 Pre::Hook(pre) => pre
                     .instantiate_prechecked(&mut store)

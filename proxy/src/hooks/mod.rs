@@ -17,6 +17,7 @@ mod compiled;
 mod convert;
 mod engine;
 mod environment;
+mod epoch;
 mod error;
 mod event_config;
 mod function;

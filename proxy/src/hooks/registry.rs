@@ -14,6 +14,7 @@ use super::bindings::Hook;
 use super::budgets::NodeBudgets;
 use super::compiled::CompiledCache;
 use super::engine::{self, EngineSizing};
+use super::epoch::EpochTicker;
 use super::function::HookFunction;
 use super::prepared;
 use super::state::HookState;
@@ -22,6 +23,7 @@ use crate::config::{FunctionConfig, HookNodeSettings, Isolation};
 /// The engine and linker functions are compiled and instantiated with.
 struct Runtime {
     engine: Engine,
+    ticker: Arc<EpochTicker>,
     linker: Linker<HookState>,
     sizing: EngineSizing,
 }
@@ -137,6 +139,7 @@ impl HookRegistry {
                         })?;
                     HookFunction::load(
                         &runtime.linker,
+                        runtime.ticker.clone(),
                         &component,
                         f.clone(),
                         digest,
@@ -174,13 +177,15 @@ impl HookRegistry {
 }
 
 fn runtime(sizing: EngineSizing) -> anyhow::Result<Runtime> {
-    let engine = engine::build(&sizing).map_err(|e| anyhow::anyhow!("wasm engine: {e:#}"))?;
+    let (engine, ticker) =
+        engine::build(&sizing).map_err(|e| anyhow::anyhow!("wasm engine: {e:#}"))?;
     let mut linker = Linker::<HookState>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Hook::add_to_linker::<_, HasSelf<HookState>>(&mut linker, |s| s)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(Runtime {
         engine,
+        ticker,
         linker,
         sizing,
     })

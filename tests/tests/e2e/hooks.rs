@@ -320,6 +320,30 @@ async fn execution_failures_are_503_and_logged() {
     }
 }
 
+/// The epoch thread sleeps once no wasm has run for 100 ticks (`hooks/epoch.rs`); the next call
+/// must wake it before the guest runs, or a spinning guest would never yield and its worker
+/// would hang. Each request here comes after such an idle spell.
+#[tokio::test]
+async fn a_spinning_hook_after_an_idle_spell_is_still_stopped_at_its_timeout() {
+    let functions = function("spin", guests::FIXTURE_SPIN, "timeout-ms = 200");
+    let (o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"spin\" }").await;
+    for _ in 0..2 {
+        // Longer than the 100 idle ticks (1 ms each) after which the epoch thread sleeps.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let resp = client().get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(resp.status(), 503);
+    }
+    assert_eq!(o.hits(), 0);
+    let log = proxy.stderr();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("hook failed") && l.contains("timed out after 200 ms"))
+            .count(),
+        2,
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn include_body_exposes_truncates_and_replaces() {
     let functions = function("probe", guests::FIXTURE_PROBE, "");
