@@ -18,7 +18,6 @@ use super::held_body::HeldBody;
 use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::{request_body, respond};
-use crate::config::Behavior;
 use crate::hooks::{HookError, HookRegistry, LentHeaders, LentMaps, Trigger, Validated};
 use crate::observe::Metrics;
 use crate::origins::{LocalBody, LocalResponse};
@@ -49,25 +48,21 @@ impl Triggers {
         Triggers { metrics, local }
     }
 
-    /// Runs the function associated with `event`'s trigger on `behavior`, with the header maps
+    /// Runs `function` (the one associated with `event`'s trigger), with the header maps
     /// `lent` in place of the event's lists, metrics, and the `REPORT` and error log lines
     /// naming `request_id` (the event's, lent by the caller: the event itself moves into the
     /// call).
     async fn call_hook(
         &self,
         hooks: &HookRegistry,
-        behavior: &Behavior,
+        function: &str,
         event: CfEvent,
         lent: LentMaps,
         request_id: &str,
     ) -> Result<Validated, HookError> {
         let et = event.config.event_type;
-        let assoc = behavior
-            .hooks
-            .get(et)
-            .expect("caller checked the association");
         let function = hooks
-            .get(&assoc.function)
+            .get(function)
             .expect("config validated function names");
         let (result, report) = function.invoke_lending(event, lent).await;
         let name = function.name();
@@ -230,7 +225,13 @@ impl Triggers {
                 response: None,
             };
             let called = self
-                .call_hook(&generation.hooks, behavior, event, maps, &ctx.request_id)
+                .call_hook(
+                    &generation.hooks,
+                    &assoc.function,
+                    event,
+                    maps,
+                    &ctx.request_id,
+                )
                 .await;
             lent.put_back(session, ctx);
             match called {
@@ -393,7 +394,13 @@ impl Triggers {
                 response: Some(lent_response.clone()),
             };
             let called = self
-                .call_hook(&generation.hooks, behavior, event, maps, &ctx.request_id)
+                .call_hook(
+                    &generation.hooks,
+                    &assoc.function,
+                    event,
+                    maps,
+                    &ctx.request_id,
+                )
                 .await;
             lent_request.put_back(session, ctx);
             if let Some(lent) = lent_response.take_back() {
