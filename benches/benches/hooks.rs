@@ -8,14 +8,17 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_benches::time_each;
-use edge_event::{limits, CfEvent};
+use edge_event::{limits, CfEvent, HookOutcome};
 use edge_proxy::config::{FunctionConfig, Isolation};
-use edge_proxy::hooks::HookRegistry;
+use edge_proxy::edge::event_wire::{apply_headers, LentHeader};
+use edge_proxy::hooks::{HookRegistry, LentHeaders, LentMaps};
 use edge_test_artifacts as guests;
+use pingora::http::{RequestHeader, ResponseHeader};
 
 /// A trigger's name and its sample event's JSON.
 type Sample = (&'static str, &'static str);
@@ -119,6 +122,51 @@ fn invocations(c: &mut Criterion) {
             }
         }
     }
+    // The proxy's own path: the event's header lists left empty and Pingora's headers lent in
+    // their place, taken back after the call and the hook's edits made on them, as a trigger
+    // runs it. The cases above carry the headers in the event (the path of `edge-proxy invoke`
+    // and of tests); this one is what a request pays.
+    for (bench, function, (trigger, json)) in [
+        ("noop", "noop", EVENTS[0]),
+        ("security-headers", "headers", EVENTS[3]),
+    ] {
+        let f = registry.get(&format!("{function}-warm")).unwrap().clone();
+        let mut event = CfEvent::from_aws_json(json).unwrap();
+        limits::hide_disallowed(&mut event);
+        let (request, response) = wire_headers(&mut event);
+        group.bench_function(format!("{bench}/{trigger}/warm-lent"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(time_each(
+                    iters,
+                    || (event.clone(), request.clone(), response.clone()),
+                    |(event, request, response)| async {
+                        let request = LentHeader::new(request);
+                        let response = response.map(LentHeader::new);
+                        let maps = LentMaps {
+                            request: Some(request.clone()),
+                            response: response.clone().map(|r| r as Arc<dyn LentHeaders>),
+                        };
+                        let (result, _) = f.invoke_lending(event, maps).await;
+                        let mut request = request.take_back().expect("lent back");
+                        let mut response = response.and_then(|r| r.take_back());
+                        let validated = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));
+                        let edits = &validated.header_edits;
+                        match (&validated.outcome, &mut response) {
+                            (HookOutcome::Request(r), _) => {
+                                apply_headers(&mut request, &r.headers, edits)
+                            }
+                            (HookOutcome::Response(r), Some(wire)) => {
+                                apply_headers(wire, &r.headers, edits)
+                            }
+                            (other, _) => panic!("{bench} answered {other:?}"),
+                        }
+                        .expect("edits apply");
+                        (validated, request, response)
+                    },
+                ))
+            })
+        });
+    }
     // Per-request isolation with its environments prepared: 50 µs between calls (not timed)
     // let the background task replace the used environment, as it does whenever a function is
     // not called back to back; only the call on the request's path is timed.
@@ -174,6 +222,32 @@ fn invocations(c: &mut Criterion) {
 /// Bytes written between two timed invocations of the evicted-caches case: twice the last-level
 /// cache of the machine in `benches/README.md` (8 MiB L3), so the call finds nothing cached.
 const EVICTED_BYTES: usize = 16 << 20;
+
+/// `event`'s headers as Pingora holds them on the wire (names in the sample's case), taken out
+/// of the event, whose lists are left empty as the proxy leaves them when it lends its maps.
+fn wire_headers(event: &mut CfEvent) -> (RequestHeader, Option<ResponseHeader>) {
+    let mut request = RequestHeader::build(
+        event.request.method.as_str(),
+        event.request.uri.as_bytes(),
+        None,
+    )
+    .unwrap();
+    for line in std::mem::take(&mut event.request.headers).iter() {
+        request
+            .append_header(line.key.clone(), &line.value)
+            .unwrap();
+    }
+    let response = event.response.as_mut().map(|r| {
+        let mut response = ResponseHeader::build(r.status, None).unwrap();
+        for line in std::mem::take(&mut r.headers).iter() {
+            response
+                .append_header(line.key.clone(), &line.value)
+                .unwrap();
+        }
+        response
+    });
+    (request, response)
+}
 
 criterion_group!(benches, invocations);
 criterion_main!(benches);
