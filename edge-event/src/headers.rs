@@ -146,6 +146,15 @@ impl HeaderList {
     }
 }
 
+impl IntoIterator for HeaderList {
+    type Item = HeaderLine;
+    type IntoIter = std::vec::IntoIter<HeaderLine>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.lines.into_iter()
+    }
+}
+
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
     // Lowercased whole, then each word's first byte raised: a hook setting a header by name

@@ -128,12 +128,24 @@ impl HostHeaderMap {
     pub(crate) fn into_parts(self) -> (HeaderList, HeaderEdits) {
         let list = match &self.lent {
             None => self.list,
-            Some(_) => {
+            Some(lent) => {
+                // Each name's lines, its edits moved in (not copied, as a read's are): after a
+                // set or delete the lent lines no longer count, so only a name whose first edit
+                // is an append reads them.
+                let mut named: Vec<Option<HeaderList>> = vec![None; self.changed.len()];
+                for edit in self.pending {
+                    let Some(at) = self.changed.iter().position(|n| n == edit.name()) else {
+                        continue;
+                    };
+                    let lines = named[at].get_or_insert_with(|| match &edit {
+                        Edit::Append(_) => lent.named(&self.changed[at]),
+                        Edit::Set(..) | Edit::Delete(_) => HeaderList::new(),
+                    });
+                    edit.make(lines);
+                }
                 let mut list = HeaderList::new();
-                for name in &self.changed {
-                    for line in self.named(name).iter() {
-                        list.push(line.clone());
-                    }
+                for line in named.into_iter().flatten().flat_map(HeaderList::into_iter) {
+                    list.push(line);
                 }
                 list
             }
