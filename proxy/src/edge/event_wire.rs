@@ -276,20 +276,18 @@ fn hook_may_not_write(name: &str) -> bool {
 
 /// Makes the wire's lines of `name` (lowercase) the list's, unless they already are.
 fn sync_name(wire: &mut impl WireHeaders, list: &HeaderList, name: &str) -> pingora::Result<()> {
-    let mut have = wire.map().get_all(name).iter();
-    let mut want = list.get(name);
-    let unchanged = loop {
-        match (have.next(), want.next()) {
-            (None, None) => break true,
-            (Some(h), Some(w)) if h.as_bytes() == w.value.as_bytes() => continue,
-            _ => break false,
-        }
-    };
-    if !unchanged {
+    let on_wire = wire.map().get_all(name);
+    let present = on_wire.iter().next().is_some();
+    let want = list.get(name).map(|l| l.value.as_bytes());
+    if on_wire.iter().map(|h| h.as_bytes()).eq(want) {
+        return Ok(());
+    }
+    // A name new to the wire (most headers hooks add) has nothing to remove.
+    if present {
         wire.remove(name);
-        for l in list.get(name) {
-            wire.append(l.key.clone(), &l.value)?;
-        }
+    }
+    for l in list.get(name) {
+        wire.append(l.key.clone(), &l.value)?;
     }
     Ok(())
 }
