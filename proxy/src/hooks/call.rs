@@ -100,9 +100,13 @@ impl Call {
         memory_mb: u64,
     ) -> (Result<(Environment, O), TimedOut>, Report) {
         let started = Instant::now();
-        let mut laned = lane.run(self.cpu.clone(), run);
+        let mut laned = lane.run(&self.cpu, run);
         let ran = tokio::time::timeout_at((started + timeout).into(), &mut laned).await;
-        let ended = Instant::now();
+        // A finished call ended with its last poll (wherever it ran); one that timed out, now.
+        let ended = match &ran {
+            Ok(_) => self.cpu.last_poll_ended(),
+            Err(_) => Instant::now(),
+        };
         let slow_lane = laned.moved();
         drop(laned);
         let peak = match &ran {

@@ -52,7 +52,7 @@ impl SlowLane {
     /// lane's threshold, then on the lane. Dropping the returned future (a timeout) cancels the
     /// call wherever it runs. The call comes boxed (it may move to the lane): boxed by its
     /// maker, it is not moved again on its way here.
-    pub fn run<F>(&self, meter: Arc<CpuMeter>, call: Pin<Box<F>>) -> Laned<F>
+    pub fn run<'a, F>(&'a self, meter: &'a Arc<CpuMeter>, call: Pin<Box<F>>) -> Laned<'a, F>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -60,10 +60,7 @@ impl SlowLane {
         Laned {
             state: State::Here(call),
             meter,
-            lane: self
-                .runtime
-                .as_ref()
-                .map(|r| (r.handle().clone(), self.after)),
+            lane: self,
             moved: false,
         }
     }
@@ -105,6 +102,8 @@ pub struct CpuMeter {
     used: AtomicU64,
     /// When the poll running now began (nanoseconds after `anchor`), or `IDLE`.
     poll_started: AtomicU64,
+    /// When the last poll ended (nanoseconds after `anchor`).
+    poll_ended: AtomicU64,
 }
 
 const IDLE: u64 = u64::MAX;
@@ -115,6 +114,7 @@ impl Default for CpuMeter {
             anchor: Instant::now(),
             used: AtomicU64::new(0),
             poll_started: AtomicU64::new(IDLE),
+            poll_ended: AtomicU64::new(0),
         }
     }
 }
@@ -137,6 +137,11 @@ impl CpuMeter {
         Duration::from_nanos(done + running)
     }
 
+    /// When the last poll ended: the end of a finished call, without reading the clock again.
+    pub fn last_poll_ended(&self) -> Instant {
+        self.anchor + Duration::from_nanos(self.poll_ended.load(Ordering::Relaxed))
+    }
+
     fn now(&self) -> u64 {
         self.anchor.elapsed().as_nanos() as u64
     }
@@ -147,8 +152,10 @@ impl CpuMeter {
         self.poll_started.store(start, Ordering::Relaxed);
         let polled = f.poll(cx);
         self.poll_started.store(IDLE, Ordering::Relaxed);
+        let end = self.now();
+        self.poll_ended.store(end, Ordering::Relaxed);
         self.used
-            .fetch_add(self.now().saturating_sub(start), Ordering::Relaxed);
+            .fetch_add(end.saturating_sub(start), Ordering::Relaxed);
         polled
     }
 }
@@ -159,22 +166,23 @@ enum State<F: Future> {
     Done,
 }
 
-/// An invocation that may move to the slow lane (see [`SlowLane::run`]).
-pub struct Laned<F: Future> {
+/// An invocation that may move to the slow lane (see [`SlowLane::run`]). It borrows the lane
+/// and the meter: a call that stays on its worker (nearly all) touches no reference count.
+pub struct Laned<'a, F: Future> {
     state: State<F>,
-    meter: Arc<CpuMeter>,
-    lane: Option<(tokio::runtime::Handle, Duration)>,
+    meter: &'a Arc<CpuMeter>,
+    lane: &'a SlowLane,
     moved: bool,
 }
 
-impl<F: Future> Laned<F> {
+impl<F: Future> Laned<'_, F> {
     /// Whether the call moved to the slow lane.
     pub fn moved(&self) -> bool {
         self.moved
     }
 }
 
-impl<F> Future for Laned<F>
+impl<F> Future for Laned<'_, F>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
@@ -190,10 +198,10 @@ where
                         this.state = State::Done;
                         return Poll::Ready(out);
                     }
-                    let Some((lane, after)) = &this.lane else {
+                    let Some(lane) = &this.lane.runtime else {
                         return Poll::Pending;
                     };
-                    if this.meter.used() < *after {
+                    if this.meter.used() < this.lane.after {
                         return Poll::Pending;
                     }
                     let State::Here(call) = std::mem::replace(&mut this.state, State::Done) else {
@@ -223,7 +231,7 @@ where
     }
 }
 
-impl<F: Future> Drop for Laned<F> {
+impl<F: Future> Drop for Laned<'_, F> {
     fn drop(&mut self) {
         if let State::There(handle) = &self.state {
             handle.abort();
@@ -267,7 +275,7 @@ mod tests {
     async fn a_call_past_the_threshold_finishes_on_the_lane_and_is_metered_throughout() {
         let lane = SlowLane::new(1, Duration::from_millis(1)).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let mut call = lane.run(meter.clone(), Box::pin(spin(5)));
+        let mut call = lane.run(&meter, Box::pin(spin(5)));
         let thread = (&mut call).await;
         assert!(call.moved());
         assert_eq!(thread, "hook-slow-lane");
@@ -282,7 +290,7 @@ mod tests {
     async fn a_fast_call_stays_on_its_worker() {
         let lane = SlowLane::new(1, Duration::from_millis(50)).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let mut call = lane.run(meter.clone(), Box::pin(spin(1)));
+        let mut call = lane.run(&meter, Box::pin(spin(1)));
         let thread = (&mut call).await;
         assert!(!call.moved());
         assert_ne!(thread, "hook-slow-lane");
@@ -291,7 +299,8 @@ mod tests {
     #[tokio::test]
     async fn without_lane_threads_calls_never_move() {
         let lane = SlowLane::new(0, Duration::ZERO).unwrap();
-        let mut call = lane.run(Arc::new(CpuMeter::default()), Box::pin(spin(3)));
+        let meter = Arc::new(CpuMeter::default());
+        let mut call = lane.run(&meter, Box::pin(spin(3)));
         (&mut call).await;
         assert!(!call.moved());
     }
@@ -300,7 +309,7 @@ mod tests {
     async fn dropping_a_moved_call_cancels_it_on_the_lane() {
         let lane = SlowLane::new(1, Duration::ZERO).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let call = lane.run(meter.clone(), Box::pin(spin(10_000)));
+        let call = lane.run(&meter, Box::pin(spin(10_000)));
         // Long enough to move, far too short to finish.
         let timed_out = tokio::time::timeout(Duration::from_millis(30), call).await;
         assert!(timed_out.is_err());
