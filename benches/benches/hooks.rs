@@ -1,6 +1,7 @@
 //! One hook invocation per trigger, on AWS's sample events: warm (a reused execution
-//! environment) and per-request (instantiate + call + validate + drop), as the proxy runs them;
-//! and the warm no-op with the CPU caches evicted before each call.
+//! environment) and per-request (instantiate + call + validate + drop); the warm no-op and
+//! security-headers as a trigger runs them (`warm-lent`: Pingora's headers lent, the edits made
+//! on them); and the warm no-op with the CPU caches evicted before each call.
 //!
 //! Run: `cargo bench -p edge-benches --bench hooks`. Numbers and machine: `benches/README.md`.
 
