@@ -305,6 +305,24 @@ mod tests {
         assert!(!call.moved());
     }
 
+    /// A finished call's end (its REPORT duration's) is its last poll's: after all its work,
+    /// and no later than the caller could read the clock.
+    #[tokio::test]
+    async fn a_finished_call_ends_with_its_last_poll() {
+        let lane = SlowLane::new(0, Duration::ZERO).unwrap();
+        let meter = Arc::new(CpuMeter::default());
+        let started = Instant::now();
+        lane.run(&meter, Box::pin(spin(3))).await;
+        let after = Instant::now();
+        let ended = meter.last_poll_ended();
+        assert!(
+            ended.duration_since(started) >= Duration::from_millis(6),
+            "ended {:?} after the start, before the call's 6 ms of work",
+            ended.duration_since(started)
+        );
+        assert!(ended <= after);
+    }
+
     #[tokio::test]
     async fn dropping_a_moved_call_cancels_it_on_the_lane() {
         let lane = SlowLane::new(1, Duration::ZERO).unwrap();
