@@ -150,14 +150,14 @@ fn invocations(c: &mut Criterion) {
                         let (result, _) = f.invoke_lending(event, maps).await;
                         let mut request = request.take_back().expect("lent back");
                         let mut response = response.and_then(|r| r.take_back());
-                        let validated = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));
+                        let mut validated = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));
                         let edits = &validated.header_edits;
-                        match (&validated.outcome, &mut response) {
+                        match (&mut validated.outcome, &mut response) {
                             (HookOutcome::Request(r), _) => {
-                                apply_headers(&mut request, &r.headers, edits)
+                                apply_headers(&mut request, std::mem::take(&mut r.headers), edits)
                             }
                             (HookOutcome::Response(r), Some(wire)) => {
-                                apply_headers(wire, &r.headers, edits)
+                                apply_headers(wire, std::mem::take(&mut r.headers), edits)
                             }
                             (other, _) => panic!("{bench} answered {other:?}"),
                         }

@@ -158,9 +158,11 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                     };
                     let (result, _) = f.invoke_lending(event, maps).await;
                     let mut viewer = lent.take_back().expect("lent back");
-                    let validated = result.unwrap_or_else(|e| panic!("header-write fails: {e}"));
-                    if let edge_event::HookOutcome::Request(r) = &validated.outcome {
-                        event_wire::apply_headers(&mut viewer, &r.headers, &validated.header_edits)
+                    let mut validated =
+                        result.unwrap_or_else(|e| panic!("header-write fails: {e}"));
+                    if let edge_event::HookOutcome::Request(r) = &mut validated.outcome {
+                        let headers = std::mem::take(&mut r.headers);
+                        event_wire::apply_headers(&mut viewer, headers, &validated.header_edits)
                             .unwrap();
                     }
                     (validated, viewer)

@@ -109,7 +109,7 @@ pub fn hook_outcome(data: &[u8]) {
             let mut wire = RequestHeader::build("GET", b"/", None).expect("a request header");
             event_wire::apply_uri(&mut wire, &req.uri, &req.querystring)
                 .expect("a validated uri goes on the wire");
-            event_wire::apply_headers(&mut wire, &req.headers, &edits)
+            event_wire::apply_headers(&mut wire, req.headers, &edits)
                 .expect("validated headers go on the wire");
         }
         HookOutcome::Response(resp) if generated => {
@@ -124,7 +124,7 @@ pub fn hook_outcome(data: &[u8]) {
                 wire.set_reason_phrase(Some(&resp.status_description))
                     .expect("a validated reason");
             }
-            event_wire::apply_headers(&mut wire, &resp.headers, &edits)
+            event_wire::apply_headers(&mut wire, resp.headers, &edits)
                 .expect("validated headers go on the wire");
         }
     }

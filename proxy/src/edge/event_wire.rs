@@ -203,67 +203,80 @@ pub trait WireHeaders {
     fn map(&self) -> &http::HeaderMap;
     /// Removes every line of `name`.
     fn remove(&mut self, name: &str);
-    /// Appends a line, keeping `key`'s case.
-    fn append(&mut self, key: String, value: &str) -> pingora::Result<()>;
+    /// Appends a line, keeping `key`'s case; both texts move onto the wire without a copy.
+    fn append(&mut self, key: String, value: String) -> pingora::Result<()>;
 }
 
-impl WireHeaders for RequestHeader {
-    fn map(&self) -> &http::HeaderMap {
-        &self.headers
-    }
-    fn remove(&mut self, name: &str) {
-        self.remove_header(name);
-    }
-    fn append(&mut self, key: String, value: &str) -> pingora::Result<()> {
-        self.append_header(key, value).map(|_| ())
-    }
+/// A hook's header value as the wire's, its bytes moved, not copied.
+fn wire_value(value: String) -> pingora::Result<http::HeaderValue> {
+    http::HeaderValue::from_maybe_shared(Bytes::from(value)).map_err(|e| {
+        pingora::Error::because(
+            pingora::ErrorType::InvalidHTTPHeader,
+            "header value set by a hook",
+            e,
+        )
+    })
 }
 
-impl WireHeaders for ResponseHeader {
-    fn map(&self) -> &http::HeaderMap {
-        &self.headers
-    }
-    fn remove(&mut self, name: &str) {
-        self.remove_header(name);
-    }
-    fn append(&mut self, key: String, value: &str) -> pingora::Result<()> {
-        self.append_header(key, value).map(|_| ())
-    }
+/// The two Pingora header types are edited alike.
+macro_rules! wire_headers {
+    ($header:ty) => {
+        impl WireHeaders for $header {
+            fn map(&self) -> &http::HeaderMap {
+                &self.headers
+            }
+            fn remove(&mut self, name: &str) {
+                self.remove_header(name);
+            }
+            fn append(&mut self, key: String, value: String) -> pingora::Result<()> {
+                self.append_header(key, wire_value(value)?).map(|_| ())
+            }
+        }
+    };
 }
+
+wire_headers!(RequestHeader);
+wire_headers!(ResponseHeader);
 
 /// Makes the wire's headers what the hook returned in `list`, touching only the names `edits`
 /// says may have changed (most hooks change a header or two; rewriting every line would cost
-/// more than the hook). Lines hooks never see (disallowed headers such as `Connection`) and
-/// the framing headers the proxy owns (`Content-Length`, `Transfer-Encoding`, `TE`) are kept as
-/// the wire has them.
+/// more than the hook). The list's lines move onto the wire. Lines hooks never see (disallowed
+/// headers such as `Connection`) and the framing headers the proxy owns (`Content-Length`,
+/// `Transfer-Encoding`, `TE`) are kept as the wire has them.
 pub fn apply_headers(
     wire: &mut impl WireHeaders,
-    list: &HeaderList,
+    list: HeaderList,
     edits: &HeaderEdits,
 ) -> pingora::Result<()> {
+    let mut lines: Vec<HeaderLine> = list.into_iter().collect();
     let Some(changed) = &edits.changed else {
         // A map of the hook's own: every visible name on the wire is replaced by the list's.
         let gone: Vec<http::HeaderName> = wire
             .map()
             .keys()
-            .filter(|n| !hook_may_not_write(n.as_str()) && !list.contains(n.as_str()))
+            .filter(|n| {
+                !hook_may_not_write(n.as_str()) && !lines.iter().any(|l| l.name == n.as_str())
+            })
             .cloned()
             .collect();
         for name in gone {
             wire.remove(name.as_str());
         }
-        let mut seen: Vec<&str> = Vec::new();
-        for line in list.iter() {
-            if !seen.contains(&line.name.as_str()) && !hook_may_not_write(&line.name) {
-                seen.push(&line.name);
-                sync_name(wire, list, &line.name)?;
+        let mut seen: Vec<String> = Vec::new();
+        for at in 0..lines.len() {
+            let name = &lines[at].name;
+            if !seen.contains(name) && !hook_may_not_write(name) {
+                let name = name.clone();
+                sync_name(wire, &mut lines, &name)?;
+                seen.push(name);
             }
         }
         return Ok(());
     };
-    for name in changed {
-        if !hook_may_not_write(name) {
-            sync_name(wire, list, name)?;
+    for (at, name) in changed.iter().enumerate() {
+        // Each name once: its lines have moved onto the wire.
+        if !hook_may_not_write(name) && !changed[..at].contains(name) {
+            sync_name(wire, &mut lines, name)?;
         }
     }
     Ok(())
@@ -274,11 +287,19 @@ fn hook_may_not_write(name: &str) -> bool {
     limits::is_disallowed(name) || wire::is_proxy_owned(name)
 }
 
-/// Makes the wire's lines of `name` (lowercase) the list's, unless they already are.
-fn sync_name(wire: &mut impl WireHeaders, list: &HeaderList, name: &str) -> pingora::Result<()> {
+/// Makes the wire's lines of `name` (lowercase) the list's, unless they already are; the lines
+/// of `name` in `lines` are moved out (each name is synced once).
+fn sync_name(
+    wire: &mut impl WireHeaders,
+    lines: &mut [HeaderLine],
+    name: &str,
+) -> pingora::Result<()> {
     let on_wire = wire.map().get_all(name);
     let present = on_wire.iter().next().is_some();
-    let want = list.get(name).map(|l| l.value.as_bytes());
+    let want = lines
+        .iter()
+        .filter(|l| l.name == name)
+        .map(|l| l.value.as_bytes());
     if on_wire.iter().map(|h| h.as_bytes()).eq(want) {
         return Ok(());
     }
@@ -286,8 +307,8 @@ fn sync_name(wire: &mut impl WireHeaders, list: &HeaderList, name: &str) -> ping
     if present {
         wire.remove(name);
     }
-    for l in list.get(name) {
-        wire.append(l.key.clone(), &l.value)?;
+    for l in lines.iter_mut().filter(|l| l.name == name) {
+        wire.append(std::mem::take(&mut l.key), std::mem::take(&mut l.value))?;
     }
     Ok(())
 }
@@ -332,4 +353,100 @@ pub fn generated_header(resp: &CfResponse, body_len: usize) -> pingora::Result<R
     }
     header.insert_header("content-length", body_len.to_string())?;
     Ok(header)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A response on the wire: names in their own case, a repeated header, a hidden line.
+    fn wire() -> ResponseHeader {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        for (k, v) in [
+            ("Content-Type", "text/html"),
+            ("Set-Cookie", "a=1"),
+            ("Connection", "keep-alive"),
+            ("Set-Cookie", "b=2"),
+        ] {
+            h.append_header(k.to_string(), v).unwrap();
+        }
+        h
+    }
+
+    fn lines(h: &ResponseHeader) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        h.each_line(&mut |k, v| {
+            out.push((
+                String::from_utf8(k.to_vec()).unwrap(),
+                v.to_str().unwrap().to_string(),
+            ))
+        });
+        out
+    }
+
+    fn changed(names: &[&str]) -> HeaderEdits {
+        HeaderEdits {
+            changed: Some(names.iter().map(|n| n.to_string()).collect()),
+            read_only_before: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn changed_names_take_the_lists_lines_with_their_keys_and_others_stay() {
+        let mut h = wire();
+        let mut list = visible_response_headers(&h);
+        list.set("set-cookie".into(), [("Set-Cookie".into(), "c=3".into())]);
+        list.append("x-frame-options", "", "DENY");
+        // The list still holds content-type: a name not in `changed` is not rewritten.
+        apply_headers(&mut h, list, &changed(&["set-cookie", "x-frame-options"])).unwrap();
+        assert_eq!(
+            lines(&h),
+            [
+                ("Content-Type", "text/html"),
+                ("Connection", "keep-alive"),
+                ("Set-Cookie", "c=3"),
+                ("X-Frame-Options", "DENY"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+    }
+
+    #[test]
+    fn a_name_listed_twice_as_changed_is_written_once() {
+        let mut h = wire();
+        let mut list = visible_response_headers(&h);
+        list.append("x-a", "X-A", "1");
+        list.append("x-a", "X-A", "2");
+        apply_headers(&mut h, list, &changed(&["x-a", "x-a"])).unwrap();
+        let values: Vec<_> = h.headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+    }
+
+    #[test]
+    fn a_map_of_the_hooks_own_replaces_every_visible_name_and_keeps_hidden_lines() {
+        let mut h = wire();
+        let mut list = HeaderList::new();
+        list.append("set-cookie", "set-cookie", "z=9");
+        list.append("x-new", "", "1");
+        list.append("set-cookie", "set-cookie", "y=8");
+        apply_headers(&mut h, list, &HeaderEdits::replaced()).unwrap();
+        assert_eq!(
+            lines(&h),
+            [
+                ("Connection", "keep-alive"),
+                ("set-cookie", "z=9"),
+                ("set-cookie", "y=8"),
+                ("X-New", "1"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+    }
+
+    #[test]
+    fn a_value_the_wire_cannot_carry_is_refused() {
+        let mut h = wire();
+        let mut list = HeaderList::new();
+        list.append("x-bad", "X-Bad", "a\r\nb");
+        assert!(apply_headers(&mut h, list, &changed(&["x-bad"])).is_err());
+    }
 }

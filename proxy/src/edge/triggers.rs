@@ -317,7 +317,7 @@ impl Triggers {
                     } else {
                         Ok(())
                     }
-                    .and_then(|()| event_wire::apply_headers(req, &changed.headers, &header_edits));
+                    .and_then(|()| event_wire::apply_headers(req, changed.headers, &header_edits));
                     if let Err(e) = applied {
                         let e = invalid(&assoc.function, et, e);
                         send_hook_error(session, ctx, &e).await?;
@@ -410,7 +410,7 @@ impl Triggers {
                 outcome,
                 header_edits,
             } = called?;
-            let HookOutcome::Response(changed) = outcome else {
+            let HookOutcome::Response(mut changed) = outcome else {
                 unreachable!("validation only lets a response through for response triggers")
             };
             if changed.status != header.status.as_u16() {
@@ -421,7 +421,8 @@ impl Triggers {
                     .set_reason_phrase(Some(&changed.status_description))
                     .map_err(invalid)?;
             }
-            event_wire::apply_headers(header, &changed.headers, &header_edits).map_err(invalid)?;
+            let headers = std::mem::take(&mut changed.headers);
+            event_wire::apply_headers(header, headers, &header_edits).map_err(invalid)?;
             let body = event_wire::response_body(&changed);
             if let Some(b) = &body {
                 header.remove_header("transfer-encoding");
