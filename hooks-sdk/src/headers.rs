@@ -10,6 +10,7 @@ use std::rc::Rc;
 use edge_event::HeaderList;
 
 use crate::bindings::edge::hooks::types as wit;
+use crate::kept_buffers;
 
 /// One header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,17 +62,26 @@ impl Host {
     /// Sends the queued edits to the host map in one call: through the owning request or
     /// response while no `headers` handle was needed (one call, nothing to drop).
     fn send(&self) {
-        let mut pending = self.pending.borrow_mut();
-        if pending.is_empty() {
+        if self.pending.borrow().is_empty() {
             return;
         }
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
         match (&self.owner, self.map.get()) {
             (_, Some(map)) => map.apply(&pending),
             (Some(Owner::Request(r)), None) => r.edit_headers(&pending),
             (Some(Owner::Response(r)), None) => r.edit_headers(&pending),
             (None, None) => self.map().apply(&pending),
         }
-        pending.clear();
+        kept_buffers::keep(pending);
+    }
+
+    /// Queues `edit`, in a kept edit list when none is queued yet.
+    fn queue(&mut self, edit: wit::HeaderEdit) {
+        let pending = self.pending.get_mut();
+        if pending.capacity() == 0 {
+            *pending = kept_buffers::edit_list();
+        }
+        pending.push(edit);
     }
 
     /// The map, with every queued edit sent.
@@ -183,20 +193,24 @@ impl Headers {
 
     /// Sets `name` to the single `value` (replacing every existing line).
     pub fn set(&mut self, name: &str, value: &str) {
-        self.set_all(
-            name,
-            vec![Header {
-                key: String::new(),
-                value: value.to_string(),
-            }],
-        );
+        match &mut self.inner {
+            Inner::Host(h) => {
+                let mut lines = kept_buffers::line_list();
+                lines.push(wit::Header {
+                    key: String::new(),
+                    value: kept_buffers::string(value),
+                });
+                h.queue(wit::HeaderEdit::Set((kept_buffers::string(name), lines)))
+            }
+            Inner::Local(list) => list.set(name.to_string(), [(String::new(), value.to_string())]),
+        }
     }
 
     /// Replaces every line of `name` with `lines` (empty removes the header).
     pub fn set_all(&mut self, name: &str, lines: Vec<Header>) {
         match &mut self.inner {
-            Inner::Host(h) => h.pending.get_mut().push(wit::HeaderEdit::Set((
-                name.to_string(),
+            Inner::Host(h) => h.queue(wit::HeaderEdit::Set((
+                kept_buffers::string(name),
                 lines.into_iter().map(to_wit).collect(),
             ))),
             Inner::Local(list) => list.set(
@@ -208,26 +222,22 @@ impl Headers {
 
     /// Adds one line of `name` after the existing ones.
     pub fn append(&mut self, name: &str, value: &str) {
-        let line = Header {
-            key: String::new(),
-            value: value.to_string(),
-        };
         match &mut self.inner {
-            Inner::Host(h) => h
-                .pending
-                .get_mut()
-                .push(wit::HeaderEdit::Append((name.to_string(), to_wit(line)))),
-            Inner::Local(list) => list.append(name, &line.key, &line.value),
+            Inner::Host(h) => {
+                let line = wit::Header {
+                    key: String::new(),
+                    value: kept_buffers::string(value),
+                };
+                h.queue(wit::HeaderEdit::Append((kept_buffers::string(name), line)))
+            }
+            Inner::Local(list) => list.append(name, "", value),
         }
     }
 
     /// Removes every line of `name`.
     pub fn remove(&mut self, name: &str) {
         match &mut self.inner {
-            Inner::Host(h) => h
-                .pending
-                .get_mut()
-                .push(wit::HeaderEdit::Delete(name.to_string())),
+            Inner::Host(h) => h.queue(wit::HeaderEdit::Delete(kept_buffers::string(name))),
             Inner::Local(list) => list.delete(name),
         }
     }

@@ -81,6 +81,7 @@ mod error;
 mod event;
 mod headers;
 mod json_function;
+mod kept_buffers;
 mod query;
 mod testing;
 
