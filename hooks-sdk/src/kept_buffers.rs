@@ -84,3 +84,37 @@ pub(crate) fn keep(mut edits: Vec<wit::HeaderEdit>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str, value: String) -> wit::HeaderEdit {
+        let line = wit::Header {
+            key: String::new(),
+            value,
+        };
+        wit::HeaderEdit::Set((name.to_string(), vec![line]))
+    }
+
+    #[test]
+    fn the_buffers_of_sent_edits_serve_the_next_ones() {
+        let value = String::with_capacity(100);
+        let edits = vec![set("x-a", value)];
+        let edits_capacity = edits.capacity();
+        keep(edits);
+        assert_eq!(edit_list().capacity(), edits_capacity);
+        assert_eq!(line_list().capacity(), 1);
+        // The value's buffer (the largest) and the name's are both kept, emptied.
+        let kept: Vec<String> = (0..2).map(|_| string("")).collect();
+        assert!(kept.iter().any(|s| s.capacity() == 100));
+        assert!(kept.iter().all(String::is_empty));
+    }
+
+    #[test]
+    fn a_huge_buffer_is_not_kept() {
+        keep(vec![set("x-a", String::with_capacity(MAX_KEPT_BYTES + 1))]);
+        let kept: Vec<String> = (0..2).map(|_| string("")).collect();
+        assert!(kept.iter().all(|s| s.capacity() <= MAX_KEPT_BYTES));
+    }
+}
