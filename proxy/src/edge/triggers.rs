@@ -18,7 +18,9 @@ use super::held_body::HeldBody;
 use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::{request_body, respond};
-use crate::hooks::{HookError, HookRegistry, LentHeaders, LentMaps, Trigger, Validated};
+use crate::hooks::{
+    CallMeters, HookError, HookRegistry, LentHeaders, LentMaps, Trigger, Validated,
+};
 use crate::observe::Metrics;
 use crate::origins::{LocalBody, LocalResponse};
 use edge_event::limits;
@@ -66,7 +68,7 @@ impl Triggers {
             .expect("config validated function names");
         let (result, report) = function.invoke_lending(event, lent).await;
         let name = function.name();
-        let meters = self.metrics.function(name);
+        let meters = function.meters(|| self.metrics.function(name) as Arc<dyn CallMeters>);
         meters.invoked(et);
         if let Some(r) = &report {
             meters.observe_hook(r);

@@ -23,6 +23,7 @@ use super::in_flight::InFlight;
 use super::lane::CpuBudgetExceeded;
 use super::lent::LentMaps;
 use super::memory_budget::{BudgetExhausted, IdleEnvironments};
+use super::meters::{CallMeters, MetersSlot};
 use super::prepared::Prepared;
 use super::state::{CapturedOutput, HookState};
 use crate::config::{FunctionConfig, Isolation};
@@ -60,6 +61,8 @@ pub struct HookFunction {
     budgets: Arc<NodeBudgets>,
     /// Told whenever this function's wasm may run (instantiation, calls), so the epoch ticks.
     ticker: Arc<EpochTicker>,
+    /// Its meters, once a call has resolved them.
+    meters: MetersSlot,
 }
 
 /// How a cold start failed.
@@ -109,6 +112,7 @@ impl HookFunction {
             me: me.clone(),
             budgets,
             ticker,
+            meters: MetersSlot::new(),
         });
         let idle: Weak<HookFunction> = Arc::downgrade(&function);
         function.budgets.memory.register(idle);
@@ -128,6 +132,11 @@ impl HookFunction {
     /// The function's name.
     pub fn name(&self) -> &str {
         &self.config.name
+    }
+
+    /// The meters observing this function's calls: `resolve`d by the first call, kept after.
+    pub fn meters(&self, resolve: impl FnOnce() -> Arc<dyn CallMeters>) -> &dyn CallMeters {
+        &**self.meters.get_or_init(resolve)
     }
 
     /// Runs the function on `event`, returning the validated outcome and what it cost. The

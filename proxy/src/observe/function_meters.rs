@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use prometheus::{Counter, CounterVec, Histogram, HistogramVec, IntCounter, IntCounterVec};
 
-use crate::hooks::Report;
+use crate::hooks::{CallMeters, Report};
 use edge_event::EventType;
 
 /// The metric families a function's series belong to.
@@ -48,8 +48,23 @@ impl FunctionMeters {
         }
     }
 
-    /// Counts one hook invocation at `et`.
-    pub fn invoked(&self, et: EventType) {
+    /// Meters one invocation as Lambda bills it.
+    pub fn observe_billing(&self, report: &Report) {
+        self.billed_requests
+            .get_or_init(|| {
+                self.families
+                    .billed_requests
+                    .with_label_values(&[&self.name])
+            })
+            .inc();
+        self.gb_seconds
+            .get_or_init(|| self.families.gb_seconds.with_label_values(&[&self.name]))
+            .inc_by(report.gb_seconds());
+    }
+}
+
+impl CallMeters for FunctionMeters {
+    fn invoked(&self, et: EventType) {
         let index = EventType::ALL
             .iter()
             .position(|e| *e == et)
@@ -63,8 +78,7 @@ impl FunctionMeters {
             .inc();
     }
 
-    /// Records what a hook call cost: its duration, CPU, slow-lane move and billing.
-    pub fn observe_hook(&self, report: &Report) {
+    fn observe_hook(&self, report: &Report) {
         self.duration
             .get_or_init(|| self.families.duration.with_label_values(&[&self.name]))
             .observe(report.duration.as_secs_f64());
@@ -77,20 +91,6 @@ impl FunctionMeters {
                 .inc();
         }
         self.observe_billing(report);
-    }
-
-    /// Meters one invocation as Lambda bills it.
-    pub fn observe_billing(&self, report: &Report) {
-        self.billed_requests
-            .get_or_init(|| {
-                self.families
-                    .billed_requests
-                    .with_label_values(&[&self.name])
-            })
-            .inc();
-        self.gb_seconds
-            .get_or_init(|| self.families.gb_seconds.with_label_values(&[&self.name]))
-            .inc_by(report.gb_seconds());
     }
 }
 
