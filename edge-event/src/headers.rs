@@ -157,17 +157,23 @@ impl IntoIterator for HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    // Lowercased whole, then each word's first byte raised: a hook setting a header by name
-    // pays for this on every edit, and a character at a time cost more than the edit.
-    let mut key = name.to_ascii_lowercase();
-    let mut at = 0;
-    for word in name.split('-') {
-        if let Some(first) = key.get_mut(at..at + 1) {
-            first.make_ascii_uppercase();
-        }
-        at += word.len() + 1;
-    }
-    key
+    // One pass, no search: a hook setting a header by name pays for this on every edit. Each
+    // word's first byte raised, the others lowered; ASCII case changes leave the bytes of other
+    // characters as they are, so the text stays UTF-8.
+    let mut word_start = true;
+    let key = name
+        .bytes()
+        .map(|b| {
+            let out = if word_start {
+                b.to_ascii_uppercase()
+            } else {
+                b.to_ascii_lowercase()
+            };
+            word_start = b == b'-';
+            out
+        })
+        .collect();
+    String::from_utf8(key).expect("ASCII case changes keep UTF-8 valid")
 }
 
 #[cfg(test)]
