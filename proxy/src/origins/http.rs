@@ -39,6 +39,10 @@ pub struct HttpUpstream {
     balancer: Balancer,
     /// The active health checks, if configured.
     checks: Option<HealthChecks>,
+    /// The one server of an origin that has one and no health checks: nothing to choose, so no
+    /// trip through the balancer (a hash of the server's identity and a readiness lookup per
+    /// request).
+    only: Option<PeerAddr>,
     /// Set once the checks run; they end when the upstream is dropped.
     checking: std::sync::OnceLock<watch::Sender<bool>>,
 }
@@ -77,11 +81,20 @@ impl HttpUpstream {
                 (Balancer::Consistent(lb), s)
             }
         };
+        let backends = match &balancer {
+            Balancer::RoundRobin(lb) => lb.backends().get_backend(),
+            Balancer::Consistent(lb) => lb.backends().get_backend(),
+        };
+        let only = match (backends.len(), &checks) {
+            (1, None) => backends.first().map(|b| b.addr.clone()),
+            _ => None,
+        };
         Ok(HttpUpstream {
             name: name.to_string(),
             config: config.clone(),
             balancer,
             checks,
+            only,
             checking: std::sync::OnceLock::new(),
         })
     }
@@ -116,9 +129,14 @@ impl HttpUpstream {
         hash_key: &[u8],
         tried: &[SocketAddr],
     ) -> Result<Box<HttpPeer>, UpstreamError> {
-        let accept = |b: &Backend, healthy: bool| {
-            healthy && b.addr.as_inet().is_none_or(|a| !tried.contains(a))
-        };
+        let untried = |addr: &PeerAddr| addr.as_inet().is_none_or(|a| !tried.contains(a));
+        if let Some(addr) = &self.only {
+            return match untried(addr) {
+                true => Ok(Box::new(self.peer(addr.clone()))),
+                false => Err(UpstreamError::NoHealthyServer(self.name.clone())),
+            };
+        }
+        let accept = |b: &Backend, healthy: bool| healthy && untried(&b.addr);
         let backend = match &self.balancer {
             Balancer::RoundRobin(lb) => lb.select_with(hash_key, MAX_SELECTION_STEPS, accept),
             Balancer::Consistent(lb) => lb.select_with(hash_key, MAX_SELECTION_STEPS, accept),
@@ -187,5 +205,68 @@ impl Drop for HttpUpstream {
         if let Some(checking) = self.checking.get() {
             let _ = checking.send(true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HealthCheck;
+    use std::time::Duration;
+
+    fn origin(servers: &[&str], health_check: Option<HealthCheck>) -> HttpUpstream {
+        let config = HttpOrigin {
+            servers: servers.iter().map(|s| s.to_string()).collect(),
+            tls: false,
+            sni: None,
+            verify: true,
+            host_header: None,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            balance: Balance::RoundRobin,
+            health_check,
+        };
+        HttpUpstream::new("o", &config).unwrap()
+    }
+
+    fn chosen(upstream: &HttpUpstream, tried: &[SocketAddr]) -> Option<String> {
+        upstream
+            .select(b"/", tried)
+            .ok()
+            .map(|peer| peer._address.to_string())
+    }
+
+    #[test]
+    fn a_lone_server_is_chosen_until_it_was_tried() {
+        let upstream = origin(&["127.0.0.1:9001"], None);
+        assert_eq!(chosen(&upstream, &[]).as_deref(), Some("127.0.0.1:9001"));
+        let tried = ["127.0.0.1:9001".parse().unwrap()];
+        assert_eq!(chosen(&upstream, &tried), None);
+    }
+
+    #[test]
+    fn with_two_servers_the_untried_one_is_chosen() {
+        let upstream = origin(&["127.0.0.1:9001", "127.0.0.1:9002"], None);
+        let tried = ["127.0.0.1:9001".parse().unwrap()];
+        for _ in 0..4 {
+            assert_eq!(chosen(&upstream, &tried).as_deref(), Some("127.0.0.1:9002"));
+        }
+        let both = [tried[0], "127.0.0.1:9002".parse().unwrap()];
+        assert_eq!(chosen(&upstream, &both), None);
+    }
+
+    #[test]
+    fn a_lone_checked_server_is_chosen_by_the_balancer() {
+        let check = HealthCheck {
+            kind: HealthCheckKind::Tcp,
+            interval: Duration::from_secs(60),
+        };
+        let upstream = origin(&["127.0.0.1:9001"], Some(check));
+        assert!(
+            upstream.only.is_none(),
+            "its health decides, not the shortcut"
+        );
+        assert_eq!(chosen(&upstream, &[]).as_deref(), Some("127.0.0.1:9001"));
     }
 }
