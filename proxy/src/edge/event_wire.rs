@@ -443,10 +443,29 @@ mod tests {
     }
 
     #[test]
-    fn a_value_the_wire_cannot_carry_is_refused() {
-        let mut h = wire();
-        let mut list = HeaderList::new();
-        list.append("x-bad", "X-Bad", "a\r\nb");
-        assert!(apply_headers(&mut h, list, &changed(&["x-bad"])).is_err());
+    fn every_value_the_wire_cannot_carry_is_refused() {
+        // Every control byte but tab, and DEL, anywhere in the value.
+        let bad = (0u8..0x20).filter(|&b| b != b'\t').chain([0x7f]);
+        for byte in bad {
+            for value in [format!("{}", byte as char), format!("a{}b", byte as char)] {
+                let mut h = wire();
+                let mut list = HeaderList::new();
+                list.append("x-bad", "X-Bad", &value);
+                let result = apply_headers(&mut h, list, &changed(&["x-bad"]));
+                assert!(result.is_err(), "byte {byte:#04x} reached the wire");
+                assert!(h.headers.get("x-bad").is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn every_name_the_wire_cannot_carry_is_refused() {
+        for key in ["a b", "a:b", "a\r\nb", "a\0", "é"] {
+            let mut h = wire();
+            let mut list = HeaderList::new();
+            list.append("x-bad", key, "v");
+            let result = apply_headers(&mut h, list, &changed(&["x-bad"]));
+            assert!(result.is_err(), "key {key:?} reached the wire");
+        }
     }
 }
