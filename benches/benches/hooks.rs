@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use edge_benches::time_each;
+use edge_benches::{time_each, Evictor};
 use edge_event::{limits, CfEvent, HookOutcome};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire::{apply_headers, LentHeader};
@@ -200,13 +200,10 @@ fn invocations(c: &mut Criterion) {
             let f = f.clone();
             let event = event.clone();
             async move {
-                let mut other_work = vec![0u8; EVICTED_BYTES];
+                let mut evictor = Evictor::new();
                 let mut timed = Duration::ZERO;
                 for _ in 0..iters {
-                    for i in (0..other_work.len()).step_by(64) {
-                        other_work[i] = other_work[i].wrapping_add(1);
-                    }
-                    std::hint::black_box(&other_work);
+                    evictor.evict();
                     let event = event.clone();
                     let started = Instant::now();
                     let (result, _) = f.invoke(event).await;
@@ -219,10 +216,6 @@ fn invocations(c: &mut Criterion) {
     });
     group.finish();
 }
-
-/// Bytes written between two timed invocations of the evicted-caches case: twice the last-level
-/// cache of the machine in `benches/README.md` (8 MiB L3), so the call finds nothing cached.
-const EVICTED_BYTES: usize = 16 << 20;
 
 /// `event`'s headers as Pingora holds them on the wire (names in the sample's case), taken out
 /// of the event, whose lists are left empty as the proxy leaves them when it lends its maps.

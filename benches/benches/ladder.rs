@@ -9,7 +9,10 @@
 //! - `3`: + one scalar read (the uri); `4`: + one header read (`get-first`); `5`: + one header
 //!   write;
 //! - `6`: the header-write rung as a trigger runs it: Pingora's request header lent to the
-//!   call in place of the event's list, taken back, and the hook's edit made on it.
+//!   call in place of the event's list, taken back, and the hook's edit made on it;
+//! - `-evicted` (rows 1a, 1b, 2): the same call after 16 MiB of other work evicted the caches,
+//!   as a request's other work does in part between two hook calls: what of a cold call is the
+//!   engine's own, and what the proxy's invocation adds.
 //!
 //! Each invocation's event is cloned outside the timed part (each call is timed on its own). Run:
 //! `cargo bench -p edge-benches --bench ladder`. Figures: `benches/README.md`.
@@ -21,7 +24,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use edge_benches::time_each;
+use edge_benches::{time_each, Evictor};
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire::{self, LentHeader};
@@ -85,6 +88,21 @@ fn empty_export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                     })
                 })
             });
+            group.bench_function("1b-empty-export-async-evicted", |b| {
+                b.iter_custom(|iters| {
+                    let mut evictor = Evictor::new();
+                    rt.block_on(async {
+                        let mut timed = Duration::ZERO;
+                        for _ in 0..iters {
+                            evictor.evict();
+                            let started = Instant::now();
+                            run.call_async(&mut store, ()).await.unwrap();
+                            timed += started.elapsed();
+                        }
+                        timed
+                    })
+                })
+            });
         } else {
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
             let instance = linker.instantiate(&mut store, &component).unwrap();
@@ -93,6 +111,19 @@ fn empty_export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 .unwrap();
             group.bench_function("1a-empty-export-sync", |b| {
                 b.iter(|| run.call(&mut store, ()).unwrap())
+            });
+            group.bench_function("1a-empty-export-sync-evicted", |b| {
+                b.iter_custom(|iters| {
+                    let mut evictor = Evictor::new();
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        evictor.evict();
+                        let started = Instant::now();
+                        run.call(&mut store, ()).unwrap();
+                        timed += started.elapsed();
+                    }
+                    timed
+                })
             });
         }
     }
@@ -136,6 +167,24 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             })
         });
     }
+    // Row 2 again with the caches evicted before each call (beside rows 1a and 1b's).
+    let f = registry.get("nothing").unwrap().clone();
+    group.bench_function("2-hook-nothing-evicted", |b| {
+        b.iter_custom(|iters| {
+            let mut evictor = Evictor::new();
+            rt.block_on(time_each(
+                iters,
+                || {
+                    evictor.evict();
+                    event.clone()
+                },
+                |event| async {
+                    let (result, _) = f.invoke(event).await;
+                    result.unwrap_or_else(|e| panic!("nothing fails: {e}"))
+                },
+            ))
+        })
+    });
     // Row 6: the header-write rung as a trigger runs it: the request's header lent in place of
     // the event's list (left empty), taken back after the call, the edit made on it.
     let f = registry.get("header-write").unwrap().clone();

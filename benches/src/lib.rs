@@ -25,3 +25,35 @@ where
     }
     timed
 }
+
+/// Bytes an [`Evictor`] writes between two timed calls: twice the last-level cache of the
+/// machine in `README.md` (8 MiB L3), so a call finds nothing of its own cached.
+pub const EVICTED_BYTES: usize = 16 << 20;
+
+/// Other work between two timed calls, taken to the extreme: the proxy's request handling
+/// evicts part of what a hook call touches before the next call; this evicts all of it.
+pub struct Evictor {
+    other_work: Vec<u8>,
+}
+
+impl Evictor {
+    pub fn new() -> Self {
+        Evictor {
+            other_work: vec![0; EVICTED_BYTES],
+        }
+    }
+
+    /// Writes one byte per cache line of the whole buffer.
+    pub fn evict(&mut self) {
+        for i in (0..self.other_work.len()).step_by(64) {
+            self.other_work[i] = self.other_work[i].wrapping_add(1);
+        }
+        std::hint::black_box(&self.other_work);
+    }
+}
+
+impl Default for Evictor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
