@@ -5,10 +5,12 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
 use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
@@ -19,7 +21,8 @@ use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::{request_body, respond};
 use crate::hooks::{
-    CallMeters, HookError, HookRegistry, LentHeaders, LentMaps, Trigger, Validated,
+    CallMeters, HookError, HookFunction, HookRegistry, LentHeaders, LentMaps, Report, Trigger,
+    Validated,
 };
 use crate::observe::Metrics;
 use crate::origins::{LocalBody, LocalResponse};
@@ -53,20 +56,36 @@ impl Triggers {
     /// Runs `function` (the one associated with `event`'s trigger), with the header maps
     /// `lent` in place of the event's lists, metrics, and the `REPORT` and error log lines
     /// naming `request_id` (the event's, lent by the caller: the event itself moves into the
-    /// call).
-    async fn call_hook(
-        &self,
-        hooks: &HookRegistry,
+    /// call). Not an `async fn`: the event and maps move into the invocation's future here and
+    /// the accounting after it is a plain function mapped over it, so the returned future is the
+    /// invocation's and a few references (an `async` body would keep its arguments, and the
+    /// invocation once more while awaiting it: 1 KB more per call, copied with the future).
+    fn call_hook<'a>(
+        &'a self,
+        hooks: &'a HookRegistry,
         function: &str,
         event: CfEvent,
         lent: LentMaps,
-        request_id: &str,
-    ) -> Result<Validated, HookError> {
+        request_id: &'a str,
+    ) -> impl Future<Output = Result<Validated, HookError>> + Send + 'a {
         let et = event.config.event_type;
         let function = hooks
             .get(function)
             .expect("config validated function names");
-        let (result, report) = function.invoke_lending(event, lent).await;
+        function
+            .invoke_lending(event, lent)
+            .map(move |(result, report)| self.account(function, et, request_id, result, report))
+    }
+
+    /// Meters a finished call and logs its `REPORT` line (and its failure); returns its result.
+    fn account(
+        &self,
+        function: &HookFunction,
+        et: EventType,
+        request_id: &str,
+        result: Result<Validated, HookError>,
+        report: Option<Report>,
+    ) -> Result<Validated, HookError> {
         let name = function.name();
         let meters = function.meters(|| self.metrics.function(name) as Arc<dyn CallMeters>);
         meters.invoked(et);
@@ -238,7 +257,7 @@ impl Triggers {
             lent.put_back(session, ctx);
             match called {
                 Err(e) => {
-                    send_hook_error(session, ctx, &e).await?;
+                    Box::pin(send_hook_error(session, ctx, &e)).await?;
                     Ok(RequestStep::Done)
                 }
                 Ok(Validated {
@@ -250,7 +269,7 @@ impl Triggers {
                         Ok(header) => header,
                         Err(e) => {
                             let e = invalid(&assoc.function, et, e);
-                            send_hook_error(session, ctx, &e).await?;
+                            Box::pin(send_hook_error(session, ctx, &e)).await?;
                             return Ok(RequestStep::Done);
                         }
                     };
@@ -270,9 +289,9 @@ impl Triggers {
                     }
                     if et == EventType::ViewerRequest {
                         // CloudFront runs no other trigger for a viewer-request generated response.
-                        respond::local(session, &ctx.request_id, response).await?;
+                        Box::pin(respond::local(session, &ctx.request_id, response)).await?;
                     } else {
-                        self.send_local(session, ctx, response, false).await?;
+                        Box::pin(self.send_local(session, ctx, response, false)).await?;
                     }
                     Ok(RequestStep::Done)
                 }
@@ -287,7 +306,7 @@ impl Triggers {
                                 trigger: Trigger::Edge(et),
                                 reason,
                             };
-                            send_hook_error(session, ctx, &e).await?;
+                            Box::pin(send_hook_error(session, ctx, &e)).await?;
                             return Ok(RequestStep::Done);
                         }
                     }
@@ -322,7 +341,7 @@ impl Triggers {
                     .and_then(|()| event_wire::apply_headers(req, changed.headers, &header_edits));
                     if let Err(e) = applied {
                         let e = invalid(&assoc.function, et, e);
-                        send_hook_error(session, ctx, &e).await?;
+                        Box::pin(send_hook_error(session, ctx, &e)).await?;
                         return Ok(RequestStep::Done);
                     }
                     Ok(RequestStep::Continue)
