@@ -10,7 +10,7 @@
 //!   write;
 //! - `6`: the header-write rung as a trigger runs it: Pingora's request header lent to the
 //!   call in place of the event's list, taken back, and the hook's edit made on it;
-//! - `-evicted` (rows 1a, 1b, 2): the same call after 16 MiB of other work evicted the caches,
+//! - `-evicted` (rows 1a, 1b, 2): the same call after 16 MiB of other work evicted L1 and L2,
 //!   as a request's other work does in part between two hook calls: what of a cold call is the
 //!   engine's own, and what the proxy's invocation adds.
 //!

@@ -220,6 +220,8 @@ impl Triggers {
         let generation = ctx.generation.clone();
         // Boxed: the hook call's state is kilobytes, and inline it would make every request's
         // phase futures that large (Pingora moves them into a box per request), hooks or not.
+        // The paths that answer the viewer here (a failed hook, a generated response) are boxed
+        // in turn where they run: inline they would size this box, built on every hook call.
         Box::pin(async move {
             let behavior = generation.behavior(ctx.behavior).expect("routed");
             let assoc = behavior.hooks.get(et).expect("checked above");
