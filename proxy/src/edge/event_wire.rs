@@ -355,22 +355,29 @@ pub fn generated_header(resp: &CfResponse, body_len: usize) -> pingora::Result<R
     Ok(header)
 }
 
+/// A 200 response on the wire with `lines` in order, names in their own case: the fixture of
+/// the tests that lend or rewrite a wire header.
+#[cfg(test)]
+pub(crate) fn wire_response(lines: &[(&str, &str)]) -> ResponseHeader {
+    let mut h = ResponseHeader::build(200, None).unwrap();
+    for (k, v) in lines {
+        h.append_header(k.to_string(), *v).unwrap();
+    }
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// A response on the wire: names in their own case, a repeated header, a hidden line.
     fn wire() -> ResponseHeader {
-        let mut h = ResponseHeader::build(200, None).unwrap();
-        for (k, v) in [
+        wire_response(&[
             ("Content-Type", "text/html"),
             ("Set-Cookie", "a=1"),
             ("Connection", "keep-alive"),
             ("Set-Cookie", "b=2"),
-        ] {
-            h.append_header(k.to_string(), v).unwrap();
-        }
-        h
+        ])
     }
 
     fn lines(h: &ResponseHeader) -> Vec<(String, String)> {

@@ -282,24 +282,20 @@ pub(crate) struct HostResponseData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edge::event_wire::{visible_response_headers, LentHeader};
+    use crate::edge::event_wire::{visible_response_headers, wire_response, LentHeader};
     use pingora::http::ResponseHeader;
 
     /// An origin's response as the wire has it: names in their own case, a repeated header, and
     /// a line hooks never see.
     fn origin_response() -> ResponseHeader {
-        let mut h = ResponseHeader::build(200, None).unwrap();
-        for (k, v) in [
+        wire_response(&[
             ("Content-Type", "text/html"),
             ("Set-Cookie", "a=1"),
             ("Connection", "keep-alive"),
             ("X-Trace", "t1"),
             ("Set-Cookie", "b=2"),
             ("Vary", "Accept"),
-        ] {
-            h.append_header(k.to_string(), v).unwrap();
-        }
-        h
+        ])
     }
 
     fn edit(map: &mut HostHeaderMap, step: &(&str, &str, &str)) {
