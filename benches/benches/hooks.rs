@@ -135,6 +135,8 @@ fn invocations(c: &mut Criterion) {
         let mut event = CfEvent::from_aws_json(json).unwrap();
         limits::hide_disallowed(&mut event);
         let (request, response) = wire_headers(&mut event);
+        // The trigger's own copy of the request id, lent to each call.
+        let request_id = event.config.request_id.clone();
         group.bench_function(format!("{bench}/{trigger}/warm-lent"), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(time_each(
@@ -147,7 +149,7 @@ fn invocations(c: &mut Criterion) {
                             request: Some(request.clone()),
                             response: response.clone().map(|r| r as Arc<dyn LentHeaders>),
                         };
-                        let (result, _) = f.invoke_lending(event, maps).await;
+                        let (result, _) = f.invoke_lending(event, maps, &request_id).await;
                         let mut request = request.take_back().expect("lent back");
                         let mut response = response.and_then(|r| r.take_back());
                         let mut validated = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));

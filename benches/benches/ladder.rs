@@ -194,6 +194,8 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     }
     let mut bare = event.clone();
     bare.request.headers = Default::default();
+    // The trigger's own copy of the request id, lent to each call.
+    let request_id = bare.config.request_id.clone();
     group.bench_function("6-hook-header-write-lent", |b| {
         b.iter_custom(|iters| {
             rt.block_on(time_each(
@@ -205,7 +207,7 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                         request: Some(lent.clone()),
                         response: None,
                     };
-                    let (result, _) = f.invoke_lending(event, maps).await;
+                    let (result, _) = f.invoke_lending(event, maps, &request_id).await;
                     let mut viewer = lent.take_back().expect("lent back");
                     let mut validated =
                         result.unwrap_or_else(|e| panic!("header-write fails: {e}"));

@@ -73,7 +73,7 @@ impl Triggers {
             .get(function)
             .expect("config validated function names");
         function
-            .invoke_lending(event, lent)
+            .invoke_lending(event, lent, request_id)
             .map(move |(result, report)| self.account(function, et, request_id, result, report))
     }
 

@@ -73,11 +73,14 @@ pub(super) struct Call {
     /// Memory the environment had asked for before the call (all that is known of a call that
     /// timed out, whose environment is dropped with it).
     peak_before: usize,
+    /// When the call started: its duration's and its first poll's start.
+    started: Instant,
 }
 
 impl Call {
-    /// Prepares `env` for a call: epoch deadline, CPU meter at zero.
-    pub(super) fn start(env: &mut Environment) -> Call {
+    /// Prepares `env` for a call started at `started` (read by the caller, who needed the
+    /// time already): epoch deadline, CPU meter at zero.
+    pub(super) fn start(env: &mut Environment, started: Instant) -> Call {
         env.store.set_epoch_deadline(1);
         let state = env.store.data();
         state.cpu.reset();
@@ -85,6 +88,7 @@ impl Call {
             output: state.output.clone(),
             cpu: state.cpu.clone(),
             peak_before: state.limiter.peak,
+            started,
         }
     }
 
@@ -99,8 +103,8 @@ impl Call {
         init: Option<Duration>,
         memory_mb: u64,
     ) -> (Result<(Environment, O), TimedOut>, Report) {
-        let started = Instant::now();
-        let mut laned = lane.run(&self.cpu, run);
+        let started = self.started;
+        let mut laned = lane.run(&self.cpu, run, started);
         let ran = tokio::time::timeout_at((started + timeout).into(), &mut laned).await;
         // A finished call ended with its last poll (wherever it ran); one that timed out, now.
         let ended = match &ran {

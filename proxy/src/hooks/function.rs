@@ -143,26 +143,26 @@ impl HookFunction {
     /// event's header maps move into the instance's store, so nothing is copied for the guest.
     /// `event` is as the hook sees it, without disallowed headers: the proxy builds events that
     /// way, and events read from JSON go through [`limits::hide_disallowed`] first.
-    pub fn invoke(
-        &self,
-        event: CfEvent,
-    ) -> impl std::future::Future<Output = (Result<Validated, HookError>, Option<Report>)> + '_
-    {
-        // The lending call's own future, not one wrapped around it.
-        self.invoke_lending(event, LentMaps::default())
+    pub async fn invoke(&self, event: CfEvent) -> (Result<Validated, HookError>, Option<Report>) {
+        let request_id = event.config.request_id.clone();
+        self.invoke_lending(event, LentMaps::default(), &request_id)
+            .await
     }
 
     /// [`HookFunction::invoke`] with header maps `lent` in place of the event's lists: read in
     /// place, listed whole only if the hook asks for every line. The outcome's map of a lent
     /// part holds only the lines of the names the hook changed, all the proxy rewrites.
+    /// `request_id` (the event's) names the call in the log; the caller's copy is borrowed, so a
+    /// call makes none of its own.
     pub async fn invoke_lending(
         &self,
         event: CfEvent,
         lent: LentMaps,
+        request_id: &str,
     ) -> (Result<Validated, HookError>, Option<Report>) {
         let et = event.config.event_type;
         let trigger = Trigger::Edge(et);
-        let (_permit, mut env, init) = match self.acquire(&trigger).await {
+        let (_permit, mut env, init, started) = match self.acquire(&trigger).await {
             Ok(acquired) => acquired,
             Err(e) => return (Err(e), None),
         };
@@ -175,14 +175,13 @@ impl HookFunction {
                 None,
             );
         }
-        let request_id = event.config.request_id.clone();
         let state = env.store.data_mut();
         let wit_event = match convert::begin(state, event, lent) {
             Ok(e) => e,
             Err(e) => return (Err(self.trap(&trigger, format!("{e:#}"))), None),
         };
         let timeout = Duration::from_millis(self.timeout_ms(et));
-        let call = Call::start(&mut env);
+        let call = Call::start(&mut env, started);
         let running = self.ticker.running();
         // Boxed here, where it is made: it goes to the lane boxed, and a future moved by value
         // through each layer on the way would be copied at each (its state holds the call's).
@@ -195,7 +194,7 @@ impl HookFunction {
             let returned = hook.call_handle(&mut env.store, wit_event).await;
             (env, returned)
         });
-        let (ran, report) = self.run(call, run, timeout, init, &request_id).await;
+        let (ran, report) = self.run(call, run, timeout, init, request_id).await;
         let (mut env, returned) = match ran {
             Ok(done) => done,
             Err(stopped) => {
@@ -292,11 +291,13 @@ impl HookFunction {
         }
     }
 
-    /// A concurrency permit and an environment (warm, or cold-started with its init time).
+    /// A concurrency permit, an environment (warm, or cold-started with its init time), and
+    /// when the environment was in hand: the call's start (one clock read serves a warm call
+    /// both).
     async fn acquire(
         &self,
         trigger: &Trigger,
-    ) -> Result<(InFlight<'_>, Environment, Option<Duration>), HookError> {
+    ) -> Result<(InFlight<'_>, Environment, Option<Duration>, Instant), HookError> {
         let Some(permit) = InFlight::enter(&self.in_flight, self.config.max_concurrency) else {
             return Err(HookError::Throttled {
                 function: self.config.name.clone(),
@@ -304,8 +305,9 @@ impl HookFunction {
                 limit: self.config.max_concurrency,
             });
         };
-        if let Some(env) = self.take_idle() {
-            return Ok((permit, env, None));
+        let now = Instant::now();
+        if let Some(env) = self.take_idle(now) {
+            return Ok((permit, env, None, now));
         }
         if self.config.isolation == Isolation::PerRequest {
             let me = self.me.clone();
@@ -326,13 +328,13 @@ impl HookFunction {
                 })
             });
             if let Some(env) = self.prepared.take() {
-                return Ok((permit, env, None));
+                return Ok((permit, env, None, Instant::now()));
             }
         }
         // Boxed: instantiation's futures are large, and inline they would make every call's
         // future as large, copied each time one is built, warm calls included.
         let (env, init) = Box::pin(self.cold_start_now(trigger)).await?;
-        Ok((permit, env, init))
+        Ok((permit, env, init, Instant::now()))
     }
 
     /// An environment cold-started on the request's path, with its init time.
@@ -378,7 +380,7 @@ impl HookFunction {
         request_id: &str,
     ) -> (Result<Vec<u8>, HookError>, Option<Report>) {
         let trigger = Trigger::TargetGroup(target_group.to_string());
-        let (_permit, mut env, init) = match self.acquire(&trigger).await {
+        let (_permit, mut env, init, started) = match self.acquire(&trigger).await {
             Ok(acquired) => acquired,
             Err(e) => return (Err(e), None),
         };
@@ -391,7 +393,7 @@ impl HookFunction {
                 None,
             );
         }
-        let call = Call::start(&mut env);
+        let call = Call::start(&mut env, started);
         let running = self.ticker.running();
         let run = Box::pin(async move {
             let _running = running;
@@ -419,13 +421,12 @@ impl HookFunction {
         (outcome, Some(report))
     }
 
-    /// A warm environment that is neither expired nor used up, if any.
-    fn take_idle(&self) -> Option<Environment> {
+    /// A warm environment that is neither expired nor used up at `now`, if any.
+    fn take_idle(&self, now: Instant) -> Option<Environment> {
         if self.config.isolation == Isolation::PerRequest {
             return None;
         }
         let mut idle = self.idle.lock().expect("pool lock");
-        let now = Instant::now();
         idle.retain(|e| now.duration_since(e.last_used) < self.config.idle_timeout);
         idle.pop()
     }

@@ -51,8 +51,14 @@ impl SlowLane {
     /// Runs `call`, metering its CPU time into `meter`, on this thread until it has used the
     /// lane's threshold, then on the lane. Dropping the returned future (a timeout) cancels the
     /// call wherever it runs. The call comes boxed (it may move to the lane): boxed by its
-    /// maker, it is not moved again on its way here.
-    pub fn run<'a, F>(&'a self, meter: &'a Arc<CpuMeter>, call: Pin<Box<F>>) -> Laned<'a, F>
+    /// maker, it is not moved again on its way here. Its first poll is metered from `began`,
+    /// a time the caller has read already (a warm call reads the clock once before it ends).
+    pub fn run<'a, F>(
+        &'a self,
+        meter: &'a Arc<CpuMeter>,
+        call: Pin<Box<F>>,
+        began: Instant,
+    ) -> Laned<'a, F>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
@@ -62,6 +68,7 @@ impl SlowLane {
             meter,
             lane: self,
             moved: false,
+            began: Some(began),
         }
     }
 }
@@ -146,9 +153,17 @@ impl CpuMeter {
         self.anchor.elapsed().as_nanos() as u64
     }
 
-    /// Polls `f`, adding the time the poll took.
-    fn poll<F: Future + ?Sized>(&self, f: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let start = self.now();
+    /// Polls `f`, adding the time the poll took: from `began` if given, else from now.
+    fn poll<F: Future + ?Sized>(
+        &self,
+        f: Pin<&mut F>,
+        cx: &mut Context<'_>,
+        began: Option<Instant>,
+    ) -> Poll<F::Output> {
+        let start = match began {
+            Some(at) => at.saturating_duration_since(self.anchor).as_nanos() as u64,
+            None => self.now(),
+        };
         self.poll_started.store(start, Ordering::Relaxed);
         let polled = f.poll(cx);
         self.poll_started.store(IDLE, Ordering::Relaxed);
@@ -173,6 +188,8 @@ pub struct Laned<'a, F: Future> {
     meter: &'a Arc<CpuMeter>,
     lane: &'a SlowLane,
     moved: bool,
+    /// When the first poll began, read by the caller; taken by that poll.
+    began: Option<Instant>,
 }
 
 impl<F: Future> Laned<'_, F> {
@@ -194,7 +211,8 @@ where
         loop {
             match &mut this.state {
                 State::Here(call) => {
-                    if let Poll::Ready(out) = this.meter.poll(call.as_mut(), cx) {
+                    if let Poll::Ready(out) = this.meter.poll(call.as_mut(), cx, this.began.take())
+                    {
                         this.state = State::Done;
                         return Poll::Ready(out);
                     }
@@ -250,7 +268,7 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        this.meter.poll(this.call.as_mut(), cx)
+        this.meter.poll(this.call.as_mut(), cx, None)
     }
 }
 
@@ -275,7 +293,7 @@ mod tests {
     async fn a_call_past_the_threshold_finishes_on_the_lane_and_is_metered_throughout() {
         let lane = SlowLane::new(1, Duration::from_millis(1)).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let mut call = lane.run(&meter, Box::pin(spin(5)));
+        let mut call = lane.run(&meter, Box::pin(spin(5)), Instant::now());
         let thread = (&mut call).await;
         assert!(call.moved());
         assert_eq!(thread, "hook-slow-lane");
@@ -290,7 +308,7 @@ mod tests {
     async fn a_fast_call_stays_on_its_worker() {
         let lane = SlowLane::new(1, Duration::from_millis(50)).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let mut call = lane.run(&meter, Box::pin(spin(1)));
+        let mut call = lane.run(&meter, Box::pin(spin(1)), Instant::now());
         let thread = (&mut call).await;
         assert!(!call.moved());
         assert_ne!(thread, "hook-slow-lane");
@@ -300,7 +318,7 @@ mod tests {
     async fn without_lane_threads_calls_never_move() {
         let lane = SlowLane::new(0, Duration::ZERO).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let mut call = lane.run(&meter, Box::pin(spin(3)));
+        let mut call = lane.run(&meter, Box::pin(spin(3)), Instant::now());
         (&mut call).await;
         assert!(!call.moved());
     }
@@ -312,7 +330,7 @@ mod tests {
         let lane = SlowLane::new(0, Duration::ZERO).unwrap();
         let meter = Arc::new(CpuMeter::default());
         let started = Instant::now();
-        lane.run(&meter, Box::pin(spin(3))).await;
+        lane.run(&meter, Box::pin(spin(3)), Instant::now()).await;
         let after = Instant::now();
         let ended = meter.last_poll_ended();
         assert!(
@@ -327,7 +345,7 @@ mod tests {
     async fn dropping_a_moved_call_cancels_it_on_the_lane() {
         let lane = SlowLane::new(1, Duration::ZERO).unwrap();
         let meter = Arc::new(CpuMeter::default());
-        let call = lane.run(&meter, Box::pin(spin(10_000)));
+        let call = lane.run(&meter, Box::pin(spin(10_000)), Instant::now());
         // Long enough to move, far too short to finish.
         let timed_out = tokio::time::timeout(Duration::from_millis(30), call).await;
         assert!(timed_out.is_err());
