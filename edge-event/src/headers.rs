@@ -157,23 +157,20 @@ impl IntoIterator for HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    // One pass, no search: a hook setting a header by name pays for this on every edit. Each
-    // word's first byte raised, the others lowered; ASCII case changes leave the bytes of other
-    // characters as they are, so the text stays UTF-8.
-    let mut word_start = true;
-    let key = name
-        .bytes()
-        .map(|b| {
-            let out = if word_start {
-                b.to_ascii_uppercase()
-            } else {
-                b.to_ascii_lowercase()
-            };
-            word_start = b == b'-';
-            out
-        })
-        .collect();
-    String::from_utf8(key).expect("ASCII case changes keep UTF-8 valid")
+    // Lowercased in one pass, then each word's first byte raised: a hook that sets a header
+    // without a key pays for this on every line it writes.
+    let mut key = name.to_ascii_lowercase();
+    let mut word = 0;
+    loop {
+        // A word starts at 0 or after a `-`, a char boundary; a non-ASCII first char stays.
+        if let Some(first) = key.get_mut(word..word + 1) {
+            first.make_ascii_uppercase();
+        }
+        match key[word..].find('-') {
+            Some(dash) => word += dash + 1,
+            None => return key,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -187,6 +184,9 @@ mod tests {
         assert_eq!(canonical_key("WWW-AUTHENTICATE"), "Www-Authenticate");
         assert_eq!(canonical_key("a--b-"), "A--B-");
         assert_eq!(canonical_key("é-tag-ü"), "é-Tag-ü");
+        assert_eq!(canonical_key(""), "");
+        assert_eq!(canonical_key("-x-"), "-X-");
+        assert_eq!(canonical_key("ü-ÿ-q"), "ü-ÿ-Q");
         let mut h = HeaderList::new();
         h.append("Content-Type", "", "text/html");
         assert_eq!(h.iter().next().unwrap().key, "Content-Type");
