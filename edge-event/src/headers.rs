@@ -86,8 +86,16 @@ impl HeaderList {
         name.make_ascii_lowercase();
         let line = |(key, value): (String, String)| HeaderLine::new(name.clone(), key, value);
         let Some(at) = self.lines.iter().position(|l| l.name == name) else {
-            // A new name (the usual case for hooks adding headers): append, nothing to remove.
-            self.lines.extend(lines.into_iter().map(line));
+            // A new name (the usual case for hooks adding headers): append, nothing to remove;
+            // the last line takes the name itself (most sets write one line).
+            let mut lines = lines.into_iter().peekable();
+            while let Some((key, value)) = lines.next() {
+                let name = match lines.peek() {
+                    Some(_) => name.clone(),
+                    None => std::mem::take(&mut name),
+                };
+                self.lines.push(HeaderLine::new(name, key, value));
+            }
             return;
         };
         // The first new line takes the first old line's place, later old lines go, and later new
@@ -222,6 +230,20 @@ mod tests {
             h.iter().map(|l| l.value.as_str()).collect::<Vec<_>>(),
             ["9", "v=5", "2"]
         );
+        h.set(
+            "X-New".into(),
+            [
+                (String::new(), "1".to_string()),
+                ("x-NEW".into(), "2".into()),
+            ],
+        );
+        assert_eq!(h.values("x-new"), ["1", "2"]);
+        assert!(h.get("x-new").all(|l| l.name == "x-new"));
+        assert_eq!(
+            h.get("x-new").map(|l| l.key.as_str()).collect::<Vec<_>>(),
+            ["X-New", "x-NEW"]
+        );
+        h.delete("x-new");
         h.append("set-cookie", "", "u=6");
         h.delete("SET-COOKIE");
         assert_eq!(h.len(), 2);

@@ -129,23 +129,23 @@ impl HostHeaderMap {
         let list = match &self.lent {
             None => self.list,
             Some(lent) => {
-                // Each name's lines, its edits moved in (not copied, as a read's are): after a
-                // set or delete the lent lines no longer count, so only a name whose first edit
-                // is an append reads them.
-                let mut named: Vec<Option<HeaderList>> = vec![None; self.changed.len()];
+                // The edits made in order on the lines of the names they change, moved in (not
+                // copied, as a read's are). After a set or delete the lent lines no longer count,
+                // so only a name whose first edit is an append reads them. `changed` lists the
+                // names in first-edit order: the next name new to the edits is the next in it.
+                let mut list = HeaderList::with_capacity(self.pending_lines);
+                let mut seen = 0;
                 for edit in self.pending {
-                    let Some(at) = self.changed.iter().position(|n| n == edit.name()) else {
-                        continue;
-                    };
-                    let lines = named[at].get_or_insert_with(|| match &edit {
-                        Edit::Append(_) => lent.named(&self.changed[at]),
-                        Edit::Set(..) | Edit::Delete(_) => HeaderList::new(),
-                    });
-                    edit.make(lines);
-                }
-                let mut list = HeaderList::new();
-                for line in named.into_iter().flatten().flat_map(HeaderList::into_iter) {
-                    list.push(line);
+                    let first = self.changed.get(seen).is_some_and(|n| n == edit.name());
+                    if first {
+                        seen += 1;
+                        if let Edit::Append(_) = &edit {
+                            for line in lent.named(edit.name()) {
+                                list.push(line);
+                            }
+                        }
+                    }
+                    edit.make(&mut list);
                 }
                 list
             }
@@ -342,6 +342,17 @@ mod tests {
                 ("append", "x-a", "1"),
                 ("append", "x-a", "2"),
                 ("set", "content-type", "a/b"),
+            ],
+            // Names interleaved: each name's first edit comes after other names' edits.
+            &[
+                ("set", "x-a", "1"),
+                ("append", "set-cookie", "c=3"),
+                ("append", "X-A", "2"),
+                ("delete", "vary", ""),
+                ("append", "x-trace", "t2"),
+                ("append", "vary", "late"),
+                ("set2", "set-cookie", "z"),
+                ("delete", "x-a", ""),
             ],
         ];
         let names = [
