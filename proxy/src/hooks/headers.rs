@@ -27,7 +27,7 @@ impl HookState {
                     map.set(name, values.into_iter().map(pair).collect(), read_only)?
                 }
                 HeaderEdit::Append((name, value)) => map.append(name, pair(value), read_only)?,
-                HeaderEdit::Delete(name) => map.delete(name, read_only),
+                HeaderEdit::Delete(name) => map.delete(name, read_only)?,
             }
         }
         Ok(())
@@ -119,8 +119,7 @@ impl HostHeaders for HookState {
 
     fn delete(&mut self, this: Resource<HeaderSlot>, name: String) -> wasmtime::Result<()> {
         let read_only = self.read_only;
-        self.slot(&this)?.delete(name, read_only);
-        Ok(())
+        self.slot(&this)?.delete(name, read_only)
     }
 
     fn apply(

@@ -26,6 +26,8 @@ pub(crate) struct HostHeaderMap {
     pending: Vec<Edit>,
     /// Lines `pending` adds, for the bound on a map's size.
     pending_lines: usize,
+    /// Edits made so far, for the bound on the host's work per invocation.
+    edits: usize,
     /// Lowercase names set, appended to or deleted, in first-edit order.
     pub(crate) changed: Vec<String>,
     /// Lines of read-only headers as they were before their first edit.
@@ -200,6 +202,7 @@ impl HostHeaderMap {
         for (key, value) in &values {
             check_field(&name, key, value)?;
         }
+        self.count_edit()?;
         if self.len() + values.len() > MAX_LINES {
             return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
         }
@@ -217,6 +220,7 @@ impl HostHeaderMap {
         read_only: &[&str],
     ) -> wasmtime::Result<()> {
         check_field(&name, &key, &value)?;
+        self.count_edit()?;
         if self.len() >= MAX_LINES {
             return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
         }
@@ -227,10 +231,26 @@ impl HostHeaderMap {
     }
 
     /// Removes every line of `name`.
-    pub(crate) fn delete(&mut self, mut name: String, read_only: &[&str]) {
+    pub(crate) fn delete(&mut self, mut name: String, read_only: &[&str]) -> wasmtime::Result<()> {
+        self.count_edit()?;
         name.make_ascii_lowercase();
         self.note_change(&name, read_only);
         self.make(Edit::Delete(name));
+        Ok(())
+    }
+
+    /// Counts one edit; past [`MAX_EDITS`], refuses it. Each edit's bookkeeping looks at the
+    /// names edited before, and none of it is guest code the epoch can interrupt: unbounded,
+    /// tens of thousands of edits of distinct names (deletes add no line to count) would hold
+    /// the worker for seconds inside one host call.
+    fn count_edit(&mut self) -> wasmtime::Result<()> {
+        if self.edits >= MAX_EDITS {
+            return Err(wasmtime::format_err!(
+                "more than {MAX_EDITS} edits of one header map"
+            ));
+        }
+        self.edits += 1;
+        Ok(())
     }
 
     /// The lines `name` had before the invocation.
@@ -244,6 +264,9 @@ impl HostHeaderMap {
 
 /// Most lines one header map may hold, so a looping hook cannot grow host memory without bound.
 const MAX_LINES: usize = 4096;
+/// Most edits (sets, appends, deletes) one header map may take in one invocation: as many as
+/// it may hold lines, far past what any hook needs.
+const MAX_EDITS: usize = MAX_LINES;
 /// Longest header name or value a hook may write.
 const MAX_FIELD_BYTES: usize = 64 * 1024;
 
@@ -311,7 +334,7 @@ mod tests {
                 )
                 .unwrap(),
             "append" => map.append(name.into(), pair, &[]).unwrap(),
-            _ => map.delete(name.into(), &[]),
+            _ => map.delete(name.into(), &[]).unwrap(),
         }
     }
 
@@ -406,6 +429,37 @@ mod tests {
             }
             assert_eq!(lent.lines(), list.lines(), "{steps:?}: listed whole");
         }
+    }
+
+    /// However cheap each edit is to keep (a delete adds no line, a set of one name replaces
+    /// its line), a map takes at most `MAX_EDITS` of them per invocation: the host's work per
+    /// edit grows with the names edited before it.
+    #[test]
+    fn a_map_refuses_edits_past_the_bound() {
+        let lent = || HostHeaderMap::lent(LentHeader::new(origin_response()));
+        let list = || HostHeaderMap::new(visible_response_headers(&origin_response()));
+        for (kind, mut map) in [("lent", lent()), ("list", list())] {
+            for i in 0..MAX_EDITS {
+                map.delete(format!("x-gone-{i}"), &[]).unwrap();
+            }
+            let refused = map.delete("x-one-more".into(), &[]).unwrap_err();
+            assert!(refused.to_string().contains("edits"), "{kind}: {refused}");
+            assert!(map
+                .set("x-a".into(), vec![(String::new(), "1".into())], &[])
+                .is_err());
+            assert!(map
+                .append("x-a".into(), (String::new(), "1".into()), &[])
+                .is_err());
+        }
+        let mut map = list();
+        for _ in 0..MAX_EDITS {
+            map.set("x-a".into(), vec![(String::new(), "1".into())], &[])
+                .unwrap();
+        }
+        assert!(map
+            .set("x-a".into(), vec![(String::new(), "2".into())], &[])
+            .is_err());
+        assert_eq!(map.named("x-a").values("x-a"), ["1"]);
     }
 
     /// A lent map hides what the event's list hides: a hook never sees `Connection`.

@@ -320,6 +320,41 @@ async fn execution_failures_are_503_and_logged() {
     }
 }
 
+/// A hook that floods a header map with edits (here 50,000 deletes of names never sent, each
+/// adding no line) is stopped at the map's edit bound: a 503 and a log line naming the function
+/// and why, where the host's bookkeeping of every edit would have held the worker for seconds.
+#[tokio::test]
+async fn a_hook_flooding_a_header_map_with_edits_is_503_and_logged() {
+    let functions = function("flood", guests::FIXTURE_INVALID_HEADER, "");
+    let (o, _alt, proxy) =
+        proxy_with(&functions, "viewer-request = { function = \"flood\" }").await;
+    let resp = client()
+        .get(proxy.url("/"))
+        .header("x-break", "many-edits")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(o.hits(), 0);
+    let log = proxy.stderr();
+    assert!(
+        log.lines().any(|l| l.contains("hook failed")
+            && l.contains("flood")
+            && l.contains("more than 4096 edits of one header map")),
+        "{log}"
+    );
+    // The proxy is still serving.
+    assert_eq!(
+        client()
+            .get(proxy.admin_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
 /// The epoch thread sleeps once no wasm has run for 100 ticks (`hooks/epoch.rs`); the next call
 /// must wake it before the guest runs, or a spinning guest would never yield and its worker
 /// would hang. Each request here comes after such an idle spell.
