@@ -1,7 +1,9 @@
 //! Between Pingora's request/response headers and the hook event model: building events from
 //! what is on the wire, and putting a hook's changes back on the wire.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::LocalKey;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -139,17 +141,54 @@ impl VisibleHeader for Box<RequestHeader> {
 #[derive(Debug)]
 pub struct LentHeader<H>(Mutex<Option<H>>);
 
-impl<H> LentHeader<H> {
-    /// A slot holding `header`.
+/// A header type whose empty lending slot each thread keeps for its next lend: a hook call
+/// lends one or two headers, and allocating a slot for each cost more than the lend.
+pub trait KeptSlot: Sized + 'static {
+    /// This thread's spare slot for the type.
+    fn spare() -> &'static LocalKey<Cell<Option<Arc<LentHeader<Self>>>>>;
+}
+
+macro_rules! kept_slot {
+    ($header:ty) => {
+        impl KeptSlot for $header {
+            fn spare() -> &'static LocalKey<Cell<Option<Arc<LentHeader<Self>>>>> {
+                thread_local! {
+                    static SPARE: Cell<Option<Arc<LentHeader<$header>>>> = const { Cell::new(None) };
+                }
+                &SPARE
+            }
+        }
+    };
+}
+
+kept_slot!(RequestHeader);
+kept_slot!(Box<RequestHeader>);
+kept_slot!(ResponseHeader);
+
+impl<H: KeptSlot> LentHeader<H> {
+    /// A slot holding `header`: the thread's spare one, if it has one.
     pub fn new(header: H) -> Arc<Self> {
-        Arc::new(LentHeader(Mutex::new(Some(header))))
+        match H::spare().take() {
+            Some(slot) => {
+                *slot.lock() = Some(header);
+                slot
+            }
+            None => Arc::new(LentHeader(Mutex::new(Some(header)))),
+        }
     }
 
-    /// The header, back from the invocation.
-    pub fn take_back(&self) -> Option<H> {
-        self.lock().take()
+    /// The header, back from the invocation. The slot, once no invocation holds it (a call
+    /// that timed out may still), is kept as the thread's spare.
+    pub fn take_back(self: Arc<Self>) -> Option<H> {
+        let header = self.lock().take();
+        if Arc::strong_count(&self) == 1 {
+            H::spare().set(Some(self));
+        }
+        header
     }
+}
 
+impl<H> LentHeader<H> {
     fn lock(&self) -> MutexGuard<'_, Option<H>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -396,6 +435,24 @@ mod tests {
             changed: Some(names.iter().map(|n| n.to_string()).collect()),
             read_only_before: Vec::new(),
         }
+    }
+
+    /// A slot taken back with no invocation holding it serves the thread's next lend; one an
+    /// invocation still holds (a call that timed out) is not reused, and its header is gone.
+    #[test]
+    fn a_free_slot_serves_the_next_lend_and_a_held_one_does_not() {
+        let first = LentHeader::new(wire_response(&[("X-A", "1")]));
+        let at = Arc::as_ptr(&first);
+        assert_eq!(first.take_back().unwrap().headers["x-a"], "1");
+        let second = LentHeader::new(wire_response(&[("X-B", "2")]));
+        assert_eq!(Arc::as_ptr(&second), at, "the spare slot is reused");
+        let held = second.clone();
+        let header = second.take_back().unwrap();
+        assert_eq!(header.headers["x-b"], "2");
+        assert!(!header.headers.contains_key("x-a"));
+        let third = LentHeader::new(wire_response(&[]));
+        assert_ne!(Arc::as_ptr(&third), at, "a slot still held was not kept");
+        assert!(held.take_back().is_none(), "its header was taken back once");
     }
 
     #[test]
