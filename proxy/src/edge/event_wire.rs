@@ -141,8 +141,10 @@ impl VisibleHeader for Box<RequestHeader> {
 #[derive(Debug)]
 pub struct LentHeader<H>(Mutex<Option<H>>);
 
-/// A header type whose empty lending slot each thread keeps for its next lend: a hook call
-/// lends one or two headers, and allocating a slot for each cost more than the lend.
+/// A header type whose lending slot each thread keeps for its next lend: a hook call lends one
+/// or two headers, and allocating a slot (and building a stand-in, for a header lent from its
+/// place) for each cost more than the lend. Between lends from a place, the kept slot holds the
+/// stand-in the last one left behind.
 pub trait KeptSlot: Sized + 'static {
     /// This thread's spare slot for the type.
     fn spare() -> &'static LocalKey<Cell<Option<Arc<LentHeader<Self>>>>>;
@@ -174,6 +176,41 @@ impl<H: KeptSlot> LentHeader<H> {
                 slot
             }
             None => Arc::new(LentHeader(Mutex::new(Some(header)))),
+        }
+    }
+
+    /// Lends the header at `place`, leaving a stand-in there until [`LentHeader::put_back_to`]
+    /// (nothing reads the place while the call runs): the one kept in the thread's spare slot,
+    /// or `stand_in()`'s.
+    pub fn lend_from(
+        place: &mut H,
+        stand_in: impl FnOnce() -> pingora::Result<H>,
+    ) -> pingora::Result<Arc<Self>> {
+        let slot = H::spare()
+            .take()
+            .unwrap_or_else(|| Arc::new(LentHeader(Mutex::new(None))));
+        let kept = slot.lock().take();
+        let stand_in = match kept.map_or_else(stand_in, Ok) {
+            Ok(stand_in) => stand_in,
+            Err(e) => {
+                H::spare().set(Some(slot));
+                return Err(e);
+            }
+        };
+        *slot.lock() = Some(std::mem::replace(place, stand_in));
+        Ok(slot)
+    }
+
+    /// Puts the header lent from `place` back there. The slot, once no invocation holds it,
+    /// keeps the stand-in for the thread's next lend.
+    pub fn put_back_to(self: Arc<Self>, place: &mut H) {
+        let Some(header) = self.lock().take() else {
+            return;
+        };
+        let stand_in = std::mem::replace(place, header);
+        if Arc::strong_count(&self) == 1 {
+            *self.lock() = Some(stand_in);
+            H::spare().set(Some(self));
         }
     }
 
@@ -453,6 +490,36 @@ mod tests {
         let third = LentHeader::new(wire_response(&[]));
         assert_ne!(Arc::as_ptr(&third), at, "a slot still held was not kept");
         assert!(held.take_back().is_none(), "its header was taken back once");
+    }
+
+    /// A header lent from its place leaves a stand-in there and comes back to it; the stand-in
+    /// is kept in the slot for the thread's next lend, unless an invocation still holds the
+    /// slot. A stand-in that cannot be built fails the lend and leaves the place as it was.
+    #[test]
+    fn a_header_lent_from_its_place_comes_back_and_its_stand_in_is_kept() {
+        let stand_in = || ResponseHeader::build_no_case(404, Some(0));
+        let mut place = wire_response(&[("X-A", "1")]);
+        let lent = LentHeader::lend_from(&mut place, stand_in).unwrap();
+        assert_eq!(place.status, 404, "the stand-in holds the place");
+        assert_eq!(lent.first("x-a").as_deref(), Some("1"));
+        let at = Arc::as_ptr(&lent);
+        lent.put_back_to(&mut place);
+        assert_eq!(place.headers["x-a"], "1");
+        let unused = || -> pingora::Result<ResponseHeader> { panic!("the kept stand-in serves") };
+        let lent = LentHeader::lend_from(&mut place, unused).unwrap();
+        assert_eq!(Arc::as_ptr(&lent), at, "the spare slot is reused");
+        assert_eq!(place.status, 404);
+        let held = lent.clone();
+        lent.put_back_to(&mut place);
+        assert_eq!(place.status, 200);
+        assert_eq!(held.first("x-a"), None, "a held slot keeps nothing");
+        let failing = || ResponseHeader::build_no_case(1000, Some(0));
+        assert!(LentHeader::lend_from(&mut place, failing).is_err());
+        assert_eq!(
+            place.headers["x-a"], "1",
+            "a failed lend leaves the place as it was"
+        );
+        drop(held);
     }
 
     #[test]

@@ -9,7 +9,6 @@ use futures_util::FutureExt as _;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 
-use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -401,17 +400,15 @@ impl Triggers {
             };
             // Both headers are lent to the call and taken back after it, however it ended.
             let lent_request = LentRequest::lend(shown, session, ctx).map_err(invalid)?;
-            let stand_in = match STAND_IN_RESPONSE.take() {
-                Some(stand_in) => stand_in,
-                None => match ResponseHeader::build_no_case(http::StatusCode::OK, Some(0)) {
-                    Ok(stand_in) => stand_in,
-                    Err(e) => {
-                        lent_request.put_back(session, ctx);
-                        return Err(invalid(e));
-                    }
-                },
+            let lent_response = match LentHeader::lend_from(header, || {
+                ResponseHeader::build_no_case(http::StatusCode::OK, Some(0))
+            }) {
+                Ok(lent) => lent,
+                Err(e) => {
+                    lent_request.put_back(session, ctx);
+                    return Err(invalid(e));
+                }
             };
-            let lent_response = LentHeader::new(std::mem::replace(header, stand_in));
             let maps = LentMaps {
                 request: Some(lent_request.share()),
                 response: Some(lent_response.clone()),
@@ -426,9 +423,7 @@ impl Triggers {
                 )
                 .await;
             lent_request.put_back(session, ctx);
-            if let Some(lent) = lent_response.take_back() {
-                STAND_IN_RESPONSE.set(Some(std::mem::replace(header, lent)));
-            }
+            lent_response.put_back_to(header);
             let Validated {
                 outcome,
                 header_edits,
@@ -498,14 +493,6 @@ enum ShownRequest {
     Copy(Box<RequestHeader>),
 }
 
-thread_local! {
-    /// The stand-ins left in the session and the response phase while their headers are lent,
-    /// kept for the next call on this thread: building one costs more than a no-op hook's
-    /// event.
-    static STAND_IN_REQUEST: Cell<Option<RequestHeader>> = const { Cell::new(None) };
-    static STAND_IN_RESPONSE: Cell<Option<ResponseHeader>> = const { Cell::new(None) };
-}
-
 /// A request header lent to one call, and where it goes back after it.
 enum LentRequest {
     Session(Arc<LentHeader<RequestHeader>>),
@@ -523,12 +510,9 @@ impl LentRequest {
     ) -> pingora::Result<Self> {
         Ok(match shown {
             ShownRequest::Session => {
-                let stand_in = match STAND_IN_REQUEST.take() {
-                    Some(stand_in) => stand_in,
-                    None => RequestHeader::build_no_case(http::Method::GET, b"/", Some(0))?,
-                };
-                let header = std::mem::replace(session.req_header_mut(), stand_in);
-                LentRequest::Session(LentHeader::new(header))
+                LentRequest::Session(LentHeader::lend_from(session.req_header_mut(), || {
+                    RequestHeader::build_no_case(http::Method::GET, b"/", Some(0))
+                })?)
             }
             ShownRequest::Viewer => match ctx.viewer_request.take() {
                 Some(viewer) => LentRequest::Viewer(LentHeader::new(viewer)),
@@ -549,11 +533,7 @@ impl LentRequest {
     /// Puts the header back where it was lent from.
     fn put_back(self, session: &mut Session, ctx: &mut RequestContext) {
         match self {
-            LentRequest::Session(lent) => {
-                if let Some(header) = lent.take_back() {
-                    STAND_IN_REQUEST.set(Some(std::mem::replace(session.req_header_mut(), header)));
-                }
-            }
+            LentRequest::Session(lent) => lent.put_back_to(session.req_header_mut()),
             LentRequest::Viewer(lent) => ctx.viewer_request = lent.take_back(),
             LentRequest::Copy(_) => {}
         }
