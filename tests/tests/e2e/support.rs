@@ -36,13 +36,40 @@ pub fn binary() -> PathBuf {
     bin
 }
 
-/// A port nobody listens on right now.
+/// A port nobody listens on now, and that nothing else in this test process takes before the
+/// proxy binds it. A port from `bind(0)`, released, could be handed by the kernel to the next
+/// `bind(0)` (another test's origin) or to another `free_port` while this test's proxy starts:
+/// the proxy then retries its bind, and the test, finding the port answering, would talk to the
+/// other server. So ports come from below the kernel's ephemeral range, where neither `bind(0)`
+/// nor an outgoing connection takes one, and each is handed out once per process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: AtomicUsize = AtomicUsize::new(0);
+    let (low, high) = test_port_range();
+    let span = usize::from(high - low);
+    // Another test process on the machine starts elsewhere in the range.
+    let start = std::process::id() as usize * 7919 % span;
+    loop {
+        let n = HANDED_OUT.fetch_add(1, Ordering::SeqCst);
+        assert!(n < span, "every test port in {low}..{high} was handed out");
+        let port = low + ((start + n) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// The ports [`free_port`] hands out: the half below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768 by default).
+fn test_port_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    assert!(
+        ephemeral_low >= 4096,
+        "the ephemeral port range starts at {ephemeral_low}: no room below it for test ports"
+    );
+    (ephemeral_low / 2, ephemeral_low)
 }
 
 /// A running `edge-proxy run`, killed on drop.
