@@ -72,7 +72,7 @@ soak: bench-builds
 
 bench-builds: setup
 	./scripts/setup.sh --bench
-	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work -p fixture-spin -p fixture-memory-bomb -p collect
+	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work -p fixture-empty-export -p fixture-spin -p fixture-memory-bomb -p collect
 	$(CARGO) build --locked --release -p edge-proxy
 	$(CARGO) build --locked --release -p edge-benches --bin bare-forwarder
 

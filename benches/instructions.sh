@@ -6,7 +6,8 @@
 # alone under `valgrind --tool=callgrind` with counting off; after a warm-up, counting is
 # switched on for one bounded wrk run, then the total is divided by the requests wrk completed.
 # Targets (the servers and configs of load.sh, written by it with CONFIGS_ONLY=1):
-#   nginx-plain, nginx-cache-hit (one process: master_process off), pingora-bare, edge-off,
+#   nginx-plain, nginx-cache-hit (one process: master_process off), pingora-bare,
+#   pingora-wasm4 (pingora-bare calling an empty wasm export at the four hook points), edge-off,
 #   edge-noop4, edge-headers, edge-cache-hit.
 # wasmtime's pooling allocator reserves address space for every slot up front, more than
 # valgrind can map at the default `max-concurrency`; the hook configurations run here with
@@ -37,6 +38,7 @@ mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd) # absolute: the servers run 
 RUN=$OUTDIR/run
 RESULTS=$OUTDIR/results.tsv
 ORIGIN_PORT=18080
+GUESTS=$ROOT/target/guests/wasm32-wasip2/guest
 
 for tool in valgrind callgrind_control callgrind_annotate wrk nginx curl; do
   command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is missing (scripts/setup.sh --bench installs it)" >&2; exit 1; }
@@ -92,6 +94,7 @@ ONE_NGINX=(-p "$RUN" -g 'daemon off; master_process off;')
 count nginx-plain 18081 nginx -c "$RUN/nginx-proxy.conf" "${ONE_NGINX[@]}"
 count nginx-cache-hit 18095 nginx -c "$RUN/nginx-cache.conf" "${ONE_NGINX[@]}"
 count pingora-bare 18087 "$BARE" 127.0.0.1:18087 "127.0.0.1:$ORIGIN_PORT"
+count pingora-wasm4 18088 "$BARE" 127.0.0.1:18088 "127.0.0.1:$ORIGIN_PORT" "$GUESTS/fixture_empty_export.wasm"
 count edge-off 18090 "$EDGE" run --conf "$RUN/edge-off.toml"
 for hooked in edge-noop4 edge-headers; do
   sed 's/^module = .*/&\nmax-concurrency = 2/' "$RUN/$hooked.toml" >"$RUN/$hooked-valgrind.toml"
@@ -110,7 +113,7 @@ for r in rows:
     k = (r["name"], r["path"])
     ratio = lambda base: f'{by[k] / by[(base, r["path"])]:.2f}' if (base, r["path"]) in by else "-"
     print(f'| {k[0]} | {k[1]} | {by[k]:,} | {ratio("nginx-plain")} | {ratio("pingora-bare")} |')
-pairs = [("edge-off", "pingora-bare"), ("edge-noop4", "edge-off"), ("edge-headers", "edge-off"),
+pairs = [("edge-off", "pingora-bare"), ("pingora-wasm4", "pingora-bare"), ("edge-noop4", "edge-off"), ("edge-headers", "edge-off"),
          ("edge-cache-hit", "nginx-cache-hit")]
 for a, b in pairs:
     for p in sorted({r["path"] for r in rows}):

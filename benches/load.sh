@@ -6,7 +6,9 @@
 # hooks to set X-Edge-* -- back as x-seen-viewer), then measures with wrk, RUNS times over:
 #   nginx-plain, nginx-njs (two scripted header hooks), nginx-cache-hit (proxy_cache),
 #   haproxy-plain, haproxy-lua (two scripted header hooks), pingora-bare (a bare Pingora
-#   forwarder with jemalloc, benches/src/bin/bare-forwarder.rs), and edge-proxy as:
+#   forwarder with jemalloc, benches/src/bin/bare-forwarder.rs), pingora-wasm4 (the same
+#   forwarder calling an empty wasm export at the four hook points: the floor of four hooks on
+#   wasmtime), and edge-proxy as:
 #   edge-off (no hooks), edge-noop4 (a no-op hook at each of the four triggers),
 #   edge-headers (the peers' header work in two warm hooks), edge-headers-fresh (the same with
 #   isolation = "per-request"), edge-cache-hit (the object served from the edge cache).
@@ -49,13 +51,14 @@ NGX_NJS_PORT=18083
 HAP_PLAIN_PORT=18084
 HAP_LUA_PORT=18086
 BARE_PORT=18087
+WASM4_PORT=18088
 NGX_CACHE_PORT=18095
 EDGE_PORTS=(18090 18091 18092 18093 18094)
 
 for tool in wrk nginx haproxy curl python3; do
   command -v "$tool" >/dev/null || { echo "load.sh: $tool is missing (scripts/setup.sh --bench installs it)" >&2; exit 1; }
 done
-for f in "$EDGE" "$BARE" "$GUESTS/fixture_noop.wasm" "$GUESTS/fixture_header_work.wasm"; do
+for f in "$EDGE" "$BARE" "$GUESTS/fixture_noop.wasm" "$GUESTS/fixture_header_work.wasm" "$GUESTS/fixture_empty_export.wasm"; do
   [ -e "$f" ] || { echo "load.sh: $f is missing (make bench builds it)" >&2; exit 1; }
 done
 
@@ -258,7 +261,7 @@ default-ttl = 3600' >"$RUN/edge-cache-hit.toml"
 if [ "${CONFIGS_ONLY:-0}" = 1 ]; then log "configs written to $RUN"; exit 0; fi
 
 # ------------------------------------------------------------------------------ start
-for port in $ORIGIN_PORT $NGX_PLAIN_PORT $NGX_NJS_PORT $HAP_PLAIN_PORT $HAP_LUA_PORT $BARE_PORT $NGX_CACHE_PORT "${EDGE_PORTS[@]}"; do
+for port in $ORIGIN_PORT $NGX_PLAIN_PORT $NGX_NJS_PORT $HAP_PLAIN_PORT $HAP_LUA_PORT $BARE_PORT $WASM4_PORT $NGX_CACHE_PORT "${EDGE_PORTS[@]}"; do
   if ss -ltnH "sport = :$port" | grep -q .; then log "port $port already in use; aborting"; exit 1; fi
 done
 nginx -t -q -c "$RUN/origin.conf" -p "$RUN" || exit 1
@@ -271,13 +274,14 @@ start_bg nginx-proxy nginx -c "$RUN/nginx-proxy.conf" -p "$RUN" -g 'daemon off;'
 start_bg nginx-cache nginx -c "$RUN/nginx-cache.conf" -p "$RUN" -g 'daemon off;'; NGX_CACHE_PID=$LAST_PID
 start_bg haproxy haproxy -db -f "$RUN/haproxy.cfg"; HAP_PID=$LAST_PID
 start_bg pingora-bare "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$ORIGIN_PORT"; BARE_PID=$LAST_PID
+start_bg pingora-wasm4 "$BARE" "127.0.0.1:$WASM4_PORT" "127.0.0.1:$ORIGIN_PORT" "$GUESTS/fixture_empty_export.wasm"; WASM4_PID=$LAST_PID
 declare -A EDGE_PID
 for name in edge-off edge-noop4 edge-headers edge-headers-fresh edge-cache-hit; do
   # The access log goes to /dev/null, as the peers run with access_log off.
   $SERVER_CPU "$EDGE" run --conf "$RUN/$name.toml" >/dev/null 2>"$RUN/logs/$name.log" &
   EDGE_PID[$name]=$!; PIDS+=("$!"); log "started $name pid $!"
 done
-for port in $ORIGIN_PORT $NGX_PLAIN_PORT $NGX_NJS_PORT $HAP_PLAIN_PORT $HAP_LUA_PORT $BARE_PORT $NGX_CACHE_PORT "${EDGE_PORTS[@]}"; do
+for port in $ORIGIN_PORT $NGX_PLAIN_PORT $NGX_NJS_PORT $HAP_PLAIN_PORT $HAP_LUA_PORT $BARE_PORT $WASM4_PORT $NGX_CACHE_PORT "${EDGE_PORTS[@]}"; do
   wait_port "$port" || exit 1
 done
 # warm both caches: a miss, then a hit
@@ -299,6 +303,7 @@ for ((run = 1; run <= RUNS; run++)); do
     measure "$run" haproxy-plain "http://127.0.0.1:$HAP_PLAIN_PORT$p" "$HAP_PID"
     measure "$run" haproxy-lua "http://127.0.0.1:$HAP_LUA_PORT$p" "$HAP_PID"
     measure "$run" pingora-bare "http://127.0.0.1:$BARE_PORT$p" "$BARE_PID"
+    measure "$run" pingora-wasm4 "http://127.0.0.1:$WASM4_PORT$p" "$WASM4_PID"
     measure "$run" edge-off "http://127.0.0.1:18090$p" "${EDGE_PID[edge-off]}"
     measure "$run" edge-noop4 "http://127.0.0.1:18091$p" "${EDGE_PID[edge-noop4]}"
     measure "$run" edge-headers "http://127.0.0.1:18092$p" "${EDGE_PID[edge-headers]}"

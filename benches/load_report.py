@@ -92,3 +92,5 @@ for label, value, bound in targets:
     print(f"| {label} | {fmt(value)} | ≤ {bound} | {verdict} |")
 off = ratio(("edge-off", "/1k"), ("nginx-plain", "/1k"))
 print(f"\nhooks off / nginx-plain (1 KiB): {fmt(off)}")
+floor = ratio(("pingora-wasm4", "/1k"), ("pingora-bare", "/1k"))
+print(f"four empty wasm calls on a bare forwarder / pingora-bare (1 KiB, the engine's floor): {fmt(floor)}")
