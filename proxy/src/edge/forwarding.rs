@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue};
 use pingora::http::RequestHeader;
 
-use super::viewer::Viewer;
+use super::viewer::{ip_text, Viewer};
 use crate::node::NodeHeaders;
 
 /// Name of the request id header, the same id CloudFront logs as `x-edge-request-id`.
@@ -53,7 +53,7 @@ pub fn add_origin_facing(
 ) -> pingora::Result<()> {
     // Named as CloudFront writes them: origin events show each line's `key`.
     if let Some(ip) = viewer.client_ip() {
-        let ip = ip_text(ip);
+        let ip = ip_header(ip);
         let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
         req.insert_header("X-Forwarded-For", xff)?;
     }
@@ -62,21 +62,10 @@ pub fn add_origin_facing(
     Ok(())
 }
 
-/// `ip` as header text. IPv4 (most viewers) is written octet by octet: `Display` goes through
-/// the formatting machinery, ~1.5K instructions of the ~120K a forwarded request costs.
-fn ip_text(ip: IpAddr) -> HeaderValue {
-    let IpAddr::V4(v4) = ip else {
-        return HeaderValue::try_from(ip.to_string()).expect("an IP address is a header value");
-    };
-    let mut text = BytesMut::with_capacity(15);
-    let mut digits = itoa::Buffer::new();
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            text.extend_from_slice(b".");
-        }
-        text.extend_from_slice(digits.format(octet).as_bytes());
-    }
-    HeaderValue::from_maybe_shared(text.freeze()).expect("an IP address is a header value")
+/// `ip` as header text, without a copy of [`ip_text`]'s string.
+fn ip_header(ip: IpAddr) -> HeaderValue {
+    HeaderValue::from_maybe_shared(Bytes::from(ip_text(ip)))
+        .expect("an IP address is a header value")
 }
 
 /// The comma-separated list header `name` of `headers` with `value` appended, keeping earlier
@@ -163,16 +152,10 @@ mod tests {
     }
 
     #[test]
-    fn ip_text_matches_display() {
-        for ip in [
-            "0.0.0.0",
-            "192.0.2.7",
-            "255.255.255.255",
-            "10.20.0.100",
-            "2001:db8::1",
-        ] {
+    fn an_address_header_is_its_text() {
+        for ip in ["192.0.2.7", "2001:db8::1"] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_text(ip), ip.to_string().as_str());
+            assert_eq!(ip_header(ip), ip.to_string().as_str());
         }
     }
 }

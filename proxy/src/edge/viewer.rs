@@ -74,9 +74,27 @@ impl Viewer {
     /// The viewer's IP address as text (empty when unknown), as Lambda events carry it.
     pub fn client_ip_text(&self) -> String {
         self.client_ip_text
-            .get_or_init(|| self.client_ip.map(|ip| ip.to_string()).unwrap_or_default())
+            .get_or_init(|| self.client_ip.map(ip_text).unwrap_or_default())
             .clone()
     }
+}
+
+/// `ip` as text, as `Display` writes it. IPv4 (most viewers) is written octet by octet:
+/// `Display` goes through the formatting machinery, ~1.5K instructions of the ~120K a forwarded
+/// request costs, paid again by the first hook event.
+pub fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    let mut digits = itoa::Buffer::new();
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        text.push_str(digits.format(octet));
+    }
+    text
 }
 
 fn host_value(req: &RequestHeader) -> HeaderValue {
@@ -103,6 +121,21 @@ fn without_port(host: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_text_matches_display() {
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.7",
+            "255.255.255.255",
+            "10.20.0.100",
+            "2001:db8::1",
+            "::ffff:192.0.2.7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
 
     #[test]
     fn ports_are_dropped_and_ipv6_literals_kept() {
