@@ -235,7 +235,6 @@ impl Triggers {
             let (request, shown) = self
                 .cf_request(session, ctx, et, assoc.include_body)
                 .await?;
-            let shown_origin = request.origin.clone();
             let event = CfEvent {
                 config: self.cf_config(et, ctx),
                 request,
@@ -300,8 +299,10 @@ impl Triggers {
                     outcome: HookOutcome::Request(changed),
                     header_edits,
                 }) => {
-                    if let (Some(returned), Some(shown)) = (&changed.origin, &shown_origin) {
-                        if let Err(reason) = origin_view::follow(ctx, returned.clone(), shown) {
+                    // Set by the hook (origin-request only): followed unless it is the one shown.
+                    if let Some(returned) = &changed.origin {
+                        let shown = origin_view::presented(ctx);
+                        if let Err(reason) = origin_view::follow(ctx, returned.clone(), &shown) {
                             let e = HookError::Invalid {
                                 function: assoc.function.clone(),
                                 trigger: Trigger::Edge(et),

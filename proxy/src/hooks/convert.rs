@@ -104,7 +104,8 @@ pub fn outcome_from_wit(
                     .unwrap_or_else(|| take(&mut event.request.querystring)),
                 headers,
                 body: changes.body.or_else(|| event.request.body.clone()),
-                origin: changes.origin.or_else(|| event.request.origin.clone()),
+                // `None`: the origin as the event showed it (left in the event, not copied).
+                origin: changes.origin,
             };
             Ok((HookOutcome::Request(request), edits))
         }

@@ -145,13 +145,27 @@ impl HookFunction {
     /// way, and events read from JSON go through [`limits::hide_disallowed`] first.
     pub async fn invoke(&self, event: CfEvent) -> (Result<Validated, HookError>, Option<Report>) {
         let request_id = event.config.request_id.clone();
-        self.invoke_lending(event, LentMaps::default(), &request_id)
-            .await
+        let shown_origin = event.request.origin.clone();
+        let (mut result, report) = self
+            .invoke_lending(event, LentMaps::default(), &request_id)
+            .await;
+        // The whole request, as AWS returns it: with the origin the hook left as shown.
+        if let Ok(Validated {
+            outcome: HookOutcome::Request(request),
+            ..
+        }) = &mut result
+        {
+            if request.origin.is_none() {
+                request.origin = shown_origin;
+            }
+        }
+        (result, report)
     }
 
     /// [`HookFunction::invoke`] with header maps `lent` in place of the event's lists: read in
     /// place, listed whole only if the hook asks for every line. The outcome's map of a lent
-    /// part holds only the lines of the names the hook changed, all the proxy rewrites.
+    /// part holds only the lines of the names the hook changed, all the proxy rewrites; its
+    /// request's `origin` is `None` when the hook left the one shown, which the proxy keeps.
     /// `request_id` (the event's) names the call in the log; the caller's copy is borrowed, so a
     /// call makes none of its own.
     pub async fn invoke_lending(
