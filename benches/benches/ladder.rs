@@ -24,39 +24,17 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use edge_benches::{time_each, Evictor};
+use edge_benches::{time_each, Evictor, Wasi};
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire::{self, LentHeader};
 use edge_proxy::hooks::{HookRegistry, LentMaps};
 use edge_test_artifacts as guests;
 use pingora::http::RequestHeader;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 const VIEWER_REQUEST: &str = include_str!("../../tests/vectors/cf-viewer-request.json");
-
-struct Wasi {
-    ctx: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Wasi {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
-fn wasi() -> Wasi {
-    Wasi {
-        ctx: WasiCtx::builder().build(),
-        table: ResourceTable::new(),
-    }
-}
 
 /// Rows 1 and 2: the empty export on a warm instance, sync and async.
 fn empty_export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
@@ -67,7 +45,7 @@ fn empty_export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         let engine = Engine::new(&config).unwrap();
         let component = Component::from_file(&engine, guests::FIXTURE_EMPTY_EXPORT).unwrap();
         let mut linker = Linker::<Wasi>::new(&engine);
-        let mut store = Store::new(&engine, wasi());
+        let mut store = Store::new(&engine, Wasi::new());
         store.set_epoch_deadline(u64::MAX / 2);
         if asynchronous {
             wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();

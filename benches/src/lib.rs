@@ -1,8 +1,11 @@
 //! Benchmarks live in `benches/`; see `README.md` for how to run them and the recorded numbers.
-//! This library holds what the criterion benches share.
+//! This library holds what the criterion benches and the bare forwarder share.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Runs `call` `iters` times on inputs from `input`, timing only the calls: building the input
 /// (cloning an event) and dropping the output stay outside the measured time, which criterion's
@@ -56,5 +59,37 @@ impl Evictor {
 impl Default for Evictor {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A store's data for a bare component (the ladder's empty export, the bare forwarder's): what
+/// its WASI imports need, nothing else.
+pub struct Wasi {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl Wasi {
+    /// An empty WASI context: no environment, no preopens, no inherited output.
+    pub fn new() -> Wasi {
+        Wasi {
+            ctx: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl Default for Wasi {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WasiView for Wasi {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
     }
 }

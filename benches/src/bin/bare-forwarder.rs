@@ -13,11 +13,11 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use edge_benches::Wasi;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
-use wasmtime::component::{Component, Linker, ResourceTable, TypedFunc};
+use wasmtime::component::{Component, Linker, TypedFunc};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -86,21 +86,6 @@ impl ProxyHttp for Forwarder {
     }
 }
 
-/// The store's data: what the guest's WASI imports need.
-struct Wasi {
-    ctx: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Wasi {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
 /// An instance of the empty export: its store and the export.
 type Warm = (Store<Wasi>, TypedFunc<(), ()>);
 
@@ -142,11 +127,7 @@ impl EmptyCalls {
     }
 
     async fn instantiate(&self) -> Warm {
-        let wasi = Wasi {
-            ctx: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-        };
-        let mut store = Store::new(&self.engine, wasi);
+        let mut store = Store::new(&self.engine, Wasi::new());
         // No epoch thread runs: the deadline is never reached.
         store.set_epoch_deadline(u64::MAX / 2);
         let instance = self
