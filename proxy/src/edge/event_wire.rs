@@ -181,7 +181,8 @@ impl<H: KeptSlot> LentHeader<H> {
 
     /// Lends the header at `place`, leaving a stand-in there until [`LentHeader::put_back_to`]
     /// (nothing reads the place while the call runs): the one kept in the thread's spare slot,
-    /// or `stand_in()`'s.
+    /// or `stand_in()`'s. The header and the stand-in trade places (a header is a few hundred
+    /// bytes: a swap moves each once).
     pub fn lend_from(
         place: &mut H,
         stand_in: impl FnOnce() -> pingora::Result<H>,
@@ -189,29 +190,39 @@ impl<H: KeptSlot> LentHeader<H> {
         let slot = H::spare()
             .take()
             .unwrap_or_else(|| Arc::new(LentHeader(Mutex::new(None))));
-        let kept = slot.lock().take();
-        let stand_in = match kept.map_or_else(stand_in, Ok) {
-            Ok(stand_in) => stand_in,
-            Err(e) => {
-                H::spare().set(Some(slot));
-                return Err(e);
+        {
+            let mut held = slot.lock();
+            if held.is_none() {
+                match stand_in() {
+                    Ok(built) => *held = Some(built),
+                    Err(e) => {
+                        drop(held);
+                        H::spare().set(Some(slot));
+                        return Err(e);
+                    }
+                }
             }
-        };
-        *slot.lock() = Some(std::mem::replace(place, stand_in));
+            std::mem::swap(place, held.as_mut().expect("a stand-in is held"));
+        }
         Ok(slot)
     }
 
     /// Puts the header lent from `place` back there. The slot, once no invocation holds it,
     /// keeps the stand-in for the thread's next lend.
     pub fn put_back_to(self: Arc<Self>, place: &mut H) {
-        let Some(header) = self.lock().take() else {
-            return;
-        };
-        let stand_in = std::mem::replace(place, header);
-        if Arc::strong_count(&self) == 1 {
-            *self.lock() = Some(stand_in);
-            H::spare().set(Some(self));
+        {
+            let mut held = self.lock();
+            let Some(header) = held.as_mut() else {
+                return;
+            };
+            std::mem::swap(place, header);
+            if Arc::strong_count(&self) != 1 {
+                // An invocation still holds the slot: it keeps nothing.
+                *held = None;
+                return;
+            }
         }
+        H::spare().set(Some(self));
     }
 
     /// The header, back from the invocation. The slot, once no invocation holds it (a call
