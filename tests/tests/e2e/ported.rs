@@ -265,6 +265,36 @@ async fn a_changed_origin_field_takes_effect_and_an_unchanged_origin_stays_confi
 }
 
 #[tokio::test]
+async fn an_origin_set_back_as_shown_keeps_the_configured_servers() {
+    // Shown as `origin.custom` with its first server; set back unchanged, the request stays
+    // on the configured origin and its balancer (a custom origin would be that server alone).
+    let (a, b) = (Origin::start("a").await, Origin::start("b").await);
+    let proxy = Proxy::start(&format!(
+        "[functions.probe]\nmodule = \"{}\"\n\n[origins.pool]\ntype = \"http\"\nservers = [\"{}\", \"{}\"]\n\n\
+         [default-behavior]\norigin = \"pool\"\n[default-behavior.hooks]\norigin-request = {{ function = \"probe\" }}\n",
+        guests::FIXTURE_PROBE,
+        a.addr,
+        b.addr
+    ));
+    let client = crate::support::client();
+    for _ in 0..10 {
+        let resp = client
+            .get(proxy.url("/a"))
+            .header("x-probe", "origin-echo")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{}", proxy.stderr());
+    }
+    assert!(
+        a.hits() >= 4 && b.hits() >= 4,
+        "a={} b={}",
+        a.hits(),
+        b.hits()
+    );
+}
+
+#[tokio::test]
 async fn a_files_origin_is_shown_as_s3_and_served_when_returned_unchanged() {
     let proxy = Proxy::start_with(
         &format!(
