@@ -307,15 +307,10 @@ async fn execution_failures_are_503_and_logged() {
                 || l.contains("hook failed") && l.contains(name)),
             "{name}: {log}"
         );
-        // The proxy is still serving.
         assert_eq!(
-            client()
-                .get(proxy.admin_url("/healthz"))
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
+            proxy.health_status().await,
+            200,
+            "the proxy is still serving"
         );
     }
 }
@@ -343,15 +338,10 @@ async fn a_hook_flooding_a_header_map_with_edits_is_503_and_logged() {
             && l.contains("more than 4096 edits of one header map")),
         "{log}"
     );
-    // The proxy is still serving.
     assert_eq!(
-        client()
-            .get(proxy.admin_url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        proxy.health_status().await,
+        200,
+        "the proxy is still serving"
     );
 }
 

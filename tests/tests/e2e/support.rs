@@ -198,6 +198,17 @@ impl Proxy {
             .as_u16()
     }
 
+    /// The status of the admin listener's `/healthz`: 200 while the proxy serves.
+    pub async fn health_status(&self) -> u16 {
+        client()
+            .get(self.admin_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// The admin listener's `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.admin_text("/metrics").await
