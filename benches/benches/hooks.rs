@@ -141,7 +141,7 @@ fn invocations(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 rt.block_on(time_each(
                     iters,
-                    || (event.clone(), request.clone(), response.clone()),
+                    || (Box::new(event.clone()), request.clone(), response.clone()),
                     |(event, request, response)| async {
                         let request = LentHeader::new(request);
                         let response = response.map(LentHeader::new);

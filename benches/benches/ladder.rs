@@ -178,7 +178,7 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         b.iter_custom(|iters| {
             rt.block_on(time_each(
                 iters,
-                || (bare.clone(), viewer.clone()),
+                || (Box::new(bare.clone()), viewer.clone()),
                 |(event, viewer)| async {
                     let lent = LentHeader::new(viewer);
                     let maps = LentMaps {

@@ -13,17 +13,18 @@ use crate::model::{
 use crate::wire;
 
 /// Validates `outcome` against the `event` the hook was given (whose header maps the hook
-/// edited as `edits` records), returning what the proxy should act on: read-only fields are
-/// the event's whatever the hook returned (CloudFront ignores changes to them), moved from the
-/// event rather than copied, which is why the event is taken by value.
+/// edited as `edits` records) and makes it what the proxy should act on: read-only fields
+/// become the event's whatever the hook returned (CloudFront ignores changes to them), moved
+/// from the event rather than copied. Both are changed in place: an event and an outcome are a
+/// few hundred bytes each, and an invocation validates one per call.
 pub fn validate(
-    event: CfEvent,
-    outcome: HookOutcome,
+    event: &mut CfEvent,
+    outcome: &mut HookOutcome,
     edits: &HeaderEdits,
-) -> Result<HookOutcome, String> {
+) -> Result<(), String> {
     let et = event.config.event_type;
     match outcome {
-        HookOutcome::Request(mut req) => {
+        HookOutcome::Request(req) => {
             if !et.is_request() {
                 return Err(format!(
                     "a {et} function must return the response, not a request"
@@ -48,11 +49,11 @@ pub fn validate(
                 }
             }
             // Read-only request fields: CloudFront ignores changes to them.
-            let original = event.request;
-            req.client_ip = original.client_ip;
-            req.method = original.method;
+            let original = &mut event.request;
+            req.client_ip = std::mem::take(&mut original.client_ip);
+            req.method = std::mem::take(&mut original.method);
             if et == EventType::ViewerRequest {
-                req.origin = original.origin;
+                req.origin = original.origin.take();
             }
             match (&original.body, &mut req.body) {
                 (Some(original), Some(body)) => {
@@ -75,15 +76,12 @@ pub fn validate(
                 (None, Some(_)) => req.body = None,
                 _ => {}
             }
-            Ok(HookOutcome::Request(req))
+            Ok(())
         }
-        HookOutcome::Response(resp) => {
-            match &event.response {
-                None => check_generated(et, &resp)?,
-                Some(original) => check_updated_response(et, original, &resp, edits)?,
-            }
-            Ok(HookOutcome::Response(resp))
-        }
+        HookOutcome::Response(resp) => match &event.response {
+            None => check_generated(et, resp),
+            Some(original) => check_updated_response(et, original, resp, edits),
+        },
     }
 }
 
@@ -305,6 +303,15 @@ mod tests {
     use super::*;
     use crate::model::{CfConfig, CfRequest};
 
+    /// `validate` on owned values: the outcome as the proxy would act on it, or the reason.
+    fn checked(
+        mut event: CfEvent,
+        mut outcome: HookOutcome,
+        edits: &HeaderEdits,
+    ) -> Result<HookOutcome, String> {
+        validate(&mut event, &mut outcome, edits).map(|()| outcome)
+    }
+
     fn event(et: EventType, response: Option<CfResponse>) -> CfEvent {
         let mut headers = HeaderList::new();
         headers.append("host", "Host", "example.com");
@@ -349,14 +356,14 @@ mod tests {
             read_only_before: vec![("host".into(), vec!["example.com".into()])],
         };
         assert!(
-            validate(e.clone(), HookOutcome::Request(req.clone()), &edits)
+            checked(e.clone(), HookOutcome::Request(req.clone()), &edits)
                 .unwrap_err()
                 .contains("read-only")
         );
         // The same value written back is no change.
         req.headers
             .set("host".into(), [(String::new(), "example.com".into())]);
-        assert!(validate(e.clone(), HookOutcome::Request(req), &edits).is_ok());
+        assert!(checked(e.clone(), HookOutcome::Request(req), &edits).is_ok());
     }
 
     #[test]
@@ -370,13 +377,13 @@ mod tests {
         };
         // Host dropped by returning a map without it.
         assert!(
-            validate(e.clone(), HookOutcome::Request(req.clone()), &edits)
+            checked(e.clone(), HookOutcome::Request(req.clone()), &edits)
                 .unwrap_err()
                 .contains("read-only")
         );
         req.headers.append("host", "Host", "example.com");
         req.headers.append("connection", "Connection", "close");
-        assert!(validate(e.clone(), HookOutcome::Request(req), &edits)
+        assert!(checked(e.clone(), HookOutcome::Request(req), &edits)
             .unwrap_err()
             .contains("not allowed"));
     }
@@ -385,26 +392,26 @@ mod tests {
     fn generated_response_rules() {
         let none = HeaderEdits::replaced();
         let e = event(EventType::ViewerRequest, None);
-        assert!(validate(e.clone(), HookOutcome::Response(response(600)), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(response(600)), &none).is_err());
         let mut r = response(204);
         r.body = Some(String::new());
-        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(r), &none).is_err());
         let mut big = response(200);
         big.body = Some("x".repeat(41 * 1024));
-        assert!(validate(e.clone(), HookOutcome::Response(big.clone()), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(big.clone()), &none).is_err());
         let origin = event(EventType::OriginRequest, None);
-        assert!(validate(origin.clone(), HookOutcome::Response(big), &none).is_ok());
+        assert!(checked(origin.clone(), HookOutcome::Response(big), &none).is_ok());
         let mut bad = response(200);
         bad.headers.append("x-cache", "", "HIT");
-        assert!(validate(e.clone(), HookOutcome::Response(bad), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(bad), &none).is_err());
     }
 
     #[test]
     fn viewer_response_cannot_change_status() {
         let none = HeaderEdits::replaced();
         let e = event(EventType::ViewerResponse, Some(response(200)));
-        assert!(validate(e.clone(), HookOutcome::Response(response(201)), &none).is_err());
-        assert!(validate(e.clone(), HookOutcome::Response(response(200)), &none).is_ok());
+        assert!(checked(e.clone(), HookOutcome::Response(response(201)), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(response(200)), &none).is_ok());
     }
 
     fn custom_origin() -> CustomOrigin {
@@ -437,7 +444,7 @@ mod tests {
         let with = |origin: S3Origin| {
             let mut req = e.request.clone();
             req.origin = Some(CfOrigin::S3(origin));
-            validate(e.clone(), HookOutcome::Request(req), &none)
+            checked(e.clone(), HookOutcome::Request(req), &none)
         };
         assert!(with(s3_origin()).is_ok());
         let bad = [
@@ -489,12 +496,12 @@ mod tests {
         let mut e = event(EventType::OriginRequest, None);
         e.request.origin = Some(shown.clone());
         let same = e.request.clone();
-        assert!(validate(e.clone(), HookOutcome::Request(same), &none).is_ok());
+        assert!(checked(e.clone(), HookOutcome::Request(same), &none).is_ok());
         let mut e = event(EventType::OriginRequest, None);
         e.request.origin = Some(CfOrigin::Custom(custom_origin()));
         let mut changed = e.request.clone();
         changed.origin = Some(shown);
-        assert!(validate(e, HookOutcome::Request(changed), &none).is_err());
+        assert!(checked(e, HookOutcome::Request(changed), &none).is_err());
     }
 
     #[test]
@@ -504,7 +511,7 @@ mod tests {
         let with = |origin: CustomOrigin| {
             let mut req = e.request.clone();
             req.origin = Some(CfOrigin::Custom(origin));
-            validate(e.clone(), HookOutcome::Request(req), &none)
+            checked(e.clone(), HookOutcome::Request(req), &none)
         };
         assert!(with(custom_origin()).is_ok());
         let mut bad: Vec<CustomOrigin> = Vec::new();
@@ -569,32 +576,32 @@ mod tests {
         let e = event(EventType::ViewerRequest, None);
         let mut r = response(200);
         r.status_description = "OK\r\nX-Inj: 1".into();
-        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(r), &none).is_err());
         let mut r = response(200);
         r.headers.push(HeaderLine {
             name: "x-a".into(),
             key: "Transfer-Encoding".into(),
             value: "chunked".into(),
         });
-        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(r), &none).is_err());
         let mut r = response(200);
         r.headers.append("x-a", "", "1\r\nX-Inj: 2");
-        assert!(validate(e.clone(), HookOutcome::Response(r), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Response(r), &none).is_err());
         for uri in ["/a b", "/a\r\nb", "/a?b", "/a#b", "/caf\u{e9}"] {
             let mut req = e.request.clone();
             req.uri = uri.into();
             assert!(
-                validate(e.clone(), HookOutcome::Request(req), &none).is_err(),
+                checked(e.clone(), HookOutcome::Request(req), &none).is_err(),
                 "{uri:?}"
             );
         }
         let mut req = e.request.clone();
         req.headers.append("x-a", "", "1\n2");
-        assert!(validate(e.clone(), HookOutcome::Request(req), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Request(req), &none).is_err());
         let origin = event(EventType::OriginResponse, Some(response(200)));
         let mut r = response(200);
         r.status_description = "OK\n".into();
-        assert!(validate(origin.clone(), HookOutcome::Response(r), &none).is_err());
+        assert!(checked(origin.clone(), HookOutcome::Response(r), &none).is_err());
     }
 
     #[test]
@@ -603,6 +610,6 @@ mod tests {
         let e = event(EventType::ViewerRequest, None);
         let mut req = e.request.clone();
         req.uri = "index.html".into();
-        assert!(validate(e.clone(), HookOutcome::Request(req), &none).is_err());
+        assert!(checked(e.clone(), HookOutcome::Request(req), &none).is_err());
     }
 }

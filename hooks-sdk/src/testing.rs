@@ -204,10 +204,10 @@ pub fn validate(trigger: EventType, outcome: &Outcome) -> Result<(), crate::erro
 
 /// Checks `outcome` against the event it came from with the proxy's validation.
 pub(crate) fn check(
-    original: CfEvent,
+    mut original: CfEvent,
     outcome: &Outcome,
 ) -> Result<HookOutcome, crate::error::Error> {
-    let outcome = outcome
+    let mut outcome = outcome
         .to_model()
         .ok_or("the handler returned a request or response from outside this event")?;
     let before = match &outcome {
@@ -228,7 +228,8 @@ pub(crate) fn check(
             })
             .unwrap_or_default(),
     };
-    edge_event::validate(original, outcome, &edits)
+    edge_event::validate(&mut original, &mut outcome, &edits)
+        .map(|()| outcome)
         .map_err(|reason| format!("the proxy would refuse this result (502): {reason}").into())
 }
 

@@ -79,7 +79,7 @@ pub fn hook_outcome(data: &[u8]) {
         return;
     };
     limits::hide_disallowed(&mut event);
-    let Ok(outcome) = HookOutcome::from_json(outcome) else {
+    let Ok(mut outcome) = HookOutcome::from_json(outcome) else {
         return;
     };
     let et = event.config.event_type;
@@ -101,9 +101,9 @@ pub fn hook_outcome(data: &[u8]) {
         read_only_before,
     };
     let generated = event.response.is_none();
-    let Ok(outcome) = edge_event::validate(event, outcome, &edits) else {
+    if edge_event::validate(&mut event, &mut outcome, &edits).is_err() {
         return;
-    };
+    }
     match outcome {
         HookOutcome::Request(req) => {
             let mut wire = RequestHeader::build("GET", b"/", None).expect("a request header");

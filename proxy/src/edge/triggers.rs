@@ -63,10 +63,10 @@ impl Triggers {
         &'a self,
         hooks: &'a HookRegistry,
         function: &str,
-        event: CfEvent,
+        event: Box<CfEvent>,
         lent: LentMaps,
         request_id: &'a str,
-    ) -> impl Future<Output = Result<Validated, HookError>> + Send + 'a {
+    ) -> impl Future<Output = Result<Box<Validated>, HookError>> + Send + 'a {
         let et = event.config.event_type;
         let function = hooks
             .get(function)
@@ -82,9 +82,9 @@ impl Triggers {
         function: &HookFunction,
         et: EventType,
         request_id: &str,
-        result: Result<Validated, HookError>,
+        result: Result<Box<Validated>, HookError>,
         report: Option<Report>,
-    ) -> Result<Validated, HookError> {
+    ) -> Result<Box<Validated>, HookError> {
         let name = function.name();
         let meters = function.meters(|| self.metrics.function(name) as Arc<dyn CallMeters>);
         meters.invoked(et);
@@ -144,16 +144,17 @@ impl Triggers {
         }
     }
 
-    /// The request as the trigger `et` sees it, reading the body first when the association
-    /// asks; its headers are left to be lent (the event's list is empty), from where
-    /// [`ShownRequest`] says.
-    async fn cf_request(
+    /// The event of trigger `et` (without the response of a response event), reading the body
+    /// first when the association asks; its request's headers are left to be lent (the event's
+    /// list is empty), from where [`ShownRequest`] says. Boxed where it is built: it is a few
+    /// hundred bytes, and the call moves it on through several futures.
+    async fn cf_event(
         &self,
         session: &mut Session,
         ctx: &mut RequestContext,
         et: EventType,
         include_body: bool,
-    ) -> pingora::Result<(CfRequest, ShownRequest)> {
+    ) -> pingora::Result<(Box<CfEvent>, ShownRequest)> {
         let body = if include_body && has_writable_method(session) {
             let cap = limits::exposed_body_cap(et);
             let deadline = request_body::deadline(ctx.started, &ctx.generation.config.limits);
@@ -191,16 +192,20 @@ impl Triggers {
             ShownRequest::Viewer => ctx.viewer_request.as_deref().expect("checked above"),
             ShownRequest::Copy(sent) => &**sent,
         };
-        let request = CfRequest {
-            client_ip: ctx.viewer.client_ip_text(),
-            method: req.method.as_str().to_string(),
-            uri: req.uri.path().to_string(),
-            querystring: req.uri.query().unwrap_or("").to_string(),
-            headers: Default::default(),
-            body,
-            origin,
-        };
-        Ok((request, shown))
+        let event = Box::new(CfEvent {
+            config: self.cf_config(et, ctx),
+            request: CfRequest {
+                client_ip: ctx.viewer.client_ip_text(),
+                method: req.method.as_str().to_string(),
+                uri: req.uri.path().to_string(),
+                querystring: req.uri.query().unwrap_or("").to_string(),
+                headers: Default::default(),
+                body,
+                origin,
+            },
+            response: None,
+        });
+        Ok((event, shown))
     }
 
     /// Runs a request trigger (viewer-request or origin-request) if one is associated.
@@ -232,14 +237,7 @@ impl Triggers {
                 origin_view::add_origin_headers(session.req_header_mut(), ctx)?;
                 ctx.origin_facing_for = Some(ctx.origin.clone());
             }
-            let (request, shown) = self
-                .cf_request(session, ctx, et, assoc.include_body)
-                .await?;
-            let event = CfEvent {
-                config: self.cf_config(et, ctx),
-                request,
-                response: None,
-            };
+            let (event, shown) = self.cf_event(session, ctx, et, assoc.include_body).await?;
             let lent = LentRequest::lend(shown, session, ctx)?;
             let maps = LentMaps {
                 request: Some(lent.share()),
@@ -255,17 +253,22 @@ impl Triggers {
                 )
                 .await;
             lent.put_back(session, ctx);
-            match called {
+            let mut validated = match called {
                 Err(e) => {
                     Box::pin(send_hook_error(session, ctx, &e)).await?;
-                    Ok(RequestStep::Done)
+                    return Ok(RequestStep::Done);
                 }
-                Ok(Validated {
-                    outcome: HookOutcome::Response(generated),
-                    ..
-                }) => {
-                    let body = event_wire::response_body(&generated).unwrap_or_default();
-                    let header = match event_wire::generated_header(&generated, body.len()) {
+                Ok(validated) => validated,
+            };
+            let Validated {
+                outcome,
+                header_edits,
+            } = &mut *validated;
+            match outcome {
+                HookOutcome::Response(generated) => {
+                    let generated = &*generated;
+                    let body = event_wire::response_body(generated).unwrap_or_default();
+                    let header = match event_wire::generated_header(generated, body.len()) {
                         Ok(header) => header,
                         Err(e) => {
                             let e = invalid(&assoc.function, et, e);
@@ -295,10 +298,7 @@ impl Triggers {
                     }
                     Ok(RequestStep::Done)
                 }
-                Ok(Validated {
-                    outcome: HookOutcome::Request(changed),
-                    header_edits,
-                }) => {
+                HookOutcome::Request(changed) => {
                     // Set by the hook (origin-request only): followed unless it is the one shown.
                     if let Some(returned) = &changed.origin {
                         let shown = origin_view::presented(ctx);
@@ -340,7 +340,10 @@ impl Triggers {
                     } else {
                         Ok(())
                     }
-                    .and_then(|()| event_wire::apply_headers(req, changed.headers, &header_edits));
+                    .and_then(|()| {
+                        let headers = std::mem::take(&mut changed.headers);
+                        event_wire::apply_headers(req, headers, header_edits)
+                    });
                     if let Err(e) = applied {
                         let e = invalid(&assoc.function, et, e);
                         Box::pin(send_hook_error(session, ctx, &e)).await?;
@@ -376,29 +379,25 @@ impl Triggers {
             let behavior = generation.behavior(ctx.behavior).expect("routed");
             let assoc = behavior.hooks.get(et).expect("checked above");
             let invalid = |e| invalid(&assoc.function, et, e);
-            let (request, shown) = self
-                .cf_request(session, ctx, et, false)
-                .await
-                .map_err(|e| HookError::Trap {
-                    function: assoc.function.clone(),
-                    trigger: Trigger::Edge(et),
-                    reason: e.to_string(),
-                })?;
-            let event = CfEvent {
-                config: self.cf_config(et, ctx),
-                request,
-                response: Some(CfResponse {
-                    status: header.status.as_u16(),
-                    status_description: header
-                        .get_reason_phrase()
-                        .or(header.status.canonical_reason())
-                        .unwrap_or("")
-                        .to_string(),
-                    headers: Default::default(),
-                    body: None,
-                    body_encoding: BodyEncoding::Text,
-                }),
-            };
+            let (mut event, shown) =
+                self.cf_event(session, ctx, et, false)
+                    .await
+                    .map_err(|e| HookError::Trap {
+                        function: assoc.function.clone(),
+                        trigger: Trigger::Edge(et),
+                        reason: e.to_string(),
+                    })?;
+            event.response = Some(CfResponse {
+                status: header.status.as_u16(),
+                status_description: header
+                    .get_reason_phrase()
+                    .or(header.status.canonical_reason())
+                    .unwrap_or("")
+                    .to_string(),
+                headers: Default::default(),
+                body: None,
+                body_encoding: BodyEncoding::Text,
+            });
             // Both headers are lent to the call and taken back after it, however it ended.
             let lent_request = LentRequest::lend(shown, session, ctx).map_err(invalid)?;
             let lent_response = match LentHeader::lend_from(header, || {
@@ -428,7 +427,7 @@ impl Triggers {
             let Validated {
                 outcome,
                 header_edits,
-            } = called?;
+            } = *called?;
             let HookOutcome::Response(mut changed) = outcome else {
                 unreachable!("validation only lets a response through for response triggers")
             };

@@ -5,6 +5,7 @@
 use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
+use super::function::Validated;
 use super::invocation::{HostHeaderMap, HostResponseData, REQUEST_MAP, RESPONSE_MAP};
 use super::lent::LentMaps;
 use super::slots::{HeaderSlot, RequestSlot, ResponseSlot};
@@ -18,7 +19,7 @@ use edge_event::{
 /// in `lent` stands for the event's own list of that part.
 pub fn begin(
     state: &mut HookState,
-    mut event: CfEvent,
+    mut event: Box<CfEvent>,
     lent: LentMaps,
 ) -> wasmtime::Result<wit::Event> {
     debug_assert!(state.header_maps.is_empty(), "cleared per invocation");
@@ -60,7 +61,7 @@ pub fn begin(
 
 /// Ends the invocation: takes the event back out of `state` and forgets its maps, responses
 /// and changes (handles the guest kept are refused from now on).
-pub fn end(state: &mut HookState) -> Option<CfEvent> {
+pub fn end(state: &mut HookState) -> Option<Box<CfEvent>> {
     state.header_maps.clear();
     state.responses.clear();
     state.changes = Default::default();
@@ -69,11 +70,11 @@ pub fn end(state: &mut HookState) -> Option<CfEvent> {
 }
 
 /// Reads the guest's outcome: the event's request or a response, as changed, with what changed
-/// in its headers.
+/// in its headers (to be validated).
 pub fn outcome_from_wit(
     state: &mut HookState,
     outcome: wit::Outcome,
-) -> Result<(HookOutcome, HeaderEdits), String> {
+) -> Result<Box<Validated>, String> {
     match outcome {
         wit::Outcome::Request(handle) => {
             let slot = state
@@ -107,7 +108,10 @@ pub fn outcome_from_wit(
                 // `None`: the origin as the event showed it (left in the event, not copied).
                 origin: changes.origin,
             };
-            Ok((HookOutcome::Request(request), edits))
+            Ok(Box::new(Validated {
+                outcome: HookOutcome::Request(request),
+                header_edits: edits,
+            }))
         }
         wit::Outcome::Response(handle) => {
             let slot = state
@@ -141,7 +145,10 @@ pub fn outcome_from_wit(
                 body,
                 body_encoding,
             };
-            Ok((HookOutcome::Response(response), edits))
+            Ok(Box::new(Validated {
+                outcome: HookOutcome::Response(response),
+                header_edits: edits,
+            }))
         }
     }
 }

@@ -146,9 +146,10 @@ impl HookFunction {
     pub async fn invoke(&self, event: CfEvent) -> (Result<Validated, HookError>, Option<Report>) {
         let request_id = event.config.request_id.clone();
         let shown_origin = event.request.origin.clone();
-        let (mut result, report) = self
-            .invoke_lending(event, LentMaps::default(), &request_id)
+        let (result, report) = self
+            .invoke_lending(Box::new(event), LentMaps::default(), &request_id)
             .await;
+        let mut result = result.map(|validated| *validated);
         // The whole request, as AWS returns it: with the origin the hook left as shown.
         if let Ok(Validated {
             outcome: HookOutcome::Request(request),
@@ -167,13 +168,14 @@ impl HookFunction {
     /// part holds only the lines of the names the hook changed, all the proxy rewrites; its
     /// request's `origin` is `None` when the hook left the one shown, which the proxy keeps.
     /// `request_id` (the event's) names the call in the log; the caller's copy is borrowed, so a
-    /// call makes none of its own.
+    /// call makes none of its own. Event and outcome are boxed: each is a few hundred bytes,
+    /// and on its way through the call's futures would be copied at every step.
     pub async fn invoke_lending(
         &self,
-        event: CfEvent,
+        event: Box<CfEvent>,
         lent: LentMaps,
         request_id: &str,
-    ) -> (Result<Validated, HookError>, Option<Report>) {
+    ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
         let et = event.config.event_type;
         let trigger = Trigger::Edge(et);
         let (_permit, mut env, init, started) = match self.acquire(&trigger).await {
@@ -226,7 +228,7 @@ impl HookFunction {
             }),
             Ok(Ok(o)) => Ok(convert::outcome_from_wit(state, o)),
         };
-        let Some(event) = convert::end(state) else {
+        let Some(mut event) = convert::end(state) else {
             return (
                 Err(self.trap(&trigger, "the invocation lost its event".into())),
                 None,
@@ -238,11 +240,12 @@ impl HookFunction {
         }
         let outcome = lifted.and_then(|lifted| {
             lifted
-                .and_then(|(outcome, header_edits)| {
-                    validate(event, outcome, &header_edits).map(|outcome| Validated {
+                .and_then(|mut validated| {
+                    let Validated {
                         outcome,
                         header_edits,
-                    })
+                    } = &mut *validated;
+                    validate(&mut event, outcome, header_edits).map(|()| validated)
                 })
                 .map_err(|reason| HookError::Invalid {
                     function: self.config.name.clone(),

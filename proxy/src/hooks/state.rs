@@ -27,7 +27,7 @@ pub struct HookState {
     /// CPU the running call may use before the epoch callback stops it.
     pub(crate) cpu_budget: std::time::Duration,
     /// The running invocation's event; its header maps are in `header_maps`.
-    pub(crate) event: Option<CfEvent>,
+    pub(crate) event: Option<Box<CfEvent>>,
     /// What the hook set on the event's request.
     pub(crate) changes: RequestChanges,
     /// The event's response (response events, index 0) and responses the hook generated.
@@ -82,7 +82,7 @@ impl HookState {
     /// The running invocation's event.
     pub(crate) fn invocation(&self) -> wasmtime::Result<&CfEvent> {
         self.event
-            .as_ref()
+            .as_deref()
             .ok_or_else(|| wasmtime::format_err!("no invocation is running"))
     }
 
