@@ -17,7 +17,7 @@ use edge_benches::{time_each, Evictor};
 use edge_event::{limits, CfEvent, HookOutcome};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire::{apply_headers, LentHeader};
-use edge_proxy::hooks::{HookRegistry, LentHeaders, LentMaps};
+use edge_proxy::hooks::{HookRegistry, Lent, LentHeaders};
 use edge_test_artifacts as guests;
 use pingora::http::{RequestHeader, ResponseHeader};
 
@@ -145,9 +145,10 @@ fn invocations(c: &mut Criterion) {
                     |(event, request, response)| async {
                         let request = LentHeader::new(request);
                         let response = response.map(LentHeader::new);
-                        let maps = LentMaps {
+                        let maps = Lent {
                             request: Some(request.clone()),
                             response: response.clone().map(|r| r as Arc<dyn LentHeaders>),
+                            origin: None,
                         };
                         let (result, _) = f.invoke_lending(event, maps, &request_id).await;
                         let mut request = request.take_back().expect("lent back");

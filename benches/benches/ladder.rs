@@ -28,7 +28,7 @@ use edge_benches::{time_each, Evictor, Wasi};
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire::{self, LentHeader};
-use edge_proxy::hooks::{HookRegistry, LentMaps};
+use edge_proxy::hooks::{HookRegistry, Lent};
 use edge_test_artifacts as guests;
 use pingora::http::RequestHeader;
 use wasmtime::component::{Component, Linker};
@@ -181,9 +181,10 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 || (Box::new(bare.clone()), viewer.clone()),
                 |(event, viewer)| async {
                     let lent = LentHeader::new(viewer);
-                    let maps = LentMaps {
+                    let maps = Lent {
                         request: Some(lent.clone()),
                         response: None,
+                        origin: None,
                     };
                     let (result, _) = f.invoke_lending(event, maps, &request_id).await;
                     let mut viewer = lent.take_back().expect("lent back");

@@ -1,60 +1,31 @@
 //! The request as the origin events show it: `request.origin` in AWS's shape, and the headers
 //! CloudFront adds on the way to the origin (`X-Forwarded-For`, `Via`, the origin's `Host`).
 //!
-//! A configured `http` origin is shown as `origin.custom` (its first server's host and port,
-//! protocol, timeouts), a `files` origin as `origin.s3` (it serves a directory the way a bucket
-//! does). An origin-request function that returns the origin as shown keeps the request on the
-//! configured origin, with its servers, balancing and health checks; one that changes a field
-//! sends the request where the fields say, as CloudFront re-routes it.
+//! A configured origin is shown as [`crate::origins::presentations`] made it (`custom` for an
+//! `http` origin, `s3` for a `files` one). An origin-request function that returns the origin
+//! as shown keeps the request on the configured origin, with its servers, balancing and health
+//! checks; one that changes a field sends the request where the fields say, as CloudFront
+//! re-routes it.
+
+use std::sync::Arc;
 
 use pingora::http::RequestHeader;
 use pingora::Result;
 
 use super::context::RequestContext;
 use super::forwarding;
-use crate::config::HttpOrigin;
 use crate::origins::OriginHandle;
-use edge_event::{CfOrigin, CustomOrigin, HeaderList, S3Origin};
+use edge_event::CfOrigin;
 
-/// The request's origin as CloudFront shows it to origin events.
-pub fn presented(ctx: &RequestContext) -> CfOrigin {
+/// The request's origin as CloudFront shows it to origin events: one a hook set (shared
+/// while the request lasts), else the configured origin's, made once per generation.
+pub fn presented(ctx: &RequestContext) -> Arc<CfOrigin> {
     if let Some(custom) = &ctx.custom_origin {
-        return CfOrigin::Custom(custom.clone());
+        return Arc::new(CfOrigin::Custom(custom.clone()));
     }
-    match ctx.generation.origins.get(&ctx.origin) {
-        Some(OriginHandle::Http(upstream)) => CfOrigin::Custom(custom_of(upstream.config())),
-        Some(OriginHandle::Files(_)) => CfOrigin::S3(S3Origin {
-            auth_method: "none".into(),
-            custom_headers: HeaderList::new(),
-            domain_name: ctx.origin.clone(),
-            path: String::new(),
-            region: String::new(),
-        }),
-        // A function target group has no CloudFront counterpart: by name.
-        _ => CfOrigin::Named(ctx.origin.clone()),
-    }
-}
-
-/// `origin.custom` for a configured `http` origin: where its first server is.
-fn custom_of(origin: &HttpOrigin) -> CustomOrigin {
-    let server = origin.servers.first().map(String::as_str).unwrap_or("");
-    let (host, port) = match server.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().unwrap_or(0)),
-        None => (server, if origin.tls { 443 } else { 80 }),
-    };
-    let seconds = |d: std::time::Duration| d.as_secs().max(1).min(u64::from(u32::MAX)) as u32;
-    CustomOrigin {
-        domain_name: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-        port,
-        protocol: if origin.tls { "https" } else { "http" }.into(),
-        path: String::new(),
-        read_timeout: seconds(origin.read_timeout),
-        keepalive_timeout: seconds(origin.idle_timeout),
-        custom_headers: HeaderList::new(),
-        ssl_protocols: vec!["TLSv1.2".into()],
+    match ctx.generation.shown_origins.get(&ctx.origin) {
+        Some(shown) => shown.clone(),
+        None => Arc::new(CfOrigin::Named(ctx.origin.clone())),
     }
 }
 

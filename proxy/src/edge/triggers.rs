@@ -20,15 +20,15 @@ use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::{request_body, respond};
 use crate::hooks::{
-    CallMeters, HookError, HookFunction, HookRegistry, LentHeaders, LentMaps, Report, Trigger,
+    CallMeters, HookError, HookFunction, HookRegistry, Lent, LentHeaders, Report, Trigger,
     Validated,
 };
 use crate::observe::Metrics;
 use crate::origins::{LocalBody, LocalResponse};
 use edge_event::limits;
 use edge_event::{
-    BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfRequest, CfResponse, EventType,
-    HookOutcome,
+    BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse,
+    EventType, HookOutcome,
 };
 
 /// What the pipeline does after a request trigger ran.
@@ -64,7 +64,7 @@ impl Triggers {
         hooks: &'a HookRegistry,
         function: &str,
         event: Box<CfEvent>,
-        lent: LentMaps,
+        lent: Lent,
         request_id: &'a str,
     ) -> impl Future<Output = Result<Box<Validated>, HookError>> + Send + 'a {
         let et = event.config.event_type;
@@ -146,15 +146,16 @@ impl Triggers {
 
     /// The event of trigger `et` (without the response of a response event), reading the body
     /// first when the association asks; its request's headers are left to be lent (the event's
-    /// list is empty), from where [`ShownRequest`] says. Boxed where it is built: it is a few
-    /// hundred bytes, and the call moves it on through several futures.
+    /// list is empty), from where [`ShownRequest`] says, and so is the origin an origin event
+    /// shows (returned beside it). Boxed where it is built: it is a few hundred bytes, and the
+    /// call moves it on through several futures.
     async fn cf_event(
         &self,
         session: &mut Session,
         ctx: &mut RequestContext,
         et: EventType,
         include_body: bool,
-    ) -> pingora::Result<(Box<CfEvent>, ShownRequest)> {
+    ) -> pingora::Result<(Box<CfEvent>, ShownRequest, Option<Arc<CfOrigin>>)> {
         let body = if include_body && has_writable_method(session) {
             let cap = limits::exposed_body_cap(et);
             let deadline = request_body::deadline(ctx.started, &ctx.generation.config.limits);
@@ -201,11 +202,11 @@ impl Triggers {
                 querystring: req.uri.query().unwrap_or("").to_string(),
                 headers: Default::default(),
                 body,
-                origin,
+                origin: None,
             },
             response: None,
         });
-        Ok((event, shown))
+        Ok((event, shown, origin))
     }
 
     /// Runs a request trigger (viewer-request or origin-request) if one is associated.
@@ -237,11 +238,13 @@ impl Triggers {
                 origin_view::add_origin_headers(session.req_header_mut(), ctx)?;
                 ctx.origin_facing_for = Some(ctx.origin.clone());
             }
-            let (event, shown) = self.cf_event(session, ctx, et, assoc.include_body).await?;
+            let (event, shown, origin) =
+                self.cf_event(session, ctx, et, assoc.include_body).await?;
             let lent = LentRequest::lend(shown, session, ctx)?;
-            let maps = LentMaps {
+            let maps = Lent {
                 request: Some(lent.share()),
                 response: None,
+                origin,
             };
             let called = self
                 .call_hook(
@@ -379,7 +382,7 @@ impl Triggers {
             let behavior = generation.behavior(ctx.behavior).expect("routed");
             let assoc = behavior.hooks.get(et).expect("checked above");
             let invalid = |e| invalid(&assoc.function, et, e);
-            let (mut event, shown) =
+            let (mut event, shown, origin) =
                 self.cf_event(session, ctx, et, false)
                     .await
                     .map_err(|e| HookError::Trap {
@@ -409,9 +412,10 @@ impl Triggers {
                     return Err(invalid(e));
                 }
             };
-            let maps = LentMaps {
+            let maps = Lent {
                 request: Some(lent_request.share()),
                 response: Some(lent_response.clone()),
+                origin,
             };
             let called = self
                 .call_hook(

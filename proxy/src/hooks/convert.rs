@@ -7,7 +7,7 @@ use wasmtime::component::Resource;
 use super::bindings::edge::hooks::types as wit;
 use super::function::Validated;
 use super::invocation::{HostHeaderMap, HostResponseData, REQUEST_MAP, RESPONSE_MAP};
-use super::lent::LentMaps;
+use super::lent::Lent;
 use super::slots::{HeaderSlot, RequestSlot, ResponseSlot};
 use super::state::HookState;
 use edge_event::{
@@ -15,12 +15,13 @@ use edge_event::{
     CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome, S3Origin,
 };
 
-/// Moves `event` into `state` for one invocation and returns the handles the guest gets. A map
-/// in `lent` stands for the event's own list of that part.
+/// Moves `event` into `state` for one invocation and returns the handles the guest gets. What
+/// `lent` holds stands for the event's own field: a header map for its list, the origin shown
+/// for `request.origin`.
 pub fn begin(
     state: &mut HookState,
     mut event: Box<CfEvent>,
-    lent: LentMaps,
+    lent: Lent,
 ) -> wasmtime::Result<wit::Event> {
     debug_assert!(state.header_maps.is_empty(), "cleared per invocation");
     let et = event.config.event_type;
@@ -50,6 +51,7 @@ pub fn begin(
         None => None,
     };
     state.event = Some(event);
+    state.lent_origin = lent.origin;
     Ok(wit::Event {
         event_type: event_type(et),
         request: state.table.push(RequestSlot {
@@ -65,6 +67,7 @@ pub fn end(state: &mut HookState) -> Option<Box<CfEvent>> {
     state.header_maps.clear();
     state.responses.clear();
     state.changes = Default::default();
+    state.lent_origin = None;
     state.generation += 1;
     state.event.take()
 }
@@ -93,6 +96,10 @@ pub fn outcome_from_wit(
             let (headers, edits) = take_headers(state, REQUEST_MAP, Some(REQUEST_MAP));
             let changes = std::mem::take(&mut state.changes);
             let event = state.event.as_mut().ok_or("no invocation running")?;
+            if changes.origin.is_some() && event.request.origin.is_none() {
+                // Validation checks only an origin that differs from the one shown.
+                event.request.origin = state.lent_origin.as_deref().cloned();
+            }
             // Unchanged fields move out of the event (validation reads neither the event's uri
             // nor its querystring); read-only ones stay: `validate` moves them over.
             let take = std::mem::take::<String>;

@@ -21,7 +21,7 @@ use super::epoch::EpochTicker;
 use super::error::{guest_message, trap_reason, HookError, Trigger};
 use super::in_flight::InFlight;
 use super::lane::CpuBudgetExceeded;
-use super::lent::LentMaps;
+use super::lent::Lent;
 use super::memory_budget::{BudgetExhausted, IdleEnvironments};
 use super::meters::{CallMeters, MetersSlot};
 use super::prepared::Prepared;
@@ -147,7 +147,7 @@ impl HookFunction {
         let request_id = event.config.request_id.clone();
         let shown_origin = event.request.origin.clone();
         let (result, report) = self
-            .invoke_lending(Box::new(event), LentMaps::default(), &request_id)
+            .invoke_lending(Box::new(event), Lent::default(), &request_id)
             .await;
         let mut result = result.map(|validated| *validated);
         // The whole request, as AWS returns it: with the origin the hook left as shown.
@@ -173,7 +173,7 @@ impl HookFunction {
     pub async fn invoke_lending(
         &self,
         event: Box<CfEvent>,
-        lent: LentMaps,
+        lent: Lent,
         request_id: &str,
     ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
         let et = event.config.event_type;

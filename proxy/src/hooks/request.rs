@@ -103,7 +103,8 @@ impl HostRequest for HookState {
 
     fn origin(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<Option<wit::Origin>> {
         let original = self.request(&this)?.origin.as_ref();
-        Ok(self.changes.origin.as_ref().or(original).map(origin_to_wit))
+        let shown = original.or(self.lent_origin.as_deref());
+        Ok(self.changes.origin.as_ref().or(shown).map(origin_to_wit))
     }
 
     fn set_origin(

@@ -10,6 +10,7 @@ use super::NodeHeaders;
 use crate::config::{Behavior, Config};
 use crate::hooks::{hex, CompiledCache, HookRegistry, RegistryChanges};
 use crate::origins::OriginHandle;
+use edge_event::CfOrigin;
 
 /// A configuration in service.
 pub struct Generation {
@@ -21,6 +22,8 @@ pub struct Generation {
     pub config: Config,
     /// Its origins, by name.
     pub origins: HashMap<String, OriginHandle>,
+    /// Its origins as origin events show them (`request.origin`), by name.
+    pub shown_origins: HashMap<String, Arc<CfOrigin>>,
     /// Its functions.
     pub hooks: Arc<HookRegistry>,
     /// `Via` and `CDN-Loop` values naming this node.
@@ -57,6 +60,7 @@ impl Generation {
         )?;
         let hooks = Arc::new(hooks);
         let origins = crate::origins::build(&config, &hooks, previous.map(|p| &p.origins))?;
+        let shown_origins = crate::origins::presentations(&origins);
         let mut digest = Sha256::new();
         digest.update(text);
         for (name, module) in hooks.digests() {
@@ -75,6 +79,7 @@ impl Generation {
                 },
                 config,
                 origins,
+                shown_origins,
                 hooks,
             },
             changes,

@@ -2,6 +2,7 @@
 
 mod files;
 mod http;
+mod shown;
 mod target_group;
 
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 pub use self::http::{HttpUpstream, UpstreamError};
 pub use files::{FilesBucket, LocalBody, LocalResponse};
+pub use shown::presentations;
 pub use target_group::{EventAttempt, TargetError, TargetGroup};
 
 use crate::config::{Config, Origin};
