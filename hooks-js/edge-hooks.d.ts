@@ -93,4 +93,6 @@ export type Handler = (
 ) => CloudFrontResult | void;
 
 /** Exports `handler` as the hook's `handle` (`export const handle = lambdaEdge(handler)`). */
-export function lambdaEdge(handler: Handler): (event: unknown) => unknown;
+export function lambdaEdge(
+  handler: Handler,
+): (eventType: string, request: unknown, response: unknown) => unknown;

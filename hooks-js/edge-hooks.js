@@ -17,13 +17,16 @@
 // Handlers run synchronously: an `async` handler's Promise cannot be waited for; drop `async`
 // or use the callback.
 
-import * as wit from 'edge:hooks/types@0.3.0';
+import * as wit from 'edge:hooks/types@0.4.0';
 
-/** Wraps `handler` (`(event, context, callback)`) as the hook world's `handle` export. */
+/**
+ * Wraps `handler` (`(event, context, callback)`) as the hook world's `handle` export, which the
+ * proxy calls with the trigger and the event's request and response, lent for the call.
+ */
 export function lambdaEdge(handler) {
-  return function handle(witEvent) {
+  return function handle(eventType, witRequest, witResponse) {
     try {
-      return run(handler, witEvent);
+      return run(handler, eventType, witRequest, witResponse);
     } catch (e) {
       // A string thrown from an export returning `result` is its `err`: a function error.
       throw describe(e);
@@ -31,18 +34,17 @@ export function lambdaEdge(handler) {
   };
 }
 
-function run(handler, witEvent) {
+function run(handler, eventType, witRequest, witResponse) {
   const cf = {};
-  const eventType = witEvent.eventType;
   const config = {};
   lazy(config, 'distributionDomainName', () => wit.distributionDomainName());
   lazy(config, 'distributionId', () => wit.distributionId());
   config.eventType = eventType;
   lazy(config, 'requestId', () => wit.requestId());
   cf.config = config;
-  const request = requestView(witEvent.request, eventType);
+  const request = requestView(witRequest, eventType);
   cf.request = request.view;
-  const response = witEvent.response ? responseView(witEvent.response) : undefined;
+  const response = witResponse ? responseView(witResponse) : undefined;
   if (response) cf.response = response.view;
   const event = { Records: [{ cf }] };
   const context = { functionName: 'edge-hook', awsRequestId: config.requestId };
@@ -68,18 +70,15 @@ function run(handler, witEvent) {
   const isRequestEvent = eventType === 'viewer-request' || eventType === 'origin-request';
   if (isRequestEvent && result.status === undefined) {
     request.apply(result);
-    return { tag: 'request', val: witEvent.request };
-  }
-  if (!isRequestEvent && result === cf.response) {
-    response.apply(result);
-    return { tag: 'response', val: witEvent.response };
+    return { tag: 'request' };
   }
   if (!isRequestEvent && response) {
-    // Another object returned for the event's response: its fields replace the response's.
+    // The event's response, or another object returned for it: its fields replace the
+    // response's.
     response.apply(result);
-    return { tag: 'response', val: witEvent.response };
+    return { tag: 'response' };
   }
-  return { tag: 'response', val: generated(result) };
+  return { tag: 'generated', val: generated(result) };
 }
 
 /** The plain view of the request, and how to send a changed view back. */

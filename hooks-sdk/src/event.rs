@@ -8,6 +8,7 @@ use edge_event::{CfConfig, CfRequest, CfResponse, HeaderList};
 
 use crate::bindings::edge::hooks::types as wit;
 use crate::headers::{Headers, Owner};
+use crate::host_handles::{HostResponse, Lent};
 use crate::query::QueryString;
 use edge_event::{
     BodyAction, BodyEncoding, CfBody as Body, CfOrigin as Origin, CustomOrigin, EventType, S3Origin,
@@ -64,7 +65,7 @@ pub struct Request {
 
 #[derive(Debug)]
 enum RequestInner {
-    Host(Rc<wit::Request>),
+    Host(Rc<Lent<wit::Request>>),
     /// The model with its headers moved to `Request::headers`.
     Local(Box<CfRequest>),
 }
@@ -191,13 +192,11 @@ impl Request {
         }
     }
 
-    fn into_host(self) -> Result<wit::Request, String> {
+    fn into_host(self) -> Result<wit::Outcome, String> {
         let Request { headers, inner } = self;
-        drop(headers); // sends its queued edits, and lets go of its share of the handle
+        drop(headers); // sends its queued edits
         match inner {
-            RequestInner::Host(r) => {
-                Rc::try_unwrap(r).map_err(|_| "the request's handle is still shared".into())
-            }
+            RequestInner::Host(_) => Ok(wit::Outcome::Request),
             RequestInner::Local(_) => Err("a request read from JSON cannot be returned".into()),
         }
     }
@@ -213,7 +212,7 @@ pub struct Response {
 
 #[derive(Debug)]
 enum ResponseInner {
-    Host(Rc<wit::Response>),
+    Host(Rc<HostResponse>),
     /// The model with its headers moved to `Response::headers`.
     Local(Box<CfResponse>),
 }
@@ -222,7 +221,7 @@ impl Response {
     /// A response with `status`, no headers and no body.
     pub fn new(status: u16) -> Self {
         if cfg!(target_arch = "wasm32") {
-            let host = Rc::new(wit::Response::new(status));
+            let host = Rc::new(HostResponse::Generated(wit::Response::new(status)));
             Response {
                 headers: Headers::of(Owner::Response(host.clone())),
                 inner: ResponseInner::Host(host),
@@ -320,13 +319,13 @@ impl Response {
         }
     }
 
-    fn into_host(self) -> Result<wit::Response, String> {
+    fn into_host(self) -> Result<wit::Outcome, String> {
         let Response { headers, inner } = self;
         drop(headers); // sends its queued edits, and lets go of its share of the handle
         match inner {
-            ResponseInner::Host(r) => {
-                Rc::try_unwrap(r).map_err(|_| "the response's handle is still shared".into())
-            }
+            ResponseInner::Host(r) => Rc::try_unwrap(r)
+                .map(HostResponse::into_outcome)
+                .map_err(|_| "the response's handle is still shared".into()),
             ResponseInner::Local(_) => Err("a response read from JSON cannot be returned".into()),
         }
     }
@@ -378,15 +377,18 @@ impl From<Response> for Outcome {
     }
 }
 
-/// Runs `handler` on an event from the host and hands its outcome back.
+/// Runs `handler` on the event the host lends (`request` and, at response events, `response`,
+/// both borrowed for the call) and says what it decided.
 pub fn handle(
-    event: wit::Event,
+    event_type: wit::EventType,
+    request: &wit::Request,
+    response: Option<&wit::Response>,
     handler: fn(Event) -> Result<Outcome, crate::error::Error>,
 ) -> Result<wit::Outcome, String> {
-    let request = Rc::new(event.request);
+    let request = Rc::new(Lent::request(request));
     let event = Event {
         config: Config {
-            event_type: match event.event_type {
+            event_type: match event_type {
                 wit::EventType::ViewerRequest => EventType::ViewerRequest,
                 wit::EventType::OriginRequest => EventType::OriginRequest,
                 wit::EventType::OriginResponse => EventType::OriginResponse,
@@ -398,8 +400,8 @@ pub fn handle(
             headers: Headers::of(Owner::Request(request.clone())),
             inner: RequestInner::Host(request),
         },
-        response: event.response.map(|r| {
-            let r = Rc::new(r);
+        response: response.map(|r| {
+            let r = Rc::new(HostResponse::lent(r));
             Response {
                 headers: Headers::of(Owner::Response(r.clone())),
                 inner: ResponseInner::Host(r),
@@ -407,8 +409,8 @@ pub fn handle(
         }),
     };
     match handler(event) {
-        Ok(Outcome::Request(r)) => r.into_host().map(wit::Outcome::Request),
-        Ok(Outcome::Response(r)) => r.into_host().map(wit::Outcome::Response),
+        Ok(Outcome::Request(r)) => r.into_host(),
+        Ok(Outcome::Response(r)) => r.into_host(),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use edge_event::HeaderList;
 
 use crate::bindings::edge::hooks::types as wit;
+use crate::host_handles::{HostResponse, Lent};
 use crate::kept_buffers;
 
 /// One header line.
@@ -39,8 +40,8 @@ enum Inner {
 /// Whose map a host-side [`Headers`] is.
 #[derive(Debug)]
 pub(crate) enum Owner {
-    Request(Rc<wit::Request>),
-    Response(Rc<wit::Response>),
+    Request(Rc<Lent<wit::Request>>),
+    Response(Rc<HostResponse>),
 }
 
 #[derive(Debug)]

@@ -80,6 +80,7 @@ mod aws_json;
 mod error;
 mod event;
 mod headers;
+mod host_handles;
 mod json_function;
 mod kept_buffers;
 mod query;
@@ -157,9 +158,11 @@ macro_rules! export_hook {
 
         impl $crate::bindings::Guest for __EdgeHook {
             fn handle(
-                event: $crate::bindings::edge::hooks::types::Event,
+                event_type: $crate::bindings::edge::hooks::types::EventType,
+                request: &$crate::bindings::edge::hooks::types::Request,
+                response: ::core::option::Option<&$crate::bindings::edge::hooks::types::Response>,
             ) -> ::core::result::Result<$crate::bindings::edge::hooks::types::Outcome, ::std::string::String> {
-                $crate::__private::handle(event, $handler)
+                $crate::__private::handle(event_type, request, response, $handler)
             }
         }
 

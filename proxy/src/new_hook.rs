@@ -364,9 +364,11 @@ mod tests {
 const PY_REQUEST: &str = r#""""{{name}} ({{trigger}}): moves ?lang=xx into the path (/docs?lang=fr&page=2 -> /fr/docs?page=2).
 
 The API is the WIT contract's (edge:hooks/types, see the edge-proxy checkout's
-hooks-sdk/wit/hooks.wit), as componentize-py names it: event.request is a resource whose fields
-are methods (uri(), set_uri(), querystring(), headers()...); return types.Outcome_Request(request)
-to go on, types.Outcome_Response(types.Response(status)) to answer, raise Err("why") to fail (503).
+hooks-sdk/wit/hooks.wit), as componentize-py names it: handle gets the trigger and the event's
+request (and, at response triggers, its response), lent for the call: resources whose fields are
+methods (uri(), set_uri(), querystring(), headers()...). Return types.Outcome_Request() to go on
+with the request as changed, types.Outcome_Generated(types.Response(status)) to answer, raise
+Err("why") to fail (503).
 """
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -375,21 +377,26 @@ from wit_world.imports import types
 
 
 class WitWorld(WitWorld):
-    def handle(self, event: types.Event) -> types.Outcome:
-        request = event.request
+    def handle(
+        self,
+        event_type: types.EventType,
+        request: types.Request,
+        response: types.Response | None,
+    ) -> types.Outcome:
         pairs = parse_qsl(request.querystring(), keep_blank_values=True)
         lang = next((value for key, value in pairs if key == "lang"), None)
         if lang:
             request.set_uri("/" + quote(lang) + request.uri())
             rest = [(key, value) for key, value in pairs if key != "lang"]
             request.set_querystring(urlencode(rest, quote_via=quote))
-        return types.Outcome_Request(request)
+        return types.Outcome_Request()
 "#;
 
 const PY_RESPONSE: &str = r#""""{{name}} ({{trigger}}): adds X-Frame-Options: DENY to every response.
 
 The API is the WIT contract's (edge:hooks/types, see the edge-proxy checkout's
-hooks-sdk/wit/hooks.wit), as componentize-py names it.
+hooks-sdk/wit/hooks.wit), as componentize-py names it: the event's response is lent for the call;
+return types.Outcome_Response() to send it as changed.
 """
 from componentize_py_types import Err
 from wit_world import WitWorld
@@ -397,12 +404,16 @@ from wit_world.imports import types
 
 
 class WitWorld(WitWorld):
-    def handle(self, event: types.Event) -> types.Outcome:
-        response = event.response
+    def handle(
+        self,
+        event_type: types.EventType,
+        request: types.Request,
+        response: types.Response | None,
+    ) -> types.Outcome:
         if response is None:
             raise Err("{{name}} runs at a response trigger")
         response.headers().set("x-frame-options", [types.Header(key="X-Frame-Options", value="DENY")])
-        return types.Outcome_Response(response)
+        return types.Outcome_Response()
 "#;
 
 const PY_BUILD: &str = r#"#!/bin/sh

@@ -11,18 +11,23 @@ from wit_world.imports import types
 
 
 class WitWorld(WitWorld):
-    def handle(self, event: types.Event) -> types.Outcome:
-        if event.event_type != types.EventType.VIEWER_REQUEST:
+    def handle(
+        self,
+        event_type: types.EventType,
+        request: types.Request,
+        response: types.Response | None,
+    ) -> types.Outcome:
+        # request and response are lent for the call: read and change them, return what to do.
+        if event_type != types.EventType.VIEWER_REQUEST:
             raise Err("python-bot-block runs at viewer-request")
-        request = event.request
         headers = request.headers()
         agent = " ".join(h.value for h in headers.get("user-agent")).lower()
         blocked = [a.strip().lower() for a in os.environ.get("BLOCKED_AGENTS", "").split(",") if a.strip()]
         if any(b in agent for b in blocked):
-            response = types.Response(403)
-            response.set_status_description("Forbidden")
-            response.headers().set("content-type", [types.Header(key="Content-Type", value="text/plain")])
-            response.set_body("Automated clients are not allowed here.\n", types.BodyEncoding.TEXT)
-            return types.Outcome_Response(response)
+            refusal = types.Response(403)
+            refusal.set_status_description("Forbidden")
+            refusal.headers().set("content-type", [types.Header(key="Content-Type", value="text/plain")])
+            refusal.set_body("Automated clients are not allowed here.\n", types.BodyEncoding.TEXT)
+            return types.Outcome_Generated(refusal)
         headers.set("x-hook-language", [types.Header(key="X-Hook-Language", value="python")])
-        return types.Outcome_Request(request)
+        return types.Outcome_Request()

@@ -6,23 +6,29 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
 use super::function::Validated;
-use super::invocation::{HostHeaderMap, HostResponseData, REQUEST_MAP, RESPONSE_MAP};
+use super::invocation::{
+    HostHeaderMap, HostResponseData, EVENT_RESPONSE, REQUEST_MAP, RESPONSE_MAP,
+};
 use super::lent::Lent;
-use super::slots::{HeaderSlot, RequestSlot, ResponseSlot};
+use super::slots::{HeaderSlot, RequestSlot, ResponseSlot, LENT};
 use super::state::HookState;
 use edge_event::{
     limits, BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse,
     CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome, S3Origin,
 };
 
-/// Moves `event` into `state` for one invocation and returns the handles the guest gets. What
-/// `lent` holds stands for the event's own field: a header map for its list, the origin shown
-/// for `request.origin`.
-pub fn begin(
-    state: &mut HookState,
-    mut event: Box<CfEvent>,
-    lent: Lent,
-) -> wasmtime::Result<wit::Event> {
+/// What `handle` is called with: the trigger, and the event's request and (response events)
+/// response, lent for the call.
+pub struct HandleArgs {
+    pub event_type: wit::EventType,
+    pub request: Resource<RequestSlot>,
+    pub response: Option<Resource<ResponseSlot>>,
+}
+
+/// Moves `event` into `state` for one invocation and returns what the guest is called with.
+/// What `lent` holds stands for the event's own field: a header map for its list, the origin
+/// shown for `request.origin`.
+pub fn begin(state: &mut HookState, mut event: Box<CfEvent>, lent: Lent) -> HandleArgs {
     debug_assert!(state.header_maps.is_empty(), "cleared per invocation");
     let et = event.config.event_type;
     state.read_only = limits::read_only(et);
@@ -36,6 +42,7 @@ pub fn begin(
     let response = match &mut event.response {
         Some(r) => {
             state.header_maps.push(map(lent.response, &mut r.headers));
+            debug_assert_eq!(state.responses.len(), EVENT_RESPONSE);
             state.responses.push(HostResponseData {
                 status: r.status,
                 status_description: std::mem::take(&mut r.status_description),
@@ -43,22 +50,17 @@ pub fn begin(
                 body: None,
                 body_encoding: BodyEncoding::Text,
             });
-            Some(state.table.push(ResponseSlot {
-                generation: state.generation,
-                index: 0,
-            })?)
+            Some(Resource::new_borrow(LENT))
         }
         None => None,
     };
     state.event = Some(event);
     state.lent_origin = lent.origin;
-    Ok(wit::Event {
+    HandleArgs {
         event_type: event_type(et),
-        request: state.table.push(RequestSlot {
-            generation: state.generation,
-        })?,
+        request: Resource::new_borrow(LENT),
         response,
-    })
+    }
 }
 
 /// Ends the invocation: takes the event back out of `state` and forgets its maps, responses
@@ -72,55 +74,25 @@ pub fn end(state: &mut HookState) -> Option<Box<CfEvent>> {
     state.event.take()
 }
 
-/// Reads the guest's outcome: the event's request or a response, as changed, with what changed
-/// in its headers (to be validated).
+/// Reads the guest's outcome: the event's request or response, as changed, or a response it
+/// generated, with what changed in its headers (to be validated).
 pub fn outcome_from_wit(
     state: &mut HookState,
     outcome: wit::Outcome,
 ) -> Result<Box<Validated>, String> {
-    match outcome {
-        wit::Outcome::Request(handle) => {
-            let slot = state
-                .table
-                .delete(handle)
-                .map_err(|e| format!("bad request handle: {e}"))?;
-            if slot.generation != state.generation {
-                return Err("returned request belongs to an earlier invocation".into());
+    let index = match outcome {
+        wit::Outcome::Request => return request_outcome(state),
+        wit::Outcome::Response => {
+            let event = state.event.as_ref().ok_or("no invocation running")?;
+            if event.response.is_none() {
+                return Err(format!(
+                    "a {} event has no response to return: generate one",
+                    event.config.event_type
+                ));
             }
-            if state.changes.origin.is_some() {
-                // Validation checks a new origin's custom headers against the request's.
-                if let Some(map) = state.header_maps.get_mut(REQUEST_MAP) {
-                    map.lines();
-                }
-            }
-            let (headers, edits) = take_headers(state, REQUEST_MAP, Some(REQUEST_MAP));
-            let changes = std::mem::take(&mut state.changes);
-            let event = state.event.as_mut().ok_or("no invocation running")?;
-            if changes.origin.is_some() && event.request.origin.is_none() {
-                // Validation checks only an origin that differs from the one shown.
-                event.request.origin = state.lent_origin.as_deref().cloned();
-            }
-            // Unchanged fields move out of the event (validation reads neither the event's uri
-            // nor its querystring); read-only ones stay: `validate` moves them over.
-            let take = std::mem::take::<String>;
-            let request = CfRequest {
-                client_ip: String::new(),
-                method: String::new(),
-                uri: changes.uri.unwrap_or_else(|| take(&mut event.request.uri)),
-                querystring: changes
-                    .querystring
-                    .unwrap_or_else(|| take(&mut event.request.querystring)),
-                headers,
-                body: changes.body.or_else(|| event.request.body.clone()),
-                // `None`: the origin as the event showed it (left in the event, not copied).
-                origin: changes.origin,
-            };
-            Ok(Box::new(Validated {
-                outcome: HookOutcome::Request(request),
-                header_edits: edits,
-            }))
+            EVENT_RESPONSE
         }
-        wit::Outcome::Response(handle) => {
+        wit::Outcome::Generated(handle) => {
             let slot = state
                 .table
                 .delete(handle)
@@ -128,36 +100,72 @@ pub fn outcome_from_wit(
             if slot.generation != state.generation {
                 return Err("returned response belongs to an earlier invocation".into());
             }
-            let has_response = state.event.as_ref().is_some_and(|e| e.response.is_some());
-            let original = has_response.then_some(RESPONSE_MAP);
-            let r = state
-                .responses
-                .get_mut(slot.index)
-                .ok_or("unknown response handle")?;
-            let mut status_description = std::mem::take(&mut r.status_description);
-            if status_description.is_empty() {
-                status_description = http::StatusCode::from_u16(r.status)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or("")
-                    .to_string();
-            }
-            let (status, body, body_encoding, map) =
-                (r.status, r.body.take(), r.body_encoding, r.headers);
-            let (headers, edits) = take_headers(state, map, original);
-            let response = CfResponse {
-                status,
-                status_description,
-                headers,
-                body,
-                body_encoding,
-            };
-            Ok(Box::new(Validated {
-                outcome: HookOutcome::Response(response),
-                header_edits: edits,
-            }))
+            slot.index
+        }
+    };
+    let has_response = state.event.as_ref().is_some_and(|e| e.response.is_some());
+    let original = has_response.then_some(RESPONSE_MAP);
+    let r = state
+        .responses
+        .get_mut(index)
+        .ok_or("unknown response handle")?;
+    let mut status_description = std::mem::take(&mut r.status_description);
+    if status_description.is_empty() {
+        status_description = http::StatusCode::from_u16(r.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("")
+            .to_string();
+    }
+    let (status, body, body_encoding, map) = (r.status, r.body.take(), r.body_encoding, r.headers);
+    let (headers, edits) = take_headers(state, map, original);
+    let response = CfResponse {
+        status,
+        status_description,
+        headers,
+        body,
+        body_encoding,
+    };
+    Ok(Box::new(Validated {
+        outcome: HookOutcome::Response(response),
+        header_edits: edits,
+    }))
+}
+
+/// The event's request as the hook changed it.
+fn request_outcome(state: &mut HookState) -> Result<Box<Validated>, String> {
+    if state.changes.origin.is_some() {
+        // Validation checks a new origin's custom headers against the request's.
+        if let Some(map) = state.header_maps.get_mut(REQUEST_MAP) {
+            map.lines();
         }
     }
+    let (headers, edits) = take_headers(state, REQUEST_MAP, Some(REQUEST_MAP));
+    let changes = std::mem::take(&mut state.changes);
+    let event = state.event.as_mut().ok_or("no invocation running")?;
+    if changes.origin.is_some() && event.request.origin.is_none() {
+        // Validation checks only an origin that differs from the one shown.
+        event.request.origin = state.lent_origin.as_deref().cloned();
+    }
+    // Unchanged fields move out of the event (validation reads neither the event's uri nor its
+    // querystring); read-only ones stay: `validate` moves them over.
+    let take = std::mem::take::<String>;
+    let request = CfRequest {
+        client_ip: String::new(),
+        method: String::new(),
+        uri: changes.uri.unwrap_or_else(|| take(&mut event.request.uri)),
+        querystring: changes
+            .querystring
+            .unwrap_or_else(|| take(&mut event.request.querystring)),
+        headers,
+        body: changes.body.or_else(|| event.request.body.clone()),
+        // `None`: the origin as the event showed it (left in the event, not copied).
+        origin: changes.origin,
+    };
+    Ok(Box::new(Validated {
+        outcome: HookOutcome::Request(request),
+        header_edits: edits,
+    }))
 }
 
 /// Takes header map `index` out of the invocation, with what changed against the event's map
@@ -308,4 +316,113 @@ fn headers_to_wit(list: &HeaderList) -> Vec<wit::Header> {
             value: l.value.clone(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hooks::bindings::edge::hooks::types::{HostRequest, HostResponse};
+    use crate::hooks::memory_budget::MemoryBudget;
+    use edge_event::CfConfig;
+
+    fn state() -> HookState {
+        HookState::new(
+            &[],
+            1 << 20,
+            Arc::new(MemoryBudget::new(None)),
+            Duration::MAX,
+        )
+    }
+
+    fn event(et: EventType) -> Box<CfEvent> {
+        Box::new(CfEvent {
+            config: CfConfig {
+                distribution_domain_name: "d.example".into(),
+                distribution_id: "E1".into(),
+                event_type: et,
+                request_id: "r1".into(),
+            },
+            request: CfRequest {
+                client_ip: "203.0.113.9".into(),
+                method: "GET".into(),
+                uri: "/a".into(),
+                querystring: String::new(),
+                headers: HeaderList::new(),
+                body: None,
+                origin: None,
+            },
+            response: (!et.is_request()).then(|| CfResponse {
+                status: 404,
+                status_description: "Not Found".into(),
+                headers: HeaderList::new(),
+                body: None,
+                body_encoding: BodyEncoding::Text,
+            }),
+        })
+    }
+
+    fn lent<T: 'static>() -> Resource<T> {
+        Resource::new_borrow(LENT)
+    }
+
+    #[test]
+    fn the_call_borrows_the_running_events_request_and_response() {
+        let mut s = state();
+        let args = begin(&mut s, event(EventType::OriginResponse), Lent::default());
+        assert!(!args.request.owned());
+        assert!(args.response.as_ref().is_some_and(|r| !r.owned()));
+        assert_eq!(s.uri(args.request).unwrap(), "/a");
+        assert_eq!(
+            HostResponse::status(&mut s, args.response.unwrap()).unwrap(),
+            404
+        );
+        // Nothing went into the table for them.
+        assert!(s.table.is_empty());
+        let args = {
+            end(&mut s);
+            begin(&mut s, event(EventType::ViewerRequest), Lent::default())
+        };
+        assert!(args.response.is_none());
+    }
+
+    #[test]
+    fn handles_the_call_did_not_lend_are_refused() {
+        let mut s = state();
+        // Before any invocation, and with a representation the host never lent.
+        assert!(s.uri(lent()).is_err());
+        begin(&mut s, event(EventType::ViewerRequest), Lent::default());
+        assert!(s.uri(Resource::new_borrow(0)).is_err());
+        // A request event lends no response, not even once the hook generated one.
+        HostResponse::new(&mut s, 200).unwrap();
+        assert!(HostResponse::status(&mut s, lent()).is_err());
+        // Once the invocation ended, the loan is over.
+        end(&mut s);
+        assert!(s.uri(lent()).is_err());
+    }
+
+    #[test]
+    fn an_outcome_names_only_what_the_event_has() {
+        let mut s = state();
+        begin(&mut s, event(EventType::ViewerRequest), Lent::default());
+        let e = outcome_from_wit(&mut s, wit::Outcome::Response).unwrap_err();
+        assert!(e.contains("no response"), "{e}");
+        end(&mut s);
+        begin(&mut s, event(EventType::ViewerResponse), Lent::default());
+        let validated = outcome_from_wit(&mut s, wit::Outcome::Response).unwrap();
+        assert!(matches!(
+            validated.outcome,
+            HookOutcome::Response(CfResponse { status: 404, .. })
+        ));
+        end(&mut s);
+        // A generated response from an earlier invocation is refused.
+        begin(&mut s, event(EventType::ViewerRequest), Lent::default());
+        let old = HostResponse::new(&mut s, 200).unwrap();
+        end(&mut s);
+        begin(&mut s, event(EventType::ViewerRequest), Lent::default());
+        let e = outcome_from_wit(&mut s, wit::Outcome::Generated(old)).unwrap_err();
+        assert!(e.contains("earlier invocation"), "{e}");
+    }
 }

@@ -192,10 +192,7 @@ impl HookFunction {
             );
         }
         let state = env.store.data_mut();
-        let wit_event = match convert::begin(state, event, lent) {
-            Ok(e) => e,
-            Err(e) => return (Err(self.trap(&trigger, format!("{e:#}"))), None),
-        };
+        let args = convert::begin(state, event, lent);
         let timeout = Duration::from_millis(self.timeout_ms(et));
         let call = Call::start(&mut env, started);
         let running = self.ticker.running();
@@ -207,7 +204,9 @@ impl HookFunction {
             let Exports::Hook(hook) = &env.exports else {
                 unreachable!("checked above");
             };
-            let returned = hook.call_handle(&mut env.store, wit_event).await;
+            let returned = hook
+                .call_handle(&mut env.store, args.event_type, args.request, args.response)
+                .await;
             (env, returned)
         });
         let (ran, report) = self.run(call, run, timeout, init, request_id).await;

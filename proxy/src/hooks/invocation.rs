@@ -12,6 +12,8 @@ use edge_event::{BodyEncoding, CfBody, CfOrigin, HeaderEdits, HeaderLine, Header
 pub(crate) const REQUEST_MAP: usize = 0;
 /// Index of the event's response headers among the invocation's header maps.
 pub(crate) const RESPONSE_MAP: usize = 1;
+/// Index of the event's response among the invocation's responses (response events).
+pub(crate) const EVENT_RESPONSE: usize = 0;
 
 /// One header map of the current invocation, with the edits made to it so far.
 #[derive(Debug, Default)]

@@ -6,15 +6,16 @@ use wasmtime::component::Resource;
 use super::bindings::edge::hooks::types::{self as wit, HostRequest};
 use super::convert::{body_from_wit, body_to_wit, origin_from_wit, origin_to_wit};
 use super::invocation::REQUEST_MAP;
-use super::slots::{HeaderSlot, RequestSlot};
+use super::slots::{HeaderSlot, RequestSlot, LENT};
 use super::state::HookState;
 use edge_event::CfRequest;
 
 impl HookState {
-    /// The event's request, if `handle` belongs to the running invocation.
+    /// The event's request, while `handle` (the request lent to the call) is.
     fn request(&self, handle: &Resource<RequestSlot>) -> wasmtime::Result<&CfRequest> {
-        let slot = *self.table.get(handle)?;
-        self.check_generation(slot.generation, "request")?;
+        if handle.rep() != LENT {
+            return Err(wasmtime::format_err!("unknown request handle"));
+        }
         Ok(&self.invocation()?.request)
     }
 }
@@ -117,8 +118,9 @@ impl HostRequest for HookState {
         Ok(())
     }
 
-    fn drop(&mut self, rep: Resource<RequestSlot>) -> wasmtime::Result<()> {
-        self.table.delete(rep)?;
+    /// Nothing to free: the host only ever lends the event's request (dropping a borrow does
+    /// not reach the host).
+    fn drop(&mut self, _: Resource<RequestSlot>) -> wasmtime::Result<()> {
         Ok(())
     }
 }

@@ -5,8 +5,8 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types::{self as wit, HostResponse};
 use super::convert::encoding_from_wit;
-use super::invocation::HostResponseData;
-use super::slots::{HeaderSlot, ResponseSlot};
+use super::invocation::{HostResponseData, EVENT_RESPONSE};
+use super::slots::{HeaderSlot, ResponseSlot, LENT};
 use super::state::HookState;
 use edge_event::BodyEncoding;
 
@@ -14,15 +14,32 @@ use edge_event::BodyEncoding;
 const MAX_RESPONSES: usize = 64;
 
 impl HookState {
+    /// The response `handle` stands for: the event's (lent to the call), or one the running
+    /// invocation generated.
     fn response(
         &mut self,
         handle: &Resource<ResponseSlot>,
     ) -> wasmtime::Result<&mut HostResponseData> {
+        let index = self.response_index(handle)?;
+        self.responses
+            .get_mut(index)
+            .ok_or_else(|| wasmtime::format_err!("unknown response handle"))
+    }
+
+    /// The index in `responses` of the response `handle` stands for.
+    pub(crate) fn response_index(
+        &self,
+        handle: &Resource<ResponseSlot>,
+    ) -> wasmtime::Result<usize> {
+        if handle.rep() == LENT {
+            return match self.invocation()?.response {
+                Some(_) => Ok(EVENT_RESPONSE),
+                None => Err(wasmtime::format_err!("unknown response handle")),
+            };
+        }
         let slot = *self.table.get(handle)?;
         self.check_generation(slot.generation, "response")?;
-        self.responses
-            .get_mut(slot.index)
-            .ok_or_else(|| wasmtime::format_err!("unknown response handle"))
+        Ok(slot.index)
     }
 }
 
