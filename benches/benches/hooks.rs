@@ -149,6 +149,7 @@ fn invocations(c: &mut Criterion) {
                             request: Some(request.clone()),
                             response: response.clone().map(|r| r as Arc<dyn LentHeaders>),
                             origin: None,
+                            client_ip: None,
                         };
                         let (result, _) = f.invoke_lending(event, maps, &request_id).await;
                         let mut request = request.take_back().expect("lent back");

@@ -185,6 +185,7 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                         request: Some(lent.clone()),
                         response: None,
                         origin: None,
+                        client_ip: None,
                     };
                     let (result, _) = f.invoke_lending(event, maps, &request_id).await;
                     let mut viewer = lent.take_back().expect("lent back");

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use pingora::http::{HeaderNameVariant, RequestHeader, ResponseHeader};
 
-use crate::hooks::LentHeaders;
+use crate::hooks::{LentHeaders, RequestField};
 use edge_event::{limits, wire, BodyEncoding, CfResponse, HeaderEdits, HeaderLine, HeaderList};
 
 /// A header map from Pingora headers, keeping the names' case as received when Pingora kept it;
@@ -90,6 +90,8 @@ pub trait VisibleHeader {
     fn each_line(&self, f: &mut dyn FnMut(&[u8], &http::HeaderValue));
     /// The header map.
     fn header_map(&self) -> &http::HeaderMap;
+    /// The method and target of a request (none for a response).
+    fn request_line(&self) -> Option<(&http::Method, &http::Uri)>;
 }
 
 /// A header name's bytes, case as received.
@@ -102,7 +104,7 @@ fn name_bytes<'a>(name: &HeaderNameVariant<'a>) -> &'a [u8] {
 
 /// The two Pingora header types read alike: their lines through `map`, their map as `headers`.
 macro_rules! visible_header {
-    ($header:ty, $visible_lines:path) => {
+    ($header:ty, $visible_lines:path, $request_line:path) => {
         impl VisibleHeader for $header {
             fn visible_lines(&self) -> HeaderList {
                 $visible_lines(self)
@@ -116,12 +118,23 @@ macro_rules! visible_header {
             fn header_map(&self) -> &http::HeaderMap {
                 &self.headers
             }
+            fn request_line(&self) -> Option<(&http::Method, &http::Uri)> {
+                $request_line(self)
+            }
         }
     };
 }
 
-visible_header!(RequestHeader, visible_request_headers);
-visible_header!(ResponseHeader, visible_response_headers);
+visible_header!(RequestHeader, visible_request_headers, request_line_of);
+visible_header!(ResponseHeader, visible_response_headers, no_request_line);
+
+fn request_line_of(r: &RequestHeader) -> Option<(&http::Method, &http::Uri)> {
+    Some((&r.method, &r.uri))
+}
+
+fn no_request_line(_: &ResponseHeader) -> Option<(&http::Method, &http::Uri)> {
+    None
+}
 
 impl VisibleHeader for Box<RequestHeader> {
     fn visible_lines(&self) -> HeaderList {
@@ -132,6 +145,9 @@ impl VisibleHeader for Box<RequestHeader> {
     }
     fn header_map(&self) -> &http::HeaderMap {
         &self.headers
+    }
+    fn request_line(&self) -> Option<(&http::Method, &http::Uri)> {
+        (**self).request_line()
     }
 }
 
@@ -281,6 +297,19 @@ impl<H: VisibleHeader + Send + std::fmt::Debug> LentHeaders for LentHeader<H> {
 
     fn line_count(&self) -> usize {
         self.lock().as_ref().map_or(0, |h| h.header_map().len())
+    }
+
+    fn request_field(&self, field: RequestField) -> Option<String> {
+        let header = self.lock();
+        let (method, uri) = header.as_ref()?.request_line()?;
+        Some(
+            match field {
+                RequestField::Method => method.as_str(),
+                RequestField::Uri => uri.path(),
+                RequestField::Querystring => uri.query().unwrap_or(""),
+            }
+            .to_string(),
+        )
     }
 }
 

@@ -145,9 +145,9 @@ impl Triggers {
     }
 
     /// The event of trigger `et` (without the response of a response event), reading the body
-    /// first when the association asks; its request's headers are left to be lent (the event's
-    /// list is empty), from where [`ShownRequest`] says, and so is the origin an origin event
-    /// shows (returned beside it). Boxed where it is built: it is a few hundred bytes, and the
+    /// first when the association asks; its request's headers and request line are left to be
+    /// lent (the event's fields are empty), from where [`ShownRequest`] says, and so is the
+    /// origin an origin event shows (returned beside it). Boxed where it is built: it is a few hundred bytes, and the
     /// call moves it on through several futures.
     async fn cf_event(
         &self,
@@ -188,18 +188,15 @@ impl Triggers {
                 (shown, Some(origin_view::presented(ctx)))
             }
         };
-        let req = match &shown {
-            ShownRequest::Session => session.req_header(),
-            ShownRequest::Viewer => ctx.viewer_request.as_deref().expect("checked above"),
-            ShownRequest::Copy(sent) => &**sent,
-        };
+        // The request line and the viewer's address are lent with the request, read only if
+        // the hook asks: the event's strings stay empty.
         let event = Box::new(CfEvent {
             config: self.cf_config(et, ctx),
             request: CfRequest {
-                client_ip: ctx.viewer.client_ip_text(),
-                method: req.method.as_str().to_string(),
-                uri: req.uri.path().to_string(),
-                querystring: req.uri.query().unwrap_or("").to_string(),
+                client_ip: String::new(),
+                method: String::new(),
+                uri: String::new(),
+                querystring: String::new(),
                 headers: Default::default(),
                 body,
                 origin: None,
@@ -245,6 +242,7 @@ impl Triggers {
                 request: Some(lent.share()),
                 response: None,
                 origin,
+                client_ip: ctx.viewer.client_ip(),
             };
             let called = self
                 .call_hook(
@@ -416,6 +414,7 @@ impl Triggers {
                 request: Some(lent_request.share()),
                 response: Some(lent_response.clone()),
                 origin,
+                client_ip: ctx.viewer.client_ip(),
             };
             let called = self
                 .call_hook(

@@ -3,7 +3,6 @@
 //! hook events, forwarding headers, function targets, the access log).
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
 
 use http::HeaderValue;
 use pingora::http::RequestHeader;
@@ -12,17 +11,13 @@ use pingora::proxy::Session;
 /// The viewer of one request.
 #[derive(Debug, Clone)]
 pub struct Viewer {
-    /// The viewer's IP address (none on a Unix socket); private so its text below cannot go
-    /// stale.
+    /// The viewer's IP address (none on a Unix socket).
     client_ip: Option<IpAddr>,
     /// `https` when the viewer connected over TLS, else `http`.
     pub scheme: &'static str,
     /// `Host`, or the authority of an HTTP/2 request, as sent (a shared copy of the header's
     /// bytes, not a new string).
     host: HeaderValue,
-    /// `client_ip` as text, written once: each hook event carries it, and formatting an
-    /// address costs more than copying the text.
-    client_ip_text: OnceLock<String>,
 }
 
 impl Default for Viewer {
@@ -47,7 +42,6 @@ impl Viewer {
                 "http"
             },
             host: host_value(req),
-            client_ip_text: OnceLock::new(),
         }
     }
 
@@ -57,7 +51,6 @@ impl Viewer {
             client_ip,
             scheme,
             host,
-            client_ip_text: OnceLock::new(),
         }
     }
 
@@ -70,18 +63,11 @@ impl Viewer {
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
     }
-
-    /// The viewer's IP address as text (empty when unknown), as Lambda events carry it.
-    pub fn client_ip_text(&self) -> String {
-        self.client_ip_text
-            .get_or_init(|| self.client_ip.map(ip_text).unwrap_or_default())
-            .clone()
-    }
 }
 
 /// `ip` as text, as `Display` writes it. IPv4 (most viewers) is written octet by octet:
 /// `Display` goes through the formatting machinery, ~1.5K instructions of the ~120K a forwarded
-/// request costs, paid again by the first hook event.
+/// request costs.
 pub fn ip_text(ip: IpAddr) -> String {
     let IpAddr::V4(v4) = ip else {
         return ip.to_string();

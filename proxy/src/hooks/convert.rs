@@ -9,7 +9,7 @@ use super::function::Validated;
 use super::invocation::{
     HostHeaderMap, HostResponseData, EVENT_RESPONSE, REQUEST_MAP, RESPONSE_MAP,
 };
-use super::lent::Lent;
+use super::lent::{Lent, LentFields, RequestField};
 use super::slots::{HeaderSlot, RequestSlot, ResponseSlot, LENT};
 use super::state::HookState;
 use edge_event::{
@@ -36,6 +36,11 @@ pub fn begin(state: &mut HookState, mut event: Box<CfEvent>, lent: Lent) -> Hand
         Some(lent) => HostHeaderMap::lent(lent),
         None => HostHeaderMap::new(std::mem::take(list)),
     };
+    state.lent = LentFields {
+        request_line: lent.request.clone(),
+        origin: lent.origin,
+        client_ip: lent.client_ip,
+    };
     state
         .header_maps
         .push(map(lent.request, &mut event.request.headers));
@@ -55,7 +60,6 @@ pub fn begin(state: &mut HookState, mut event: Box<CfEvent>, lent: Lent) -> Hand
         None => None,
     };
     state.event = Some(event);
-    state.lent_origin = lent.origin;
     HandleArgs {
         event_type: event_type(et),
         request: Resource::new_borrow(LENT),
@@ -69,7 +73,7 @@ pub fn end(state: &mut HookState) -> Option<Box<CfEvent>> {
     state.header_maps.clear();
     state.responses.clear();
     state.changes = Default::default();
-    state.lent_origin = None;
+    state.lent = LentFields::default();
     state.generation += 1;
     state.event.take()
 }
@@ -145,18 +149,25 @@ fn request_outcome(state: &mut HookState) -> Result<Box<Validated>, String> {
     let event = state.event.as_mut().ok_or("no invocation running")?;
     if changes.origin.is_some() && event.request.origin.is_none() {
         // Validation checks only an origin that differs from the one shown.
-        event.request.origin = state.lent_origin.as_deref().cloned();
+        event.request.origin = state.lent.origin.as_deref().cloned();
     }
-    // Unchanged fields move out of the event (validation reads neither the event's uri nor its
-    // querystring); read-only ones stay: `validate` moves them over.
-    let take = std::mem::take::<String>;
+    // Unchanged fields come from the lent request, or move out of the event (validation reads
+    // neither the event's uri nor its querystring); read-only ones stay: `validate` moves them
+    // over.
+    let line = state.lent.request_line.as_deref();
+    let unchanged = |field, own: &mut String| match line {
+        Some(line) => line.request_field(field).unwrap_or_default(),
+        None => std::mem::take(own),
+    };
     let request = CfRequest {
         client_ip: String::new(),
         method: String::new(),
-        uri: changes.uri.unwrap_or_else(|| take(&mut event.request.uri)),
-        querystring: changes
-            .querystring
-            .unwrap_or_else(|| take(&mut event.request.querystring)),
+        uri: changes
+            .uri
+            .unwrap_or_else(|| unchanged(RequestField::Uri, &mut event.request.uri)),
+        querystring: changes.querystring.unwrap_or_else(|| {
+            unchanged(RequestField::Querystring, &mut event.request.querystring)
+        }),
         headers,
         body: changes.body.or_else(|| event.request.body.clone()),
         // `None`: the origin as the event showed it (left in the event, not copied).
@@ -323,8 +334,12 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    use pingora::http::RequestHeader;
+
     use super::*;
+    use crate::edge::event_wire::LentHeader;
     use crate::hooks::bindings::edge::hooks::types::{HostRequest, HostResponse};
+    use crate::hooks::lent::LentHeaders;
     use crate::hooks::memory_budget::MemoryBudget;
     use edge_event::CfConfig;
 
@@ -401,6 +416,37 @@ mod tests {
         // Once the invocation ended, the loan is over.
         end(&mut s);
         assert!(s.uri(lent()).is_err());
+    }
+
+    #[test]
+    fn a_lent_request_line_and_address_are_what_the_hook_reads() {
+        let mut s = state();
+        let wire = RequestHeader::build("POST", b"/p/q?x=1&y", None).unwrap();
+        let line: Arc<dyn LentHeaders> = LentHeader::new(wire);
+        // The event's own fields differ: they are not read when the request is lent.
+        let mut event = event(EventType::ViewerRequest);
+        event.request.uri = "/own".into();
+        let lent_parts = Lent {
+            request: Some(line),
+            client_ip: Some("2001:db8::1".parse().unwrap()),
+            ..Lent::default()
+        };
+        begin(&mut s, event, lent_parts);
+        assert_eq!(s.method(lent()).unwrap(), "POST");
+        assert_eq!(s.uri(lent()).unwrap(), "/p/q");
+        assert_eq!(s.querystring(lent()).unwrap(), "x=1&y");
+        assert_eq!(s.client_ip(lent()).unwrap(), "2001:db8::1");
+        s.set_querystring(lent(), "z=2".into()).unwrap();
+        assert_eq!(s.querystring(lent()).unwrap(), "z=2");
+        // The outcome: the uri left alone as lent, the querystring as set.
+        let validated = outcome_from_wit(&mut s, wit::Outcome::Request).unwrap();
+        let HookOutcome::Request(request) = validated.outcome else {
+            panic!("a request outcome");
+        };
+        assert_eq!(
+            (request.uri.as_str(), request.querystring.as_str()),
+            ("/p/q", "z=2")
+        );
     }
 
     #[test]

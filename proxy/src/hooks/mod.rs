@@ -40,7 +40,7 @@ pub use call::Report;
 pub use compiled::{hex, CompiledCache};
 pub use error::{HookError, Trigger};
 pub use function::{HookFunction, Validated};
-pub use lent::{Lent, LentHeaders};
+pub use lent::{Lent, LentHeaders, RequestField};
 pub use memory_budget::MemoryBudget;
 pub use meters::CallMeters;
 pub use registry::{compiled_cache, HookRegistry, RegistryChanges};

@@ -6,6 +6,7 @@ use wasmtime::component::Resource;
 use super::bindings::edge::hooks::types::{self as wit, HostRequest};
 use super::convert::{body_from_wit, body_to_wit, origin_from_wit, origin_to_wit};
 use super::invocation::REQUEST_MAP;
+use super::lent::RequestField;
 use super::slots::{HeaderSlot, RequestSlot, LENT};
 use super::state::HookState;
 use edge_event::CfRequest;
@@ -18,20 +19,42 @@ impl HookState {
         }
         Ok(&self.invocation()?.request)
     }
+
+    /// A request-line field as the event shows it: read from the lent request, else the
+    /// event's own (`own`).
+    fn request_line(
+        &self,
+        field: RequestField,
+        own: impl Fn(&CfRequest) -> &String,
+    ) -> wasmtime::Result<String> {
+        let request = self.invocation()?;
+        Ok(match &self.lent.request_line {
+            Some(line) => line.request_field(field).unwrap_or_default(),
+            None => own(&request.request).clone(),
+        })
+    }
 }
 
 impl HostRequest for HookState {
     fn client_ip(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
-        Ok(self.request(&this)?.client_ip.clone())
+        let own = &self.request(&this)?.client_ip;
+        Ok(match self.lent.client_ip {
+            Some(ip) => ip.to_string(),
+            None => own.clone(),
+        })
     }
 
     fn method(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
-        Ok(self.request(&this)?.method.clone())
+        self.request(&this)?;
+        self.request_line(RequestField::Method, |r| &r.method)
     }
 
     fn uri(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
-        let original = &self.request(&this)?.uri;
-        Ok(self.changes.uri.as_ref().unwrap_or(original).clone())
+        self.request(&this)?;
+        match &self.changes.uri {
+            Some(uri) => Ok(uri.clone()),
+            None => self.request_line(RequestField::Uri, |r| &r.uri),
+        }
     }
 
     fn set_uri(&mut self, this: Resource<RequestSlot>, uri: String) -> wasmtime::Result<()> {
@@ -41,13 +64,11 @@ impl HostRequest for HookState {
     }
 
     fn querystring(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<String> {
-        let original = &self.request(&this)?.querystring;
-        Ok(self
-            .changes
-            .querystring
-            .as_ref()
-            .unwrap_or(original)
-            .clone())
+        self.request(&this)?;
+        match &self.changes.querystring {
+            Some(querystring) => Ok(querystring.clone()),
+            None => self.request_line(RequestField::Querystring, |r| &r.querystring),
+        }
     }
 
     fn set_querystring(
@@ -104,7 +125,7 @@ impl HostRequest for HookState {
 
     fn origin(&mut self, this: Resource<RequestSlot>) -> wasmtime::Result<Option<wit::Origin>> {
         let original = self.request(&this)?.origin.as_ref();
-        let shown = original.or(self.lent_origin.as_deref());
+        let shown = original.or(self.lent.origin.as_deref());
         Ok(self.changes.origin.as_ref().or(shown).map(origin_to_wit))
     }
 

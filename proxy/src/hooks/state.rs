@@ -11,8 +11,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::invocation::{HostHeaderMap, HostResponseData, RequestChanges};
 use super::lane::CpuMeter;
+use super::lent::LentFields;
 use super::memory_budget::MemoryBudget;
-use edge_event::{CfEvent, CfOrigin};
+use edge_event::CfEvent;
 
 /// Most bytes of guest output kept between two log flushes; the rest is dropped (and said so).
 const MAX_CAPTURED_OUTPUT: usize = 64 * 1024;
@@ -28,8 +29,8 @@ pub struct HookState {
     pub(crate) cpu_budget: std::time::Duration,
     /// The running invocation's event; its header maps are in `header_maps`.
     pub(crate) event: Option<Box<CfEvent>>,
-    /// `request.origin` as shown, when lent rather than carried in the event.
-    pub(crate) lent_origin: Option<Arc<CfOrigin>>,
+    /// What the running event lends besides its header maps.
+    pub(crate) lent: LentFields,
     /// What the hook set on the event's request.
     pub(crate) changes: RequestChanges,
     /// The event's response (response events, index 0) and responses the hook generated.
@@ -70,7 +71,7 @@ impl HookState {
             cpu: Arc::default(),
             cpu_budget,
             event: None,
-            lent_origin: None,
+            lent: LentFields::default(),
             changes: RequestChanges::default(),
             responses: Vec::new(),
             header_maps: Vec::new(),
