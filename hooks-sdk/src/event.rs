@@ -65,7 +65,7 @@ pub struct Request {
 
 #[derive(Debug)]
 enum RequestInner {
-    Host(Rc<Lent<wit::Request>>),
+    Host(Lent<wit::Request>),
     /// The model with its headers moved to `Request::headers`.
     Local(Box<CfRequest>),
 }
@@ -212,7 +212,7 @@ pub struct Response {
 
 #[derive(Debug)]
 enum ResponseInner {
-    Host(Rc<HostResponse>),
+    Host(HostResponse),
     /// The model with its headers moved to `Response::headers`.
     Local(Box<CfResponse>),
 }
@@ -221,7 +221,7 @@ impl Response {
     /// A response with `status`, no headers and no body.
     pub fn new(status: u16) -> Self {
         if cfg!(target_arch = "wasm32") {
-            let host = Rc::new(HostResponse::Generated(wit::Response::new(status)));
+            let host = HostResponse::Generated(Rc::new(wit::Response::new(status)));
             Response {
                 headers: Headers::of(Owner::Response(host.clone())),
                 inner: ResponseInner::Host(host),
@@ -323,9 +323,7 @@ impl Response {
         let Response { headers, inner } = self;
         drop(headers); // sends its queued edits, and lets go of its share of the handle
         match inner {
-            ResponseInner::Host(r) => Rc::try_unwrap(r)
-                .map(HostResponse::into_outcome)
-                .map_err(|_| "the response's handle is still shared".into()),
+            ResponseInner::Host(r) => r.into_outcome(),
             ResponseInner::Local(_) => Err("a response read from JSON cannot be returned".into()),
         }
     }
@@ -385,7 +383,7 @@ pub fn handle(
     response: Option<&wit::Response>,
     handler: fn(Event) -> Result<Outcome, crate::error::Error>,
 ) -> Result<wit::Outcome, String> {
-    let request = Rc::new(Lent::request(request));
+    let request = Lent::<wit::Request>::of(request);
     let event = Event {
         config: Config {
             event_type: match event_type {
@@ -401,7 +399,7 @@ pub fn handle(
             inner: RequestInner::Host(request),
         },
         response: response.map(|r| {
-            let r = Rc::new(HostResponse::lent(r));
+            let r = HostResponse::Lent(Lent::<wit::Response>::of(r));
             Response {
                 headers: Headers::of(Owner::Response(r.clone())),
                 inner: ResponseInner::Host(r),

@@ -5,7 +5,6 @@
 //! plain lists.
 
 use std::cell::{OnceCell, RefCell};
-use std::rc::Rc;
 
 use edge_event::HeaderList;
 
@@ -40,8 +39,8 @@ enum Inner {
 /// Whose map a host-side [`Headers`] is.
 #[derive(Debug)]
 pub(crate) enum Owner {
-    Request(Rc<Lent<wit::Request>>),
-    Response(Rc<HostResponse>),
+    Request(Lent<wit::Request>),
+    Response(HostResponse),
 }
 
 #[derive(Debug)]
