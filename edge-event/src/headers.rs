@@ -165,20 +165,20 @@ impl IntoIterator for HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    // One pass over the bytes: a hook that sets a header without a key pays for this on every
-    // line it writes. Changing the case of ASCII bytes leaves UTF-8 valid, and a non-ASCII
-    // character (all its bytes are non-ASCII) stays as it is.
-    let mut key = Vec::with_capacity(name.len());
-    let mut word_start = true;
-    for &b in name.as_bytes() {
-        key.push(if word_start {
-            b.to_ascii_uppercase()
-        } else {
-            b.to_ascii_lowercase()
-        });
-        word_start = b == b'-';
+    // Lowercased in one pass, then each word's first byte raised: a hook that sets a header
+    // without a key pays for this on every line it writes.
+    let mut key = name.to_ascii_lowercase();
+    let mut word = 0;
+    loop {
+        // A word starts at 0 or after a `-`, a char boundary; a non-ASCII first char stays.
+        if let Some(first) = key.get_mut(word..word + 1) {
+            first.make_ascii_uppercase();
+        }
+        match key[word..].find('-') {
+            Some(dash) => word += dash + 1,
+            None => return key,
+        }
     }
-    String::from_utf8(key).expect("ASCII case changes keep UTF-8 valid")
 }
 
 #[cfg(test)]
