@@ -27,10 +27,7 @@ impl HookState {
     }
 
     /// The index in `responses` of the response `handle` stands for.
-    pub(crate) fn response_index(
-        &self,
-        handle: &Resource<ResponseSlot>,
-    ) -> wasmtime::Result<usize> {
+    fn response_index(&self, handle: &Resource<ResponseSlot>) -> wasmtime::Result<usize> {
         if handle.rep() == LENT {
             return match self.invocation()?.response {
                 Some(_) => Ok(EVENT_RESPONSE),
