@@ -5,13 +5,13 @@
 use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
-use super::function::Validated;
 use super::invocation::{
     HostHeaderMap, HostResponseData, EVENT_RESPONSE, REQUEST_MAP, RESPONSE_MAP,
 };
 use super::lent::{Lent, LentFields, RequestField};
 use super::slots::{HeaderSlot, RequestSlot, ResponseSlot, LENT};
 use super::state::HookState;
+use super::validated::Validated;
 use edge_event::{
     limits, BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse,
     CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome, S3Origin,

@@ -26,23 +26,14 @@ use super::memory_budget::{BudgetExhausted, IdleEnvironments};
 use super::meters::{CallMeters, MetersSlot};
 use super::prepared::Prepared;
 use super::state::{CapturedOutput, HookState};
+use super::validated::Validated;
 use crate::config::{FunctionConfig, Isolation};
-use edge_event::{limits, validate, CfEvent, EventType, HeaderEdits, HookOutcome};
+use edge_event::{limits, validate, CfEvent, EventType, HookOutcome};
 
 /// Which contract a component implements.
 enum Pre {
     Hook(HookPre<HookState>),
     Lambda(LambdaPre<HookState>),
-}
-
-/// A validated outcome, with what the hook changed in the header map it returned (so the
-/// proxy rewrites only those names on the wire).
-#[derive(Debug)]
-pub struct Validated {
-    /// What the hook decided, as CloudFront would act on it.
-    pub outcome: HookOutcome,
-    /// The header names it changed.
-    pub header_edits: HeaderEdits,
 }
 
 /// A compiled function with its pool of environments.

@@ -34,13 +34,15 @@ mod request;
 mod response;
 mod slots;
 mod state;
+mod validated;
 
 pub use budgets::NodeBudgets;
 pub use call::Report;
 pub use compiled::{hex, CompiledCache};
 pub use error::{HookError, Trigger};
-pub use function::{HookFunction, Validated};
+pub use function::HookFunction;
 pub use lent::{Lent, LentHeaders, RequestField};
 pub use memory_budget::MemoryBudget;
 pub use meters::CallMeters;
 pub use registry::{compiled_cache, HookRegistry, RegistryChanges};
+pub use validated::Validated;

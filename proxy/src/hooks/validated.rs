@@ -1,0 +1,16 @@
+//! What an invocation hands the trigger: the hook's outcome with what it changed in the header
+//! map it returned. Read from the guest as the event's request or response as changed (or a
+//! response it made), then checked by CloudFront's rules; boxed, as it goes through the call's
+//! futures.
+
+use edge_event::{HeaderEdits, HookOutcome};
+
+/// A validated outcome, with what the hook changed in the header map it returned (so the
+/// proxy rewrites only those names on the wire).
+#[derive(Debug)]
+pub struct Validated {
+    /// What the hook decided, as CloudFront would act on it.
+    pub outcome: HookOutcome,
+    /// The header names it changed.
+    pub header_edits: HeaderEdits,
+}
