@@ -450,6 +450,40 @@ mod tests {
     }
 
     #[test]
+    fn an_origin_set_back_as_shown_is_not_checked_again() {
+        // A configured origin may be shown with values a hook could not set itself: a read
+        // timeout past CloudFront's 60 s.
+        let shown = CfOrigin::Custom(CustomOrigin {
+            domain_name: "origin.example".into(),
+            port: 8080,
+            protocol: "http".into(),
+            path: String::new(),
+            read_timeout: 120,
+            keepalive_timeout: 5,
+            custom_headers: HeaderList::new(),
+            ssl_protocols: vec!["TLSv1.2".into()],
+        });
+        let mut changed = shown.clone();
+        if let CfOrigin::Custom(custom) = &mut changed {
+            custom.port = 8081;
+        }
+        for (set, valid) in [(&shown, true), (&changed, false)] {
+            let mut s = state();
+            let lent_origin = Lent {
+                origin: Some(Arc::new(shown.clone())),
+                ..Lent::default()
+            };
+            begin(&mut s, event(EventType::OriginRequest), lent_origin);
+            s.set_origin(lent(), origin_to_wit(set)).unwrap();
+            let mut validated = outcome_from_wit(&mut s, wit::Outcome::Request).unwrap();
+            let mut ended = end(&mut s).unwrap();
+            let checked =
+                edge_event::validate(&mut ended, &mut validated.outcome, &validated.header_edits);
+            assert_eq!(checked.is_ok(), valid, "{checked:?}");
+        }
+    }
+
+    #[test]
     fn an_outcome_names_only_what_the_event_has() {
         let mut s = state();
         begin(&mut s, event(EventType::ViewerRequest), Lent::default());
