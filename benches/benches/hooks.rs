@@ -145,13 +145,13 @@ fn invocations(c: &mut Criterion) {
                     |(event, request, response)| async {
                         let request = LentHeader::new(request);
                         let response = response.map(LentHeader::new);
-                        let maps = Lent {
+                        let lent_parts = Lent {
                             request: Some(request.clone()),
                             response: response.clone().map(|r| r as Arc<dyn LentHeaders>),
                             origin: None,
                             client_ip: None,
                         };
-                        let (result, _) = f.invoke_lending(event, maps, &request_id).await;
+                        let (result, _) = f.invoke_lending(event, lent_parts, &request_id).await;
                         let mut request = request.take_back().expect("lent back");
                         let mut response = response.and_then(|r| r.take_back());
                         let mut validated = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));

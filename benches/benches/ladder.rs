@@ -181,13 +181,13 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 || (Box::new(bare.clone()), viewer.clone()),
                 |(event, viewer)| async {
                     let lent = LentHeader::new(viewer);
-                    let maps = Lent {
+                    let lent_parts = Lent {
                         request: Some(lent.clone()),
                         response: None,
                         origin: None,
                         client_ip: None,
                     };
-                    let (result, _) = f.invoke_lending(event, maps, &request_id).await;
+                    let (result, _) = f.invoke_lending(event, lent_parts, &request_id).await;
                     let mut viewer = lent.take_back().expect("lent back");
                     let mut validated =
                         result.unwrap_or_else(|e| panic!("header-write fails: {e}"));

@@ -52,10 +52,10 @@ impl Triggers {
         Triggers { metrics, local }
     }
 
-    /// Runs `function` (the one associated with `event`'s trigger), with the header maps
-    /// `lent` in place of the event's lists, metrics, and the `REPORT` and error log lines
-    /// naming `request_id` (the event's, lent by the caller: the event itself moves into the
-    /// call). Not an `async fn`: the event and maps move into the invocation's future here and
+    /// Runs `function` (the one associated with `event`'s trigger), with what is `lent` in place
+    /// of the event's own fields, metrics, and the `REPORT` and error log lines naming
+    /// `request_id` (the event's, lent by the caller: the event itself moves into the call). Not
+    /// an `async fn`: the event and what is lent move into the invocation's future here and
     /// the accounting after it is a plain function mapped over it, so the returned future is the
     /// invocation's and a few references (an `async` body would keep its arguments, and the
     /// invocation once more while awaiting it: 1 KB more per call, copied with the future).
@@ -147,8 +147,8 @@ impl Triggers {
     /// The event of trigger `et` (without the response of a response event), reading the body
     /// first when the association asks; its request's headers and request line are left to be
     /// lent (the event's fields are empty), from where [`ShownRequest`] says, and so is the
-    /// origin an origin event shows (returned beside it). Boxed where it is built: it is a few hundred bytes, and the
-    /// call moves it on through several futures.
+    /// origin an origin event shows (returned beside it). Boxed where it is built: it is a few
+    /// hundred bytes, and the call moves it on through several futures.
     async fn cf_event(
         &self,
         session: &mut Session,
@@ -238,7 +238,7 @@ impl Triggers {
             let (event, shown, origin) =
                 self.cf_event(session, ctx, et, assoc.include_body).await?;
             let lent = LentRequest::lend(shown, session, ctx)?;
-            let maps = Lent {
+            let lent_parts = Lent {
                 request: Some(lent.share()),
                 response: None,
                 origin,
@@ -249,7 +249,7 @@ impl Triggers {
                     &generation.hooks,
                     &assoc.function,
                     event,
-                    maps,
+                    lent_parts,
                     &ctx.request_id,
                 )
                 .await;
@@ -410,7 +410,7 @@ impl Triggers {
                     return Err(invalid(e));
                 }
             };
-            let maps = Lent {
+            let lent_parts = Lent {
                 request: Some(lent_request.share()),
                 response: Some(lent_response.clone()),
                 origin,
@@ -421,7 +421,7 @@ impl Triggers {
                     &generation.hooks,
                     &assoc.function,
                     event,
-                    maps,
+                    lent_parts,
                     &ctx.request_id,
                 )
                 .await;
