@@ -17,7 +17,7 @@
 // Handlers run synchronously: an `async` handler's Promise cannot be waited for; drop `async`
 // or use the callback.
 
-import * as wit from 'edge:hooks/types@0.4.0';
+import * as wit from 'edge:hooks/types@0.5.0';
 
 /**
  * Wraps `handler` (`(event, context, callback)`) as the hook world's `handle` export, which the
@@ -206,16 +206,17 @@ function headerEdits(before, after) {
   const want = {};
   for (const [name, lines] of Object.entries(after)) want[name.toLowerCase()] = lines;
   for (const name of Object.keys(before)) {
-    if (!(name in want)) edits.push({ tag: 'delete', val: name });
+    if (!(name in want)) edits.push({ kind: 'delete', name, key: '', value: '' });
   }
   for (const [name, lines] of Object.entries(want)) {
     const list = (Array.isArray(lines) ? lines : [lines]).map((l) => ({
       key: l.key === undefined ? '' : String(l.key),
       value: String(l.value),
     }));
-    if (JSON.stringify(list) !== JSON.stringify(before[name])) {
-      edits.push({ tag: 'set', val: [name, list] });
-    }
+    if (JSON.stringify(list) === JSON.stringify(before[name])) continue;
+    // Edits are flat: several lines of one name are a `set` of the first and `append`s.
+    if (list.length === 0) edits.push({ kind: 'delete', name, key: '', value: '' });
+    list.forEach((l, i) => edits.push({ kind: i === 0 ? 'set' : 'append', name, ...l }));
   }
   return edits;
 }

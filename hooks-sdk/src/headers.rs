@@ -75,13 +75,19 @@ impl Host {
         kept_buffers::keep(pending);
     }
 
-    /// Queues `edit`, in a kept edit list when none is queued yet.
-    fn queue(&mut self, edit: wit::HeaderEdit) {
+    /// Queues an edit of `name`, in a kept edit list when none is queued yet, its strings in
+    /// kept buffers.
+    fn queue(&mut self, kind: wit::EditKind, name: &str, key: &str, value: &str) {
         let pending = self.pending.get_mut();
         if pending.capacity() == 0 {
             *pending = kept_buffers::edit_list();
         }
-        pending.push(edit);
+        pending.push(wit::HeaderEdit {
+            kind,
+            name: kept_buffers::string(name),
+            key: kept_buffers::string(key),
+            value: kept_buffers::string(value),
+        });
     }
 
     /// The map, with every queued edit sent.
@@ -194,14 +200,7 @@ impl Headers {
     /// Sets `name` to the single `value` (replacing every existing line).
     pub fn set(&mut self, name: &str, value: &str) {
         match &mut self.inner {
-            Inner::Host(h) => {
-                let mut lines = kept_buffers::line_list();
-                lines.push(wit::Header {
-                    key: String::new(),
-                    value: kept_buffers::string(value),
-                });
-                h.queue(wit::HeaderEdit::Set((kept_buffers::string(name), lines)))
-            }
+            Inner::Host(h) => h.queue(wit::EditKind::Set, name, "", value),
             Inner::Local(list) => list.set(name.to_string(), [(String::new(), value.to_string())]),
         }
     }
@@ -209,10 +208,19 @@ impl Headers {
     /// Replaces every line of `name` with `lines` (empty removes the header).
     pub fn set_all(&mut self, name: &str, lines: Vec<Header>) {
         match &mut self.inner {
-            Inner::Host(h) => h.queue(wit::HeaderEdit::Set((
-                kept_buffers::string(name),
-                lines.into_iter().map(to_wit).collect(),
-            ))),
+            Inner::Host(h) => {
+                if lines.is_empty() {
+                    h.queue(wit::EditKind::Delete, name, "", "");
+                }
+                for (i, line) in lines.iter().enumerate() {
+                    let kind = if i == 0 {
+                        wit::EditKind::Set
+                    } else {
+                        wit::EditKind::Append
+                    };
+                    h.queue(kind, name, &line.key, &line.value);
+                }
+            }
             Inner::Local(list) => list.set(
                 name.to_string(),
                 lines.into_iter().map(|l| (l.key, l.value)),
@@ -223,13 +231,7 @@ impl Headers {
     /// Adds one line of `name` after the existing ones.
     pub fn append(&mut self, name: &str, value: &str) {
         match &mut self.inner {
-            Inner::Host(h) => {
-                let line = wit::Header {
-                    key: String::new(),
-                    value: kept_buffers::string(value),
-                };
-                h.queue(wit::HeaderEdit::Append((kept_buffers::string(name), line)))
-            }
+            Inner::Host(h) => h.queue(wit::EditKind::Append, name, "", value),
             Inner::Local(list) => list.append(name, "", value),
         }
     }
@@ -237,7 +239,7 @@ impl Headers {
     /// Removes every line of `name`.
     pub fn remove(&mut self, name: &str) {
         match &mut self.inner {
-            Inner::Host(h) => h.queue(wit::HeaderEdit::Delete(kept_buffers::string(name))),
+            Inner::Host(h) => h.queue(wit::EditKind::Delete, name, "", ""),
             Inner::Local(list) => list.delete(name),
         }
     }
@@ -264,12 +266,5 @@ fn from_line(l: &edge_event::HeaderLine) -> Header {
     Header {
         key: l.key.clone(),
         value: l.value.clone(),
-    }
-}
-
-fn to_wit(h: Header) -> wit::Header {
-    wit::Header {
-        key: h.key,
-        value: h.value,
     }
 }

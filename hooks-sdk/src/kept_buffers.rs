@@ -15,7 +15,6 @@ const MAX_KEPT_BYTES: usize = 4096;
 #[derive(Default)]
 struct Kept {
     strings: Vec<String>,
-    line_lists: Vec<Vec<wit::Header>>,
     edit_lists: Vec<Vec<wit::HeaderEdit>>,
 }
 
@@ -26,30 +25,22 @@ impl Kept {
             self.strings.push(s);
         }
     }
-
-    fn line(&mut self, line: wit::Header) {
-        self.string(line.key);
-        self.string(line.value);
-    }
 }
 
 thread_local! {
     static KEPT: RefCell<Kept> = RefCell::default();
 }
 
-/// `text` in a kept string, or in a new one.
+/// `text` in a kept string, or in a new one (an empty one allocates nothing).
 pub(crate) fn string(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
     let mut s = KEPT
         .with_borrow_mut(|k| k.strings.pop())
         .unwrap_or_default();
     s.push_str(text);
     s
-}
-
-/// An empty line list, kept or new.
-pub(crate) fn line_list() -> Vec<wit::Header> {
-    KEPT.with_borrow_mut(|k| k.line_lists.pop())
-        .unwrap_or_default()
 }
 
 /// An empty edit list, kept or new.
@@ -62,22 +53,9 @@ pub(crate) fn edit_list() -> Vec<wit::HeaderEdit> {
 pub(crate) fn keep(mut edits: Vec<wit::HeaderEdit>) {
     KEPT.with_borrow_mut(|k| {
         for edit in edits.drain(..) {
-            match edit {
-                wit::HeaderEdit::Set((name, mut lines)) => {
-                    k.string(name);
-                    for line in lines.drain(..) {
-                        k.line(line);
-                    }
-                    if lines.capacity() > 0 && k.line_lists.len() < MAX_KEPT {
-                        k.line_lists.push(lines);
-                    }
-                }
-                wit::HeaderEdit::Append((name, line)) => {
-                    k.string(name);
-                    k.line(line);
-                }
-                wit::HeaderEdit::Delete(name) => k.string(name),
-            }
+            k.string(edit.name);
+            k.string(edit.key);
+            k.string(edit.value);
         }
         if edits.capacity() > 0 && k.edit_lists.len() < MAX_KEPT {
             k.edit_lists.push(edits);
@@ -90,11 +68,12 @@ mod tests {
     use super::*;
 
     fn set(name: &str, value: String) -> wit::HeaderEdit {
-        let line = wit::Header {
+        wit::HeaderEdit {
+            kind: wit::EditKind::Set,
+            name: name.to_string(),
             key: String::new(),
             value,
-        };
-        wit::HeaderEdit::Set((name.to_string(), vec![line]))
+        }
     }
 
     #[test]
@@ -104,17 +83,18 @@ mod tests {
         let edits_capacity = edits.capacity();
         keep(edits);
         assert_eq!(edit_list().capacity(), edits_capacity);
-        assert_eq!(line_list().capacity(), 1);
+        // An empty string (a key left to its canonical form) takes no kept buffer.
+        assert_eq!(string("").capacity(), 0);
         // The value's buffer (the largest) and the name's are both kept, emptied.
-        let kept: Vec<String> = (0..2).map(|_| string("")).collect();
+        let kept: Vec<String> = (0..2).map(|_| string("v")).collect();
         assert!(kept.iter().any(|s| s.capacity() == 100));
-        assert!(kept.iter().all(String::is_empty));
+        assert!(kept.iter().all(|s| s == "v"));
     }
 
     #[test]
     fn a_huge_buffer_is_not_kept() {
         keep(vec![set("x-a", String::with_capacity(MAX_KEPT_BYTES + 1))]);
-        let kept: Vec<String> = (0..2).map(|_| string("")).collect();
+        let kept: Vec<String> = (0..2).map(|_| string("v")).collect();
         assert!(kept.iter().all(|s| s.capacity() <= MAX_KEPT_BYTES));
     }
 }

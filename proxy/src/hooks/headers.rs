@@ -2,7 +2,7 @@
 
 use wasmtime::component::Resource;
 
-use super::bindings::edge::hooks::types::{Header, HeaderEdit, HostHeaders};
+use super::bindings::edge::hooks::types::{EditKind, Header, HeaderEdit, HostHeaders};
 use super::invocation::HostHeaderMap;
 use super::slots::HeaderSlot;
 use super::state::HookState;
@@ -22,12 +22,11 @@ impl HookState {
             .get_mut(index)
             .ok_or_else(|| wasmtime::format_err!("unknown header map"))?;
         for edit in edits {
-            match edit {
-                HeaderEdit::Set((name, values)) => {
-                    map.set(name, values.into_iter().map(pair).collect(), read_only)?
-                }
-                HeaderEdit::Append((name, value)) => map.append(name, pair(value), read_only)?,
-                HeaderEdit::Delete(name) => map.delete(name, read_only)?,
+            let line = (edit.key, edit.value);
+            match edit.kind {
+                EditKind::Set => map.set(edit.name, vec![line], read_only)?,
+                EditKind::Append => map.append(edit.name, line, read_only)?,
+                EditKind::Delete => map.delete(edit.name, read_only)?,
             }
         }
         Ok(())

@@ -92,14 +92,18 @@ async fn header_edits_are_seen_by_later_reads_and_reach_the_origin_in_order() {
         .get(proxy.url("/"))
         .header("x-probe", "edit-then-read")
         .header("x-probe-b", "to be removed")
+        .header("x-probe-c", "replaced")
+        .header("x-probe-d", "to be removed by an empty set")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
     let seen = o.last();
-    assert_eq!(seen.headers["x-probe-read"], "a=1,2;b=false");
+    assert_eq!(seen.headers["x-probe-read"], "a=1,2;b=false;c=3,4;d=false");
     assert_eq!(seen.headers["x-probe-a"], "1, 2");
     assert!(!seen.headers.contains_key("x-probe-b"));
+    assert_eq!(seen.headers["x-probe-c"], "3, 4");
+    assert!(!seen.headers.contains_key("x-probe-d"));
 }
 
 #[tokio::test]
