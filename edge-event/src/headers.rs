@@ -115,6 +115,24 @@ impl HeaderList {
         self.lines.splice(at + 1..at + 1, new);
     }
 
+    /// Replaces every line of `line.name` (lowercase) with `line`, placed where the first old
+    /// line was: [`HeaderList::set`] of one line, for a line already made.
+    pub fn replace(&mut self, line: HeaderLine) {
+        let Some(at) = self.lines.iter().position(|l| l.name == line.name) else {
+            self.lines.push(line);
+            return;
+        };
+        if self.lines[at + 1..].iter().any(|l| l.name == line.name) {
+            let mut index = 0;
+            self.lines.retain(|l| {
+                let keep = index <= at || l.name != line.name;
+                index += 1;
+                keep
+            });
+        }
+        self.lines[at] = line;
+    }
+
     /// Removes every line of `name`.
     pub fn delete(&mut self, name: &str) {
         self.lines.retain(|l| !l.name.eq_ignore_ascii_case(name));
@@ -165,20 +183,21 @@ impl IntoIterator for HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    // Lowercased in one pass, then each word's first byte raised: a hook that sets a header
-    // without a key pays for this on every line it writes.
+    // Lowercased in one pass (vectorised), then each word's first byte raised in a plain scan:
+    // a hook that sets a header without a key pays for this on every line it writes, and a
+    // `find` per word cost more than the scan.
     let mut key = name.to_ascii_lowercase();
-    let mut word = 0;
-    loop {
-        // A word starts at 0 or after a `-`, a char boundary; a non-ASCII first char stays.
-        if let Some(first) = key.get_mut(word..word + 1) {
-            first.make_ascii_uppercase();
+    let mut word_start = true;
+    for at in 0..key.len() {
+        let byte = key.as_bytes()[at];
+        if word_start && byte.is_ascii_lowercase() {
+            // An ASCII byte is a whole char, so `at..at + 1` is on char boundaries; a word
+            // whose first char is not ASCII keeps it.
+            key[at..at + 1].make_ascii_uppercase();
         }
-        match key[word..].find('-') {
-            Some(dash) => word += dash + 1,
-            None => return key,
-        }
+        word_start = byte == b'-';
     }
+    key
 }
 
 #[cfg(test)]
@@ -198,6 +217,33 @@ mod tests {
         let mut h = HeaderList::new();
         h.append("Content-Type", "", "text/html");
         assert_eq!(h.iter().next().unwrap().key, "Content-Type");
+    }
+
+    #[test]
+    fn replace_puts_one_line_where_the_first_was() {
+        let mut h = HeaderList::new();
+        h.append("set-cookie", "Set-Cookie", "x=1");
+        h.append("a", "A", "1");
+        h.append("set-cookie", "set-cookie", "y=2");
+        h.replace(HeaderLine::new(
+            "set-cookie".into(),
+            String::new(),
+            "z=3".into(),
+        ));
+        assert_eq!(
+            h.iter()
+                .map(|l| (l.key.as_str(), l.value.as_str()))
+                .collect::<Vec<_>>(),
+            [("Set-Cookie", "z=3"), ("A", "1")]
+        );
+        h.replace(HeaderLine::new("a".into(), "a".into(), "2".into()));
+        h.replace(HeaderLine::new("b".into(), String::new(), "3".into()));
+        assert_eq!(
+            h.iter()
+                .map(|l| (l.key.as_str(), l.value.as_str()))
+                .collect::<Vec<_>>(),
+            [("Set-Cookie", "z=3"), ("a", "2"), ("B", "3")]
+        );
     }
 
     #[test]

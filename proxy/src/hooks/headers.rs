@@ -24,7 +24,7 @@ impl HookState {
         for edit in edits {
             let line = (edit.key, edit.value);
             match edit.kind {
-                EditKind::Set => map.set(edit.name, vec![line], read_only)?,
+                EditKind::Set => map.set_one(edit.name, line, read_only)?,
                 EditKind::Append => map.append(edit.name, line, read_only)?,
                 EditKind::Delete => map.delete(edit.name, read_only)?,
             }

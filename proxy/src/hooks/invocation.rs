@@ -36,10 +36,12 @@ pub(crate) struct HostHeaderMap {
     pub(crate) read_only_before: Vec<(String, Vec<String>)>,
 }
 
-/// One edit to a header map; names lowercase.
+/// One edit to a header map; names lowercase. Flat, as the contract's: several lines of one
+/// name are a `Set` and `Append`s.
 #[derive(Debug, Clone)]
 enum Edit {
-    Set(String, Vec<(String, String)>),
+    /// Every line of the name replaced by this one.
+    Set(HeaderLine),
     Append(HeaderLine),
     Delete(String),
 }
@@ -47,15 +49,15 @@ enum Edit {
 impl Edit {
     fn name(&self) -> &str {
         match self {
-            Edit::Set(name, _) | Edit::Delete(name) => name,
-            Edit::Append(line) => &line.name,
+            Edit::Set(line) | Edit::Append(line) => &line.name,
+            Edit::Delete(name) => name,
         }
     }
 
     /// Makes the edit on `list`.
     fn make(self, list: &mut HeaderList) {
         match self {
-            Edit::Set(name, lines) => list.set(name, lines),
+            Edit::Set(line) => list.replace(line),
             Edit::Append(line) => list.push(line),
             Edit::Delete(name) => list.delete(&name),
         }
@@ -175,8 +177,7 @@ impl HostHeaderMap {
             return edit.make(&mut self.list);
         }
         self.pending_lines += match &edit {
-            Edit::Set(_, lines) => lines.len(),
-            Edit::Append(_) => 1,
+            Edit::Set(_) | Edit::Append(_) => 1,
             Edit::Delete(_) => 0,
         };
         self.pending.push(edit);
@@ -210,7 +211,34 @@ impl HostHeaderMap {
         }
         name.make_ascii_lowercase();
         self.note_change(&name, read_only);
-        self.make(Edit::Set(name, values));
+        let mut values = values.into_iter();
+        let Some((key, value)) = values.next() else {
+            self.make(Edit::Delete(name));
+            return Ok(());
+        };
+        self.make(Edit::Set(HeaderLine::new(name.clone(), key, value)));
+        for (key, value) in values {
+            self.make(Edit::Append(HeaderLine::new(name.clone(), key, value)));
+        }
+        Ok(())
+    }
+
+    /// Replaces every line of `name` with the one line `(key, value)`: `set` for the edit most
+    /// hooks make, with no list to build.
+    pub(crate) fn set_one(
+        &mut self,
+        mut name: String,
+        (key, value): (String, String),
+        read_only: &[&str],
+    ) -> wasmtime::Result<()> {
+        check_field(&name, &key, &value)?;
+        self.count_edit()?;
+        if self.len() >= MAX_LINES {
+            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
+        }
+        name.make_ascii_lowercase();
+        self.note_change(&name, read_only);
+        self.make(Edit::Set(HeaderLine::new(name, key, value)));
         Ok(())
     }
 
@@ -335,8 +363,24 @@ mod tests {
                     &[],
                 )
                 .unwrap(),
+            "set1" => map.set_one(name.into(), pair, &[]).unwrap(),
+            "set0" => map.set(name.into(), Vec::new(), &[]).unwrap(),
             "append" => map.append(name.into(), pair, &[]).unwrap(),
             _ => map.delete(name.into(), &[]).unwrap(),
+        }
+    }
+
+    /// `step` made on a plain list by the event model's own methods: what either map's edits,
+    /// made however they are kept, must come to.
+    fn edit_list(list: &mut HeaderList, step: &(&str, &str, &str)) {
+        let (op, name, value) = *step;
+        let pair = (String::new(), value.to_string());
+        match op {
+            "set" | "set1" => list.set(name.into(), [pair]),
+            "set2" => list.set(name.into(), [pair, (name.into(), "2".into())]),
+            "set0" => list.set(name.into(), []),
+            "append" => list.append(name, "", value),
+            _ => list.delete(name),
         }
     }
 
@@ -358,6 +402,12 @@ mod tests {
                 ("append", "Set-Cookie", "late=1"),
             ],
             &[("append", "x-trace", "t2"), ("set2", "x-trace", "t3")],
+            &[
+                ("set1", "x-trace", "t9"),
+                ("set0", "set-cookie", ""),
+                ("set1", "Set-Cookie", "s"),
+                ("set0", "x-none", ""),
+            ],
             &[
                 ("set", "vary", "Origin"),
                 ("delete", "vary", ""),
@@ -393,9 +443,11 @@ mod tests {
         for steps in cases {
             let mut lent = HostHeaderMap::lent(LentHeader::new(origin_response()));
             let mut list = HostHeaderMap::new(visible_response_headers(&origin_response()));
+            let mut model = visible_response_headers(&origin_response());
             for step in *steps {
                 edit(&mut lent, step);
                 edit(&mut list, step);
+                edit_list(&mut model, step);
             }
             for name in names {
                 assert_eq!(
@@ -430,6 +482,17 @@ mod tests {
                 );
             }
             assert_eq!(lent.lines(), list.lines(), "{steps:?}: listed whole");
+            // Lines of one name keep their order; between names order carries no meaning
+            // (Lambda@Edge's headers are an object by name, the wire groups lines by name).
+            let listed = list.lines();
+            assert_eq!(listed.len(), model.len(), "{steps:?}");
+            for line in model.iter() {
+                assert!(
+                    listed.get(&line.name).eq(model.get(&line.name)),
+                    "{steps:?}: lines of {} as the model's own edits",
+                    line.name
+                );
+            }
         }
     }
 
