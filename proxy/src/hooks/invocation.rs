@@ -227,27 +227,30 @@ impl HostHeaderMap {
     /// hooks make, with no list to build.
     pub(crate) fn set_one(
         &mut self,
-        mut name: String,
-        (key, value): (String, String),
+        name: String,
+        line: (String, String),
         read_only: &[&str],
     ) -> wasmtime::Result<()> {
-        check_field(&name, &key, &value)?;
-        self.count_edit()?;
-        if self.len() >= MAX_LINES {
-            return Err(wasmtime::format_err!("more than {MAX_LINES} header lines"));
-        }
-        name.make_ascii_lowercase();
-        self.note_change(&name, read_only);
-        self.make(Edit::Set(HeaderLine::new(name, key, value)));
-        Ok(())
+        self.edit_line(name, line, read_only, Edit::Set)
     }
 
     /// Adds one line of `name` after the existing ones.
     pub(crate) fn append(
         &mut self,
+        name: String,
+        line: (String, String),
+        read_only: &[&str],
+    ) -> wasmtime::Result<()> {
+        self.edit_line(name, line, read_only, Edit::Append)
+    }
+
+    /// Makes the one-line edit `edit` (a set or an append) of `name`, checked and counted.
+    fn edit_line(
+        &mut self,
         mut name: String,
         (key, value): (String, String),
         read_only: &[&str],
+        edit: fn(HeaderLine) -> Edit,
     ) -> wasmtime::Result<()> {
         check_field(&name, &key, &value)?;
         self.count_edit()?;
@@ -256,7 +259,7 @@ impl HostHeaderMap {
         }
         name.make_ascii_lowercase();
         self.note_change(&name, read_only);
-        self.make(Edit::Append(HeaderLine::new(name, key, value)));
+        self.make(edit(HeaderLine::new(name, key, value)));
         Ok(())
     }
 
