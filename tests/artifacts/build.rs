@@ -114,9 +114,9 @@ fn python_guest(root: &Path, target_dir: &Path) -> String {
     format!("/// `python-bot-block` (Python, componentize-py).\npub const PYTHON_BOT_BLOCK: &str = {:?};\n", path_str(&wasm))
 }
 
-/// Builds the JavaScript sample hook with componentize-js (installed into hooks-js/node_modules
-/// by scripts/setup.sh, which this runs when it is missing), and the contract's TypeScript
-/// types next to it.
+/// Builds the JavaScript sample hook and the JavaScript fixture with componentize-js
+/// (installed into hooks-js/node_modules by scripts/setup.sh, which this runs when it is
+/// missing), and the contract's TypeScript types next to them.
 fn js_guest(root: &Path, target_dir: &Path) -> String {
     let js = root.join("hooks-js");
     for file in ["edge-hooks.js", "build.mjs", "package-lock.json"] {
@@ -133,17 +133,33 @@ fn js_guest(root: &Path, target_dir: &Path) -> String {
     }
     let out_dir = target_dir.join("js");
     std::fs::create_dir_all(&out_dir).unwrap();
-    let wasm = out_dir.join("js_security_headers.wasm");
-    let status = Command::new("node")
-        .arg(js.join("build.mjs"))
-        .arg(root.join("sample-hooks/js-security-headers/index.js"))
-        .arg(&wasm)
-        .status()
-        .expect("run node (scripts/setup.sh installs it)");
-    assert!(
-        status.success(),
-        "componentize-js failed to build sample-hooks/js-security-headers"
-    );
+    let mut consts = String::new();
+    for (source, name, doc) in [
+        (
+            "sample-hooks/js-security-headers/index.js",
+            "JS_SECURITY_HEADERS",
+            "`js-security-headers` (JavaScript, componentize-js).",
+        ),
+        (
+            "tests/js-fixtures/header-edits/index.js",
+            "JS_HEADER_EDITS",
+            "`tests/js-fixtures/header-edits` (JavaScript, componentize-js).",
+        ),
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(source).display());
+        let wasm = out_dir.join(format!("{}.wasm", name.to_lowercase()));
+        let status = Command::new("node")
+            .arg(js.join("build.mjs"))
+            .arg(root.join(source))
+            .arg(&wasm)
+            .status()
+            .expect("run node (scripts/setup.sh installs it)");
+        assert!(status.success(), "componentize-js failed to build {source}");
+        consts.push_str(&format!(
+            "/// {doc}\npub const {name}: &str = {:?};\n",
+            path_str(&wasm)
+        ));
+    }
     let status = Command::new(js.join("node_modules/.bin/jco"))
         .args(["types", "--world-name", "hook", "-q", "-o"])
         .arg(out_dir.join("types"))
@@ -154,7 +170,7 @@ fn js_guest(root: &Path, target_dir: &Path) -> String {
         status.success(),
         "jco failed to write the contract's TypeScript types"
     );
-    format!("/// `js-security-headers` (JavaScript, componentize-js).\npub const JS_SECURITY_HEADERS: &str = {:?};\n", path_str(&wasm))
+    consts
 }
 
 fn path_str(p: &Path) -> String {

@@ -815,6 +815,34 @@ async fn a_javascript_hook_ported_from_aws_runs_and_its_exceptions_are_named() {
 }
 
 #[tokio::test]
+async fn a_javascript_hooks_header_edits_reach_the_origin() {
+    // The wrapper turns AWS's header object into the contract's flat edits: several lines of
+    // one name (a set and an append), a deleted name and a name left with no lines (deletes).
+    let functions = function("edits", guests::JS_HEADER_EDITS, "");
+    let (o, _alt, proxy) =
+        proxy_with(&functions, "viewer-request = { function = \"edits\" }").await;
+    let resp = client()
+        .get(proxy.url("/page"))
+        .header("x-multi", "old")
+        .header("x-gone", "1")
+        .header("x-emptied", "2")
+        .header("x-kept", "3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", proxy.stderr());
+    let seen = o.last();
+    assert_eq!(seen.headers["x-multi"], "one, two");
+    assert!(!seen.headers.contains_key("x-gone"), "{:?}", seen.headers);
+    assert!(
+        !seen.headers.contains_key("x-emptied"),
+        "{:?}",
+        seen.headers
+    );
+    assert_eq!(seen.headers["x-kept"], "3");
+}
+
+#[tokio::test]
 async fn a_raising_python_hook_is_named_by_its_message() {
     // The sample raises Err when attached anywhere but viewer-request: a function error (503)
     // whose message is in the WARN line and the access log.
