@@ -183,21 +183,19 @@ impl IntoIterator for HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    // Lowercased in one pass (vectorised), then each word's first byte raised in a plain scan:
-    // a hook that sets a header without a key pays for this on every line it writes, and a
-    // `find` per word cost more than the scan.
-    let mut key = name.to_ascii_lowercase();
+    // Lowercased in one pass (vectorised), then each word's first byte raised in a plain scan
+    // of the bytes: a hook that sets a header without a key pays for this on every line it
+    // writes. Raising an ASCII letter leaves the bytes UTF-8, which the check at the end
+    // confirms in its ASCII fast path.
+    let mut key = name.to_ascii_lowercase().into_bytes();
     let mut word_start = true;
-    for at in 0..key.len() {
-        let byte = key.as_bytes()[at];
-        if word_start && byte.is_ascii_lowercase() {
-            // An ASCII byte is a whole char, so `at..at + 1` is on char boundaries; a word
-            // whose first char is not ASCII keeps it.
-            key[at..at + 1].make_ascii_uppercase();
+    for byte in &mut key {
+        if word_start {
+            byte.make_ascii_uppercase();
         }
-        word_start = byte == b'-';
+        word_start = *byte == b'-';
     }
-    key
+    String::from_utf8(key).expect("raising ASCII letters keeps a string UTF-8")
 }
 
 #[cfg(test)]
