@@ -50,19 +50,42 @@ pub struct HeaderDeadline {
     limit: Duration,
     idle: Duration,
     phase: AtomicU8,
+    /// When the running phase's deadline passes.
+    deadline: Instant,
+    /// Wakes the connection at or before `deadline`. Moving a registered timer takes the timer
+    /// wheel's lock, so a later deadline leaves it where it is: it fires early at most once per
+    /// deadline period and is moved then (see [`HeaderDeadline::expired`]).
     timer: Pin<Box<Sleep>>,
 }
 
 impl HeaderDeadline {
     /// Wraps `inner`; the header clock for the first request starts now (at accept).
     pub fn new(inner: Stream, limit: Duration, idle: Duration) -> Self {
+        let deadline = Instant::now() + limit;
         HeaderDeadline {
             inner,
             limit,
             idle,
             phase: AtomicU8::new(phase::HEAD),
-            timer: Box::pin(tokio::time::sleep(limit)),
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
         }
+    }
+
+    /// Whether the running phase's deadline has passed; if not, makes sure the timer wakes the
+    /// connection by then. Called only when a read found nothing to read.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.timer.deadline() > self.deadline {
+            self.timer.as_mut().reset(self.deadline);
+        }
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= self.deadline {
+                return true;
+            }
+            // An earlier deadline's wake-up: wait for this one.
+            self.timer.as_mut().reset(self.deadline);
+        }
+        false
     }
 
     /// The pipeline has the request's header: no deadline until the request is over.
@@ -94,7 +117,7 @@ impl AsyncRead for HeaderDeadline {
         let phase = this.phase.get_mut();
         if *phase == phase::IDLE_FROM_NOW {
             *phase = phase::IDLE;
-            this.timer.as_mut().reset(Instant::now() + this.idle);
+            this.deadline = Instant::now() + this.idle;
         }
         let before = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
@@ -103,13 +126,13 @@ impl AsyncRead for HeaderDeadline {
                 if *phase == phase::IDLE && buf.filled().len() > before {
                     // The next request's first bytes: its header clock starts.
                     *phase = phase::HEAD;
-                    this.timer.as_mut().reset(Instant::now() + this.limit);
+                    this.deadline = Instant::now() + this.limit;
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match *this.phase.get_mut() {
-                phase::HEAD if this.timer.as_mut().poll(cx).is_ready() => {
+            Poll::Pending => match this.phase.load(Ordering::Relaxed) {
+                phase::HEAD if this.expired(cx) => {
                     // Best effort: the socket buffer of a connection that sent only a partial
                     // header is empty, so this small write completes at once.
                     let _ = Pin::new(&mut this.inner).poll_write(cx, TIMEOUT_RESPONSE);
@@ -120,7 +143,7 @@ impl AsyncRead for HeaderDeadline {
                     )))
                 }
                 // Idle too long: end of stream, which Pingora takes as the viewer closing.
-                phase::IDLE if this.timer.as_mut().poll(cx).is_ready() => Poll::Ready(Ok(())),
+                phase::IDLE if this.expired(cx) => Poll::Ready(Ok(())),
                 _ => Poll::Pending,
             },
         }

@@ -143,6 +143,43 @@ async fn header_block_trickled_past_the_deadline_is_408() {
     }
 }
 
+/// On a kept-alive connection each request's header block has its own deadline: requests that
+/// keep coming promptly are never cut by an earlier request's, and a header trickled after
+/// them gets 408 when its own runs out, long before the idle timeout would close the
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kept_alive_requests_header_has_its_own_deadline() {
+    let (_origin, proxy) =
+        proxied("[limits]\nrequest-header-timeout-ms = 400\nidle-timeout-ms = 20000\n").await;
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Eight requests 150 ms apart: 1.2 s on one connection, three header deadlines' worth.
+    for _ in 0..8 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let mut buf = [0u8; 4096];
+        let n = std::io::Read::read(&mut s, &mut buf).unwrap();
+        assert_eq!(status_of(&String::from_utf8_lossy(&buf[..n])), "200");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let started = Instant::now();
+    s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let mut reply = String::new();
+    while reply.is_empty() && started.elapsed() < Duration::from_secs(10) {
+        if s.write_all(b"X").is_err() {
+            break;
+        }
+        let mut buf = [0u8; 512];
+        if let Ok(n) = std::io::Read::read(&mut s, &mut buf) {
+            reply.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    assert_eq!(status_of(&reply), "408", "{reply:?}");
+    let late = started.elapsed();
+    assert!(late < Duration::from_secs(3), "408 after {late:?}");
+}
+
 #[tokio::test]
 async fn forwarding_headers_via_cdn_loop_and_request_id_reach_the_origin() {
     let (origin, proxy) = proxied("[node]\nname = \"edge-test\"\n").await;
