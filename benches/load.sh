@@ -14,8 +14,8 @@
 #   isolation = "per-request"), edge-cache-hit (the object served from the edge cache).
 # Every server runs one worker, pinned to CPU 0; wrk runs on CPU 1. Reported per target and
 # body: req/s, p50/p99 latency and the server's CPU time per request (utime+stime from /proc,
-# the least noisy figure on a shared box), medians over the runs, with ratios to nginx-plain,
-# nginx-njs and pingora-bare from the same runs.
+# the least noisy figure on a shared box; also split into user and system time), medians over
+# the runs, with ratios to nginx-plain, nginx-njs and pingora-bare from the same runs.
 #
 # Bounds: every server binds 127.0.0.1; wrk targets only 127.0.0.1; each wrk run is bounded
 # by `timeout`; no new run starts after MAX_TOTAL seconds; every process started is recorded
@@ -78,12 +78,12 @@ start_bg() {
   log "started $name pid $LAST_PID"
 }
 
-# tree_cpu PID : CPU ticks (utime+stime) of PID and its direct children (nginx workers).
+# tree_cpu PID : CPU ticks of PID and its direct children (nginx workers), as "utime:stime".
 tree_cpu() {
   cat /proc/[0-9]*/stat 2>/dev/null | awk -v r="$1" '
     { pid=$1; line=$0; sub(/^.*\) /, "", line); split(line, a, " ")
-      if (pid==r || a[2]==r) t+=a[12]+a[13] }
-    END { printf "%d", t }'
+      if (pid==r || a[2]==r) { u+=a[12]; s+=a[13] } }
+    END { printf "%d:%d", u, s }'
 }
 
 
@@ -93,7 +93,7 @@ to_us() {
 
 # measure RUN NAME URL PID : one bounded wrk run; appends a row to results.tsv.
 measure() {
-  local run=$1 name=$2 url=$3 pid=$4 path out reqs c0 c1 hz cpu rps p50 p99 errs check
+  local run=$1 name=$2 url=$3 pid=$4 path out reqs c0 c1 hz cpu user sys rps p50 p99 errs check
   [[ $name =~ $ONLY ]] || return 0
   case "$url" in http://127.0.0.1:*) ;; *) log "refusing non-loopback URL $url"; return 1 ;; esac
   if (( SECONDS > MAX_TOTAL )); then log "MAX_TOTAL reached, skipping $name $url"; return 0; fi
@@ -111,13 +111,20 @@ measure() {
   echo "$out" >"$RUN/logs/wrk-$run-$name-${path//\//_}.txt"
   hz=$(getconf CLK_TCK)
   reqs=$(awk '/requests in/{print $1}' <<<"$out"); reqs=${reqs:-0}
-  cpu=$(awk -v a="$c0" -v b="$c1" -v n="$reqs" -v hz="$hz" 'BEGIN{ if (n>0) printf "%.2f", (b-a)*1e6/hz/n; else print "-" }')
+  # per_req FIELD : CPU µs per request in utime (1), stime (2) or both (0).
+  per_req() {
+    awk -v a="$c0" -v b="$c1" -v n="$reqs" -v hz="$hz" -v f="$1" 'BEGIN{
+      split(a, x, ":"); split(b, y, ":")
+      t = f == 0 ? y[1] + y[2] - x[1] - x[2] : y[f] - x[f]
+      if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "-" }'
+  }
+  cpu=$(per_req 0); user=$(per_req 1); sys=$(per_req 2)
   rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
   p50=$(to_us "$(awk '$1=="50%"{print $2}' <<<"$out")")
   p99=$(to_us "$(awk '$1=="99%"{print $2}' <<<"$out")")
   errs=$(awk '/Non-2xx/{n+=$NF} /Socket errors/{split($0,a,/[ ,]+/); n+=a[4]+a[6]+a[8]+a[10]} END{print n+0}' <<<"$out")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$path" "${rps:-0}" "$p50" "$p99" "$cpu" "$errs" "$check" >>"$RESULTS"
-  log "$(printf 'run %s %-18s %-6s %9s req/s p50 %5sus p99 %6sus cpu %6s us/req errors %s [%s]' "$run" "$name" "$path" "${rps:-?}" "$p50" "$p99" "$cpu" "$errs" "$check")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$run" "$name" "$path" "${rps:-0}" "$p50" "$p99" "$cpu" "$errs" "$check" "$user" "$sys" >>"$RESULTS"
+  log "$(printf 'run %s %-18s %-6s %9s req/s p50 %5sus p99 %6sus cpu %6s us/req (user %s, sys %s) errors %s [%s]' "$run" "$name" "$path" "${rps:-?}" "$p50" "$p99" "$cpu" "$user" "$sys" "$errs" "$check")"
 }
 
 # ------------------------------------------------------------------------------ configs
@@ -292,7 +299,7 @@ done
 {
   echo "# load.sh $(date -u +%FT%TZ) host=$(hostname) cpus=$(nproc) kernel=$(uname -r) runs=$RUNS duration=${DURATION}s conns=$CONNS"
   echo "# wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}'); nginx $(nginx -v 2>&1 | sed 's#.*/##'); haproxy $(haproxy -v | awk 'NR==1{print $3}'); edge-proxy $("$EDGE" --version | awk '{print $2}')"
-  printf 'run\tname\tpath\trps\tp50_us\tp99_us\tcpu_us_per_req\terrors\tcheck\n'
+  printf 'run\tname\tpath\trps\tp50_us\tp99_us\tcpu_us_per_req\terrors\tcheck\tuser_us_per_req\tsys_us_per_req\n'
 } >"$RESULTS"
 
 for ((run = 1; run <= RUNS; run++)); do

@@ -26,7 +26,9 @@ def num(v):
 
 
 def med(k, col):
-    v = [num(r[col]) for r in rows.get(k, {}).values() if num(r[col]) is not None]
+    # Results from before the user / system split have no such columns: "-".
+    v = [num(r.get(col) or "-") for r in rows.get(k, {}).values()]
+    v = [x for x in v if x is not None]
     return statistics.median(v) if v else None
 
 
@@ -58,8 +60,8 @@ def fmt(v, spec=".2f"):
 
 
 print(f"Runs: {len(next(iter(rows.values()), {}))}. Medians; ratios are per run, then the median.\n")
-print("| target | body | req/s | p50 us | p99 us | CPU us/req | / nginx-plain | / nginx-njs | / pingora-bare | errors | check |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+print("| target | body | req/s | p50 us | p99 us | CPU us/req | user / sys | / nginx-plain | / nginx-njs | / pingora-bare | errors | check |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for k in order:
     name, path = k
     errs = sum(int(r["errors"]) for r in rows[k].values())
@@ -67,6 +69,7 @@ for k in order:
     print(
         f"| {name} | {path} | {fmt(med(k, 'rps'), '.0f')} | {fmt(med(k, 'p50_us'), '.0f')} "
         f"| {fmt(med(k, 'p99_us'), '.0f')} | {fmt(med(k, 'cpu_us_per_req'), '.1f')} "
+        f"| {fmt(med(k, 'user_us_per_req'), '.1f')} / {fmt(med(k, 'sys_us_per_req'), '.1f')} "
         f"| {fmt(ratio(k, ('nginx-plain', path)))} | {fmt(ratio(k, ('nginx-njs', path)))} "
         f"| {fmt(ratio(k, ('pingora-bare', path)))} | {errs} | {check} |"
     )
