@@ -1,7 +1,6 @@
 //! The same tests on both stores: SQLite in a temporary directory, and NATS JetStream on a
 //! `nats-server` each test starts (`scripts/setup.sh` installs it).
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,32 +45,40 @@ impl Store {
         }
     }
 
+    /// A JetStream server on a port it picks itself (`-p -1`) and reports in its ports file:
+    /// a port taken from a released `bind(0)` could be taken again before the server binds it,
+    /// and the test would talk to whatever holds it.
     fn nats() -> Store {
         let dir = tempdir();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = std::process::Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        let mut server = std::process::Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
             .arg(&dir)
+            .arg("-sd")
+            .arg(dir.join("js"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("nats-server (scripts/setup.sh installs it)");
+        let ports_file = dir.join(format!("nats-server_{}.ports", server.id()));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "nats-server did not start"
-            );
+        let url = loop {
+            let listed = std::fs::read_to_string(&ports_file)
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|ports| ports["nats"][0].as_str().map(str::to_string));
+            if let Some(url) = listed {
+                break url;
+            }
+            if std::time::Instant::now() >= deadline || server.try_wait().ok().flatten().is_some() {
+                let _ = server.kill();
+                panic!("nats-server did not start");
+            }
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
         Store {
             settings: QueueSettings {
                 backend: QueueBackend::Nats {
-                    url: format!("nats://127.0.0.1:{port}"),
+                    url,
                     stream: "TEST".into(),
                     ack_wait: Duration::from_secs(1),
                 },
