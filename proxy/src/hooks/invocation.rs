@@ -296,10 +296,10 @@ impl HostHeaderMap {
 }
 
 /// Most lines one header map may hold, so a looping hook cannot grow host memory without bound.
-const MAX_LINES: usize = 4096;
+pub(super) const MAX_LINES: usize = 4096;
 /// Most edits (sets, appends, deletes) one header map may take in one invocation: as many as
 /// it may hold lines, far past what any hook needs.
-const MAX_EDITS: usize = MAX_LINES;
+pub(super) const MAX_EDITS: usize = MAX_LINES;
 /// Longest header name or value a hook may write.
 const MAX_FIELD_BYTES: usize = 64 * 1024;
 

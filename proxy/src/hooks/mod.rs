@@ -11,6 +11,7 @@
 //! budget.
 
 mod bindings;
+mod bounded_lists;
 mod budgets;
 mod call;
 mod compiled;

@@ -11,6 +11,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::Engine;
 
 use super::bindings::Hook;
+use super::bounded_lists;
 use super::budgets::NodeBudgets;
 use super::compiled::CompiledCache;
 use super::engine::{self, EngineSizing};
@@ -185,6 +186,7 @@ fn runtime(sizing: EngineSizing) -> anyhow::Result<Runtime> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Hook::add_to_linker::<_, HasSelf<HookState>>(&mut linker, |s| s)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    bounded_lists::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     Ok(Runtime {
         engine,
         ticker,
