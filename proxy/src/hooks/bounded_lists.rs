@@ -8,14 +8,14 @@
 //! ([`WasmList`]) so its length is checked first; the generated method then runs on the lifted
 //! list, as before.
 
-use wasmtime::component::{Lift, Linker, Resource, WasmList};
+use wasmtime::component::{Lift, Linker, LinkerInstance, Resource, WasmList};
 use wasmtime::{AsContextMut, StoreContextMut};
 
 use super::bindings::edge::hooks::types::{
     Header, HeaderEdit, HostHeaders, HostRequest, HostResponse,
 };
 use super::invocation::{MAX_EDITS, MAX_LINES};
-use super::slots::{HeaderSlot, RequestSlot, ResponseSlot};
+use super::slots::HeaderSlot;
 use super::state::HookState;
 
 /// The contract's interface these imports belong to: `hooks-sdk/wit/hooks.wit`'s package and
@@ -28,29 +28,16 @@ const TYPES: &str = "edge:hooks/types@0.5.0";
 pub(super) fn add_to_linker(linker: &mut Linker<HookState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let mut types = linker.instance(TYPES)?;
-    types.func_wrap(
-        "[method]headers.apply",
-        |mut store: StoreContextMut<'_, HookState>,
-         (this, edits): (Resource<HeaderSlot>, WasmList<HeaderEdit>)| {
-            let edits = lift_edits(&mut store, &edits)?;
-            HostHeaders::apply(store.data_mut(), this, edits)
-        },
-    )?;
-    types.func_wrap(
+    edits_import(&mut types, "[method]headers.apply", HostHeaders::apply)?;
+    edits_import(
+        &mut types,
         "[method]request.edit-headers",
-        |mut store: StoreContextMut<'_, HookState>,
-         (this, edits): (Resource<RequestSlot>, WasmList<HeaderEdit>)| {
-            let edits = lift_edits(&mut store, &edits)?;
-            HostRequest::edit_headers(store.data_mut(), this, edits)
-        },
+        HostRequest::edit_headers,
     )?;
-    types.func_wrap(
+    edits_import(
+        &mut types,
         "[method]response.edit-headers",
-        |mut store: StoreContextMut<'_, HookState>,
-         (this, edits): (Resource<ResponseSlot>, WasmList<HeaderEdit>)| {
-            let edits = lift_edits(&mut store, &edits)?;
-            HostResponse::edit_headers(store.data_mut(), this, edits)
-        },
+        HostResponse::edit_headers,
     )?;
     types.func_wrap(
         "[method]headers.set",
@@ -68,6 +55,23 @@ pub(super) fn add_to_linker(linker: &mut Linker<HookState>) -> wasmtime::Result<
     )?;
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// Defines import `name`, a method of resource `R` taking a list of header edits, as `method`
+/// on the list once [`lift_edits`] has bounded and lifted it.
+fn edits_import<R: 'static>(
+    types: &mut LinkerInstance<'_, HookState>,
+    name: &str,
+    method: fn(&mut HookState, Resource<R>, Vec<HeaderEdit>) -> wasmtime::Result<()>,
+) -> wasmtime::Result<()> {
+    types.func_wrap(
+        name,
+        move |mut store: StoreContextMut<'_, HookState>,
+              (this, edits): (Resource<R>, WasmList<HeaderEdit>)| {
+            let edits = lift_edits(&mut store, &edits)?;
+            method(store.data_mut(), this, edits)
+        },
+    )
 }
 
 /// `edits`, lifted if one header map could take them all.

@@ -23,6 +23,16 @@ fn function(name: &str, module: &str, extra: &str) -> String {
     format!("[functions.{name}]\nmodule = \"{module}\"\n{extra}\n")
 }
 
+/// `GET path` from `proxy`, asking the invalid-header fixture to break rule `mode`.
+async fn breaking(proxy: &Proxy, path: &str, mode: &str) -> reqwest::Response {
+    client()
+        .get(proxy.url(path))
+        .header("x-break", mode)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn viewer_request_generated_response_skips_origin_and_viewer_response() {
     let functions = function(
@@ -238,12 +248,7 @@ async fn invalid_results_are_502() {
         + &function("big", guests::FIXTURE_OVERSIZED_RESPONSE, "");
     let (o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"bad\" }").await;
     for mode in ["read-only", "disallowed", "status", "no-content", "uri"] {
-        let resp = client()
-            .get(proxy.url("/"))
-            .header("x-break", mode)
-            .send()
-            .await
-            .unwrap();
+        let resp = breaking(&proxy, "/", mode).await;
         assert_eq!(resp.status(), 502, "{mode}");
         let id = resp.headers()["x-edge-request-id"]
             .to_str()
@@ -263,12 +268,7 @@ async fn invalid_results_are_502() {
 
     let (_o, _alt, proxy) =
         proxy_with(&functions, "viewer-response = { function = \"bad\" }").await;
-    let resp = client()
-        .get(proxy.url("/"))
-        .header("x-break", "viewer-status")
-        .send()
-        .await
-        .unwrap();
+    let resp = breaking(&proxy, "/", "viewer-status").await;
     assert_eq!(resp.status(), 502);
 
     let (_o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"big\" }").await;
@@ -338,12 +338,7 @@ async fn a_hook_flooding_a_header_map_is_503_and_logged() {
             "a list of 5000 header lines, more than the 4096 one header map holds",
         ),
     ] {
-        let resp = client()
-            .get(proxy.url("/"))
-            .header("x-break", mode)
-            .send()
-            .await
-            .unwrap();
+        let resp = breaking(&proxy, "/", mode).await;
         assert_eq!(resp.status(), 503, "{mode}");
         assert_eq!(o.hits(), 0, "{mode}");
         let log = proxy.stderr();
@@ -770,12 +765,7 @@ async fn the_access_log_keeps_the_viewers_path_beside_the_one_the_origin_was_ask
 
     // A rewrite that fails validation (502): the viewer's path, and no origin asked.
     let (_o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"bad\" }").await;
-    let resp = client()
-        .get(proxy.url("/mine"))
-        .header("x-break", "uri")
-        .send()
-        .await
-        .unwrap();
+    let resp = breaking(&proxy, "/mine", "uri").await;
     assert_eq!(resp.status(), 502);
     let id = resp.headers()["x-edge-request-id"]
         .to_str()
