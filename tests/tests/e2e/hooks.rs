@@ -319,26 +319,39 @@ async fn execution_failures_are_503_and_logged() {
     }
 }
 
-/// A hook that floods a header map (50,000 deletes of names never sent, which the SDK hands
-/// the host as one list of edits; 5,000 lines of one name in one `headers.set`) is stopped at
-/// the map's bound before the host copies the list in: a 503 and a log line naming the
-/// function and why, where lifting and keeping every edit would have held the worker.
+/// A hook that hands the host an overlong list (50,000 deletes of names never sent, which the
+/// SDK sends as one list of edits; 5,000 lines of one name in one `headers.set`; an origin with
+/// 5,000 custom headers) is stopped at the bound before the host copies the list in: a 503 and
+/// a log line naming the function and why, where lifting every element would have held the
+/// worker and taken host memory several times the hook's own.
 #[tokio::test]
-async fn a_hook_flooding_a_header_map_is_503_and_logged() {
+async fn a_hook_flooding_the_host_with_a_list_is_503_and_logged() {
     let functions = function("flood", guests::FIXTURE_INVALID_HEADER, "");
-    let (o, _alt, proxy) =
+    let (o, _alt, viewer) =
         proxy_with(&functions, "viewer-request = { function = \"flood\" }").await;
-    for (mode, why) in [
+    let (o2, _alt2, origin) =
+        proxy_with(&functions, "origin-request = { function = \"flood\" }").await;
+    for (proxy, o, mode, why) in [
         (
+            &viewer,
+            &o,
             "many-edits",
-            "a list of 50000 header edits, more than the 4096 one header map takes",
+            "a list of 50000 header edits, more than 4096",
         ),
         (
+            &viewer,
+            &o,
             "many-lines",
-            "a list of 5000 header lines, more than the 4096 one header map holds",
+            "a list of 5000 header lines, more than 4096",
+        ),
+        (
+            &origin,
+            &o2,
+            "many-origin-headers",
+            "a list of 5000 custom headers, more than 4096",
         ),
     ] {
-        let resp = breaking(&proxy, "/", mode).await;
+        let resp = breaking(proxy, "/", mode).await;
         assert_eq!(resp.status(), 503, "{mode}");
         assert_eq!(o.hits(), 0, "{mode}");
         let log = proxy.stderr();
@@ -348,11 +361,13 @@ async fn a_hook_flooding_a_header_map_is_503_and_logged() {
             "{mode}: {log}"
         );
     }
-    assert_eq!(
-        proxy.health_status().await,
-        200,
-        "the proxy is still serving"
-    );
+    for proxy in [&viewer, &origin] {
+        assert_eq!(
+            proxy.health_status().await,
+            200,
+            "the proxy is still serving"
+        );
+    }
 }
 
 /// The epoch thread sleeps once no wasm has run for 100 ticks (`hooks/epoch.rs`); the next call
