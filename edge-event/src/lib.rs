@@ -25,4 +25,4 @@ pub use model::{
     BodyAction, BodyEncoding, CfBody, CfConfig, CfEvent, CfOrigin, CfRequest, CfResponse,
     CustomOrigin, EventType, HookOutcome, S3Origin,
 };
-pub use validate::validate;
+pub use validate::{validate, validate_keeping_line};

@@ -22,6 +22,18 @@ pub fn validate(
     outcome: &mut HookOutcome,
     edits: &HeaderEdits,
 ) -> Result<(), String> {
+    validate_keeping_line(event, outcome, edits, false)
+}
+
+/// [`validate`], where `line_kept` says a request outcome's uri and querystring are not the
+/// hook's: it left them as they were, the proxy keeps its own request line (checked when the
+/// request arrived), and the outcome's are left empty and not checked.
+pub fn validate_keeping_line(
+    event: &mut CfEvent,
+    outcome: &mut HookOutcome,
+    edits: &HeaderEdits,
+    line_kept: bool,
+) -> Result<(), String> {
     let et = event.config.event_type;
     match outcome {
         HookOutcome::Request(req) => {
@@ -30,13 +42,16 @@ pub fn validate(
                     "a {et} function must return the response, not a request"
                 ));
             }
-            // Both go on the request line: a space or a control character would split it.
-            wire::check_request_target(&req.uri, &req.querystring).map_err(|e| e.to_string())?;
-            if req.uri.len() + req.querystring.len() + 1 >= limits::MAX_URL_CHARS {
-                return Err(format!(
-                    "uri and querystring exceed {} characters",
-                    limits::MAX_URL_CHARS
-                ));
+            if !line_kept {
+                // Both go on the request line: a space or a control character would split it.
+                wire::check_request_target(&req.uri, &req.querystring)
+                    .map_err(|e| e.to_string())?;
+                if req.uri.len() + req.querystring.len() + 1 >= limits::MAX_URL_CHARS {
+                    return Err(format!(
+                        "uri and querystring exceed {} characters",
+                        limits::MAX_URL_CHARS
+                    ));
+                }
             }
             check_headers(et, edits, &req.headers)?;
             // The origin as presented (a configured one, in its own terms) needs no check: only

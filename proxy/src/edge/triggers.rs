@@ -264,6 +264,7 @@ impl Triggers {
             let Validated {
                 outcome,
                 header_edits,
+                line_kept,
             } = &mut *validated;
             match outcome {
                 HookOutcome::Response(generated) => {
@@ -328,8 +329,9 @@ impl Triggers {
                         }));
                     }
                     let req = session.req_header_mut();
-                    let rewritten = req.uri.path() != changed.uri
-                        || req.uri.query().unwrap_or("") != changed.querystring;
+                    let rewritten = !*line_kept
+                        && (req.uri.path() != changed.uri
+                            || req.uri.query().unwrap_or("") != changed.querystring);
                     if rewritten && ctx.viewer_path.is_none() {
                         // The access log keeps the viewer's path beside the origin's.
                         ctx.viewer_path = req.uri.path_and_query().map(|p| p.as_str().into());
@@ -430,6 +432,7 @@ impl Triggers {
             let Validated {
                 outcome,
                 header_edits,
+                ..
             } = *called?;
             let HookOutcome::Response(mut changed) = outcome else {
                 unreachable!("validation only lets a response through for response triggers")

@@ -133,6 +133,7 @@ pub fn outcome_from_wit(
     Ok(Box::new(Validated {
         outcome: HookOutcome::Response(response),
         header_edits: edits,
+        line_kept: false,
     }))
 }
 
@@ -155,7 +156,10 @@ fn request_outcome(state: &mut HookState) -> Result<Box<Validated>, String> {
     // neither the event's uri nor its querystring); read-only ones stay: `validate` moves them
     // over.
     let line = state.lent.request_line.as_deref();
+    // A lent request line the hook did not touch stays the proxy's: nothing to copy or check.
+    let line_kept = line.is_some() && changes.uri.is_none() && changes.querystring.is_none();
     let unchanged = |field, own: &mut String| match line {
+        Some(_) if line_kept => String::new(),
         Some(line) => line.request_field(field).unwrap_or_default(),
         None => std::mem::take(own),
     };
@@ -176,6 +180,7 @@ fn request_outcome(state: &mut HookState) -> Result<Box<Validated>, String> {
     Ok(Box::new(Validated {
         outcome: HookOutcome::Request(request),
         header_edits: edits,
+        line_kept,
     }))
 }
 
@@ -440,6 +445,7 @@ mod tests {
         assert_eq!(s.querystring(lent()).unwrap(), "z=2");
         // The outcome: the uri left alone as lent, the querystring as set.
         let validated = outcome_from_wit(&mut s, wit::Outcome::Request).unwrap();
+        assert!(!validated.line_kept);
         let HookOutcome::Request(request) = validated.outcome else {
             panic!("a request outcome");
         };
@@ -447,6 +453,57 @@ mod tests {
             (request.uri.as_str(), request.querystring.as_str()),
             ("/p/q", "z=2")
         );
+    }
+
+    #[test]
+    fn a_lent_request_line_left_alone_is_kept_neither_copied_nor_checked_again() {
+        // Longer than a hook may set: had the outcome copied it, validation would refuse it.
+        let path = format!("/{}", "a".repeat(edge_event::limits::MAX_URL_CHARS));
+        let wire = RequestHeader::build("GET", path.as_bytes(), None).unwrap();
+        let lent_parts = Lent {
+            request: Some(LentHeader::new(wire) as Arc<dyn LentHeaders>),
+            ..Lent::default()
+        };
+        let mut s = state();
+        begin(&mut s, event(EventType::ViewerRequest), lent_parts);
+        assert_eq!(s.uri(lent()).unwrap(), path);
+        let mut validated = outcome_from_wit(&mut s, wit::Outcome::Request).unwrap();
+        let mut ended = end(&mut s).unwrap();
+        assert!(validated.line_kept);
+        let HookOutcome::Request(request) = &validated.outcome else {
+            panic!("a request outcome");
+        };
+        assert_eq!(
+            (request.uri.as_str(), request.querystring.as_str()),
+            ("", "")
+        );
+        edge_event::validate_keeping_line(
+            &mut ended,
+            &mut validated.outcome,
+            &validated.header_edits,
+            validated.line_kept,
+        )
+        .expect("a kept line is the proxy's, not checked as the hook's");
+
+        // The same line set by the hook is the hook's: checked, and refused.
+        let wire = RequestHeader::build("GET", b"/", None).unwrap();
+        let lent_parts = Lent {
+            request: Some(LentHeader::new(wire) as Arc<dyn LentHeaders>),
+            ..Lent::default()
+        };
+        begin(&mut s, event(EventType::ViewerRequest), lent_parts);
+        s.set_uri(lent(), path).unwrap();
+        let mut validated = outcome_from_wit(&mut s, wit::Outcome::Request).unwrap();
+        let mut ended = end(&mut s).unwrap();
+        assert!(!validated.line_kept);
+        let refused = edge_event::validate_keeping_line(
+            &mut ended,
+            &mut validated.outcome,
+            &validated.header_edits,
+            validated.line_kept,
+        )
+        .unwrap_err();
+        assert!(refused.contains("exceed"), "{refused}");
     }
 
     #[test]
@@ -477,8 +534,12 @@ mod tests {
             s.set_origin(lent(), origin_to_wit(set)).unwrap();
             let mut validated = outcome_from_wit(&mut s, wit::Outcome::Request).unwrap();
             let mut ended = end(&mut s).unwrap();
-            let checked =
-                edge_event::validate(&mut ended, &mut validated.outcome, &validated.header_edits);
+            let checked = edge_event::validate_keeping_line(
+                &mut ended,
+                &mut validated.outcome,
+                &validated.header_edits,
+                validated.line_kept,
+            );
             assert_eq!(checked.is_ok(), valid, "{checked:?}");
         }
     }

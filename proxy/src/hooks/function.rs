@@ -28,7 +28,7 @@ use super::prepared::Prepared;
 use super::state::{CapturedOutput, HookState};
 use super::validated::Validated;
 use crate::config::{FunctionConfig, Isolation};
-use edge_event::{limits, validate, CfEvent, EventType, HookOutcome};
+use edge_event::{limits, validate_keeping_line, CfEvent, EventType, HookOutcome};
 
 /// Which contract a component implements.
 enum Pre {
@@ -234,8 +234,10 @@ impl HookFunction {
                     let Validated {
                         outcome,
                         header_edits,
+                        line_kept,
                     } = &mut *validated;
-                    validate(&mut event, outcome, header_edits).map(|()| validated)
+                    validate_keeping_line(&mut event, outcome, header_edits, *line_kept)
+                        .map(|()| validated)
                 })
                 .map_err(|reason| HookError::Invalid {
                     function: self.config.name.clone(),

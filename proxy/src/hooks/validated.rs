@@ -13,4 +13,8 @@ pub struct Validated {
     pub outcome: HookOutcome,
     /// The header names it changed.
     pub header_edits: HeaderEdits,
+    /// A request outcome whose uri and querystring the hook left as the lent request has
+    /// them: the outcome's are empty, and the proxy keeps its own request line (no copy out
+    /// and back, no second check of a line checked when the request arrived).
+    pub line_kept: bool,
 }
