@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building edge-proxy needs on a fresh Debian/Ubuntu machine that has rustup:
-# cmake (Pingora builds zlib-ng with it) and the wasm32-wasip2 target (WebAssembly hooks).
+# the Rust toolchain rust-toolchain.toml pins, cmake (Pingora builds zlib-ng with it) and the
+# wasm32-wasip2 target (WebAssembly hooks).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
@@ -33,6 +34,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if command -v rustup >/dev/null 2>&1; then
+  # The toolchain rust-toolchain.toml pins, with its target and components: rustup 1.28 and
+  # later no longer install it on first use.
+  channel="$(sed -n 's/^channel = "\(.*\)"$/\1/p' "$(dirname "$0")/../rust-toolchain.toml")"
+  if ! rustup toolchain list | grep -q "^$channel-"; then
+    echo "setup: installing the Rust $channel toolchain" >&2
+    rustup toolchain install "$channel" --profile minimal -c rustfmt -c clippy -t wasm32-wasip2
+  fi
   if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     echo "setup: adding the wasm32-wasip2 Rust target" >&2
     rustup target add wasm32-wasip2
