@@ -15,6 +15,11 @@
 # epoch tick may overlap one other). A warm call never touches the allocator, so what is counted
 # is the same path. A run where any response was not 2xx (a throttled call) is refused.
 #
+# CACHE_SIM=1 also simulates one core's caches (an L1i and L1d of 32 and 48 KiB, the L2 of
+# 2 MiB as the last level) and adds L1 instruction, L1 data and L2 misses per request: under
+# load the request path finds little of its code in L1i, and a miss costs a dozen cycles or
+# more, so misses weigh beside instructions. A model (no prefetching), for comparing builds
+# and configurations, not a measurement of this CPU.
 # What it does not count: the kernel (loopback TCP is ~a third of each request's CPU time),
 # and the slow-down under valgrind changes batching (more requests per wakeup), the same for
 # every target. Compare ratios, as with load.sh.
@@ -23,13 +28,14 @@
 # is killed by PID on exit.
 # Needs: valgrind, wrk, nginx, curl (scripts/setup.sh --bench installs them) and the release
 # builds `make bench` makes.
-# Tunables (env): DURATION=10 CONNS=8 PATHS=/1k ONLY=regex OUTDIR=target/bench/instr-<timestamp>
+# Tunables (env): DURATION=10 CONNS=8 PATHS=/1k ONLY=regex CACHE_SIM=0 OUTDIR=target/bench/instr-<timestamp>
 set -u
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-8}
 PATHS=${PATHS:-/1k}
 ONLY=${ONLY:-.}
+CACHE_SIM=${CACHE_SIM:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 EDGE=${EDGE_PROXY_BIN:-$ROOT/target/release/edge-proxy}
 BARE=${BARE_FORWARDER_BIN:-$ROOT/target/release/bare-forwarder}
@@ -39,6 +45,8 @@ RUN=$OUTDIR/run
 RESULTS=$OUTDIR/results.tsv
 ORIGIN_PORT=18080
 GUESTS=$ROOT/target/guests/wasm32-wasip2/guest
+SIM=()
+[ "$CACHE_SIM" = 1 ] && SIM=(--cache-sim=yes --I1=32768,8,64 --D1=49152,12,64 --LL=2097152,16,64)
 
 for tool in valgrind callgrind_control callgrind_annotate wrk nginx curl; do
   command -v "$tool" >/dev/null || { echo "instructions.sh: $tool is missing (scripts/setup.sh --bench installs it)" >&2; exit 1; }
@@ -65,7 +73,7 @@ count() {
   [[ $name =~ $ONLY ]] || return 0
   for path in $PATHS; do
     out=$RUN/callgrind.$name${path//\//_}
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out" "$@" \
+    valgrind --tool=callgrind --instr-atstart=no "${SIM[@]}" --callgrind-out-file="$out" "$@" \
       >"$RUN/logs/$name-callgrind.log" 2>&1 &
     pid=$!; PIDS+=("$pid")
     wait_200 "http://127.0.0.1:$port$path" || return 1
@@ -78,14 +86,19 @@ count() {
     callgrind_control -d  "$pid" >/dev/null 2>&1
     sleep 1
     kill -TERM "$pid"; wait "$pid" 2>/dev/null
-    ir=$(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    # Totals: Ir, then with the cache simulation Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw.
+    read -r ir i1 d1 ll < <(callgrind_annotate "$out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {
+      for (i = 1; i <= NF; i++) gsub(",", "", $i)
+      if ($3 ~ /^[0-9]+$/ && NF >= 17) print $1, $7, $9 + $11, $13 + $15 + $17; else print $1, "-", "-", "-" }')
     if [ -z "$ir" ] || [ "${n:-0}" -eq 0 ]; then log "$name $path: no count"; return 1; fi
-    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$n" "$ir" "$((ir / n))" >>"$RESULTS"
+    per() { [ "$1" = - ] && echo - || echo $(($1 / n)); }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$n" "$ir" "$((ir / n))" \
+      "$(per "$i1")" "$(per "$d1")" "$(per "$ll")" >>"$RESULTS"
     log "$(printf '%-15s %-6s %7s requests %14s instructions %8s per request' "$name" "$path" "$n" "$ir" "$((ir / n))")"
   done
 }
 
-printf 'name\tpath\trequests\tinstructions\tper_request\n' >"$RESULTS"
+printf 'name\tpath\trequests\tinstructions\tper_request\ti1_misses\td1_misses\tl2_misses\n' >"$RESULTS"
 nginx -c "$RUN/origin.conf" -p "$RUN" -g 'daemon off;' >"$RUN/logs/origin.log" 2>&1 &
 PIDS+=("$!")
 wait_200 "http://127.0.0.1:$ORIGIN_PORT/1k" || exit 1
@@ -120,5 +133,11 @@ for a, b in pairs:
         if (a, p) in by and (b, p) in by:
             print(f"\n{a} / {b} ({p}): {by[(a, p)] / by[(b, p)]:.2f}", end="")
 print()
+simulated = [r for r in rows if r["i1_misses"] != "-"]
+if simulated:
+    print("\n| target | body | L1i misses/request | L1d misses/request | L2 misses/request |")
+    print("|---|---|---:|---:|---:|")
+    for r in simulated:
+        print(f'| {r["name"]} | {r["path"]} | {int(r["i1_misses"]):,} | {int(r["d1_misses"]):,} | {int(r["l2_misses"]):,} |')
 EOF
 log "results: $RESULTS"
