@@ -66,6 +66,9 @@ wait_200() {
   log "$url did not answer 200"; return 1
 }
 
+# per TOTAL REQUESTS : TOTAL per request, or - when not counted.
+per() { [ "$1" = - ] && echo - || echo $(($1 / $2)); }
+
 # count NAME PORT CMD... : instructions per request of CMD serving PORT, for each body path.
 count() {
   local name=$1 port=$2 path out pid n ir
@@ -91,9 +94,8 @@ count() {
       for (i = 1; i <= NF; i++) gsub(",", "", $i)
       if ($3 ~ /^[0-9]+$/ && NF >= 17) print $1, $7, $9 + $11, $13 + $15 + $17; else print $1, "-", "-", "-" }')
     if [ -z "$ir" ] || [ "${n:-0}" -eq 0 ]; then log "$name $path: no count"; return 1; fi
-    per() { [ "$1" = - ] && echo - || echo $(($1 / n)); }
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$path" "$n" "$ir" "$((ir / n))" \
-      "$(per "$i1")" "$(per "$d1")" "$(per "$ll")" >>"$RESULTS"
+      "$(per "$i1" "$n")" "$(per "$d1" "$n")" "$(per "$ll" "$n")" >>"$RESULTS"
     log "$(printf '%-15s %-6s %7s requests %14s instructions %8s per request' "$name" "$path" "$n" "$ir" "$((ir / n))")"
   done
 }
