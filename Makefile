@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONF ?= conf/edge.toml
 
-.PHONY: setup hooks run test check lint bench bench-instructions bench-builds soak fuzz
+.PHONY: setup hooks run test check lint bench bench-instructions bench-builds bench-guests soak pgo fuzz
 
 # The sample hooks conf/edge.toml uses, built for wasm32-wasip2 into target/guests (the same
 # place the test build puts them).
@@ -70,11 +70,20 @@ bench-instructions: bench-builds
 soak: bench-builds
 	./benches/soak.sh
 
-bench-builds: setup
-	./scripts/setup.sh --bench
-	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work -p fixture-empty-export -p fixture-spin -p fixture-memory-bomb -p collect
+bench-builds: bench-guests
 	$(CARGO) build --locked --release -p edge-proxy
 	$(CARGO) build --locked --release -p edge-benches --bin bare-forwarder
+
+bench-guests: setup
+	./scripts/setup.sh --bench
+	$(CARGO) build --locked --profile guest --target wasm32-wasip2 --target-dir target/guests -p fixture-noop -p fixture-header-work -p fixture-empty-export -p fixture-spin -p fixture-memory-bomb -p collect
+
+## make pgo: edge-proxy and bare-forwarder built with profile-guided optimization, trained on
+## load.sh's configurations (benches/pgo.sh), into target/pgo/release/. Not what `make run`
+## builds: two full builds and a training run, ~an hour on a 2-core machine.
+pgo: bench-guests
+	./scripts/setup.sh --pgo
+	./benches/pgo.sh
 
 ## make fuzz: each cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 60) on the nightly
 ## toolchain; `make test` replays their seeds, corpora and crash artifacts. See docs/security.md.

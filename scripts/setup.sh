@@ -17,8 +17,8 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 # nats-server: the event queue's JetStream backend, which the tests run against a real server.
 command -v nats-server >/dev/null 2>&1 || need_apt+=(nats-server)
 # `setup.sh --bench`: also the peers and load generator of benches/load.sh, and valgrind for
-# benches/instructions.sh.
-if [ "${1:-}" = "--bench" ]; then
+# benches/instructions.sh. `setup.sh --pgo`: the same, for benches/pgo.sh's training runs.
+if [ "${1:-}" = "--bench" ] || [ "${1:-}" = "--pgo" ]; then
   command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
   command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
   [ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || need_apt+=(libnginx-mod-http-js)
@@ -55,6 +55,12 @@ if command -v rustup >/dev/null 2>&1; then
 else
   echo "setup: rustup not found; install Rust from https://rustup.rs first" >&2
   exit 1
+fi
+
+# `setup.sh --pgo`: llvm-profdata (rustup's llvm-tools), which merges the training profiles.
+if [ "${1:-}" = "--pgo" ] && ! rustup component list --installed | grep -q '^llvm-tools'; then
+  echo "setup: adding the llvm-tools component (for profile-guided builds)" >&2
+  rustup component add llvm-tools
 fi
 
 # `setup.sh --fuzz`: cargo-fuzz and the nightly toolchain it needs (libFuzzer and sanitizers).
