@@ -69,7 +69,7 @@ train() {
   local name=$1 port=$2 signal=$3 pid path i
   shift 3
   if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then log "port $port is in use"; return 1; fi
-  LLVM_PROFILE_FILE="$DATA/raw/$name-%p.profraw" "$@" >"$OUT/run/logs/$name-pgo.log" 2>&1 &
+  LLVM_PROFILE_FILE="$DATA/trained/$name-%p.profraw" "$@" >"$OUT/run/logs/$name-pgo.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
   wait_200 "http://127.0.0.1:$port/1k" || return 1
   kill -0 "$pid" 2>/dev/null || { log "$name exited before its training"; return 1; }
@@ -82,8 +82,10 @@ train() {
   log "trained $name"
 }
 
-rm -rf "$DATA" && mkdir -p "$DATA/raw" "$OUT"
-build "$ROOT/target/pgo-gen" "-Cprofile-generate=$DATA/raw" || exit 1
+rm -rf "$DATA" && mkdir -p "$DATA/trained" "$OUT"
+# Build scripts are compiled with the same flags and write their own profiles where the flag
+# says when they run; only the training's (LLVM_PROFILE_FILE below) are merged.
+build "$ROOT/target/pgo-gen" "-Cprofile-generate=$DATA/build-scripts" || exit 1
 
 OUTDIR=$OUT CONFIGS_ONLY=1 "$ROOT/benches/load.sh" || exit 1
 nginx -c "$OUT/run/origin.conf" -p "$OUT/run" -g 'daemon off;' >"$OUT/run/logs/origin.log" 2>&1 &
@@ -94,11 +96,11 @@ for target in edge-off:18090 edge-noop4:18091 edge-headers:18092 edge-cache-hit:
   train "${target%:*}" "${target#*:}" TERM "$GEN/edge-proxy" run --conf "$OUT/run/${target%:*}.toml" || exit 1
 done
 
-"$PROFDATA" merge -o "$DATA/merged.profdata" "$DATA"/raw/*.profraw || exit 1
+"$PROFDATA" merge -o "$DATA/merged.profdata" "$DATA"/trained/*.profraw || exit 1
 # Named by its content: cargo does not watch the file a flag names, but it rebuilds when the
 # flags change, so a new profile rebuilds everything and an unchanged one nothing.
 PROFILE=$DATA/$(sha256sum "$DATA/merged.profdata" | cut -c1-16).profdata
 mv "$DATA/merged.profdata" "$PROFILE"
-log "merged $(ls "$DATA"/raw/*.profraw | wc -l) profiles into $PROFILE"
+log "merged $(ls "$DATA"/trained/*.profraw | wc -l) profiles into $PROFILE"
 build "$ROOT/target/pgo" "-Cprofile-use=$PROFILE" || exit 1
 log "built $ROOT/target/pgo/release/edge-proxy and bare-forwarder"
