@@ -66,7 +66,7 @@ wait_200() {
 # makes it exit cleanly: edge-proxy drains on TERM, a bare Pingora server exits on INT) so that
 # it writes its profile.
 train() {
-  local name=$1 port=$2 signal=$3 pid path i
+  local name=$1 port=$2 signal=$3 pid path out i
   shift 3
   if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then log "port $port is in use"; return 1; fi
   LLVM_PROFILE_FILE="$DATA/trained/$name-%p.profraw" "$@" >"$OUT/run/logs/$name-pgo.log" 2>&1 &
@@ -74,7 +74,11 @@ train() {
   wait_200 "http://127.0.0.1:$port/1k" || return 1
   kill -0 "$pid" 2>/dev/null || { log "$name exited before its training"; return 1; }
   for path in /1k /100k; do
-    timeout $((TRAIN_SECONDS + 30)) wrk -t1 -c"$CONNS" -d"${TRAIN_SECONDS}s" "http://127.0.0.1:$port$path" >/dev/null 2>&1
+    out=$(timeout $((TRAIN_SECONDS + 30)) wrk -t1 -c"$CONNS" -d"${TRAIN_SECONDS}s" "http://127.0.0.1:$port$path" 2>&1)
+    # A profile of error answers would lay the binary out for the wrong path.
+    if grep -q Non-2xx <<<"$out" || ! grep -q "requests in" <<<"$out"; then
+      log "$name $path: not every answer was 2xx"; return 1
+    fi
   done
   kill -"$signal" "$pid"
   for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
