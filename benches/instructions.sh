@@ -57,15 +57,6 @@ LOG_TAG=instr
 # shellcheck source=benches/processes.sh
 . "$ROOT/benches/processes.sh"
 
-wait_200() {
-  local url=$1 i
-  for ((i = 0; i < 600; i++)); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$url")" = 200 ] && return 0
-    sleep 0.2
-  done
-  log "$url did not answer 200"; return 1
-}
-
 # per TOTAL REQUESTS : TOTAL per request, or - when not counted.
 per() { [ "$1" = - ] && echo - || echo $(($1 / $2)); }
 

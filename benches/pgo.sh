@@ -53,15 +53,6 @@ build() {
     RUSTFLAGS="$flags" "$CARGO" build --locked --release --target-dir "$dir" -p edge-benches --bin bare-forwarder)
 }
 
-wait_200() {
-  local url=$1 i
-  for ((i = 0; i < 600; i++)); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$url")" = 200 ] && return 0
-    sleep 0.2
-  done
-  log "$url did not answer 200"; return 1
-}
-
 # train NAME PORT SIGNAL CMD... : CMD under wrk on both bodies, then stopped with SIGNAL (what
 # makes it exit cleanly: edge-proxy drains on TERM, a bare Pingora server exits on INT) so that
 # it writes its profile.

@@ -1,7 +1,7 @@
 # benches/processes.sh -- sourced by the benchmark scripts: every process a benchmark starts
 # is recorded in PIDS and killed by PID on exit, whatever way the script ends; servers are
 # pinned to CPU 0 and load generators to CPU 1 (SERVER_CPU, CLIENT_CPU) when there are two;
-# wait_port waits for a server to listen.
+# wait_port waits for a server to listen, wait_200 for a URL to answer 200.
 # Set LOG_TAG before sourcing; log lines read "[LOG_TAG hh:mm:ss] ...".
 
 PIDS=()
@@ -32,4 +32,14 @@ wait_port() {
     sleep 0.1
   done
   log "port $port not listening after ${secs}s"; return 1
+}
+
+# wait_200 URL : until URL answers 200 (up to 120 s); 1 if it never does.
+wait_200() {
+  local url=$1 i
+  for ((i = 0; i < 600; i++)); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -m 5 "$url")" = 200 ] && return 0
+    sleep 0.2
+  done
+  log "$url did not answer 200"; return 1
 }
