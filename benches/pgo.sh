@@ -59,7 +59,7 @@ build() {
 train() {
   local name=$1 port=$2 signal=$3 pid path out i
   shift 3
-  if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then log "port $port is in use"; return 1; fi
+  if listening "$port"; then log "port $port is in use"; return 1; fi
   LLVM_PROFILE_FILE="$DATA/trained/$name-%p.profraw" "$@" >"$OUT/run/logs/$name-pgo.log" 2>&1 &
   pid=$!; PIDS+=("$pid")
   wait_200 "http://127.0.0.1:$port/1k" || return 1

@@ -1,7 +1,8 @@
 # benches/processes.sh -- sourced by the benchmark scripts: every process a benchmark starts
 # is recorded in PIDS and killed by PID on exit, whatever way the script ends; servers are
 # pinned to CPU 0 and load generators to CPU 1 (SERVER_CPU, CLIENT_CPU) when there are two;
-# wait_port waits for a server to listen, wait_200 for a URL to answer 200.
+# listening says whether a port is taken, wait_port waits for a server to listen, wait_200 for a
+# URL to answer 200.
 # Set LOG_TAG before sourcing; log lines read "[LOG_TAG hh:mm:ss] ...".
 
 PIDS=()
@@ -24,11 +25,14 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   SERVER_CPU="taskset -c 0"; CLIENT_CPU="taskset -c 1"
 fi
 
+# listening PORT : whether something listens on PORT.
+listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+
 # wait_port PORT [SECONDS] : until something listens on PORT (default 60 s); 1 if nothing does.
 wait_port() {
   local port=$1 secs=${2:-60} i
   for ((i = 0; i < secs * 10; i++)); do
-    if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then return 0; fi
+    if listening "$port"; then return 0; fi
     sleep 0.1
   done
   log "port $port not listening after ${secs}s"; return 1
