@@ -1,6 +1,6 @@
 //! One call into an execution environment: started on the request's worker, moved to the slow
-//! lane if it uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda
-//! reports it.
+//! lane if it uses more CPU than a fast hook (or, on the synchronous path, run to its end there
+//! and stopped by its budget), bounded by its timeout, and reported as Lambda reports it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -63,6 +63,11 @@ impl Report {
 
 /// A call that ran past its timeout.
 pub(super) struct TimedOut;
+
+/// Why the epoch callback stopped a synchronous call: it ran past its timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("ran past its timeout")]
+pub(super) struct SyncTimedOut;
 
 /// One call into an environment: started on the request's worker, moved to the slow lane if it
 /// uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda reports it.
@@ -129,6 +134,40 @@ impl Call {
             cpu: self.cpu.used(),
             guest_message: None,
             slow_lane,
+        };
+        (ran, report)
+    }
+
+    /// Runs `run` on `env` synchronously, on this thread: the path of a function whose CPU
+    /// budget is no more than a fast hook may use before it moves to the slow lane. Nothing
+    /// yields, so there is no timer and no move: the epoch callback stops the call at its CPU
+    /// budget or at `timeout`, whichever comes first (on this path, one is the other: the call
+    /// is on the CPU from start to end). The result is [`Call::run`]'s.
+    pub(super) fn run_sync<T>(
+        &self,
+        mut env: Environment,
+        run: impl FnOnce(&mut Environment) -> wasmtime::Result<T>,
+        timeout: Duration,
+        init: Option<Duration>,
+        memory_mb: u64,
+    ) -> (Result<(Environment, wasmtime::Result<T>), TimedOut>, Report) {
+        env.store.data_mut().call_timeout = timeout;
+        let returned = self.cpu.run(self.started, || run(&mut env));
+        let ended = self.cpu.last_poll_ended();
+        env.last_used = ended;
+        let report = Report {
+            duration: ended - self.started,
+            init,
+            memory_mb,
+            max_memory_used_mb: (env.store.data().limiter.peak as u64).div_ceil(1 << 20),
+            cpu: self.cpu.used(),
+            guest_message: None,
+            slow_lane: false,
+        };
+        let timed_out = matches!(&returned, Err(e) if e.downcast_ref::<SyncTimedOut>().is_some());
+        let ran = match timed_out {
+            true => Err(TimedOut),
+            false => Ok((env, returned)),
         };
         (ran, report)
     }

@@ -14,7 +14,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::lambda_world::LambdaPre;
 use super::bindings::HookPre;
 use super::budgets::NodeBudgets;
-use super::call::{Call, Report, TimedOut};
+use super::call::{Call, Report, SyncTimedOut, TimedOut};
 use super::convert;
 use super::environment::{Environment, Exports};
 use super::epoch::EpochTicker;
@@ -36,11 +36,22 @@ enum Pre {
     Lambda(LambdaPre<HookState>),
 }
 
+/// What functions are linked against: a function runs on the synchronous path when its CPU
+/// budget is no more than the slow lane's threshold and it links with `synchronous` (WASI
+/// without waits, `sync_wasi`); every other function, on the asynchronous one.
+pub struct Linkers {
+    pub(super) asynchronous: Linker<HookState>,
+    pub(super) synchronous: Linker<HookState>,
+}
+
 /// A compiled function with its pool of environments.
 pub struct HookFunction {
     config: FunctionConfig,
     digest: [u8; 32],
     pre: Pre,
+    /// Whether its calls run synchronously on the request's worker (see [`Linkers`]): no fiber,
+    /// no timer, no move to the slow lane, which its budget makes unnecessary.
+    synchronous: bool,
     idle: Mutex<Vec<Environment>>,
     /// Fresh environments prepared off the request path (`isolation = "per-request"`).
     prepared: Prepared<Environment>,
@@ -69,14 +80,34 @@ impl HookFunction {
     /// instantiation, its environments sharing `budgets` with the node's other functions; its
     /// wasm tells `ticker` (the engine's) whenever it may run.
     pub fn load(
-        linker: &Linker<HookState>,
+        linkers: &Linkers,
         ticker: Arc<EpochTicker>,
         component: &Component,
         config: FunctionConfig,
         digest: [u8; 32],
         budgets: Arc<NodeBudgets>,
     ) -> anyhow::Result<Arc<Self>> {
-        let instance_pre = linker.instantiate_pre(component).map_err(|e| {
+        let fits = config
+            .cpu_budget_ms
+            .is_some_and(|ms| Duration::from_millis(ms) <= budgets.lane.after());
+        let synchronous_pre = fits
+            .then(|| match linkers.synchronous.instantiate_pre(component) {
+                Ok(pre) => Some(pre),
+                Err(e) => {
+                    tracing::info!(
+                        function = %config.name,
+                        "runs on the asynchronous path although its CPU budget fits the synchronous one: {e:#}"
+                    );
+                    None
+                }
+            })
+            .flatten();
+        let synchronous = synchronous_pre.is_some();
+        let instance_pre = match synchronous_pre {
+            Some(pre) => Ok(pre),
+            None => linkers.asynchronous.instantiate_pre(component),
+        };
+        let instance_pre = instance_pre.map_err(|e| {
             anyhow::anyhow!(
                 "function \"{}\": {}: {e:#}",
                 config.name,
@@ -98,6 +129,7 @@ impl HookFunction {
             config,
             digest,
             pre,
+            synchronous,
             idle: Mutex::new(Vec::new()),
             prepared: Prepared::new(),
             me: me.clone(),
@@ -187,20 +219,36 @@ impl HookFunction {
         let timeout = Duration::from_millis(self.timeout_ms(et));
         let call = Call::start(&mut env, started);
         let running = self.ticker.running();
-        // Boxed here, where it is made: it goes to the lane boxed, and a future moved by value
-        // through each layer on the way would be copied at each (its state holds the call's).
-        let run = Box::pin(async move {
-            // Held by the future that runs the guest, wherever it is polled, until it ends.
-            let _running = running;
-            let Exports::Hook(hook) = &env.exports else {
-                unreachable!("checked above");
+        let (ran, report) = if self.synchronous {
+            let call_handle = |env: &mut Environment| {
+                let Exports::Hook(hook) = &env.exports else {
+                    unreachable!("checked above");
+                };
+                let params = (args.event_type, args.request, args.response);
+                hook.func_handle()
+                    .call(&mut env.store, params)
+                    .map(|(returned,)| returned)
             };
-            let returned = hook
-                .call_handle(&mut env.store, args.event_type, args.request, args.response)
-                .await;
-            (env, returned)
-        });
-        let (ran, report) = self.run(call, run, timeout, init, request_id).await;
+            let ran = self.run_sync(call, env, call_handle, timeout, init, request_id);
+            drop(running);
+            ran
+        } else {
+            // Boxed here, where it is made: it goes to the lane boxed, and a future moved by
+            // value through each layer on the way would be copied at each (its state holds the
+            // call's).
+            let run = Box::pin(async move {
+                // Held by the future that runs the guest, wherever it is polled, until it ends.
+                let _running = running;
+                let Exports::Hook(hook) = &env.exports else {
+                    unreachable!("checked above");
+                };
+                let returned = hook
+                    .call_handle(&mut env.store, args.event_type, args.request, args.response)
+                    .await;
+                (env, returned)
+            });
+            self.run(call, run, timeout, init, request_id).await
+        };
         let (mut env, returned) = match ran {
             Ok(done) => done,
             Err(stopped) => {
@@ -404,15 +452,30 @@ impl HookFunction {
         }
         let call = Call::start(&mut env, started);
         let running = self.ticker.running();
-        let run = Box::pin(async move {
-            let _running = running;
-            let Exports::Lambda(function) = &env.exports else {
-                unreachable!("checked above");
+        let (ran, report) = if self.synchronous {
+            let call_invoke = |env: &mut Environment| {
+                let Exports::Lambda(function) = &env.exports else {
+                    unreachable!("checked above");
+                };
+                function
+                    .func_invoke()
+                    .call(&mut env.store, (&event[..],))
+                    .map(|(returned,)| returned)
             };
-            let returned = function.call_invoke(&mut env.store, &event[..]).await;
-            (env, returned)
-        });
-        let (ran, report) = self.run(call, run, timeout, init, request_id).await;
+            let ran = self.run_sync(call, env, call_invoke, timeout, init, request_id);
+            drop(running);
+            ran
+        } else {
+            let run = Box::pin(async move {
+                let _running = running;
+                let Exports::Lambda(function) = &env.exports else {
+                    unreachable!("checked above");
+                };
+                let returned = function.call_invoke(&mut env.store, &event[..]).await;
+                (env, returned)
+            });
+            self.run(call, run, timeout, init, request_id).await
+        };
         let outcome = match ran {
             Err(stopped) => Err(self.stopped(stopped, &trigger, timeout.as_millis() as u64)),
             Ok((_, Err(trap))) => {
@@ -474,16 +537,24 @@ impl HookFunction {
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
         // At every epoch tick: stop a call past its CPU budget, else yield to the runtime (so
-        // the call can move to the slow lane and other tasks run).
+        // the call can move to the slow lane and other tasks run). A synchronous call cannot
+        // yield: its timeout is enforced here too.
         store.epoch_deadline_callback(|ctx| {
             let state = ctx.data();
-            if state.cpu.used() > state.cpu_budget {
+            let used = state.cpu.used();
+            if used > state.cpu_budget {
                 return Err(CpuBudgetExceeded {
                     budget_ms: state.cpu_budget.as_millis() as u64,
                 }
                 .into());
             }
-            Ok(UpdateDeadline::Yield(1))
+            if !state.synchronous {
+                return Ok(UpdateDeadline::Yield(1));
+            }
+            if used > state.call_timeout {
+                return Err(SyncTimedOut.into());
+            }
+            Ok(UpdateDeadline::Continue(1))
         });
         let timeout = Duration::from_millis(
             self.config
@@ -517,6 +588,8 @@ impl HookFunction {
                     ColdStartError::Failed(format!("initialization failed: {}", trap_reason(&e)))
                 }
             })?;
+        // Made on a fiber like any instance; called on this thread from now on.
+        store.data_mut().synchronous = self.synchronous;
         Ok(Environment {
             store,
             exports,
@@ -544,6 +617,22 @@ impl HookFunction {
                 self.config.memory_mb,
             )
             .await;
+        report.guest_message = self.log_output(&call.output, request_id);
+        (ran, report)
+    }
+
+    /// [`HookFunction::run`] for a function on the synchronous path: `call` runs `run` on this
+    /// thread.
+    fn run_sync<T>(
+        &self,
+        call: Call,
+        env: Environment,
+        run: impl FnOnce(&mut Environment) -> wasmtime::Result<T>,
+        timeout: Duration,
+        init: Option<Duration>,
+        request_id: &str,
+    ) -> (Result<(Environment, wasmtime::Result<T>), TimedOut>, Report) {
+        let (ran, mut report) = call.run_sync(env, run, timeout, init, self.config.memory_mb);
         report.guest_message = self.log_output(&call.output, request_id);
         (ran, report)
     }

@@ -48,6 +48,11 @@ impl SlowLane {
         Ok(SlowLane { runtime, after })
     }
 
+    /// CPU an invocation may use on the worker before it moves.
+    pub fn after(&self) -> Duration {
+        self.after
+    }
+
     /// Runs `call`, metering its CPU time into `meter`, on this thread until it has used the
     /// lane's threshold, then on the lane. Dropping the returned future (a timeout) cancels the
     /// call wherever it runs. The call comes boxed (it may move to the lane): boxed by its
@@ -160,18 +165,35 @@ impl CpuMeter {
         cx: &mut Context<'_>,
         began: Option<Instant>,
     ) -> Poll<F::Output> {
+        let start = self.begin(began);
+        let polled = f.poll(cx);
+        self.end(start);
+        polled
+    }
+
+    /// Runs `f` (a synchronous call) on this thread, metered as one poll that began at `began`.
+    pub fn run<R>(&self, began: Instant, f: impl FnOnce() -> R) -> R {
+        let start = self.begin(Some(began));
+        let ran = f();
+        self.end(start);
+        ran
+    }
+
+    fn begin(&self, began: Option<Instant>) -> u64 {
         let start = match began {
             Some(at) => at.saturating_duration_since(self.anchor).as_nanos() as u64,
             None => self.now(),
         };
         self.poll_started.store(start, Ordering::Relaxed);
-        let polled = f.poll(cx);
+        start
+    }
+
+    fn end(&self, start: u64) {
         self.poll_started.store(IDLE, Ordering::Relaxed);
         let end = self.now();
         self.poll_ended.store(end, Ordering::Relaxed);
         self.used
             .fetch_add(end.saturating_sub(start), Ordering::Relaxed);
-        polled
     }
 }
 

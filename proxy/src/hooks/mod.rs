@@ -35,6 +35,7 @@ mod request;
 mod response;
 mod slots;
 mod state;
+mod sync_wasi;
 mod validated;
 
 pub use budgets::NodeBudgets;

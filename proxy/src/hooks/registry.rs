@@ -16,16 +16,17 @@ use super::budgets::NodeBudgets;
 use super::compiled::CompiledCache;
 use super::engine::{self, EngineSizing};
 use super::epoch::EpochTicker;
-use super::function::HookFunction;
+use super::function::{HookFunction, Linkers};
 use super::prepared;
 use super::state::HookState;
+use super::sync_wasi;
 use crate::config::{FunctionConfig, HookNodeSettings, Isolation};
 
-/// The engine and linker functions are compiled and instantiated with.
+/// The engine and linkers functions are compiled and instantiated with.
 struct Runtime {
     engine: Engine,
     ticker: Arc<EpochTicker>,
-    linker: Linker<HookState>,
+    linkers: Linkers,
     sizing: EngineSizing,
 }
 
@@ -141,7 +142,7 @@ impl HookRegistry {
                             )
                         })?;
                     HookFunction::load(
-                        &runtime.linker,
+                        &runtime.linkers,
                         runtime.ticker.clone(),
                         &component,
                         f.clone(),
@@ -182,16 +183,29 @@ impl HookRegistry {
 fn runtime(sizing: EngineSizing) -> anyhow::Result<Runtime> {
     let (engine, ticker) =
         engine::build(&sizing).map_err(|e| anyhow::anyhow!("wasm engine: {e:#}"))?;
-    let mut linker = Linker::<HookState>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    Hook::add_to_linker::<_, HasSelf<HookState>>(&mut linker, |s| s)
-        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
-    bounded_lists::add_to_linker(&mut linker).map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let linkers = linkers(&engine).map_err(|e| anyhow::anyhow!("linking WASI: {e:#}"))?;
     Ok(Runtime {
         engine,
         ticker,
-        linker,
+        linkers,
         sizing,
+    })
+}
+
+/// The asynchronous linker (all of WASI) and the synchronous one (`sync_wasi`), each with the
+/// hook contract.
+fn linkers(engine: &Engine) -> wasmtime::Result<Linkers> {
+    let mut linker = Linker::<HookState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    let mut synchronous = Linker::<HookState>::new(engine);
+    sync_wasi::add_to_linker(&mut synchronous)?;
+    for l in [&mut linker, &mut synchronous] {
+        Hook::add_to_linker::<_, HasSelf<HookState>>(l, |s| s)?;
+        bounded_lists::add_to_linker(l)?;
+    }
+    Ok(Linkers {
+        asynchronous: linker,
+        synchronous,
     })
 }
 

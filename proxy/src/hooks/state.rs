@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::invocation::{HostHeaderMap, HostResponseData, RequestChanges};
@@ -27,6 +28,11 @@ pub struct HookState {
     pub(crate) cpu: Arc<CpuMeter>,
     /// CPU the running call may use before the epoch callback stops it.
     pub(crate) cpu_budget: std::time::Duration,
+    /// Whether calls run synchronously (the function is on the synchronous path and its
+    /// instance is made): the epoch callback may not yield, and enforces `call_timeout` itself.
+    pub(crate) synchronous: bool,
+    /// The running synchronous call's timeout (an asynchronous call's is its future's timer).
+    pub(crate) call_timeout: std::time::Duration,
     /// The running invocation's event; its header maps are in `header_maps`.
     pub(crate) event: Option<Box<CfEvent>>,
     /// What the running event lends besides its header maps.
@@ -70,6 +76,8 @@ impl HookState {
             },
             cpu: Arc::default(),
             cpu_budget,
+            synchronous: false,
+            call_timeout: std::time::Duration::MAX,
             event: None,
             lent: LentFields::default(),
             changes: RequestChanges::default(),
@@ -224,14 +232,19 @@ impl StdoutStream for CapturedOutput {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
         Box::new(self.clone())
     }
+
+    /// The guest's stream writes straight into the buffers. WASI's default adapter would start a
+    /// task to copy each stream's writes, and a write waiting on it could not finish within a
+    /// call that never yields (the synchronous path, `sync_wasi`).
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
 }
 
-impl tokio::io::AsyncWrite for CapturedOutput {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        data: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
+impl CapturedOutput {
+    /// Keeps `data` (up to the cap; the end of stderr in its tail too). Everything counts as
+    /// written: a chatty guest loses output, never blocks.
+    fn append(&self, data: &[u8]) {
         let mut buf = self.buf.lock().expect("output lock");
         self.written.store(true, Ordering::Release);
         let room = MAX_CAPTURED_OUTPUT.saturating_sub(buf.len());
@@ -242,7 +255,40 @@ impl tokio::io::AsyncWrite for CapturedOutput {
             let over = tail.len().saturating_sub(STDERR_TAIL);
             tail.drain(..over);
         }
-        // Report everything as written: a chatty guest loses output, never blocks.
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CapturedOutput {
+    /// Always writable.
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CapturedOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.append(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(WRITE_PERMIT)
+    }
+}
+
+/// How much a guest may write at once (WASI's own pipes allow the same).
+const WRITE_PERMIT: usize = 4096;
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.append(data);
         std::task::Poll::Ready(Ok(data.len()))
     }
 

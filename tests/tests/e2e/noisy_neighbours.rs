@@ -197,3 +197,138 @@ async fn a_memory_bomb_stops_at_the_node_budget_and_the_node_keeps_serving() {
     let metrics = proxy.metrics().await;
     assert!(sample(&metrics, "edge_hook_memory_bytes").unwrap() <= (64 << 20) as f64);
 }
+
+/// A proxy whose functions move to the slow lane after 50 ms of CPU, with `functions`, the
+/// function `synchronous` on `/*` and `asynchronous` on `/async*`, both at viewer request.
+async fn two_paths(functions: &str, synchronous: &str, asynchronous: &str) -> (Origin, Proxy) {
+    let o = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "[node]\nworker-threads = 1\nslow-lane-after-ms = 50\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n{functions}\n[[behaviors]]\npath = \"/async*\"\norigin = \"o\"\n[behaviors.hooks]\nviewer-request = {{ function = \"{asynchronous}\" }}\n\n[default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\nviewer-request = {{ function = \"{synchronous}\" }}\n",
+        o.addr
+    ));
+    (o, proxy)
+}
+
+async fn status_with(proxy: &Proxy, path: &str, probe: &str) -> u16 {
+    let resp = client()
+        .get(proxy.url(path))
+        .header("x-probe", probe)
+        .send()
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+#[tokio::test]
+async fn a_hook_whose_cpu_budget_fits_the_slow_lane_threshold_runs_synchronously_and_may_not_wait()
+{
+    // The same module twice: within the threshold (synchronous), and without a budget.
+    let functions = function("fits", guests::FIXTURE_PROBE, "cpu-budget-ms = 50")
+        + &function("unbounded", guests::FIXTURE_PROBE, "");
+    let (o, proxy) = two_paths(&functions, "fits", "unbounded").await;
+    assert_eq!(status_with(&proxy, "/", "").await, 200);
+    assert_eq!(o.last().headers["x-probe-invocations"], "1");
+    // What it printed on that path is logged as on the other.
+    assert_eq!(status_with(&proxy, "/", "").await, 200);
+    assert_eq!(o.last().headers["x-probe-invocations"], "2");
+    let log = proxy.stderr();
+    assert!(log.contains("probe invocation 2 at ViewerRequest"), "{log}");
+
+    // A wait (here a sleep) is refused on the synchronous path only.
+    assert_eq!(status_with(&proxy, "/", "sleep").await, 503);
+    let log = proxy.stderr();
+    assert!(
+        log.lines().any(|l| l.contains("hook failed")
+            && l.contains("fits")
+            && l.contains("would wait, and a function on the synchronous path may not")),
+        "{log}"
+    );
+    assert_eq!(status_with(&proxy, "/async", "sleep").await, 200);
+    // The synchronous function keeps serving after the refused call (a fresh environment).
+    assert_eq!(status_with(&proxy, "/", "").await, 200);
+    assert_eq!(o.last().headers["x-probe-invocations"], "1");
+}
+
+#[tokio::test]
+async fn a_synchronous_hook_that_spins_stops_at_its_budget_and_never_moves_to_the_slow_lane() {
+    let functions = function("noop", guests::FIXTURE_NOOP, "")
+        + &function(
+            "spin",
+            guests::FIXTURE_SPIN,
+            "timeout-ms = 20000\ncpu-budget-ms = 50",
+        );
+    let (_o, proxy) = two_paths(&functions, "noop", "spin").await;
+    let started = Instant::now();
+    let spinning: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(client().get(proxy.url("/async-spin")).send()))
+        .collect();
+    for _ in 0..20 {
+        assert_eq!(proxy.status("/fast").await, 200);
+    }
+    for h in spinning {
+        assert_eq!(h.await.unwrap().unwrap().status(), 503);
+    }
+    // Stopped by the budget, not the 20 s timeout.
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let log = proxy.stderr();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("hook failed")
+                && l.contains("spin")
+                && l.contains("stopped after 50 ms of CPU (cpu-budget-ms)"))
+            .count(),
+        4,
+        "{log}"
+    );
+    let metrics = proxy.metrics().await;
+    assert_eq!(
+        sample(&metrics, "edge_hook_slow_lane_total{function=\"spin\"}").unwrap_or(0.0),
+        0.0,
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_synchronous_hook_past_its_timeout_gets_the_timeout_error() {
+    let functions = function("noop", guests::FIXTURE_NOOP, "")
+        + &function(
+            "spin",
+            guests::FIXTURE_SPIN,
+            "timeout-ms = 5\ncpu-budget-ms = 50",
+        );
+    let (_o, proxy) = two_paths(&functions, "noop", "spin").await;
+    assert_eq!(proxy.status("/async-spin").await, 503);
+    let log = proxy.stderr();
+    assert!(
+        log.lines().any(|l| l.contains("hook failed")
+            && l.contains("spin")
+            && l.contains("timed out after 5 ms")),
+        "{log}"
+    );
+    let metrics = proxy.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "edge_hook_errors_total{function=\"spin\",kind=\"timeout\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_hook_that_imports_sockets_runs_asynchronously_whatever_its_budget() {
+    let functions = function(
+        "bots",
+        guests::PYTHON_BOT_BLOCK,
+        "cpu-budget-ms = 50\n[functions.bots.env]\nBLOCKED_AGENTS = \"badbot\"",
+    ) + &function("noop", guests::FIXTURE_NOOP, "");
+    let (_o, proxy) = two_paths(&functions, "bots", "noop").await;
+    assert_eq!(proxy.status("/").await, 200);
+    let log = proxy.stderr();
+    assert!(
+        log.lines().any(|l| l.contains("bots")
+            && l.contains("runs on the asynchronous path although its CPU budget fits")),
+        "{log}"
+    );
+}
