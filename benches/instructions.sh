@@ -8,7 +8,7 @@
 # Targets (the servers and configs of load.sh, written by it with CONFIGS_ONLY=1):
 #   nginx-plain, nginx-cache-hit (one process: master_process off), pingora-bare,
 #   pingora-wasm4 (pingora-bare calling an empty wasm export at the four hook points), edge-off,
-#   edge-noop4, edge-headers, edge-cache-hit.
+#   edge-noop4, edge-headers, edge-cache-hit, edge-noop4-sync, edge-headers-sync.
 # wasmtime's pooling allocator reserves address space for every slot up front, more than
 # valgrind can map at the default `max-concurrency`; the hook configurations run here with
 # `max-concurrency = 2` (a handful of slots; under valgrind's slowness a call that yields at an
@@ -102,12 +102,18 @@ count nginx-cache-hit 18095 nginx -c "$RUN/nginx-cache.conf" "${ONE_NGINX[@]}"
 count pingora-bare 18087 "$BARE" 127.0.0.1:18087 "127.0.0.1:$ORIGIN_PORT"
 count pingora-wasm4 18088 "$BARE" 127.0.0.1:18088 "127.0.0.1:$ORIGIN_PORT" "$GUESTS/fixture_empty_export.wasm"
 count edge-off 18090 "$EDGE" run --conf "$RUN/edge-off.toml"
-for hooked in edge-noop4 edge-headers; do
-  sed 's/^module = .*/&\nmax-concurrency = 2/' "$RUN/$hooked.toml" >"$RUN/$hooked-valgrind.toml"
+for hooked in edge-noop4 edge-headers edge-noop4-sync edge-headers-sync; do
+  # Under valgrind a call takes ~100 times as long: the synchronous rows get a budget (and a
+  # slow-lane threshold) to match, which keeps them on the synchronous path.
+  sync=()
+  [[ $hooked == *-sync ]] && sync=(-e 's/^cpu-budget-ms = 1$/cpu-budget-ms = 100/' -e 's/^\[node\]$/&\nslow-lane-after-ms = 100/')
+  sed -e 's/^module = .*/&\nmax-concurrency = 2/' "${sync[@]}" "$RUN/$hooked.toml" >"$RUN/$hooked-valgrind.toml"
 done
 count edge-noop4 18091 "$EDGE" run --conf "$RUN/edge-noop4-valgrind.toml"
 count edge-headers 18092 "$EDGE" run --conf "$RUN/edge-headers-valgrind.toml"
 count edge-cache-hit 18094 "$EDGE" run --conf "$RUN/edge-cache-hit.toml"
+count edge-noop4-sync 18096 "$EDGE" run --conf "$RUN/edge-noop4-sync-valgrind.toml"
+count edge-headers-sync 18097 "$EDGE" run --conf "$RUN/edge-headers-sync-valgrind.toml"
 
 python3 - "$RESULTS" <<'EOF'
 import csv, sys
@@ -120,7 +126,7 @@ for r in rows:
     ratio = lambda base: f'{by[k] / by[(base, r["path"])]:.2f}' if (base, r["path"]) in by else "-"
     print(f'| {k[0]} | {k[1]} | {by[k]:,} | {ratio("nginx-plain")} | {ratio("pingora-bare")} |')
 pairs = [("edge-off", "pingora-bare"), ("pingora-wasm4", "pingora-bare"), ("edge-noop4", "edge-off"), ("edge-headers", "edge-off"),
-         ("edge-cache-hit", "nginx-cache-hit")]
+         ("edge-noop4-sync", "edge-off"), ("edge-headers-sync", "edge-off"), ("edge-cache-hit", "nginx-cache-hit")]
 for a, b in pairs:
     for p in sorted({r["path"] for r in rows}):
         if (a, p) in by and (b, p) in by:

@@ -11,7 +11,9 @@
 #   wasmtime), and edge-proxy as:
 #   edge-off (no hooks), edge-noop4 (a no-op hook at each of the four triggers),
 #   edge-headers (the peers' header work in two warm hooks), edge-headers-fresh (the same with
-#   isolation = "per-request"), edge-cache-hit (the object served from the edge cache).
+#   isolation = "per-request"), edge-cache-hit (the object served from the edge cache), and
+#   edge-noop4-sync, edge-headers-sync (edge-noop4 and edge-headers with cpu-budget-ms = 1, which
+#   puts the hooks on the synchronous path).
 # Every server runs one worker, pinned to CPU 0; wrk runs on CPU 1. Reported per target and
 # body: req/s, p50/p99 latency and the server's CPU time per request (utime+stime from /proc,
 # the least noisy figure on a shared box; also split into user and system time), medians over
@@ -53,7 +55,7 @@ HAP_LUA_PORT=18086
 BARE_PORT=18087
 WASM4_PORT=18088
 NGX_CACHE_PORT=18095
-EDGE_PORTS=(18090 18091 18092 18093 18094)
+EDGE_PORTS=(18090 18091 18092 18093 18094 18096 18097)
 
 for tool in wrk nginx haproxy curl python3; do
   command -v "$tool" >/dev/null || { echo "load.sh: $tool is missing (scripts/setup.sh --bench installs it)" >&2; exit 1; }
@@ -264,6 +266,11 @@ edge_conf 18094 19094 '[default-behavior]
 origin = "o"
 [default-behavior.cache]
 default-ttl = 3600' >"$RUN/edge-cache-hit.toml"
+# The synchronous path: a CPU budget within the slow lane's threshold (slow-lane-after-ms, 1 ms).
+sed -e 's/^module = .*/&\ncpu-budget-ms = 1/' -e 's/18091/18096/; s/19091/19096/' \
+  "$RUN/edge-noop4.toml" >"$RUN/edge-noop4-sync.toml"
+sed -e 's/^module = .*/&\ncpu-budget-ms = 1/' -e 's/18092/18097/; s/19092/19097/' \
+  "$RUN/edge-headers.toml" >"$RUN/edge-headers-sync.toml"
 
 if [ "${CONFIGS_ONLY:-0}" = 1 ]; then log "configs written to $RUN"; exit 0; fi
 
@@ -283,7 +290,7 @@ start_bg haproxy haproxy -db -f "$RUN/haproxy.cfg"; HAP_PID=$LAST_PID
 start_bg pingora-bare "$BARE" "127.0.0.1:$BARE_PORT" "127.0.0.1:$ORIGIN_PORT"; BARE_PID=$LAST_PID
 start_bg pingora-wasm4 "$BARE" "127.0.0.1:$WASM4_PORT" "127.0.0.1:$ORIGIN_PORT" "$GUESTS/fixture_empty_export.wasm"; WASM4_PID=$LAST_PID
 declare -A EDGE_PID
-for name in edge-off edge-noop4 edge-headers edge-headers-fresh edge-cache-hit; do
+for name in edge-off edge-noop4 edge-headers edge-headers-fresh edge-cache-hit edge-noop4-sync edge-headers-sync; do
   # The access log goes to /dev/null, as the peers run with access_log off.
   $SERVER_CPU "$EDGE" run --conf "$RUN/$name.toml" >/dev/null 2>"$RUN/logs/$name.log" &
   EDGE_PID[$name]=$!; PIDS+=("$!"); log "started $name pid $!"
@@ -316,6 +323,8 @@ for ((run = 1; run <= RUNS; run++)); do
     measure "$run" edge-headers "http://127.0.0.1:18092$p" "${EDGE_PID[edge-headers]}"
     measure "$run" edge-headers-fresh "http://127.0.0.1:18093$p" "${EDGE_PID[edge-headers-fresh]}"
     measure "$run" edge-cache-hit "http://127.0.0.1:18094$p" "${EDGE_PID[edge-cache-hit]}"
+    measure "$run" edge-noop4-sync "http://127.0.0.1:18096$p" "${EDGE_PID[edge-noop4-sync]}"
+    measure "$run" edge-headers-sync "http://127.0.0.1:18097$p" "${EDGE_PID[edge-headers-sync]}"
   done
 done
 

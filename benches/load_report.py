@@ -84,7 +84,15 @@ targets = [
         ),
         0.5,
     ),
+    (
+        "the same, synchronous path (cpu-budget-ms = 1)",
+        increment_ratio(
+            ("edge-headers-sync", "/1k"), ("edge-off", "/1k"), ("nginx-njs", "/1k"), ("nginx-plain", "/1k")
+        ),
+        0.5,
+    ),
     ("four warm no-op hooks / hooks off", ratio(("edge-noop4", "/1k"), ("edge-off", "/1k")), 1.15),
+    ("the same, synchronous path", ratio(("edge-noop4-sync", "/1k"), ("edge-off", "/1k")), 1.15),
     ("cache hit / nginx proxy_cache hit", ratio(("edge-cache-hit", "/1k"), ("nginx-cache-hit", "/1k")), 1.3),
     ("100 KiB, hooks off / nginx-plain", ratio(("edge-off", "/100k"), ("nginx-plain", "/100k")), 1.6),
 ]

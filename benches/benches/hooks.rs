@@ -1,7 +1,8 @@
 //! One hook invocation per trigger, on AWS's sample events: warm (a reused execution
 //! environment) and per-request (instantiate + call + validate + drop); the warm no-op and
 //! security-headers as a trigger runs them (`warm-lent`: Pingora's headers lent, the edits made
-//! on them); and the warm no-op with the CPU caches evicted before each call.
+//! on them); and the warm no-op with the CPU caches evicted before each call. The `-sync` cases
+//! are the same with a 1 ms CPU budget, which puts the function on the synchronous path.
 //!
 //! Run: `cargo bench -p edge-benches --bench hooks`. Numbers and machine: `benches/README.md`.
 
@@ -44,6 +45,21 @@ const EVENTS: [Sample; 4] = [
 ];
 
 fn function(name: &str, module: &str, isolation: Isolation) -> FunctionConfig {
+    with_budget(name, module, isolation, None)
+}
+
+/// A warm function with a CPU budget of 1 ms: within the default slow-lane threshold, so its
+/// calls run synchronously.
+fn synchronous(name: &str, module: &str) -> FunctionConfig {
+    with_budget(name, module, Isolation::Warm, Some(1))
+}
+
+fn with_budget(
+    name: &str,
+    module: &str,
+    isolation: Isolation,
+    cpu_budget_ms: Option<u64>,
+) -> FunctionConfig {
     FunctionConfig {
         name: name.into(),
         module: module.into(),
@@ -54,7 +70,7 @@ fn function(name: &str, module: &str, isolation: Isolation) -> FunctionConfig {
         max_concurrency: 4,
         max_invocations: u64::MAX,
         idle_timeout: Duration::from_secs(3600),
-        cpu_budget_ms: None,
+        cpu_budget_ms,
     }
 }
 
@@ -65,6 +81,8 @@ fn invocations(c: &mut Criterion) {
         function("noop-warm", guests::FIXTURE_NOOP, Isolation::Warm),
         function("noop-fresh", guests::FIXTURE_NOOP, Isolation::PerRequest),
         function("headers-warm", guests::SECURITY_HEADERS, Isolation::Warm),
+        synchronous("noop-sync", guests::FIXTURE_NOOP),
+        synchronous("headers-sync", guests::SECURITY_HEADERS),
         function(
             "headers-fresh",
             guests::SECURITY_HEADERS,
@@ -96,7 +114,15 @@ fn invocations(c: &mut Criterion) {
         for (trigger, json) in events {
             let mut event = CfEvent::from_aws_json(json).unwrap();
             limits::hide_disallowed(&mut event);
-            for (label, suffix) in [("warm", "warm"), ("per-request", "fresh")] {
+            let paths: &[(&str, &str)] = match bench {
+                "probe" => &[("warm", "warm"), ("per-request", "fresh")],
+                _ => &[
+                    ("warm", "warm"),
+                    ("warm-sync", "sync"),
+                    ("per-request", "fresh"),
+                ],
+            };
+            for &(label, suffix) in paths {
                 let f = registry
                     .get(&format!("{function}-{suffix}"))
                     .unwrap()
@@ -127,17 +153,32 @@ fn invocations(c: &mut Criterion) {
     // their place, taken back after the call and the hook's edits made on them, as a trigger
     // runs it. The cases above carry the headers in the event (the path of `edge-proxy invoke`
     // and of tests); this one is what a request pays.
-    for (bench, function, (trigger, json)) in [
-        ("noop", "noop", EVENTS[0]),
-        ("security-headers", "headers", EVENTS[3]),
+    for (bench, function, (trigger, json), (label, suffix)) in [
+        ("noop", "noop", EVENTS[0], ("warm-lent", "warm")),
+        ("noop", "noop", EVENTS[0], ("warm-lent-sync", "sync")),
+        (
+            "security-headers",
+            "headers",
+            EVENTS[3],
+            ("warm-lent", "warm"),
+        ),
+        (
+            "security-headers",
+            "headers",
+            EVENTS[3],
+            ("warm-lent-sync", "sync"),
+        ),
     ] {
-        let f = registry.get(&format!("{function}-warm")).unwrap().clone();
+        let f = registry
+            .get(&format!("{function}-{suffix}"))
+            .unwrap()
+            .clone();
         let mut event = CfEvent::from_aws_json(json).unwrap();
         limits::hide_disallowed(&mut event);
         let (request, response) = wire_headers(&mut event);
         // The trigger's own copy of the request id, lent to each call.
         let request_id = event.config.request_id.clone();
-        group.bench_function(format!("{bench}/{trigger}/warm-lent"), |b| {
+        group.bench_function(format!("{bench}/{trigger}/{label}"), |b| {
             b.iter_custom(|iters| {
                 rt.block_on(time_each(
                     iters,
@@ -196,28 +237,33 @@ fn invocations(c: &mut Criterion) {
     // The warm no-op again, but after other work has evicted the CPU caches each time (the
     // proxy's request handling evicts some of them between two hook calls); only the invocation
     // is timed. The gap to the plain warm case is what a hook call costs in memory traffic.
-    let f = registry.get("noop-warm").unwrap().clone();
     let mut event = CfEvent::from_aws_json(EVENTS[0].1).unwrap();
     limits::hide_disallowed(&mut event);
-    group.bench_function("noop/viewer-request/warm-evicted-caches", |b| {
-        b.to_async(&rt).iter_custom(|iters| {
-            let f = f.clone();
-            let event = event.clone();
-            async move {
-                let mut evictor = Evictor::new();
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    evictor.evict();
-                    let event = event.clone();
-                    let started = Instant::now();
-                    let (result, _) = f.invoke(event).await;
-                    timed += started.elapsed();
-                    result.unwrap_or_else(|e| panic!("noop fails: {e}"));
+    for (label, name) in [
+        ("warm-evicted-caches", "noop-warm"),
+        ("warm-sync-evicted-caches", "noop-sync"),
+    ] {
+        let f = registry.get(name).unwrap().clone();
+        group.bench_function(format!("noop/viewer-request/{label}"), |b| {
+            b.to_async(&rt).iter_custom(|iters| {
+                let f = f.clone();
+                let event = event.clone();
+                async move {
+                    let mut evictor = Evictor::new();
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        evictor.evict();
+                        let event = event.clone();
+                        let started = Instant::now();
+                        let (result, _) = f.invoke(event).await;
+                        timed += started.elapsed();
+                        result.unwrap_or_else(|e| panic!("noop fails: {e}"));
+                    }
+                    timed
                 }
-                timed
-            }
-        })
-    });
+            })
+        });
+    }
     group.finish();
 }
 

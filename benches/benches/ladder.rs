@@ -12,7 +12,9 @@
 //!   call in place of the event's list, taken back, and the hook's edit made on it;
 //! - `-evicted` (rows 1a, 1b, 2): the same call after 16 MiB of other work evicted L1 and L2,
 //!   as a request's other work does in part between two hook calls: what of a cold call is the
-//!   engine's own, and what the proxy's invocation adds.
+//!   engine's own, and what the proxy's invocation adds;
+//! - `-sync` (rows 2 and 6): the same function with a 1 ms CPU budget, which puts it on the
+//!   synchronous path (no fiber, no timer, no slow lane): row 2's twin of row 1a.
 //!
 //! Each invocation's event is cloned outside the timed part (each call is timed on its own). Run:
 //! `cargo bench -p edge-benches --bench ladder`. Figures: `benches/README.md`.
@@ -108,9 +110,11 @@ fn empty_export(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.finish();
 }
 
-fn function(rung: &str) -> FunctionConfig {
+/// The ladder fixture at `rung`, named `name`; with a 1 ms CPU budget (the synchronous path)
+/// when `synchronous`.
+fn function(name: &str, rung: &str, synchronous: bool) -> FunctionConfig {
     FunctionConfig {
-        name: rung.into(),
+        name: name.into(),
         module: guests::FIXTURE_LADDER.into(),
         memory_mb: 128,
         timeout_ms: None,
@@ -119,14 +123,17 @@ fn function(rung: &str) -> FunctionConfig {
         max_concurrency: 4,
         max_invocations: u64::MAX,
         idle_timeout: Duration::from_secs(3600),
-        cpu_budget_ms: None,
+        cpu_budget_ms: synchronous.then_some(1),
     }
 }
 
 /// Rows 3 to 7: the proxy's invocation, with more guest work per row, then the conversions.
 fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let rungs = ["nothing", "uri", "header-read", "header-write"];
-    let registry = HookRegistry::load(&rungs.map(function)).expect("ladder loads");
+    let mut functions = rungs.map(|rung| function(rung, rung, false)).to_vec();
+    functions.push(function("nothing-sync", "nothing", true));
+    functions.push(function("header-write-sync", "header-write", true));
+    let registry = HookRegistry::load(&functions).expect("ladder loads");
     let mut event = CfEvent::from_aws_json(VIEWER_REQUEST).unwrap();
     limits::hide_disallowed(&mut event);
     let mut group = c.benchmark_group("ladder");
@@ -145,27 +152,41 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             })
         });
     }
-    // Row 2 again with the caches evicted before each call (beside rows 1a and 1b's).
-    let f = registry.get("nothing").unwrap().clone();
-    group.bench_function("2-hook-nothing-evicted", |b| {
+    let f = registry.get("nothing-sync").unwrap().clone();
+    group.bench_function("2-hook-nothing-sync", |b| {
         b.iter_custom(|iters| {
-            let mut evictor = Evictor::new();
             rt.block_on(time_each(
                 iters,
-                || {
-                    evictor.evict();
-                    event.clone()
-                },
+                || event.clone(),
                 |event| async {
                     let (result, _) = f.invoke(event).await;
-                    result.unwrap_or_else(|e| panic!("nothing fails: {e}"))
+                    result.unwrap_or_else(|e| panic!("nothing-sync fails: {e}"))
                 },
             ))
         })
     });
+    // Row 2 again with the caches evicted before each call (beside rows 1a and 1b's).
+    for name in ["nothing", "nothing-sync"] {
+        let f = registry.get(name).unwrap().clone();
+        group.bench_function(format!("2-hook-{name}-evicted"), |b| {
+            b.iter_custom(|iters| {
+                let mut evictor = Evictor::new();
+                rt.block_on(time_each(
+                    iters,
+                    || {
+                        evictor.evict();
+                        event.clone()
+                    },
+                    |event| async {
+                        let (result, _) = f.invoke(event).await;
+                        result.unwrap_or_else(|e| panic!("{name} fails: {e}"))
+                    },
+                ))
+            })
+        });
+    }
     // Row 6: the header-write rung as a trigger runs it: the request's header lent in place of
     // the event's list (left empty), taken back after the call, the edit made on it.
-    let f = registry.get("header-write").unwrap().clone();
     let mut viewer = RequestHeader::build("GET", b"/", None).unwrap();
     for line in event.request.headers.iter() {
         viewer.append_header(line.key.clone(), &line.value).unwrap();
@@ -174,33 +195,39 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     bare.request.headers = Default::default();
     // The trigger's own copy of the request id, lent to each call.
     let request_id = bare.config.request_id.clone();
-    group.bench_function("6-hook-header-write-lent", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(time_each(
-                iters,
-                || (Box::new(bare.clone()), viewer.clone()),
-                |(event, viewer)| async {
-                    let lent = LentHeader::new(viewer);
-                    let lent_parts = Lent {
-                        request: Some(lent.clone()),
-                        response: None,
-                        origin: None,
-                        client_ip: None,
-                    };
-                    let (result, _) = f.invoke_lending(event, lent_parts, &request_id).await;
-                    let mut viewer = lent.take_back().expect("lent back");
-                    let mut validated =
-                        result.unwrap_or_else(|e| panic!("header-write fails: {e}"));
-                    if let edge_event::HookOutcome::Request(r) = &mut validated.outcome {
-                        let headers = std::mem::take(&mut r.headers);
-                        event_wire::apply_headers(&mut viewer, headers, &validated.header_edits)
+    for name in ["header-write", "header-write-sync"] {
+        let f = registry.get(name).unwrap().clone();
+        group.bench_function(format!("6-hook-{name}-lent"), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(time_each(
+                    iters,
+                    || (Box::new(bare.clone()), viewer.clone()),
+                    |(event, viewer)| async {
+                        let lent = LentHeader::new(viewer);
+                        let lent_parts = Lent {
+                            request: Some(lent.clone()),
+                            response: None,
+                            origin: None,
+                            client_ip: None,
+                        };
+                        let (result, _) = f.invoke_lending(event, lent_parts, &request_id).await;
+                        let mut viewer = lent.take_back().expect("lent back");
+                        let mut validated = result.unwrap_or_else(|e| panic!("{name} fails: {e}"));
+                        if let edge_event::HookOutcome::Request(r) = &mut validated.outcome {
+                            let headers = std::mem::take(&mut r.headers);
+                            event_wire::apply_headers(
+                                &mut viewer,
+                                headers,
+                                &validated.header_edits,
+                            )
                             .unwrap();
-                    }
-                    (validated, viewer)
-                },
-            ))
-        })
-    });
+                        }
+                        (validated, viewer)
+                    },
+                ))
+            })
+        });
+    }
     group.finish();
 }
 
