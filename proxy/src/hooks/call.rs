@@ -137,38 +137,47 @@ impl Call {
         };
         (ran, report)
     }
+}
 
-    /// Runs `run` on `env` synchronously, on this thread: the path of a function whose CPU
-    /// budget is no more than a fast hook may use before it moves to the slow lane. Nothing
-    /// yields, so there is no timer and no move: the epoch callback stops the call at its CPU
-    /// budget or at `timeout`, whichever comes first (on this path, one is the other: the call
-    /// is on the CPU from start to end). The result is [`Call::run`]'s.
-    pub(super) fn run_sync<T>(
-        &self,
-        mut env: Environment,
-        run: impl FnOnce(&mut Environment) -> wasmtime::Result<T>,
-        timeout: Duration,
-        init: Option<Duration>,
-        memory_mb: u64,
-    ) -> (Result<(Environment, wasmtime::Result<T>), TimedOut>, Report) {
-        env.store.data_mut().call_timeout = timeout;
-        let returned = self.cpu.run(self.started, || run(&mut env));
-        let ended = self.cpu.last_poll_ended();
-        env.last_used = ended;
-        let report = Report {
-            duration: ended - self.started,
-            init,
-            memory_mb,
-            max_memory_used_mb: (env.store.data().limiter.peak as u64).div_ceil(1 << 20),
-            cpu: self.cpu.used(),
-            guest_message: None,
-            slow_lane: false,
-        };
-        let timed_out = matches!(&returned, Err(e) if e.downcast_ref::<SyncTimedOut>().is_some());
-        let ran = match timed_out {
-            true => Err(TimedOut),
-            false => Ok((env, returned)),
-        };
-        (ran, report)
-    }
+/// Runs `run` on `env` (whose call started at `started`) synchronously, on this thread: the
+/// path of a function whose CPU budget is no more than a fast hook may use before it moves to
+/// the slow lane. Nothing yields, so there is no timer and no move: the epoch callback stops
+/// the call at its CPU budget or at `timeout`, whichever comes first (on this path, one is the
+/// other: the call is on the CPU from start to end). Nothing is shared with another thread, so
+/// the store's meter and output are used in place. `log` takes what the guest printed and
+/// returns its failure message. The result is [`Call::run`]'s.
+pub(super) fn run_sync<T>(
+    mut env: Environment,
+    started: Instant,
+    run: impl FnOnce(&mut Environment) -> wasmtime::Result<T>,
+    timeout: Duration,
+    init: Option<Duration>,
+    memory_mb: u64,
+    log: impl FnOnce(&CapturedOutput) -> Option<String>,
+) -> (Result<(Environment, wasmtime::Result<T>), TimedOut>, Report) {
+    env.store.set_epoch_deadline(1);
+    let state = env.store.data_mut();
+    state.call_timeout = timeout;
+    state.cpu.reset();
+    let start = state.cpu.begin(Some(started));
+    let returned = run(&mut env);
+    let state = env.store.data();
+    state.cpu.end(start);
+    let ended = state.cpu.last_poll_ended();
+    let report = Report {
+        duration: ended - started,
+        init,
+        memory_mb,
+        max_memory_used_mb: (state.limiter.peak as u64).div_ceil(1 << 20),
+        cpu: state.cpu.used(),
+        guest_message: log(&state.output),
+        slow_lane: false,
+    };
+    env.last_used = ended;
+    let timed_out = matches!(&returned, Err(e) if e.downcast_ref::<SyncTimedOut>().is_some());
+    let ran = match timed_out {
+        true => Err(TimedOut),
+        false => Ok((env, returned)),
+    };
+    (ran, report)
 }

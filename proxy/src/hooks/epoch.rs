@@ -96,6 +96,19 @@ impl EpochTicker {
     /// if it sleeps. Hold it inside the future that runs the wasm, so that it lives as long as
     /// that future, wherever it is polled.
     pub fn running(self: &Arc<Self>) -> Running {
+        self.begin();
+        Running(self.clone())
+    }
+
+    /// Runs `f` (wasm run synchronously on this thread) with the ticker ticking: what
+    /// [`EpochTicker::running`] does for a future, without a guard to share.
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.begin();
+        let _running = RunningHere(self);
+        f()
+    }
+
+    fn begin(&self) {
         self.state
             .fetch_add(ONE_RUNNING + ONE_BEGUN, Ordering::SeqCst);
         if self.asleep.load(Ordering::SeqCst) && self.asleep.swap(false, Ordering::SeqCst) {
@@ -103,7 +116,10 @@ impl EpochTicker {
                 thread.unpark();
             }
         }
-        Running(self.clone())
+    }
+
+    fn end(&self) {
+        self.state.fetch_sub(ONE_RUNNING, Ordering::SeqCst);
     }
 
     /// Whether the thread sleeps (no wasm has run for [`IDLE_TICKS`] ticks).
@@ -132,7 +148,16 @@ pub struct Running(Arc<EpochTicker>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0.state.fetch_sub(ONE_RUNNING, Ordering::SeqCst);
+        self.0.end();
+    }
+}
+
+/// [`Running`] for a synchronous run, on its thread's stack (ends it should `f` unwind).
+struct RunningHere<'a>(&'a EpochTicker);
+
+impl Drop for RunningHere<'_> {
+    fn drop(&mut self) {
+        self.0.end();
     }
 }
 

@@ -14,7 +14,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::lambda_world::LambdaPre;
 use super::bindings::HookPre;
 use super::budgets::NodeBudgets;
-use super::call::{Call, Report, SyncTimedOut, TimedOut};
+use super::call::{self, Call, Report, SyncTimedOut, TimedOut};
 use super::convert;
 use super::environment::{Environment, Exports};
 use super::epoch::EpochTicker;
@@ -217,8 +217,6 @@ impl HookFunction {
         let state = env.store.data_mut();
         let args = convert::begin(state, event, lent);
         let timeout = Duration::from_millis(self.timeout_ms(et));
-        let call = Call::start(&mut env, started);
-        let running = self.ticker.running();
         let (ran, report) = if self.synchronous {
             let call_handle = |env: &mut Environment| {
                 let Exports::Hook(hook) = &env.exports else {
@@ -229,10 +227,10 @@ impl HookFunction {
                     .call(&mut env.store, params)
                     .map(|(returned,)| returned)
             };
-            let ran = self.run_sync(call, env, call_handle, timeout, init, request_id);
-            drop(running);
-            ran
+            self.run_sync(env, started, call_handle, timeout, init, request_id)
         } else {
+            let call = Call::start(&mut env, started);
+            let running = self.ticker.running();
             // Boxed here, where it is made: it goes to the lane boxed, and a future moved by
             // value through each layer on the way would be copied at each (its state holds the
             // call's).
@@ -450,8 +448,6 @@ impl HookFunction {
                 None,
             );
         }
-        let call = Call::start(&mut env, started);
-        let running = self.ticker.running();
         let (ran, report) = if self.synchronous {
             let call_invoke = |env: &mut Environment| {
                 let Exports::Lambda(function) = &env.exports else {
@@ -462,10 +458,10 @@ impl HookFunction {
                     .call(&mut env.store, (&event[..],))
                     .map(|(returned,)| returned)
             };
-            let ran = self.run_sync(call, env, call_invoke, timeout, init, request_id);
-            drop(running);
-            ran
+            self.run_sync(env, started, call_invoke, timeout, init, request_id)
         } else {
+            let call = Call::start(&mut env, started);
+            let running = self.ticker.running();
             let run = Box::pin(async move {
                 let _running = running;
                 let Exports::Lambda(function) = &env.exports else {
@@ -621,20 +617,28 @@ impl HookFunction {
         (ran, report)
     }
 
-    /// [`HookFunction::run`] for a function on the synchronous path: `call` runs `run` on this
-    /// thread.
+    /// [`HookFunction::run`] for a function on the synchronous path: `run` runs on this
+    /// thread, on `env`, whose call started at `started`.
     fn run_sync<T>(
         &self,
-        call: Call,
         env: Environment,
+        started: Instant,
         run: impl FnOnce(&mut Environment) -> wasmtime::Result<T>,
         timeout: Duration,
         init: Option<Duration>,
         request_id: &str,
     ) -> (Result<(Environment, wasmtime::Result<T>), TimedOut>, Report) {
-        let (ran, mut report) = call.run_sync(env, run, timeout, init, self.config.memory_mb);
-        report.guest_message = self.log_output(&call.output, request_id);
-        (ran, report)
+        self.ticker.run(|| {
+            call::run_sync(
+                env,
+                started,
+                run,
+                timeout,
+                init,
+                self.config.memory_mb,
+                |output| self.log_output(output, request_id),
+            )
+        })
     }
 
     /// Writes what the guest printed to the log, a line at a time, with function and request

@@ -171,15 +171,9 @@ impl CpuMeter {
         polled
     }
 
-    /// Runs `f` (a synchronous call) on this thread, metered as one poll that began at `began`.
-    pub fn run<R>(&self, began: Instant, f: impl FnOnce() -> R) -> R {
-        let start = self.begin(Some(began));
-        let ran = f();
-        self.end(start);
-        ran
-    }
-
-    fn begin(&self, began: Option<Instant>) -> u64 {
+    /// Starts metering a synchronous call (one poll, as far as the meter knows) that began at
+    /// `began` (or now); returns what [`CpuMeter::end`] takes.
+    pub fn begin(&self, began: Option<Instant>) -> u64 {
         let start = match began {
             Some(at) => at.saturating_duration_since(self.anchor).as_nanos() as u64,
             None => self.now(),
@@ -188,7 +182,8 @@ impl CpuMeter {
         start
     }
 
-    fn end(&self, start: u64) {
+    /// Ends what [`CpuMeter::begin`] started, adding its time.
+    pub fn end(&self, start: u64) {
         self.poll_started.store(IDLE, Ordering::Relaxed);
         let end = self.now();
         self.poll_ended.store(end, Ordering::Relaxed);

@@ -45,6 +45,30 @@ fn values<'a>(pairs: &'a serde_json::Value, name: &str) -> Vec<&'a str> {
 }
 
 #[tokio::test]
+async fn a_wasm_target_on_the_synchronous_path_answers_as_on_the_asynchronous_one() {
+    // A CPU budget within the slow lane's threshold puts the function on the synchronous path.
+    let config = |budget: &str| {
+        format!(
+            "[node]\nslow-lane-after-ms = 50\n\n[functions.hello]\nmodule = \"{}\"\n{budget}\n\n[origins.api]\ntype = \"function\"\nfunction = \"hello\"\nmulti-value-headers = true\n\n[default-behavior]\norigin = \"api\"\n",
+            guests::ALB_HELLO
+        )
+    };
+    let synchronous = Proxy::start(&config("cpu-budget-ms = 50"));
+    let asynchronous = Proxy::start(&config(""));
+    let url = "/api/hello?a=1&a=2&enc=%3FshowAll%3Dtrue";
+    let (sync_headers, sync_event) = echo(&synchronous, url).await;
+    let (async_headers, async_event) = echo(&asynchronous, url).await;
+    assert_eq!(sync_event["multiValue"], true);
+    for field in ["query", "path", "method", "body"] {
+        assert_eq!(sync_event[field], async_event[field], "{field}");
+    }
+    assert_eq!(values(&sync_event["headers"], "x-rep"), ["1", "2"]);
+    let cookies = |h: &reqwest::header::HeaderMap| h.get_all("set-cookie").iter().count();
+    assert_eq!(cookies(&sync_headers), 2);
+    assert_eq!(cookies(&sync_headers), cookies(&async_headers));
+}
+
+#[tokio::test]
 async fn single_value_mode_keeps_the_last_repeat_and_raw_query() {
     let proxy = hello(false);
     let (headers, e) = echo(&proxy, "/api/hello?a=1&a=2&enc=%3FshowAll%3Dtrue").await;
