@@ -279,7 +279,7 @@ impl OutputStream for CapturedOutput {
     }
 }
 
-/// How much a guest may write at once (WASI's own pipes allow the same).
+/// How much a guest may write at once: a bounded step, so a write needs no large buffer.
 const WRITE_PERMIT: usize = 4096;
 
 impl tokio::io::AsyncWrite for CapturedOutput {
