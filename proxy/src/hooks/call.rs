@@ -7,9 +7,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wasmtime::UpdateDeadline;
+
 use super::environment::Environment;
-use super::lane::{CpuMeter, SlowLane};
-use super::state::CapturedOutput;
+use super::epoch::EPOCH_TICK;
+use super::lane::{CpuBudgetExceeded, CpuMeter, SlowLane};
+use super::state::{CapturedOutput, HookState};
 
 /// What one invocation cost, for the `REPORT` line and metrics.
 #[derive(Debug, Clone)]
@@ -158,6 +161,7 @@ pub(super) fn run_sync<T>(
     env.store.set_epoch_deadline(1);
     let state = env.store.data_mut();
     state.call_timeout = timeout;
+    state.first_tick = None;
     state.cpu.reset();
     let start = state.cpu.begin(Some(started));
     let returned = run(&mut env);
@@ -180,4 +184,113 @@ pub(super) fn run_sync<T>(
         false => Ok((env, returned)),
     };
     (ran, report)
+}
+
+/// The epoch callback of a synchronous call: past its timeout (wall-clock time, as Lambda's) or
+/// its CPU budget it is stopped, else it goes on. Its CPU is the thread's own clock from the
+/// call's first tick, plus the time before that tick (at most a tick): wall-clock time would
+/// charge it for any time its thread was not running, and a host that takes the CPU away for a
+/// millisecond would stop a microsecond call with a 1 ms budget. Read only at ticks: a call
+/// that ends before one reads no clock of its own.
+pub(super) fn sync_tick(state: &mut HookState) -> wasmtime::Result<UpdateDeadline> {
+    let wall = state.cpu.used();
+    let now = thread_cpu_time();
+    let (before, then) = *state.first_tick.get_or_insert((wall.min(EPOCH_TICK), now));
+    if before + now.saturating_sub(then) > state.cpu_budget {
+        return Err(CpuBudgetExceeded {
+            budget_ms: state.cpu_budget.as_millis() as u64,
+        }
+        .into());
+    }
+    if wall > state.call_timeout {
+        return Err(SyncTimedOut.into());
+    }
+    Ok(UpdateDeadline::Continue(1))
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; CLOCK_THREAD_CPUTIME_ID needs nothing else. On
+    // failure it stays zero, and the call is then bounded by its timeout alone.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::hooks::memory_budget::MemoryBudget;
+
+    /// A synchronous call's state: `cpu_budget`, `timeout`, begun `waited` ago, all of which
+    /// its thread spent asleep (as if the host had given its CPU to something else).
+    fn running(cpu_budget: Duration, timeout: Duration, waited: Duration) -> HookState {
+        let mut state = HookState::new(&[], 1 << 20, Arc::new(MemoryBudget::new(None)), cpu_budget);
+        state.synchronous = true;
+        state.call_timeout = timeout;
+        state.cpu.begin(None);
+        std::thread::sleep(waited);
+        assert!(state.cpu.used() >= waited);
+        state
+    }
+
+    fn spin(cpu: Duration) {
+        let start = thread_cpu_time();
+        while thread_cpu_time() - start < cpu {
+            std::hint::black_box(0);
+        }
+    }
+
+    #[test]
+    fn a_synchronous_call_is_not_charged_for_time_its_thread_did_not_run() {
+        // 10 ms since the call began (its thread was descheduled), little CPU used.
+        let mut state = running(
+            Duration::from_millis(2),
+            Duration::MAX,
+            Duration::from_millis(10),
+        );
+        assert!(matches!(
+            sync_tick(&mut state),
+            Ok(UpdateDeadline::Continue(1))
+        ));
+        // Past its budget in CPU of its own: stopped.
+        spin(Duration::from_millis(3));
+        let Err(stopped) = sync_tick(&mut state) else {
+            panic!("not stopped");
+        };
+        assert_eq!(
+            stopped
+                .downcast_ref::<CpuBudgetExceeded>()
+                .unwrap()
+                .budget_ms,
+            2
+        );
+    }
+
+    #[test]
+    fn a_synchronous_call_past_its_timeout_is_stopped_by_wall_clock_time() {
+        let mut state = running(
+            Duration::from_secs(1),
+            Duration::from_millis(5),
+            Duration::from_millis(10),
+        );
+        let Err(stopped) = sync_tick(&mut state) else {
+            panic!("not stopped");
+        };
+        assert!(stopped.downcast_ref::<SyncTimedOut>().is_some());
+        let mut state = running(
+            Duration::from_secs(1),
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+        );
+        assert!(matches!(
+            sync_tick(&mut state),
+            Ok(UpdateDeadline::Continue(1))
+        ));
+    }
 }

@@ -14,7 +14,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::lambda_world::LambdaPre;
 use super::bindings::HookPre;
 use super::budgets::NodeBudgets;
-use super::call::{self, Call, Report, SyncTimedOut, TimedOut};
+use super::call::{self, Call, Report, TimedOut};
 use super::convert;
 use super::environment::{Environment, Exports};
 use super::epoch::EpochTicker;
@@ -534,23 +534,19 @@ impl HookFunction {
         store.set_epoch_deadline(1);
         // At every epoch tick: stop a call past its CPU budget, else yield to the runtime (so
         // the call can move to the slow lane and other tasks run). A synchronous call cannot
-        // yield: its timeout is enforced here too.
-        store.epoch_deadline_callback(|ctx| {
-            let state = ctx.data();
-            let used = state.cpu.used();
-            if used > state.cpu_budget {
+        // yield: `sync_tick` enforces its timeout too.
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if state.synchronous {
+                return call::sync_tick(state);
+            }
+            if state.cpu.used() > state.cpu_budget {
                 return Err(CpuBudgetExceeded {
                     budget_ms: state.cpu_budget.as_millis() as u64,
                 }
                 .into());
             }
-            if !state.synchronous {
-                return Ok(UpdateDeadline::Yield(1));
-            }
-            if used > state.call_timeout {
-                return Err(SyncTimedOut.into());
-            }
-            Ok(UpdateDeadline::Continue(1))
+            Ok(UpdateDeadline::Yield(1))
         });
         let timeout = Duration::from_millis(
             self.config

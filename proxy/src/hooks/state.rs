@@ -33,6 +33,9 @@ pub struct HookState {
     pub(crate) synchronous: bool,
     /// The running synchronous call's timeout (an asynchronous call's is its future's timer).
     pub(crate) call_timeout: std::time::Duration,
+    /// The running synchronous call at its first epoch tick: its time so far (at most a tick)
+    /// and the thread's CPU time then. Its CPU is counted from the thread's clock from there.
+    pub(crate) first_tick: Option<(std::time::Duration, std::time::Duration)>,
     /// The running invocation's event; its header maps are in `header_maps`.
     pub(crate) event: Option<Box<CfEvent>>,
     /// What the running event lends besides its header maps.
@@ -78,6 +81,7 @@ impl HookState {
             cpu_budget,
             synchronous: false,
             call_timeout: std::time::Duration::MAX,
+            first_tick: None,
             event: None,
             lent: LentFields::default(),
             changes: RequestChanges::default(),
