@@ -13,6 +13,7 @@ use super::environment::Environment;
 use super::epoch::EPOCH_TICK;
 use super::lane::{CpuBudgetExceeded, CpuMeter, SlowLane};
 use super::state::{CapturedOutput, HookState};
+use super::sync_wasi::WouldWait;
 
 /// What one invocation cost, for the `REPORT` line and metrics.
 #[derive(Debug, Clone)]
@@ -44,6 +45,14 @@ impl Report {
         self.billed_ms() as f64 / 1000.0 * self.memory_mb as f64 / 1024.0
     }
 
+    /// The report of a call run again after `first`, its attempt abandoned on the synchronous
+    /// path: the time and CPU of both (the instance made in between is its init).
+    pub(super) fn after(mut self, first: &Report) -> Report {
+        self.duration += first.duration;
+        self.cpu += first.cpu;
+        self
+    }
+
     /// Lambda's `REPORT` line (`REPORT RequestId: … Duration: … Billed Duration: …`), the one
     /// format the proxy's log and `edge-proxy invoke` both print; without a request id when there
     /// is none to name.
@@ -71,6 +80,22 @@ pub(super) struct TimedOut;
 #[derive(Debug, thiserror::Error)]
 #[error("ran past its timeout")]
 pub(super) struct SyncTimedOut;
+
+/// Why a speculative synchronous call (see [`HookState::speculate_until`]) was stopped: it
+/// used the CPU after which an asynchronous call moves to the slow lane.
+#[derive(Debug, thiserror::Error)]
+#[error("used more CPU than slow-lane-after-ms")]
+pub(super) struct OutgrewSynchronousPath;
+
+/// Why a speculative synchronous call that ended with `e` must run again asynchronously: it
+/// used too much CPU, or it would have waited. `None` for any other end.
+pub(super) fn outgrew(e: &wasmtime::Error) -> Option<String> {
+    if let Some(overran) = e.downcast_ref::<OutgrewSynchronousPath>() {
+        return Some(overran.to_string());
+    }
+    e.downcast_ref::<WouldWait>()
+        .map(|w| format!("{} would wait", w.operation()))
+}
 
 /// One call into an environment: started on the request's worker, moved to the slow lane if it
 /// uses more CPU than a fast hook, bounded by its timeout, and reported as Lambda reports it.
@@ -148,7 +173,8 @@ impl Call {
 /// the call at its CPU budget or at `timeout`, whichever comes first (on this path, one is the
 /// other: the call is on the CPU from start to end). Nothing is shared with another thread, so
 /// the store's meter and output are used in place. `log` takes what the guest printed and
-/// returns its failure message. The result is [`Call::run`]'s.
+/// returns its failure message; a speculative call that [`outgrew`] the path logs nothing,
+/// since it runs again. The result is [`Call::run`]'s.
 pub(super) fn run_sync<T>(
     mut env: Environment,
     started: Instant,
@@ -168,13 +194,15 @@ pub(super) fn run_sync<T>(
     let state = env.store.data();
     state.cpu.end(start);
     let ended = state.cpu.last_poll_ended();
+    let runs_again =
+        state.speculate_until.is_some() && matches!(&returned, Err(e) if outgrew(e).is_some());
     let report = Report {
         duration: ended - started,
         init,
         memory_mb,
         max_memory_used_mb: (state.limiter.peak as u64).div_ceil(1 << 20),
         cpu: state.cpu.used(),
-        guest_message: log(&state.output),
+        guest_message: (!runs_again).then(|| log(&state.output)).flatten(),
         slow_lane: false,
     };
     env.last_used = ended;
@@ -186,8 +214,9 @@ pub(super) fn run_sync<T>(
     (ran, report)
 }
 
-/// The epoch callback of a synchronous call: past its timeout (wall-clock time, as Lambda's) or
-/// its CPU budget it is stopped, else it goes on. Its CPU is the thread's own clock from the
+/// The epoch callback of a synchronous call: past its timeout (wall-clock time, as Lambda's),
+/// its CPU budget, or (a speculative call) the CPU it may use on this path it is stopped, else
+/// it goes on. Its CPU is the thread's own clock from the
 /// call's first tick, plus the time before that tick (at most a tick): wall-clock time would
 /// charge it for any time its thread was not running, and a host that takes the CPU away for a
 /// millisecond would stop a microsecond call with a 1 ms budget. Read only at ticks: a call
@@ -196,7 +225,11 @@ pub(super) fn sync_tick(state: &mut HookState) -> wasmtime::Result<UpdateDeadlin
     let wall = state.cpu.used();
     let now = thread_cpu_time();
     let (before, then) = *state.first_tick.get_or_insert((wall.min(EPOCH_TICK), now));
-    if before + now.saturating_sub(then) > state.cpu_budget {
+    let cpu = before + now.saturating_sub(then);
+    if state.speculate_until.is_some_and(|until| cpu > until) {
+        return Err(OutgrewSynchronousPath.into());
+    }
+    if cpu > state.cpu_budget {
         return Err(CpuBudgetExceeded {
             budget_ms: state.cpu_budget.as_millis() as u64,
         }

@@ -74,8 +74,45 @@ pub fn end(state: &mut HookState) -> Option<Box<CfEvent>> {
     state.responses.clear();
     state.changes = Default::default();
     state.lent = LentFields::default();
+    state.event_description = None;
     state.generation += 1;
     state.event.take()
+}
+
+/// Whether `begin` takes nothing from `event` it cannot give back: every header map it has is
+/// lent (a list moves into the store and is edited there).
+pub fn gives_back(event: &CfEvent, lent: &Lent) -> bool {
+    lent.request.is_some() && (event.response.is_none() || lent.response.is_some())
+}
+
+/// Ends an invocation whose call was abandoned (it outgrew the synchronous path) and gives back
+/// what [`begin`] was given, as it was, for the call to run again: the event and what was lent
+/// (the edits, kept beside the lent maps, are dropped). `spare` is the event as it was, for an
+/// event [`gives_back`] says `begin` cannot give back.
+pub fn abandon(state: &mut HookState, spare: Option<Box<CfEvent>>) -> Option<(Box<CfEvent>, Lent)> {
+    let description = state.event_description.take();
+    let response_map = std::mem::take(&mut state.header_maps)
+        .into_iter()
+        .nth(RESPONSE_MAP);
+    let mut lent = Lent {
+        request: state.lent.request_line.take(),
+        response: None,
+        origin: state.lent.origin.take(),
+        client_ip: state.lent.client_ip,
+    };
+    let shown_description = state
+        .responses
+        .get_mut(EVENT_RESPONSE)
+        .map(|r| std::mem::take(&mut r.status_description));
+    let mut event = end(state)?;
+    if let Some(spare) = spare {
+        return Some((spare, lent));
+    }
+    if let Some(r) = &mut event.response {
+        lent.response = response_map.and_then(HostHeaderMap::lent_back);
+        r.status_description = description.or(shown_description).unwrap_or_default();
+    }
+    Some((event, lent))
 }
 
 /// Reads the guest's outcome: the event's request or response, as changed, or a response it

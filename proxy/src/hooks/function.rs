@@ -4,13 +4,14 @@
 //! `max-concurrency`.
 
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Store, UpdateDeadline};
 
+use super::bindings::edge::hooks::types as wit;
 use super::bindings::lambda_world::LambdaPre;
 use super::bindings::HookPre;
 use super::budgets::NodeBudgets;
@@ -30,15 +31,23 @@ use super::validated::Validated;
 use crate::config::{FunctionConfig, Isolation};
 use edge_event::{limits, validate_keeping_line, CfEvent, EventType, HookOutcome};
 
+/// What a `handle` call returns: the outcome or the function's error, unless it trapped.
+type HandleReturned = wasmtime::Result<Result<wit::Outcome, String>>;
+
+/// What an `invoke` call returns: the result JSON or the function's error, unless it trapped.
+type InvokeReturned = wasmtime::Result<Result<Vec<u8>, String>>;
+
 /// Which contract a component implements.
 enum Pre {
     Hook(HookPre<HookState>),
     Lambda(LambdaPre<HookState>),
 }
 
-/// What functions are linked against: a function runs on the synchronous path when its CPU
-/// budget is no more than the slow lane's threshold and it links with `synchronous` (WASI
-/// without waits, `sync_wasi`); every other function, on the asynchronous one.
+/// What functions are linked against: a function that links with `synchronous` (WASI without
+/// waits, `sync_wasi`) runs on the synchronous path — for good when its CPU budget is no more
+/// than the slow lane's threshold, else until a call outgrows it (uses that much CPU, or would
+/// wait), when that call runs again on the asynchronous path and the function stays there.
+/// A function that does not link with it (it imports files or sockets) runs asynchronously.
 pub struct Linkers {
     pub(super) asynchronous: Linker<HookState>,
     pub(super) synchronous: Linker<HookState>,
@@ -48,10 +57,14 @@ pub struct Linkers {
 pub struct HookFunction {
     config: FunctionConfig,
     digest: [u8; 32],
+    /// Linked for the path it starts on.
     pre: Pre,
+    /// Linked for the asynchronous path, for a function that starts on the synchronous one
+    /// without a budget that keeps it there (see [`Linkers`]).
+    fallback: Option<Pre>,
     /// Whether its calls run synchronously on the request's worker (see [`Linkers`]): no fiber,
-    /// no timer, no move to the slow lane, which its budget makes unnecessary.
-    synchronous: bool,
+    /// no timer, no move to the slow lane. Cleared, for good, when a call outgrows the path.
+    synchronous: AtomicBool,
     idle: Mutex<Vec<Environment>>,
     /// Fresh environments prepared off the request path (`isolation = "per-request"`).
     prepared: Prepared<Environment>,
@@ -75,6 +88,22 @@ enum ColdStartError {
     Failed(String),
 }
 
+impl Pre {
+    /// `pre` by the contract its component implements, checked against both.
+    fn new(pre: InstancePre<HookState>, config: &FunctionConfig) -> anyhow::Result<Pre> {
+        match HookPre::new(pre.clone()) {
+            Ok(p) => Ok(Pre::Hook(p)),
+            Err(hook_err) => Ok(Pre::Lambda(LambdaPre::new(pre).map_err(|_| {
+                anyhow::anyhow!(
+                    "function \"{}\": {} implements neither the edge:hooks `hook` world nor the `lambda` world: {hook_err:#}",
+                    config.name,
+                    config.module.display()
+                )
+            })?)),
+        }
+    }
+}
+
 impl HookFunction {
     /// Prepares `component` (the compiled module of `config`, whose SHA-256 is `digest`) for
     /// instantiation, its environments sharing `budgets` with the node's other functions; its
@@ -90,45 +119,43 @@ impl HookFunction {
         let fits = config
             .cpu_budget_ms
             .is_some_and(|ms| Duration::from_millis(ms) <= budgets.lane.after());
-        let synchronous_pre = fits
-            .then(|| match linkers.synchronous.instantiate_pre(component) {
-                Ok(pre) => Some(pre),
-                Err(e) => {
+        let synchronous_pre = match linkers.synchronous.instantiate_pre(component) {
+            Ok(pre) => Some(pre),
+            Err(e) => {
+                if fits {
                     tracing::info!(
                         function = %config.name,
                         "runs on the asynchronous path although its CPU budget fits the synchronous one: {e:#}"
                     );
-                    None
                 }
-            })
-            .flatten();
-        let synchronous = synchronous_pre.is_some();
-        let instance_pre = match synchronous_pre {
-            Some(pre) => Ok(pre),
-            None => linkers.asynchronous.instantiate_pre(component),
+                None
+            }
         };
-        let instance_pre = instance_pre.map_err(|e| {
-            anyhow::anyhow!(
-                "function \"{}\": {}: {e:#}",
-                config.name,
-                config.module.display()
-            )
-        })?;
-        let pre = match HookPre::new(instance_pre.clone()) {
-            Ok(p) => Pre::Hook(p),
-            Err(hook_err) => Pre::Lambda(LambdaPre::new(instance_pre).map_err(|_| {
-                anyhow::anyhow!(
-                    "function \"{}\": {} implements neither the edge:hooks `hook` world nor the `lambda` world: {hook_err:#}",
-                    config.name,
-                    config.module.display()
-                )
-            })?),
+        let asynchronous = |config: &FunctionConfig| {
+            let pre = linkers
+                .asynchronous
+                .instantiate_pre(component)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "function \"{}\": {}: {e:#}",
+                        config.name,
+                        config.module.display()
+                    )
+                })?;
+            Pre::new(pre, config)
+        };
+        let synchronous = AtomicBool::new(synchronous_pre.is_some());
+        let (pre, fallback) = match synchronous_pre {
+            Some(pre) if fits => (Pre::new(pre, &config)?, None),
+            Some(pre) => (Pre::new(pre, &config)?, Some(asynchronous(&config)?)),
+            None => (asynchronous(&config)?, None),
         };
         let function = Arc::new_cyclic(|me| HookFunction {
             in_flight: AtomicUsize::new(0),
             config,
             digest,
             pre,
+            fallback,
             synchronous,
             idle: Mutex::new(Vec::new()),
             prepared: Prepared::new(),
@@ -214,39 +241,106 @@ impl HookFunction {
                 None,
             );
         }
-        let state = env.store.data_mut();
-        let args = convert::begin(state, event, lent);
         let timeout = Duration::from_millis(self.timeout_ms(et));
-        let (ran, report) = if self.synchronous {
-            let call_handle = |env: &mut Environment| {
-                let Exports::Hook(hook) = &env.exports else {
-                    unreachable!("checked above");
-                };
-                let params = (args.event_type, args.request, args.response);
-                hook.func_handle()
-                    .call(&mut env.store, params)
-                    .map(|(returned,)| returned)
+        let state = env.store.data_mut();
+        if !state.synchronous {
+            let args = convert::begin(state, event, lent);
+            let (ran, report) = self
+                .call_handle(env, args, started, timeout, init, request_id)
+                .await;
+            return self.lift(ran, report, trigger, et);
+        }
+        // A speculative call that cannot give the event back as it came keeps a copy.
+        let spare = (state.speculate_until.is_some() && !convert::gives_back(&event, &lent))
+            .then(|| event.clone());
+        let args = convert::begin(state, event, lent);
+        let call_handle = |env: &mut Environment| {
+            let Exports::Hook(hook) = &env.exports else {
+                unreachable!("checked above");
             };
-            self.run_sync(env, started, call_handle, timeout, init, request_id)
-        } else {
-            let call = Call::start(&mut env, started);
-            let running = self.ticker.running();
-            // Boxed here, where it is made: it goes to the lane boxed, and a future moved by
-            // value through each layer on the way would be copied at each (its state holds the
-            // call's).
-            let run = Box::pin(async move {
-                // Held by the future that runs the guest, wherever it is polled, until it ends.
-                let _running = running;
-                let Exports::Hook(hook) = &env.exports else {
-                    unreachable!("checked above");
-                };
-                let returned = hook
-                    .call_handle(&mut env.store, args.event_type, args.request, args.response)
-                    .await;
-                (env, returned)
-            });
-            self.run(call, run, timeout, init, request_id).await
+            let params = (args.event_type, args.request, args.response);
+            hook.func_handle()
+                .call(&mut env.store, params)
+                .map(|(returned,)| returned)
         };
+        let (ran, first) = self.run_sync(env, started, call_handle, timeout, init, request_id);
+        let (mut env, why) = match self.outgrown(ran) {
+            Ok(ran) => return self.lift(ran, first, trigger, et),
+            Err(outgrown) => outgrown,
+        };
+        let Some((event, lent)) = convert::abandon(env.store.data_mut(), spare) else {
+            return (
+                Err(self.trap(&trigger, "the invocation lost its event".into())),
+                None,
+            );
+        };
+        drop(env);
+        self.leave_synchronous_path(&why);
+        let (mut env, init, started) = match self.environment(&trigger).await {
+            Ok(made) => made,
+            Err(e) => return (Err(e), Some(first)),
+        };
+        let args = convert::begin(env.store.data_mut(), event, lent);
+        let (ran, report) = self
+            .call_handle(env, args, started, timeout, init, request_id)
+            .await;
+        self.lift(ran, report.after(&first), trigger, et)
+    }
+
+    /// `handle` called with `args` on `env` (on the asynchronous path), started at `started`.
+    async fn call_handle(
+        &self,
+        mut env: Environment,
+        args: convert::HandleArgs,
+        started: Instant,
+        timeout: Duration,
+        init: Option<Duration>,
+        request_id: &str,
+    ) -> (Result<(Environment, HandleReturned), TimedOut>, Report) {
+        let call = Call::start(&mut env, started);
+        let running = self.ticker.running();
+        // Boxed here, where it is made: it goes to the lane boxed, and a future moved by
+        // value through each layer on the way would be copied at each (its state holds the
+        // call's).
+        let run = Box::pin(async move {
+            // Held by the future that runs the guest, wherever it is polled, until it ends.
+            let _running = running;
+            let Exports::Hook(hook) = &env.exports else {
+                unreachable!("checked by the caller");
+            };
+            let returned = hook
+                .call_handle(&mut env.store, args.event_type, args.request, args.response)
+                .await;
+            (env, returned)
+        });
+        self.run(call, run, timeout, init, request_id).await
+    }
+
+    /// `ran` as it is, unless it is a speculative synchronous call that outgrew the path: then
+    /// its environment (to give back the event, then drop) and why it outgrew it.
+    fn outgrown<T>(
+        &self,
+        ran: Result<(Environment, wasmtime::Result<T>), TimedOut>,
+    ) -> Result<Result<(Environment, wasmtime::Result<T>), TimedOut>, (Environment, String)> {
+        match ran {
+            Ok((env, Err(e))) if env.store.data().speculate_until.is_some() => {
+                match call::outgrew(&e) {
+                    Some(why) => Err((env, why)),
+                    None => Ok(Ok((env, Err(e)))),
+                }
+            }
+            ran => Ok(ran),
+        }
+    }
+
+    /// The outcome of a `handle` call that `ran`, validated against the event.
+    fn lift(
+        &self,
+        ran: Result<(Environment, HandleReturned), TimedOut>,
+        report: Report,
+        trigger: Trigger,
+        et: EventType,
+    ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
         let (mut env, returned) = match ran {
             Ok(done) => done,
             Err(stopped) => {
@@ -360,9 +454,19 @@ impl HookFunction {
                 limit: self.config.max_concurrency,
             });
         };
+        let (env, init, started) = self.environment(trigger).await?;
+        Ok((permit, env, init, started))
+    }
+
+    /// An environment for the path calls take now (warm, or cold-started with its init time),
+    /// and when it was in hand.
+    async fn environment(
+        &self,
+        trigger: &Trigger,
+    ) -> Result<(Environment, Option<Duration>, Instant), HookError> {
         let now = Instant::now();
         if let Some(env) = self.take_idle(now) {
-            return Ok((permit, env, None, now));
+            return Ok((env, None, now));
         }
         if self.config.isolation == Isolation::PerRequest {
             let me = self.me.clone();
@@ -382,14 +486,32 @@ impl HookFunction {
                     })
                 })
             });
-            if let Some(env) = self.prepared.take() {
-                return Ok((permit, env, None, Instant::now()));
+            // One prepared for the path the function has left is dropped.
+            if let Some(env) = self.prepared.take().filter(|env| self.suits(env)) {
+                return Ok((env, None, Instant::now()));
             }
         }
         // Boxed: instantiation's futures are large, and inline they would make every call's
         // future as large, copied each time one is built, warm calls included.
         let (env, init) = Box::pin(self.cold_start_now(trigger)).await?;
-        Ok((permit, env, init, Instant::now()))
+        Ok((env, init, Instant::now()))
+    }
+
+    /// Whether `env` was made for the path the function's calls take now.
+    fn suits(&self, env: &Environment) -> bool {
+        env.store.data().synchronous == self.synchronous.load(Ordering::Relaxed)
+    }
+
+    /// Moves the function to the asynchronous path for good, because a call outgrew the
+    /// synchronous one (`why`); its idle environments, linked for that path, are dropped.
+    fn leave_synchronous_path(&self, why: &str) {
+        if self.synchronous.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                function = %self.config.name,
+                "moves to the asynchronous path: a call {why} (it runs again there)"
+            );
+            self.drop_idle();
+        }
     }
 
     /// An environment cold-started on the request's path, with its init time.
@@ -435,7 +557,7 @@ impl HookFunction {
         request_id: &str,
     ) -> (Result<Vec<u8>, HookError>, Option<Report>) {
         let trigger = Trigger::TargetGroup(target_group.to_string());
-        let (_permit, mut env, init, started) = match self.acquire(&trigger).await {
+        let (_permit, env, init, started) = match self.acquire(&trigger).await {
             Ok(acquired) => acquired,
             Err(e) => return (Err(e), None),
         };
@@ -448,32 +570,71 @@ impl HookFunction {
                 None,
             );
         }
-        let (ran, report) = if self.synchronous {
-            let call_invoke = |env: &mut Environment| {
-                let Exports::Lambda(function) = &env.exports else {
-                    unreachable!("checked above");
-                };
-                function
-                    .func_invoke()
-                    .call(&mut env.store, (&event[..],))
-                    .map(|(returned,)| returned)
+        if !env.store.data().synchronous {
+            let (ran, report) = self
+                .call_invoke(env, event, started, timeout, init, request_id)
+                .await;
+            return self.lift_json(ran, report, trigger, timeout);
+        }
+        let call_invoke = |env: &mut Environment| {
+            let Exports::Lambda(function) = &env.exports else {
+                unreachable!("checked above");
             };
-            self.run_sync(env, started, call_invoke, timeout, init, request_id)
-        } else {
-            let call = Call::start(&mut env, started);
-            let running = self.ticker.running();
-            let run = Box::pin(async move {
-                let _running = running;
-                let Exports::Lambda(function) = &env.exports else {
-                    unreachable!("checked above");
-                };
-                let returned = function.call_invoke(&mut env.store, &event[..]).await;
-                (env, returned)
-            });
-            self.run(call, run, timeout, init, request_id).await
+            function
+                .func_invoke()
+                .call(&mut env.store, (&event[..],))
+                .map(|(returned,)| returned)
         };
+        let (ran, first) = self.run_sync(env, started, call_invoke, timeout, init, request_id);
+        let why = match self.outgrown(ran) {
+            Ok(ran) => return self.lift_json(ran, first, trigger, timeout),
+            Err((_, why)) => why,
+        };
+        self.leave_synchronous_path(&why);
+        let (env, init, started) = match self.environment(&trigger).await {
+            Ok(made) => made,
+            Err(e) => return (Err(e), Some(first)),
+        };
+        let (ran, report) = self
+            .call_invoke(env, event, started, timeout, init, request_id)
+            .await;
+        self.lift_json(ran, report.after(&first), trigger, timeout)
+    }
+
+    /// `invoke` called with `event` on `env` (on the asynchronous path), started at `started`.
+    async fn call_invoke(
+        &self,
+        mut env: Environment,
+        event: Vec<u8>,
+        started: Instant,
+        timeout: Duration,
+        init: Option<Duration>,
+        request_id: &str,
+    ) -> (Result<(Environment, InvokeReturned), TimedOut>, Report) {
+        let call = Call::start(&mut env, started);
+        let running = self.ticker.running();
+        let run = Box::pin(async move {
+            let _running = running;
+            let Exports::Lambda(function) = &env.exports else {
+                unreachable!("checked by the caller");
+            };
+            let returned = function.call_invoke(&mut env.store, &event[..]).await;
+            (env, returned)
+        });
+        self.run(call, run, timeout, init, request_id).await
+    }
+
+    /// The result JSON of an `invoke` call that `ran`.
+    fn lift_json(
+        &self,
+        ran: Result<(Environment, InvokeReturned), TimedOut>,
+        report: Report,
+        trigger: Trigger,
+        timeout: Duration,
+    ) -> (Result<Vec<u8>, HookError>, Option<Report>) {
+        let timeout_ms = timeout.as_millis() as u64;
         let outcome = match ran {
-            Err(stopped) => Err(self.stopped(stopped, &trigger, timeout.as_millis() as u64)),
+            Err(stopped) => Err(self.stopped(stopped, &trigger, timeout_ms)),
             Ok((_, Err(trap))) => {
                 Err(self.trapped(&trigger, &trap, report.guest_message.as_deref()))
             }
@@ -507,7 +668,7 @@ impl HookFunction {
             self.prepared.retire(env);
             return;
         }
-        if env.invocations >= self.config.max_invocations {
+        if env.invocations >= self.config.max_invocations || !self.suits(&env) {
             return;
         }
         self.idle.lock().expect("pool lock").push(env);
@@ -525,7 +686,12 @@ impl HookFunction {
             self.budgets.memory.clone(),
             cpu_budget,
         );
-        let engine = match &self.pre {
+        let synchronous = self.synchronous.load(Ordering::Relaxed);
+        let pre = match &self.fallback {
+            Some(fallback) if !synchronous => fallback,
+            _ => &self.pre,
+        };
+        let engine = match pre {
             Pre::Hook(pre) => pre.engine(),
             Pre::Lambda(pre) => pre.engine(),
         };
@@ -555,7 +721,7 @@ impl HookFunction {
         );
         let instantiate = async {
             let _running = self.ticker.running();
-            match &self.pre {
+            match pre {
                 Pre::Hook(pre) => pre
                     .instantiate_prechecked(&mut store)
                     .await
@@ -581,7 +747,11 @@ impl HookFunction {
                 }
             })?;
         // Made on a fiber like any instance; called on this thread from now on.
-        store.data_mut().synchronous = self.synchronous;
+        let state = store.data_mut();
+        state.synchronous = synchronous;
+        if synchronous && self.fallback.is_some() {
+            state.speculate_until = Some(self.budgets.lane.after());
+        }
         Ok(Environment {
             store,
             exports,

@@ -23,6 +23,8 @@ pub(crate) struct HostHeaderMap {
     list: HeaderList,
     /// A map the proxy lent, read in place until a hook lists it whole.
     lent: Option<Arc<dyn LentHeaders>>,
+    /// The lent map once listed whole, kept so an abandoned call can lend it again.
+    listed: Option<Arc<dyn LentHeaders>>,
     /// Edits made to `lent` while it is read in place, in order: made on a name's lines when
     /// the hook reads that name, and on the whole map when it is listed.
     pending: Vec<Edit>,
@@ -89,6 +91,7 @@ impl HostHeaderMap {
                 edit.make(&mut self.list);
             }
             self.pending_lines = 0;
+            self.listed = Some(lent);
         }
         &self.list
     }
@@ -284,6 +287,12 @@ impl HostHeaderMap {
         }
         self.edits += 1;
         Ok(())
+    }
+
+    /// The map the proxy lent, as it lent it (edits are kept beside it, never made on it);
+    /// `None` for a list, whose edits are made on it.
+    pub(crate) fn lent_back(self) -> Option<Arc<dyn LentHeaders>> {
+        self.lent.or(self.listed)
     }
 
     /// The lines `name` had before the invocation.

@@ -81,7 +81,15 @@ impl HostResponse for HookState {
         this: Resource<ResponseSlot>,
         description: String,
     ) -> wasmtime::Result<()> {
-        self.response(&this)?.status_description = description;
+        let index = self.response_index(&this)?;
+        let response = &mut self.responses[index];
+        let before = std::mem::replace(&mut response.status_description, description);
+        if index == EVENT_RESPONSE
+            && self.event.as_ref().is_some_and(|e| e.response.is_some())
+            && self.event_description.is_none()
+        {
+            self.event_description = Some(before);
+        }
         Ok(())
     }
 

@@ -36,6 +36,13 @@ pub struct HookState {
     /// The running synchronous call at its first epoch tick: its time so far (at most a tick)
     /// and the thread's CPU time then. Its CPU is counted from the thread's clock from there.
     pub(crate) first_tick: Option<(std::time::Duration, std::time::Duration)>,
+    /// For a function without a budget that fits the synchronous path, run on it until a call
+    /// outgrows it: the CPU a synchronous call may use before it is stopped and run again
+    /// asynchronously (the slow lane's threshold). `None` on either path proper.
+    pub(crate) speculate_until: Option<std::time::Duration>,
+    /// The event response's status description as the event had it, kept when the hook first
+    /// sets another: a call that leaves the synchronous path gives the event back as it came.
+    pub(crate) event_description: Option<String>,
     /// The running invocation's event; its header maps are in `header_maps`.
     pub(crate) event: Option<Box<CfEvent>>,
     /// What the running event lends besides its header maps.
@@ -82,6 +89,8 @@ impl HookState {
             synchronous: false,
             call_timeout: std::time::Duration::MAX,
             first_tick: None,
+            speculate_until: None,
+            event_description: None,
             event: None,
             lent: LentFields::default(),
             changes: RequestChanges::default(),

@@ -72,6 +72,13 @@ impl HasData for PolledOnce {
 #[error("{0} would wait, and a function on the synchronous path may not (its cpu-budget-ms fits the node's slow-lane-after-ms)")]
 pub struct WouldWait(&'static str);
 
+impl WouldWait {
+    /// The WASI operation that would have waited.
+    pub fn operation(&self) -> &'static str {
+        self.0
+    }
+}
+
 /// `operation`'s result if it is ready at its first poll, else a trap.
 fn poll_once<F: Future>(operation: &'static str, f: F) -> wasmtime::Result<F::Output> {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {

@@ -267,3 +267,39 @@ fn alb_sample_events_run_through_an_alb_target_function() {
         }
     }
 }
+
+/// `invoke` gives the function the event's header lists themselves (nothing is lent), so a call
+/// that leaves the synchronous path runs again from a copy of the event as it came.
+#[test]
+fn a_call_run_again_from_a_json_event_makes_its_edits_once() {
+    let mut event: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vector("cf-viewer-response.json")).unwrap())
+            .unwrap();
+    event["Records"][0]["cf"]["request"]["headers"]["x-probe"] =
+        serde_json::json!([{"key": "X-Probe", "value": "edit-then-sleep"}]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("event.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    let out = Command::new(binary())
+        .args(["invoke", "--function", guests::FIXTURE_PROBE, "--event"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["statusDescription"], "OK probed", "{json}");
+    assert_eq!(
+        json["headers"]["x-probe-attempt"].as_array().map(Vec::len),
+        Some(1),
+        "{json}"
+    );
+    assert!(
+        stderr.contains("moves to the asynchronous path"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("probe invocation 1 at ViewerResponse"),
+        "{stderr}"
+    );
+}

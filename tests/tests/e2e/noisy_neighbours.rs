@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use edge_test_artifacts as guests;
 
-use crate::support::{client, Origin, Proxy};
+use crate::support::{client, raw_exchange, Origin, Proxy};
 
 /// A proxy with `[node]` settings `node`, functions `functions`, `hook` on `/*` at viewer
 /// request, and `spin` (the spinning fixture) on `/spin*` when `functions` defines it.
@@ -84,6 +84,17 @@ async fn a_call_past_a_fast_hooks_cpu_moves_to_the_slow_lane_and_its_cpu_is_coun
     let noop_cpu = sample(&metrics, "edge_hook_cpu_seconds_total{function=\"noop\"}").unwrap();
     assert!(spin_cpu > 0.05, "spin used {spin_cpu} s of CPU");
     assert!(noop_cpu < spin_cpu, "noop {noop_cpu} s, spin {spin_cpu} s");
+    // Neither budget fits the synchronous path: both start there; the spinner's call used
+    // more than a fast hook's CPU, left it, and ran again where it could move to the lane.
+    let log = proxy.stderr();
+    assert!(
+        log.lines().any(|l| l.contains("spin")
+            && l.contains(
+                "moves to the asynchronous path: a call used more CPU than slow-lane-after-ms"
+            )),
+        "{log}"
+    );
+    assert_eq!(moves(&log, "noop"), 0, "{log}");
 }
 
 #[tokio::test]
@@ -247,6 +258,78 @@ async fn a_hook_whose_cpu_budget_fits_the_slow_lane_threshold_runs_synchronously
     // The synchronous function keeps serving after the refused call (a fresh environment).
     assert_eq!(status_with(&proxy, "/", "").await, 200);
     assert_eq!(o.last().headers["x-probe-invocations"], "1");
+}
+
+/// Lines of `log` saying `function` moved to the asynchronous path.
+fn moves(log: &str, function: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains(function) && l.contains("moves to the asynchronous path"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_hook_without_a_budget_runs_synchronously_until_a_call_waits_and_that_call_runs_again() {
+    let (o, proxy) = two_paths(
+        &function("unbounded", guests::FIXTURE_PROBE, ""),
+        "unbounded",
+        "unbounded",
+    )
+    .await;
+    // Warm calls on the synchronous path: one environment, its module state kept.
+    assert_eq!(status_with(&proxy, "/a", "").await, 200);
+    assert_eq!(status_with(&proxy, "/a", "").await, 200);
+    assert_eq!(o.last().headers["x-probe-invocations"], "2");
+    assert_eq!(moves(&proxy.stderr(), "unbounded"), 0);
+
+    // A call that edits the event, then waits: stopped, and run again asynchronously on a
+    // fresh environment from the event as it came, so its edits are made once.
+    assert_eq!(status_with(&proxy, "/a", "edit-then-sleep").await, 200);
+    let seen = o.last();
+    assert_eq!(seen.uri, "/a-probed");
+    assert_eq!(seen.headers["x-probe-attempt"], "1");
+    assert_eq!(seen.headers["x-probe-invocations"], "1");
+    let log = proxy.stderr();
+    assert!(
+        log.lines().any(|l| l.contains("unbounded")
+            && l.contains("moves to the asynchronous path: a call")
+            && l.contains("would wait")),
+        "{log}"
+    );
+    // What the abandoned attempt printed (its third invocation) is not logged; the call that
+    // ran again printed as the first of its environment.
+    assert!(!log.contains("probe invocation 3 at"), "{log}");
+    assert!(!log.contains("hook failed"), "{log}");
+
+    // It stays there: waits are fine, the environment is kept, no second move.
+    assert_eq!(status_with(&proxy, "/a", "sleep").await, 200);
+    assert_eq!(o.last().headers["x-probe-invocations"], "2");
+    assert_eq!(moves(&proxy.stderr(), "unbounded"), 1);
+}
+
+#[tokio::test]
+async fn a_response_hook_run_again_sees_the_response_as_it_came() {
+    let o = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n{}\n[default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\nviewer-response = {{ function = \"probe\" }}\n",
+        o.addr,
+        function("probe", guests::FIXTURE_PROBE, ""),
+    ));
+    let request = "GET /r HTTP/1.1\r\nHost: edge.test\r\nx-probe: edit-then-sleep\r\nConnection: close\r\n\r\n";
+    let addr = proxy.addr;
+    let reply = tokio::task::spawn_blocking(move || {
+        raw_exchange(addr, request.as_bytes(), Duration::from_secs(5))
+    })
+    .await
+    .unwrap();
+    let head = reply.split("\r\n\r\n").next().unwrap();
+    // The description read on the second run is the origin's, not the first run's edit.
+    assert!(head.starts_with("HTTP/1.1 200 OK probed\r\n"), "{head}");
+    let attempts = head
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("x-probe-attempt:"))
+        .count();
+    assert_eq!(attempts, 1, "{head}");
+    assert_eq!(moves(&proxy.stderr(), "probe"), 1);
 }
 
 #[tokio::test]
