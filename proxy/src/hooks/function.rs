@@ -31,6 +31,9 @@ use super::validated::Validated;
 use crate::config::{FunctionConfig, Isolation};
 use edge_event::{limits, validate_keeping_line, CfEvent, EventType, HookOutcome};
 
+/// How a call ended: with its environment and what it returned, or past its timeout.
+type Ran<T> = Result<(Environment, T), TimedOut>;
+
 /// What a `handle` call returns: the outcome or the function's error, unless it trapped.
 type HandleReturned = wasmtime::Result<Result<wit::Outcome, String>>;
 
@@ -296,7 +299,7 @@ impl HookFunction {
         timeout: Duration,
         init: Option<Duration>,
         request_id: &str,
-    ) -> (Result<(Environment, HandleReturned), TimedOut>, Report) {
+    ) -> (Ran<HandleReturned>, Report) {
         let call = Call::start(&mut env, started);
         let running = self.ticker.running();
         // Boxed here, where it is made: it goes to the lane boxed, and a future moved by
@@ -320,8 +323,8 @@ impl HookFunction {
     /// its environment (to give back the event, then drop) and why it outgrew it.
     fn outgrown<T>(
         &self,
-        ran: Result<(Environment, wasmtime::Result<T>), TimedOut>,
-    ) -> Result<Result<(Environment, wasmtime::Result<T>), TimedOut>, (Environment, String)> {
+        ran: Ran<wasmtime::Result<T>>,
+    ) -> Result<Ran<wasmtime::Result<T>>, (Environment, String)> {
         match ran {
             Ok((env, Err(e))) if env.store.data().speculate_until.is_some() => {
                 match call::outgrew(&e) {
@@ -336,7 +339,7 @@ impl HookFunction {
     /// The outcome of a `handle` call that `ran`, validated against the event.
     fn lift(
         &self,
-        ran: Result<(Environment, HandleReturned), TimedOut>,
+        ran: Ran<HandleReturned>,
         report: Report,
         trigger: Trigger,
         et: EventType,
@@ -610,7 +613,7 @@ impl HookFunction {
         timeout: Duration,
         init: Option<Duration>,
         request_id: &str,
-    ) -> (Result<(Environment, InvokeReturned), TimedOut>, Report) {
+    ) -> (Ran<InvokeReturned>, Report) {
         let call = Call::start(&mut env, started);
         let running = self.ticker.running();
         let run = Box::pin(async move {
@@ -627,7 +630,7 @@ impl HookFunction {
     /// The result JSON of an `invoke` call that `ran`.
     fn lift_json(
         &self,
-        ran: Result<(Environment, InvokeReturned), TimedOut>,
+        ran: Ran<InvokeReturned>,
         report: Report,
         trigger: Trigger,
         timeout: Duration,
