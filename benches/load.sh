@@ -13,7 +13,8 @@
 #   edge-headers (the peers' header work in two warm hooks), edge-headers-fresh (the same with
 #   isolation = "per-request"), edge-cache-hit (the object served from the edge cache), and
 #   edge-noop4-sync, edge-headers-sync (edge-noop4 and edge-headers with cpu-budget-ms = 1, which
-#   puts the hooks on the synchronous path).
+#   keeps the hooks on the synchronous path, where the others start and stay while no call
+#   outgrows it: the two should cost the same).
 # Every server runs one worker, pinned to CPU 0; wrk runs on CPU 1. Reported per target and
 # body: req/s, p50/p99 latency and the server's CPU time per request (utime+stime from /proc,
 # the least noisy figure on a shared box; also split into user and system time), medians over
@@ -266,7 +267,7 @@ edge_conf 18094 19094 '[default-behavior]
 origin = "o"
 [default-behavior.cache]
 default-ttl = 3600' >"$RUN/edge-cache-hit.toml"
-# The synchronous path: a CPU budget within the slow lane's threshold (slow-lane-after-ms, 1 ms).
+# Kept on the synchronous path: a CPU budget within the slow lane's threshold (slow-lane-after-ms, 1 ms).
 sed -e 's/^module = .*/&\ncpu-budget-ms = 1/' -e 's/18091/18096/; s/19091/19096/' \
   "$RUN/edge-noop4.toml" >"$RUN/edge-noop4-sync.toml"
 sed -e 's/^module = .*/&\ncpu-budget-ms = 1/' -e 's/18092/18097/; s/19092/19097/' \
