@@ -28,6 +28,7 @@ pub struct HandleArgs {
 /// Moves `event` into `state` for one invocation and returns what the guest is called with.
 /// What `lent` holds stands for the event's own field: a header map for its list, the origin
 /// shown for `request.origin`.
+#[inline(always)]
 pub fn begin(state: &mut HookState, mut event: Box<CfEvent>, lent: Lent) -> HandleArgs {
     debug_assert!(state.header_maps.is_empty(), "cleared per invocation");
     let et = event.config.event_type;
@@ -69,6 +70,7 @@ pub fn begin(state: &mut HookState, mut event: Box<CfEvent>, lent: Lent) -> Hand
 
 /// Ends the invocation: takes the event back out of `state` and forgets its maps, responses
 /// and changes (handles the guest kept are refused from now on).
+#[inline(always)]
 pub fn end(state: &mut HookState) -> Option<Box<CfEvent>> {
     state.header_maps.clear();
     state.responses.clear();

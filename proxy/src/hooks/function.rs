@@ -246,31 +246,50 @@ impl HookFunction {
         }
         let timeout = Duration::from_millis(self.timeout_ms(et));
         let state = env.store.data_mut();
-        if !state.synchronous {
-            let args = convert::begin(state, event, lent);
-            let (ran, report) = self
-                .call_handle(env, args, started, timeout, init, request_id)
-                .await;
-            return self.lift(ran, report, trigger, et);
-        }
+        let synchronous = state.synchronous;
         // A speculative call that cannot give the event back as it came keeps a copy.
         let spare = (state.speculate_until.is_some() && !convert::gives_back(&event, &lent))
             .then(|| event.clone());
         let args = convert::begin(state, event, lent);
-        let call_handle = |env: &mut Environment| {
-            let Exports::Hook(hook) = &env.exports else {
-                unreachable!("checked above");
+        let (ran, report) = if synchronous {
+            let call_handle = |env: &mut Environment| {
+                let Exports::Hook(hook) = &env.exports else {
+                    unreachable!("checked above");
+                };
+                let params = (args.event_type, args.request, args.response);
+                hook.func_handle()
+                    .call(&mut env.store, params)
+                    .map(|(returned,)| returned)
             };
-            let params = (args.event_type, args.request, args.response);
-            hook.func_handle()
-                .call(&mut env.store, params)
-                .map(|(returned,)| returned)
+            let (ran, first) = self.run_sync(env, started, call_handle, timeout, init, request_id);
+            match (Self::outgrew(&ran), ran) {
+                (Some(why), Ok((env, _))) => {
+                    // Boxed, whole: rare, and inline its futures (or what they hold) would
+                    // make every call's future larger.
+                    let again = self.handle_again(env, spare, why, first, trigger, request_id);
+                    return Box::pin(again).await;
+                }
+                (_, ran) => (ran, first),
+            }
+        } else {
+            self.call_handle(env, args, started, timeout, init, request_id)
+                .await
         };
-        let (ran, first) = self.run_sync(env, started, call_handle, timeout, init, request_id);
-        let (mut env, why) = match self.outgrown(ran) {
-            Ok(ran) => return self.lift(ran, first, trigger, et),
-            Err(outgrown) => outgrown,
-        };
+        self.lift(ran, report, trigger, et)
+    }
+
+    /// Runs again on the asynchronous path a `handle` call that outgrew the synchronous one
+    /// (`why`) on `env`, from the event it gives back (or `spare`, a copy of it); its report
+    /// counts the `first` attempt too.
+    async fn handle_again(
+        &self,
+        mut env: Environment,
+        spare: Option<Box<CfEvent>>,
+        why: String,
+        first: Report,
+        trigger: Trigger,
+        request_id: &str,
+    ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
         let Some((event, lent)) = convert::abandon(env.store.data_mut(), spare) else {
             return (
                 Err(self.trap(&trigger, "the invocation lost its event".into())),
@@ -283,6 +302,8 @@ impl HookFunction {
             Ok(made) => made,
             Err(e) => return (Err(e), Some(first)),
         };
+        let et = event.config.event_type;
+        let timeout = Duration::from_millis(self.timeout_ms(et));
         let args = convert::begin(env.store.data_mut(), event, lent);
         let (ran, report) = self
             .call_handle(env, args, started, timeout, init, request_id)
@@ -319,20 +340,11 @@ impl HookFunction {
         self.run(call, run, timeout, init, request_id).await
     }
 
-    /// `ran` as it is, unless it is a speculative synchronous call that outgrew the path: then
-    /// its environment (to give back the event, then drop) and why it outgrew it.
-    fn outgrown<T>(
-        &self,
-        ran: Ran<wasmtime::Result<T>>,
-    ) -> Result<Ran<wasmtime::Result<T>>, (Environment, String)> {
+    /// Why the call that `ran`, a speculative synchronous one, outgrew the path, if it did.
+    fn outgrew<T>(ran: &Ran<wasmtime::Result<T>>) -> Option<String> {
         match ran {
-            Ok((env, Err(e))) if env.store.data().speculate_until.is_some() => {
-                match call::outgrew(&e) {
-                    Some(why) => Err((env, why)),
-                    None => Ok(Ok((env, Err(e)))),
-                }
-            }
-            ran => Ok(ran),
+            Ok((env, Err(e))) if env.store.data().speculate_until.is_some() => call::outgrew(e),
+            _ => None,
         }
     }
 
@@ -457,6 +469,10 @@ impl HookFunction {
                 limit: self.config.max_concurrency,
             });
         };
+        let now = Instant::now();
+        if let Some(env) = self.take_idle(now) {
+            return Ok((permit, env, None, now));
+        }
         let (env, init, started) = self.environment(trigger).await?;
         Ok((permit, env, init, started))
     }
@@ -573,35 +589,37 @@ impl HookFunction {
                 None,
             );
         }
-        if !env.store.data().synchronous {
-            let (ran, report) = self
-                .call_invoke(env, event, started, timeout, init, request_id)
-                .await;
-            return self.lift_json(ran, report, trigger, timeout);
-        }
-        let call_invoke = |env: &mut Environment| {
-            let Exports::Lambda(function) = &env.exports else {
-                unreachable!("checked above");
+        let (ran, report) = if env.store.data().synchronous {
+            let call_invoke = |env: &mut Environment| {
+                let Exports::Lambda(function) = &env.exports else {
+                    unreachable!("checked above");
+                };
+                function
+                    .func_invoke()
+                    .call(&mut env.store, (&event[..],))
+                    .map(|(returned,)| returned)
             };
-            function
-                .func_invoke()
-                .call(&mut env.store, (&event[..],))
-                .map(|(returned,)| returned)
+            let (ran, first) = self.run_sync(env, started, call_invoke, timeout, init, request_id);
+            match Self::outgrew(&ran) {
+                Some(why) => {
+                    drop(ran);
+                    self.leave_synchronous_path(&why);
+                    let (env, init, started) = match self.environment(&trigger).await {
+                        Ok(made) => made,
+                        Err(e) => return (Err(e), Some(first)),
+                    };
+                    let (ran, report) = self
+                        .call_invoke(env, event, started, timeout, init, request_id)
+                        .await;
+                    (ran, report.after(&first))
+                }
+                None => (ran, first),
+            }
+        } else {
+            self.call_invoke(env, event, started, timeout, init, request_id)
+                .await
         };
-        let (ran, first) = self.run_sync(env, started, call_invoke, timeout, init, request_id);
-        let why = match self.outgrown(ran) {
-            Ok(ran) => return self.lift_json(ran, first, trigger, timeout),
-            Err((_, why)) => why,
-        };
-        self.leave_synchronous_path(&why);
-        let (env, init, started) = match self.environment(&trigger).await {
-            Ok(made) => made,
-            Err(e) => return (Err(e), Some(first)),
-        };
-        let (ran, report) = self
-            .call_invoke(env, event, started, timeout, init, request_id)
-            .await;
-        self.lift_json(ran, report.after(&first), trigger, timeout)
+        self.lift_json(ran, report, trigger, timeout)
     }
 
     /// `invoke` called with `event` on `env` (on the asynchronous path), started at `started`.
@@ -654,6 +672,7 @@ impl HookFunction {
     }
 
     /// A warm environment that is neither expired nor used up at `now`, if any.
+    #[inline]
     fn take_idle(&self, now: Instant) -> Option<Environment> {
         if self.config.isolation == Isolation::PerRequest {
             return None;
