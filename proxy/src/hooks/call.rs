@@ -30,6 +30,8 @@ pub struct Report {
     pub cpu: Duration,
     /// Whether the call used more CPU than a fast hook and finished on the slow lane.
     pub slow_lane: bool,
+    /// Whether the call outgrew the synchronous path and ran again on the asynchronous one.
+    pub ran_again: bool,
     /// What the guest last said on stderr during the call (its panic message, if it trapped).
     pub guest_message: Option<String>,
 }
@@ -50,6 +52,7 @@ impl Report {
     pub(super) fn after(mut self, first: &Report) -> Report {
         self.duration += first.duration;
         self.cpu += first.cpu;
+        self.ran_again = true;
         self
     }
 
@@ -162,6 +165,7 @@ impl Call {
             cpu: self.cpu.used(),
             guest_message: None,
             slow_lane,
+            ran_again: false,
         };
         (ran, report)
     }
@@ -204,6 +208,7 @@ pub(super) fn run_sync<T>(
         cpu: state.cpu.used(),
         guest_message: (!runs_again).then(|| log(&state.output)).flatten(),
         slow_lane: false,
+        ran_again: false,
     };
     env.last_used = ended;
     let timed_out = matches!(&returned, Err(e) if e.downcast_ref::<SyncTimedOut>().is_some());

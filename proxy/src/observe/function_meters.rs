@@ -19,6 +19,7 @@ pub(super) struct Families {
     pub(super) slow_lane: IntCounterVec,
     pub(super) billed_requests: IntCounterVec,
     pub(super) gb_seconds: CounterVec,
+    pub(super) ran_again: IntCounterVec,
 }
 
 /// A function's series, each made on first use (a series shows in `/metrics` once it exists,
@@ -32,6 +33,7 @@ pub struct FunctionMeters {
     slow_lane: OnceLock<IntCounter>,
     billed_requests: OnceLock<IntCounter>,
     gb_seconds: OnceLock<Counter>,
+    ran_again: OnceLock<IntCounter>,
 }
 
 impl FunctionMeters {
@@ -45,11 +47,17 @@ impl FunctionMeters {
             slow_lane: OnceLock::new(),
             billed_requests: OnceLock::new(),
             gb_seconds: OnceLock::new(),
+            ran_again: OnceLock::new(),
         }
     }
 
-    /// Meters one invocation as Lambda bills it.
+    /// Meters one invocation as Lambda bills it (and counts it if it ran again).
     pub fn observe_billing(&self, report: &Report) {
+        if report.ran_again {
+            self.ran_again
+                .get_or_init(|| self.families.ran_again.with_label_values(&[&self.name]))
+                .inc();
+        }
         self.billed_requests
             .get_or_init(|| {
                 self.families

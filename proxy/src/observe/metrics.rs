@@ -133,6 +133,14 @@ impl Metrics {
             &["function"],
         )
         .expect("valid metric");
+        let function_ran_again = IntCounterVec::new(
+            Opts::new(
+                "edge_function_ran_again_total",
+                "Calls that outgrew the synchronous path (used node.slow-lane-after-ms of CPU, or would wait) and ran again on the asynchronous one, by function; the function stays there.",
+            ),
+            &["function"],
+        )
+        .expect("valid metric");
         let function_requests = IntCounterVec::new(
             Opts::new(
                 "edge_function_billed_requests_total",
@@ -237,6 +245,7 @@ impl Metrics {
             Box::new(cache_max_bytes.clone()),
             Box::new(hook_cpu_seconds.clone()),
             Box::new(hook_slow_lane.clone()),
+            Box::new(function_ran_again.clone()),
             Box::new(function_requests.clone()),
             Box::new(function_gb_seconds.clone()),
             Box::new(hook_memory_bytes.clone()),
@@ -271,6 +280,7 @@ impl Metrics {
             slow_lane: hook_slow_lane.clone(),
             billed_requests: function_requests.clone(),
             gb_seconds: function_gb_seconds.clone(),
+            ran_again: function_ran_again.clone(),
         });
         Metrics {
             functions,

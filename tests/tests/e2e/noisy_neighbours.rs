@@ -304,6 +304,15 @@ async fn a_hook_without_a_budget_runs_synchronously_until_a_call_waits_and_that_
     assert_eq!(status_with(&proxy, "/a", "sleep").await, 200);
     assert_eq!(o.last().headers["x-probe-invocations"], "2");
     assert_eq!(moves(&proxy.stderr(), "unbounded"), 1);
+    let metrics = proxy.metrics().await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "edge_function_ran_again_total{function=\"unbounded\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
