@@ -25,6 +25,7 @@ const GUESTS: &[&str] = &[
     "fixture-header-work",
     "fixture-ladder",
     "fixture-empty-export",
+    "fixture-alb-probe",
 ];
 
 fn main() {

@@ -473,7 +473,7 @@ impl HookFunction {
         if let Some(env) = self.take_idle(now) {
             return Ok((permit, env, None, now));
         }
-        let (env, init, started) = self.environment(trigger).await?;
+        let (env, init, started) = self.fresh_environment(trigger).await?;
         Ok((permit, env, init, started))
     }
 
@@ -487,6 +487,15 @@ impl HookFunction {
         if let Some(env) = self.take_idle(now) {
             return Ok((env, None, now));
         }
+        self.fresh_environment(trigger).await
+    }
+
+    /// An environment not yet used, for when no idle one is left: a prepared one (per-request
+    /// isolation) or one cold-started now, with its init time.
+    async fn fresh_environment(
+        &self,
+        trigger: &Trigger,
+    ) -> Result<(Environment, Option<Duration>, Instant), HookError> {
         if self.config.isolation == Isolation::PerRequest {
             let me = self.me.clone();
             self.prepared.start(move || {

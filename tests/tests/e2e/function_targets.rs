@@ -69,6 +69,67 @@ async fn a_wasm_target_on_the_synchronous_path_answers_as_on_the_asynchronous_on
 }
 
 #[tokio::test]
+async fn a_wasm_target_without_a_budget_runs_a_call_that_waits_again_on_the_asynchronous_path() {
+    let proxy = Proxy::start(&format!(
+        "[node]\nworker-threads = 1\n\n[functions.probe]\nmodule = \"{}\"\n\n[origins.api]\ntype = \"function\"\nfunction = \"probe\"\n\n[default-behavior]\norigin = \"api\"\n",
+        guests::FIXTURE_ALB_PROBE
+    ));
+    let call = |probe: &'static str| {
+        let url = proxy.url("/api/p");
+        async move {
+            let resp = client()
+                .get(url)
+                .header("x-probe", probe)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let invocations = resp.headers()["x-probe-invocations"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(resp.text().await.unwrap(), "/api/p");
+            invocations
+        }
+    };
+    let moves = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("probe") && l.contains("moves to the asynchronous path"))
+            .count()
+    };
+    // Warm calls on the synchronous path: one environment, its module state kept.
+    assert_eq!(call("").await, "1");
+    assert_eq!(call("").await, "2");
+    assert_eq!(moves(&proxy.stderr()), 0);
+
+    // A call that waits is stopped and runs again, from the same event, on a fresh
+    // environment on the asynchronous path: one answer, what the first attempt printed unlogged.
+    assert_eq!(call("sleep").await, "1");
+    let log = proxy.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("moves to the asynchronous path: a call")
+                && l.contains("would wait")),
+        "{log}"
+    );
+    assert!(!log.contains("alb probe invocation 3"), "{log}");
+    // The first warm call's line, and the fresh environment's first.
+    let printed_first = |l: &&str| l.contains("alb probe invocation 1");
+    assert_eq!(log.lines().filter(printed_first).count(), 2, "{log}");
+
+    // It stays there: waits are fine, the environment is kept, no second move.
+    assert_eq!(call("sleep").await, "2");
+    assert_eq!(moves(&proxy.stderr()), 1);
+    let metrics = proxy.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "edge_function_ran_again_total{function=\"probe\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn single_value_mode_keeps_the_last_repeat_and_raw_query() {
     let proxy = hello(false);
     let (headers, e) = echo(&proxy, "/api/hello?a=1&a=2&enc=%3FshowAll%3Dtrue").await;
