@@ -6,7 +6,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
 use super::invocation::{
-    HostHeaderMap, HostResponseData, EVENT_RESPONSE, REQUEST_MAP, RESPONSE_MAP,
+    GivenBack, HostHeaderMap, HostResponseData, EVENT_RESPONSE, REQUEST_MAP, RESPONSE_MAP,
 };
 use super::lent::{Lent, LentFields, RequestField};
 use super::slots::{HeaderSlot, RequestSlot, ResponseSlot, LENT};
@@ -33,8 +33,11 @@ pub fn begin(state: &mut HookState, mut event: Box<CfEvent>, lent: Lent) -> Hand
     debug_assert!(state.header_maps.is_empty(), "cleared per invocation");
     let et = event.config.event_type;
     state.read_only = limits::read_only(et);
+    // A call that may be abandoned gives the event's lists back as they came.
+    let may_run_again = state.speculate_until.is_some();
     let map = |lent: Option<_>, list: &mut HeaderList| match lent {
         Some(lent) => HostHeaderMap::lent(lent),
+        None if may_run_again => HostHeaderMap::kept_original(std::mem::take(list)),
         None => HostHeaderMap::new(std::mem::take(list)),
     };
     state.lent = LentFields {
@@ -81,23 +84,16 @@ pub fn end(state: &mut HookState) -> Option<Box<CfEvent>> {
     state.event.take()
 }
 
-/// Whether `begin` takes nothing from `event` it cannot give back: every header map it has is
-/// lent (a list moves into the store and is edited there).
-pub fn gives_back(event: &CfEvent, lent: &Lent) -> bool {
-    lent.request.is_some() && (event.response.is_none() || lent.response.is_some())
-}
-
 /// Ends an invocation whose call was abandoned (it outgrew the synchronous path) and gives back
 /// what [`begin`] was given, as it was, for the call to run again: the event and what was lent
-/// (the edits, kept beside the lent maps, are dropped). `spare` is the event as it was, for an
-/// event [`gives_back`] says `begin` cannot give back.
-pub fn abandon(state: &mut HookState, spare: Option<Box<CfEvent>>) -> Option<(Box<CfEvent>, Lent)> {
+/// (edits are dropped: kept beside a lent map, made on a copy of an event's list).
+pub fn abandon(state: &mut HookState) -> Option<(Box<CfEvent>, Lent)> {
     let description = state.event_description.take();
-    let response_map = std::mem::take(&mut state.header_maps)
-        .into_iter()
-        .nth(RESPONSE_MAP);
+    let mut maps = std::mem::take(&mut state.header_maps).into_iter();
+    let request_map = maps.next();
+    let response_map = maps.next();
     let mut lent = Lent {
-        request: state.lent.request_line.take(),
+        request: None,
         response: None,
         origin: state.lent.origin.take(),
         client_ip: state.lent.client_ip,
@@ -107,11 +103,17 @@ pub fn abandon(state: &mut HookState, spare: Option<Box<CfEvent>>) -> Option<(Bo
         .get_mut(EVENT_RESPONSE)
         .map(|r| std::mem::take(&mut r.status_description));
     let mut event = end(state)?;
-    if let Some(spare) = spare {
-        return Some((spare, lent));
+    match request_map.map(HostHeaderMap::give_back) {
+        Some(GivenBack::Lent(map)) => lent.request = Some(map),
+        Some(GivenBack::List(list)) => event.request.headers = list,
+        None => {}
     }
     if let Some(r) = &mut event.response {
-        lent.response = response_map.and_then(HostHeaderMap::lent_back);
+        match response_map.map(HostHeaderMap::give_back) {
+            Some(GivenBack::Lent(map)) => lent.response = Some(map),
+            Some(GivenBack::List(list)) => r.headers = list,
+            None => {}
+        }
         r.status_description = description.or(shown_description).unwrap_or_default();
     }
     Some((event, lent))

@@ -247,9 +247,6 @@ impl HookFunction {
         let timeout = Duration::from_millis(self.timeout_ms(et));
         let state = env.store.data_mut();
         let synchronous = state.synchronous;
-        // A speculative call that cannot give the event back as it came keeps a copy.
-        let spare = (state.speculate_until.is_some() && !convert::gives_back(&event, &lent))
-            .then(|| event.clone());
         let args = convert::begin(state, event, lent);
         let (ran, report) = if synchronous {
             let call_handle = |env: &mut Environment| {
@@ -266,7 +263,7 @@ impl HookFunction {
                 (Some(why), Ok((env, _))) => {
                     // Boxed, whole: rare, and inline its futures (or what they hold) would
                     // make every call's future larger.
-                    let again = self.handle_again(env, spare, why, first, trigger, request_id);
+                    let again = self.handle_again(env, why, first, trigger, request_id);
                     return Box::pin(again).await;
                 }
                 (_, ran) => (ran, first),
@@ -279,18 +276,17 @@ impl HookFunction {
     }
 
     /// Runs again on the asynchronous path a `handle` call that outgrew the synchronous one
-    /// (`why`) on `env`, from the event it gives back (or `spare`, a copy of it); its report
-    /// counts the `first` attempt too.
+    /// (`why`) on `env`, from the event it gives back as it came; its report counts the
+    /// `first` attempt too.
     async fn handle_again(
         &self,
         mut env: Environment,
-        spare: Option<Box<CfEvent>>,
         why: String,
         first: Report,
         trigger: Trigger,
         request_id: &str,
     ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
-        let Some((event, lent)) = convert::abandon(env.store.data_mut(), spare) else {
+        let Some((event, lent)) = convert::abandon(env.store.data_mut()) else {
             return (
                 Err(self.trap(&trigger, "the invocation lost its event".into())),
                 None,

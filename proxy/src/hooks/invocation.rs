@@ -25,6 +25,12 @@ pub(crate) struct HostHeaderMap {
     lent: Option<Arc<dyn LentHeaders>>,
     /// The lent map once listed whole, kept so an abandoned call can lend it again.
     listed: Option<Arc<dyn LentHeaders>>,
+    /// Whether the event's list held here must be given back as it came should the call be
+    /// abandoned (a call that may outgrow the synchronous path and run again).
+    keeps_original: bool,
+    /// When `keeps_original`: the lines each name in `changed` had before its first edit
+    /// (copied then; most hooks add names, which had none, and most calls edit nothing).
+    original_lines: Vec<HeaderLine>,
     /// Edits made to `lent` while it is read in place, in order: made on a name's lines when
     /// the hook reads that name, and on the whole map when it is listed.
     pending: Vec<Edit>,
@@ -36,6 +42,12 @@ pub(crate) struct HostHeaderMap {
     pub(crate) changed: Vec<String>,
     /// Lines of read-only headers as they were before their first edit.
     pub(crate) read_only_before: Vec<(String, Vec<String>)>,
+}
+
+/// A header map as an invocation was given it: see [`HostHeaderMap::give_back`].
+pub(crate) enum GivenBack {
+    Lent(Arc<dyn LentHeaders>),
+    List(HeaderList),
 }
 
 /// One edit to a header map; names lowercase. Flat, as the contract's: several lines of one
@@ -71,6 +83,16 @@ impl HostHeaderMap {
     pub(crate) fn new(list: HeaderList) -> Self {
         HostHeaderMap {
             list,
+            ..Default::default()
+        }
+    }
+
+    /// A map holding the event's `list`, given back as it came by [`Self::give_back`] (the
+    /// lines of a name are copied before its first edit).
+    pub(crate) fn kept_original(list: HeaderList) -> Self {
+        HostHeaderMap {
+            list,
+            keeps_original: true,
             ..Default::default()
         }
     }
@@ -190,6 +212,9 @@ impl HostHeaderMap {
     /// `read_only`.
     fn note_change(&mut self, name: &str, read_only: &[&str]) {
         if !self.changed.iter().any(|n| n == name) {
+            if self.keeps_original {
+                self.original_lines.extend(self.list.get(name).cloned());
+            }
             if read_only.contains(&name) {
                 let before = self.named(name).iter().map(|l| l.value.clone()).collect();
                 self.read_only_before.push((name.to_string(), before));
@@ -289,10 +314,25 @@ impl HostHeaderMap {
         Ok(())
     }
 
-    /// The map the proxy lent, as it lent it (edits are kept beside it, never made on it);
-    /// `None` for a list, whose edits are made on it.
-    pub(crate) fn lent_back(self) -> Option<Arc<dyn LentHeaders>> {
-        self.lent.or(self.listed)
+    /// The map as the invocation was given it, for an abandoned call to run again: the one
+    /// the proxy lent (edits are kept beside it, never made on it), or the event's list with
+    /// each edited name's lines as they came (see [`Self::kept_original`]; lines of one name
+    /// keep their order, names may not, which the event's headers, an object by name, never
+    /// show).
+    pub(crate) fn give_back(self) -> GivenBack {
+        if let Some(lent) = self.lent.or(self.listed) {
+            return GivenBack::Lent(lent);
+        }
+        let mut list = self.list;
+        if self.keeps_original {
+            for name in &self.changed {
+                list.delete(name);
+            }
+            for line in self.original_lines {
+                list.push(line);
+            }
+        }
+        GivenBack::List(list)
     }
 
     /// The lines `name` had before the invocation.
@@ -537,6 +577,53 @@ mod tests {
             .set("x-a".into(), vec![(String::new(), "2".into())], &[])
             .is_err());
         assert_eq!(map.named("x-a").values("x-a"), ["1"]);
+    }
+
+    /// An event's list that a call may need again is given back as it came: the lines of each
+    /// name edited as they were before its first edit (copied then); a list only read (most
+    /// calls), as it is, with nothing copied.
+    #[test]
+    fn a_kept_list_is_given_back_as_it_came() {
+        let came = || visible_response_headers(&origin_response());
+        let given = |map: HostHeaderMap| match map.give_back() {
+            GivenBack::List(list) => list,
+            GivenBack::Lent(_) => panic!("a list given back as lent"),
+        };
+        // Lines of one name in order; between names order carries no meaning.
+        let by_name = |list: &HeaderList| {
+            let mut lines: Vec<_> = list.iter().cloned().collect();
+            lines.sort_by(|a, b| a.name.cmp(&b.name));
+            lines
+        };
+        let mut read = HostHeaderMap::kept_original(came());
+        read.lines();
+        assert_eq!(read.first("content-type").as_deref(), Some("text/html"));
+        assert!(read.original_lines.is_empty(), "a read copies nothing");
+        assert_eq!(given(read), came());
+
+        let mut edited = HostHeaderMap::kept_original(came());
+        edited
+            .set_one("content-type".into(), (String::new(), "x".into()), &[])
+            .unwrap();
+        edited.delete("vary".into(), &[]).unwrap();
+        edited
+            .append("x-new".into(), (String::new(), "1".into()), &[])
+            .unwrap();
+        edited
+            .append("set-cookie".into(), (String::new(), "c=3".into()), &[])
+            .unwrap();
+        assert_eq!(edited.first("content-type").as_deref(), Some("x"));
+        assert_eq!(
+            edited.original_lines.len(),
+            4,
+            "content-type, vary, two set-cookie"
+        );
+        assert_eq!(by_name(&given(edited)), by_name(&came()));
+
+        // A map that does not keep its original gives back its lines as edited.
+        let mut plain = HostHeaderMap::new(came());
+        plain.delete("vary".into(), &[]).unwrap();
+        assert_ne!(by_name(&given(plain)), by_name(&came()));
     }
 
     /// A lent map hides what the event's list hides: a hook never sees `Connection`.
