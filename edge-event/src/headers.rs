@@ -133,6 +133,36 @@ impl HeaderList {
         self.lines[at] = line;
     }
 
+    /// [`HeaderList::replace`], moving the lines it replaces to the end of `replaced`, in order
+    /// (so an edit can be undone without a copy made beforehand).
+    pub fn replace_into(&mut self, line: HeaderLine, replaced: &mut Vec<HeaderLine>) {
+        let Some(at) = self.lines.iter().position(|l| l.name == line.name) else {
+            self.lines.push(line);
+            return;
+        };
+        replaced.push(std::mem::replace(&mut self.lines[at], line));
+        let mut index = at + 1;
+        while index < self.lines.len() {
+            if self.lines[index].name == self.lines[at].name {
+                replaced.push(self.lines.remove(index));
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    /// Removes every line of `name` (lowercase), moving them to the end of `deleted`, in order.
+    pub fn delete_into(&mut self, name: &str, deleted: &mut Vec<HeaderLine>) {
+        let mut index = 0;
+        while index < self.lines.len() {
+            if self.lines[index].name == name {
+                deleted.push(self.lines.remove(index));
+            } else {
+                index += 1;
+            }
+        }
+    }
+
     /// Removes every line of `name`.
     pub fn delete(&mut self, name: &str) {
         self.lines.retain(|l| !l.name.eq_ignore_ascii_case(name));
@@ -215,6 +245,33 @@ mod tests {
         let mut h = HeaderList::new();
         h.append("Content-Type", "", "text/html");
         assert_eq!(h.iter().next().unwrap().key, "Content-Type");
+    }
+
+    #[test]
+    fn replacing_or_deleting_into_a_vec_moves_out_the_lines_it_removes() {
+        let mut h = HeaderList::new();
+        h.append("set-cookie", "Set-Cookie", "x=1");
+        h.append("a", "A", "1");
+        h.append("set-cookie", "set-cookie", "y=2");
+        let mut plain = h.clone();
+        let mut removed = Vec::new();
+        let line = || HeaderLine::new("set-cookie".into(), String::new(), "z=3".into());
+        h.replace_into(line(), &mut removed);
+        plain.replace(line());
+        assert_eq!(h, plain, "replaced as replace does");
+        assert_eq!(
+            removed.iter().map(|l| l.value.as_str()).collect::<Vec<_>>(),
+            ["x=1", "y=2"]
+        );
+        h.delete_into("a", &mut removed);
+        assert_eq!(h.values("a"), Vec::<&str>::new());
+        assert_eq!(removed.last().unwrap().value, "1");
+        h.replace_into(
+            HeaderLine::new("b".into(), String::new(), "2".into()),
+            &mut removed,
+        );
+        assert_eq!(h.values("b"), ["2"]);
+        assert_eq!(removed.len(), 3, "a new name removes nothing");
     }
 
     #[test]

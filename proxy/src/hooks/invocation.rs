@@ -28,9 +28,13 @@ pub(crate) struct HostHeaderMap {
     /// Whether the event's list held here must be given back as it came should the call be
     /// abandoned (a call that may outgrow the synchronous path and run again).
     keeps_original: bool,
-    /// When `keeps_original`: the lines each name in `changed` had before its first edit
-    /// (copied then; most hooks add names, which had none, and most calls edit nothing).
+    /// When `keeps_original`: the lines each name in `changed` had before its first edit,
+    /// moved out by that edit (most hooks add names, which had none, and most calls edit
+    /// nothing).
     original_lines: Vec<HeaderLine>,
+    /// Whether the next edit is the first of a name the event's list has lines of, which it
+    /// moves to `original_lines`.
+    saving: bool,
     /// Edits made to `lent` while it is read in place, in order: made on a name's lines when
     /// the hook reads that name, and on the whole map when it is listed.
     pending: Vec<Edit>,
@@ -88,7 +92,7 @@ impl HostHeaderMap {
     }
 
     /// A map holding the event's `list`, given back as it came by [`Self::give_back`] (the
-    /// lines of a name are copied before its first edit).
+    /// first edit of a name keeps the lines it removes).
     pub(crate) fn kept_original(list: HeaderList) -> Self {
         HostHeaderMap {
             list,
@@ -199,6 +203,9 @@ impl HostHeaderMap {
     /// Makes `edit` (of a name already noted as changed).
     fn make(&mut self, edit: Edit) {
         if self.lent.is_none() {
+            if std::mem::take(&mut self.saving) {
+                return self.make_saving(edit);
+            }
             return edit.make(&mut self.list);
         }
         self.pending_lines += match &edit {
@@ -208,13 +215,26 @@ impl HostHeaderMap {
         self.pending.push(edit);
     }
 
+    /// Makes `edit`, the first of a name the event's list has lines of, keeping those lines in
+    /// `original_lines`: moved out when it replaces or deletes them, copied when it appends.
+    fn make_saving(&mut self, edit: Edit) {
+        match edit {
+            Edit::Set(line) => self.list.replace_into(line, &mut self.original_lines),
+            Edit::Delete(name) => self.list.delete_into(&name, &mut self.original_lines),
+            Edit::Append(line) => {
+                self.original_lines
+                    .extend(self.list.get(&line.name).cloned());
+                self.list.push(line);
+            }
+        }
+    }
+
     /// Notes that `name` (lowercase) is about to change, saving its lines first if it is one of
     /// `read_only`.
     fn note_change(&mut self, name: &str, read_only: &[&str]) {
         if !self.changed.iter().any(|n| n == name) {
-            if self.keeps_original {
-                self.original_lines.extend(self.list.get(name).cloned());
-            }
+            // Edits of a name follow its note at once: the next one is its first.
+            self.saving = self.keeps_original && self.list.contains(name);
             if read_only.contains(&name) {
                 let before = self.named(name).iter().map(|l| l.value.clone()).collect();
                 self.read_only_before.push((name.to_string(), before));
@@ -598,7 +618,7 @@ mod tests {
         let mut read = HostHeaderMap::kept_original(came());
         read.lines();
         assert_eq!(read.first("content-type").as_deref(), Some("text/html"));
-        assert!(read.original_lines.is_empty(), "a read copies nothing");
+        assert!(read.original_lines.is_empty(), "a read keeps nothing");
         assert_eq!(given(read), came());
 
         let mut edited = HostHeaderMap::kept_original(came());
@@ -616,7 +636,7 @@ mod tests {
         assert_eq!(
             edited.original_lines.len(),
             4,
-            "content-type, vary, two set-cookie"
+            "content-type and vary moved out, set-cookie's two copied"
         );
         assert_eq!(by_name(&given(edited)), by_name(&came()));
 
