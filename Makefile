@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONF ?= conf/edge.toml
 
-.PHONY: setup hooks run test check lint bench bench-instructions bench-builds bench-guests soak pgo fuzz
+.PHONY: setup hooks run test check lint bench bench-instructions bench-invocations bench-builds bench-guests soak pgo fuzz
 
 # The sample hooks conf/edge.toml uses, built for wasm32-wasip2 into target/guests (the same
 # place the test build puts them).
@@ -64,6 +64,11 @@ bench: bench-builds
 ## the figure that stays put on a noisy machine.
 bench-instructions: bench-builds
 	./benches/instructions.sh
+
+## make bench-invocations: instructions per warm hook invocation under callgrind
+## (benches/invocations.sh), criterion's warm cases as counts.
+bench-invocations: bench-guests
+	./benches/invocations.sh
 
 ## make soak: wrk for 5 minutes while the config is reloaded every 2 s between two hook
 ## versions (benches/soak.sh): no failed request, every reload applied, RSS growth under 10 %.
