@@ -600,8 +600,8 @@ mod tests {
     }
 
     /// An event's list that a call may need again is given back as it came: the lines of each
-    /// name edited as they were before its first edit (copied then); a list only read (most
-    /// calls), as it is, with nothing copied.
+    /// name edited as they were before its first edit (moved aside by it); a list only read
+    /// (most calls), as it is, with nothing kept.
     #[test]
     fn a_kept_list_is_given_back_as_it_came() {
         let came = || visible_response_headers(&origin_response());
