@@ -8,7 +8,9 @@
 # (compiling the guest, instantiating) cancelled out. The copy of the event each call is given
 # (counted apart, the `copy` row) is subtracted.
 # Rows: noop (viewer-request) and security-headers (viewer-response), each `starting` (no budget:
-# on probation on the synchronous path, the default) and `fitting` (a 1 ms budget keeps it there).
+# on probation on the synchronous path, the default) and `fitting` (a 1 ms budget keeps it there);
+# first, `empty sync`: the engine's floor, an empty component export called synchronously on a
+# warm instance (the ladder's row 1a), against which the rows above are the proxy's own.
 # Needs: valgrind (scripts/setup.sh --bench installs it). Builds the bench in release.
 # Tunables (env): FEW=1000 MANY=6000
 set -eu
@@ -38,6 +40,7 @@ per_call() {
 }
 
 printf 'function\tpath\tinstructions per call\n'
+printf 'empty\tsync\t%d\n' "$(per_call empty sync)"
 for function in noop security-headers; do
   copy=$(per_call "$function" copy)
   for path in starting fitting; do

@@ -8,6 +8,10 @@
 //! without the call). One function is loaded, with one slot: valgrind cannot map the address
 //! space the pooling allocator reserves for more. Without arguments (a plain `cargo bench`) it
 //! does nothing.
+//!
+//! `invocation_count empty sync <calls>` is the engine's floor beside them (the ladder's row
+//! 1a): an empty component export (`fixture-empty-export`) called synchronously on a warm
+//! instance, with no event, no handles and no outcome.
 
 /// The proxy's allocator, so allocation costs are the ones the proxy pays.
 #[global_allocator]
@@ -16,9 +20,12 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::time::Duration;
 
 use edge_event::{limits, CfEvent};
+use edge_benches::Wasi;
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::hooks::HookRegistry;
 use edge_test_artifacts as guests;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, Store};
 
 fn main() {
     // Cargo passes `--bench`; the three positional arguments are ours.
@@ -27,10 +34,14 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let [function, path, calls] = &args[..] else {
-        eprintln!("invocation_count <noop|security-headers> <starting|fitting|copy> <calls>: run by benches/invocations.sh");
+        eprintln!("invocation_count <noop|security-headers> <starting|fitting|copy> <calls>, or empty sync <calls>: run by benches/invocations.sh");
         return;
     };
     let calls: usize = calls.parse().expect("calls is a number");
+    if function == "empty" {
+        assert_eq!(path, "sync", "the empty export is counted on the synchronous path");
+        return empty_export(calls);
+    }
     let (module, json) = match function.as_str() {
         "noop" => (
             guests::FIXTURE_NOOP,
@@ -77,4 +88,27 @@ fn main() {
             std::hint::black_box(result.unwrap_or_else(|e| panic!("{function} fails: {e}")));
         }
     });
+}
+
+/// `calls` synchronous calls of the empty export on one warm instance: what wasmtime itself
+/// costs a call that crosses nothing.
+fn empty_export(calls: usize) {
+    let mut config = Config::new();
+    config.wasm_component_model(true).epoch_interruption(true);
+    let engine = Engine::new(&config).expect("engine");
+    let component =
+        Component::from_file(&engine, guests::FIXTURE_EMPTY_EXPORT).expect("the guest compiles");
+    let mut linker = Linker::<Wasi>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).expect("WASI links");
+    let mut store = Store::new(&engine, Wasi::new());
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = linker
+        .instantiate(&mut store, &component)
+        .expect("the guest instantiates");
+    let run = instance
+        .get_typed_func::<(), ()>(&mut store, "run")
+        .expect("the guest exports run");
+    for _ in 0..calls {
+        run.call(&mut store, ()).expect("the empty export returns");
+    }
 }
