@@ -19,8 +19,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use std::time::Duration;
 
-use edge_event::{limits, CfEvent};
 use edge_benches::Wasi;
+use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::hooks::HookRegistry;
 use edge_test_artifacts as guests;
@@ -39,7 +39,10 @@ fn main() {
     };
     let calls: usize = calls.parse().expect("calls is a number");
     if function == "empty" {
-        assert_eq!(path, "sync", "the empty export is counted on the synchronous path");
+        assert_eq!(
+            path, "sync",
+            "the empty export is counted on the synchronous path"
+        );
         return empty_export(calls);
     }
     let (module, json) = match function.as_str() {

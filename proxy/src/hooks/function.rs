@@ -3,11 +3,13 @@
 //! after a trap or timeout, recycling after N invocations or idle time, and throttling beyond
 //! `max-concurrency`.
 
+use std::future::{ready, Future, Ready};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use futures_util::future::Either;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::{Store, UpdateDeadline};
 
@@ -39,6 +41,14 @@ type HandleReturned = wasmtime::Result<Result<wit::Outcome, String>>;
 
 /// What an `invoke` call returns: the result JSON or the function's error, unless it trapped.
 type InvokeReturned = wasmtime::Result<Result<Vec<u8>, String>>;
+
+/// A hook call's validated outcome (or why it failed), and what it cost (unless it never ran).
+pub type Invoked = (Result<Box<Validated>, HookError>, Option<Report>);
+
+/// A hook call under way ([`HookFunction::invoke_lending`]): finished already (a warm call on
+/// the synchronous path, or one refused), or a boxed future of one that waits.
+pub type Invocation<'a> =
+    Either<Ready<Invoked>, Pin<Box<dyn Future<Output = Invoked> + Send + 'a>>>;
 
 /// Which contract a component implements.
 enum Pre {
@@ -223,56 +233,90 @@ impl HookFunction {
     /// `request_id` (the event's) names the call in the log; the caller's copy is borrowed, so a
     /// call makes none of its own. Event and outcome are boxed: each is a few hundred bytes,
     /// and on its way through the call's futures would be copied at every step.
-    pub async fn invoke_lending(
-        &self,
+    ///
+    /// A warm call on the synchronous path (nearly all of a Rust hook's) runs here, before the
+    /// returned future is first polled, which then only hands its result over: the future
+    /// holds no call's state, so moving it (into the trigger's future, and on) copies a result,
+    /// not a kilobyte of suspended invocation. Throttling is decided here too. A call that has
+    /// to wait (a cold start, the asynchronous path, a call run again) is a boxed future.
+    pub fn invoke_lending<'a>(
+        &'a self,
         event: Box<CfEvent>,
         lent: Lent,
-        request_id: &str,
-    ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
+        request_id: &'a str,
+    ) -> Invocation<'a> {
+        let trigger = Trigger::Edge(event.config.event_type);
+        let Some(permit) = InFlight::enter(&self.in_flight, self.config.max_concurrency) else {
+            return Either::Left(ready((Err(self.throttled(trigger)), None)));
+        };
+        let now = Instant::now();
+        if let Some(env) = self.take_idle(now) {
+            return self.call_on(permit, env, None, now, event, lent, request_id);
+        }
+        Either::Right(Box::pin(async move {
+            let (env, init, started) = match self.fresh_environment(&trigger).await {
+                Ok(made) => made,
+                Err(e) => return (Err(e), None),
+            };
+            self.call_on(permit, env, init, started, event, lent, request_id)
+                .await
+        }))
+    }
+
+    /// Calls `handle` on `env` (in hand since `started`, after `init` if cold-started) with
+    /// `event` and what is `lent`, counted by `permit` until it ends: to the end here on the
+    /// synchronous path, else as a boxed future.
+    #[allow(clippy::too_many_arguments)]
+    fn call_on<'a>(
+        &'a self,
+        permit: InFlight<'a>,
+        mut env: Environment,
+        init: Option<Duration>,
+        started: Instant,
+        event: Box<CfEvent>,
+        lent: Lent,
+        request_id: &'a str,
+    ) -> Invocation<'a> {
         let et = event.config.event_type;
         let trigger = Trigger::Edge(et);
-        let (_permit, mut env, init, started) = match self.acquire(&trigger).await {
-            Ok(acquired) => acquired,
-            Err(e) => return (Err(e), None),
-        };
         if !matches!(env.exports, Exports::Hook(_)) {
-            return (
-                Err(self.trap(
-                    &trigger,
-                    "this is an ALB target function, not a hook".into(),
-                )),
-                None,
+            let e = self.trap(
+                &trigger,
+                "this is an ALB target function, not a hook".into(),
             );
+            return Either::Left(ready((Err(e), None)));
         }
         let timeout = Duration::from_millis(self.timeout_ms(et));
         let state = env.store.data_mut();
         let synchronous = state.synchronous;
         let args = convert::begin(state, event, lent);
-        let (ran, report) = if synchronous {
-            let call_handle = |env: &mut Environment| {
-                let Exports::Hook(hook) = &env.exports else {
-                    unreachable!("checked above");
-                };
-                let params = (args.event_type, args.request, args.response);
-                hook.func_handle()
-                    .call(&mut env.store, params)
-                    .map(|(returned,)| returned)
+        if !synchronous {
+            return Either::Right(Box::pin(async move {
+                let _permit = permit;
+                let (ran, report) = self
+                    .call_handle(env, args, started, timeout, init, request_id)
+                    .await;
+                self.lift(ran, report, trigger, et)
+            }));
+        }
+        let call_handle = |env: &mut Environment| {
+            let Exports::Hook(hook) = &env.exports else {
+                unreachable!("checked above");
             };
-            let (ran, first) = self.run_sync(env, started, call_handle, timeout, init, request_id);
-            match (Self::outgrew(&ran), ran) {
-                (Some(why), Ok((env, _))) => {
-                    // Boxed, whole: rare, and inline its futures (or what they hold) would
-                    // make every call's future larger.
-                    let again = self.handle_again(env, why, first, trigger, request_id);
-                    return Box::pin(again).await;
-                }
-                (_, ran) => (ran, first),
-            }
-        } else {
-            self.call_handle(env, args, started, timeout, init, request_id)
-                .await
+            let params = (args.event_type, args.request, args.response);
+            hook.func_handle()
+                .call(&mut env.store, params)
+                .map(|(returned,)| returned)
         };
-        self.lift(ran, report, trigger, et)
+        let (ran, first) = self.run_sync(env, started, call_handle, timeout, init, request_id);
+        match (Self::outgrew(&ran), ran) {
+            (Some(why), Ok((env, _))) => Either::Right(Box::pin(async move {
+                let _permit = permit;
+                self.handle_again(env, why, first, trigger, request_id)
+                    .await
+            })),
+            (_, ran) => Either::Left(ready(self.lift(ran, first, trigger, et))),
+        }
     }
 
     /// Runs again on the asynchronous path a `handle` call that outgrew the synchronous one
@@ -285,7 +329,7 @@ impl HookFunction {
         first: Report,
         trigger: Trigger,
         request_id: &str,
-    ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
+    ) -> Invoked {
         let Some((event, lent)) = convert::abandon(env.store.data_mut()) else {
             return (
                 Err(self.trap(&trigger, "the invocation lost its event".into())),
@@ -351,7 +395,7 @@ impl HookFunction {
         report: Report,
         trigger: Trigger,
         et: EventType,
-    ) -> (Result<Box<Validated>, HookError>, Option<Report>) {
+    ) -> Invoked {
         let (mut env, returned) = match ran {
             Ok(done) => done,
             Err(stopped) => {
@@ -397,6 +441,15 @@ impl HookFunction {
                 })
         });
         (outcome, Some(report))
+    }
+
+    /// The error for a call refused because `max-concurrency` calls are running.
+    fn throttled(&self, trigger: Trigger) -> HookError {
+        HookError::Throttled {
+            function: self.config.name.clone(),
+            trigger,
+            limit: self.config.max_concurrency,
+        }
     }
 
     fn timeout_ms(&self, et: EventType) -> u64 {
@@ -459,11 +512,7 @@ impl HookFunction {
         trigger: &Trigger,
     ) -> Result<(InFlight<'_>, Environment, Option<Duration>, Instant), HookError> {
         let Some(permit) = InFlight::enter(&self.in_flight, self.config.max_concurrency) else {
-            return Err(HookError::Throttled {
-                function: self.config.name.clone(),
-                trigger: trigger.clone(),
-                limit: self.config.max_concurrency,
-            });
+            return Err(self.throttled(trigger.clone()));
         };
         let now = Instant::now();
         if let Some(env) = self.take_idle(now) {
