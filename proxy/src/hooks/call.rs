@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use wasmtime::UpdateDeadline;
 
 use super::environment::Environment;
-use super::epoch::EPOCH_TICK;
 use super::lane::{CpuBudgetExceeded, CpuMeter, SlowLane};
 use super::state::{CapturedOutput, HookState};
 use super::sync_wasi::WouldWait;
@@ -191,7 +190,6 @@ pub(super) fn run_sync<T>(
     env.store.set_epoch_deadline(1);
     let state = env.store.data_mut();
     state.call_timeout = timeout;
-    state.first_tick = None;
     state.cpu.reset();
     let start = state.cpu.begin(Some(started));
     let returned = run(&mut env);
@@ -221,16 +219,12 @@ pub(super) fn run_sync<T>(
 
 /// The epoch callback of a synchronous call: past its timeout (wall-clock time, as Lambda's),
 /// its CPU budget, or (a speculative call) the CPU it may use on this path it is stopped, else
-/// it goes on. Its CPU is the thread's own clock from the
-/// call's first tick, plus the time before that tick (at most a tick): wall-clock time would
+/// it goes on. Its CPU is the meter's ([`CpuMeter::tick`]): the thread's own clock from the
+/// call's first tick, plus the time before that tick (at most a tick). Wall-clock time would
 /// charge it for any time its thread was not running, and a host that takes the CPU away for a
-/// millisecond would stop a microsecond call with a 1 ms budget. Read only at ticks: a call
-/// that ends before one reads no clock of its own.
+/// millisecond would stop a microsecond call with a 1 ms budget.
 pub(super) fn sync_tick(state: &mut HookState) -> wasmtime::Result<UpdateDeadline> {
-    let wall = state.cpu.used();
-    let now = thread_cpu_time();
-    let (before, then) = *state.first_tick.get_or_insert((wall.min(EPOCH_TICK), now));
-    let cpu = before + now.saturating_sub(then);
+    let cpu = state.cpu.tick();
     if state.speculate_until.is_some_and(|until| cpu > until) {
         return Err(OutgrewSynchronousPath.into());
     }
@@ -240,22 +234,10 @@ pub(super) fn sync_tick(state: &mut HookState) -> wasmtime::Result<UpdateDeadlin
         }
         .into());
     }
-    if wall > state.call_timeout {
+    if state.cpu.in_poll() > state.call_timeout {
         return Err(SyncTimedOut.into());
     }
     Ok(UpdateDeadline::Continue(1))
-}
-
-/// CPU time the calling thread has used.
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write; CLOCK_THREAD_CPUTIME_ID needs nothing else. On
-    // failure it stays zero, and the call is then bounded by its timeout alone.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 #[cfg(test)]
@@ -263,6 +245,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::hooks::lane::burn_cpu;
     use crate::hooks::memory_budget::MemoryBudget;
 
     /// A synchronous call's state: `cpu_budget`, `timeout`, begun `waited` ago, all of which
@@ -275,13 +258,6 @@ mod tests {
         std::thread::sleep(waited);
         assert!(state.cpu.used() >= waited);
         state
-    }
-
-    fn spin(cpu: Duration) {
-        let start = thread_cpu_time();
-        while thread_cpu_time() - start < cpu {
-            std::hint::black_box(0);
-        }
     }
 
     #[test]
@@ -297,7 +273,7 @@ mod tests {
             Ok(UpdateDeadline::Continue(1))
         ));
         // Past its budget in CPU of its own: stopped.
-        spin(Duration::from_millis(3));
+        burn_cpu(Duration::from_millis(3));
         let Err(stopped) = sync_tick(&mut state) else {
             panic!("not stopped");
         };
@@ -308,6 +284,24 @@ mod tests {
                 .budget_ms,
             2
         );
+    }
+
+    #[test]
+    fn a_speculative_call_descheduled_before_its_first_tick_has_not_outgrown_a_one_tick_path() {
+        // A call on probation whose thread lost the CPU for 10 ms before the first tick: it is
+        // charged a tick, which is not more than the path's one tick of CPU.
+        let mut state = running(Duration::MAX, Duration::MAX, Duration::from_millis(10));
+        state.speculate_until = Some(crate::hooks::epoch::EPOCH_TICK);
+        assert!(matches!(
+            sync_tick(&mut state),
+            Ok(UpdateDeadline::Continue(1))
+        ));
+        // Once it uses CPU of its own past that, it has.
+        burn_cpu(Duration::from_millis(1));
+        let Err(stopped) = sync_tick(&mut state) else {
+            panic!("not stopped");
+        };
+        assert!(outgrew(&stopped).is_some(), "{stopped:?}");
     }
 
     #[test]

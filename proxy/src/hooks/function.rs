@@ -782,7 +782,7 @@ impl HookFunction {
             if state.synchronous {
                 return call::sync_tick(state);
             }
-            if state.cpu.used() > state.cpu_budget {
+            if state.cpu.tick() > state.cpu_budget {
                 return Err(CpuBudgetExceeded {
                     budget_ms: state.cpu_budget.as_millis() as u64,
                 }

@@ -12,12 +12,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
+
+use super::epoch::EPOCH_TICK;
 
 /// `nice` of the lane's threads: under contention the scheduler gives a nice-10 thread about a
 /// tenth of the share of a nice-0 worker.
@@ -97,6 +99,33 @@ fn lower_priority() {
     }
 }
 
+/// CPU time the calling thread has used, in nanoseconds (0 where the clock cannot be read: a
+/// call is then bounded by its timeout alone).
+fn thread_cpu_nanos() -> u64 {
+    thread_cpu_time().as_nanos() as u64
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; CLOCK_THREAD_CPUTIME_ID needs nothing else. On
+    // failure it stays zero.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Spends `cpu` of the calling thread's own CPU time: a call that uses CPU, in tests.
+#[cfg(test)]
+pub(super) fn burn_cpu(cpu: Duration) {
+    let start = thread_cpu_time();
+    while thread_cpu_time() - start < cpu {
+        std::hint::spin_loop();
+    }
+}
+
 /// Why the epoch callback stopped a call: it used its function's `cpu-budget-ms`.
 #[derive(Debug, thiserror::Error)]
 #[error("used its CPU budget of {budget_ms} ms")]
@@ -105,8 +134,11 @@ pub struct CpuBudgetExceeded {
     pub budget_ms: u64,
 }
 
-/// CPU time of the running invocation: the time spent inside its polls, on whichever thread.
-/// Shared with the store, whose epoch callback enforces the function's CPU budget.
+/// CPU time of the running invocation, on whichever thread: the time spent inside its polls
+/// until its first epoch tick (at most a tick of it: a call that ends before one, nearly all,
+/// reads no clock but the monotonic one), the polling thread's own CPU clock from there, so a
+/// long call is not charged for time the host gave its thread's CPU to something else. Shared
+/// with the store, whose epoch callback enforces the function's CPU budget ([`CpuMeter::tick`]).
 #[derive(Debug)]
 pub struct CpuMeter {
     anchor: Instant,
@@ -116,6 +148,13 @@ pub struct CpuMeter {
     poll_started: AtomicU64,
     /// When the last poll ended (nanoseconds after `anchor`).
     poll_ended: AtomicU64,
+    /// Whether the call has had an epoch tick: its polls are counted by the thread's clock.
+    by_thread_clock: AtomicBool,
+    /// The polling thread's CPU time (nanoseconds) from which the running poll is counted by
+    /// that clock, or `IDLE` while it is counted by the monotonic one.
+    thread_clock_from: AtomicU64,
+    /// Nanoseconds of the running poll counted before `thread_clock_from`.
+    before_thread_clock: AtomicU64,
 }
 
 const IDLE: u64 = u64::MAX;
@@ -127,6 +166,9 @@ impl Default for CpuMeter {
             used: AtomicU64::new(0),
             poll_started: AtomicU64::new(IDLE),
             poll_ended: AtomicU64::new(0),
+            by_thread_clock: AtomicBool::new(false),
+            thread_clock_from: AtomicU64::new(IDLE),
+            before_thread_clock: AtomicU64::new(0),
         }
     }
 }
@@ -136,17 +178,55 @@ impl CpuMeter {
     pub fn reset(&self) {
         self.used.store(0, Ordering::Relaxed);
         self.poll_started.store(IDLE, Ordering::Relaxed);
+        self.by_thread_clock.store(false, Ordering::Relaxed);
+        self.thread_clock_from.store(IDLE, Ordering::Relaxed);
     }
 
-    /// CPU used so far, counting the poll in progress.
+    /// CPU used so far, counting the poll in progress (read on the polling thread while a
+    /// poll runs: the thread's clock is its own).
     pub fn used(&self) -> Duration {
         let done = self.used.load(Ordering::Relaxed);
         let started = self.poll_started.load(Ordering::Relaxed);
-        let running = match started {
-            IDLE => 0,
-            s => self.now().saturating_sub(s),
+        let running = match (started, self.thread_clock_from.load(Ordering::Relaxed)) {
+            (IDLE, _) => 0,
+            (s, IDLE) => self.now().saturating_sub(s),
+            (_, from) => self.by_thread_clock_since(from),
         };
         Duration::from_nanos(done + running)
+    }
+
+    /// CPU used so far, at an epoch tick of the running poll (on its thread): from the call's
+    /// first tick on, its polls are counted by the thread's own clock, and of the time before
+    /// that tick at most a tick (all a call can have run before its first tick).
+    pub fn tick(&self) -> Duration {
+        let started = self.poll_started.load(Ordering::Relaxed);
+        if started == IDLE || self.thread_clock_from.load(Ordering::Relaxed) != IDLE {
+            return self.used();
+        }
+        // The first tick: what ran so far is charged as it was timed, at most a tick, and
+        // nothing more (a call descheduled for a tick is not past a one-tick threshold yet).
+        let before = self
+            .now()
+            .saturating_sub(started)
+            .min(EPOCH_TICK.as_nanos() as u64);
+        self.before_thread_clock.store(before, Ordering::Relaxed);
+        self.thread_clock_from
+            .store(thread_cpu_nanos(), Ordering::Relaxed);
+        self.by_thread_clock.store(true, Ordering::Relaxed);
+        Duration::from_nanos(self.used.load(Ordering::Relaxed) + before)
+    }
+
+    /// Wall-clock time of the poll running now (a synchronous call's whole run so far).
+    pub fn in_poll(&self) -> Duration {
+        match self.poll_started.load(Ordering::Relaxed) {
+            IDLE => Duration::ZERO,
+            s => Duration::from_nanos(self.now().saturating_sub(s)),
+        }
+    }
+
+    /// The running poll's time, counted by the thread's clock since `from`.
+    fn by_thread_clock_since(&self, from: u64) -> u64 {
+        self.before_thread_clock.load(Ordering::Relaxed) + thread_cpu_nanos().saturating_sub(from)
     }
 
     /// When the last poll ended: the end of a finished call, without reading the clock again.
@@ -179,16 +259,24 @@ impl CpuMeter {
             None => self.now(),
         };
         self.poll_started.store(start, Ordering::Relaxed);
+        if self.by_thread_clock.load(Ordering::Relaxed) {
+            self.before_thread_clock.store(0, Ordering::Relaxed);
+            self.thread_clock_from
+                .store(thread_cpu_nanos(), Ordering::Relaxed);
+        }
         start
     }
 
     /// Ends what [`CpuMeter::begin`] started, adding its time.
     pub fn end(&self, start: u64) {
-        self.poll_started.store(IDLE, Ordering::Relaxed);
         let end = self.now();
+        let took = match self.thread_clock_from.swap(IDLE, Ordering::Relaxed) {
+            IDLE => end.saturating_sub(start),
+            from => self.by_thread_clock_since(from),
+        };
+        self.poll_started.store(IDLE, Ordering::Relaxed);
         self.poll_ended.store(end, Ordering::Relaxed);
-        self.used
-            .fetch_add(end.saturating_sub(start), Ordering::Relaxed);
+        self.used.fetch_add(took, Ordering::Relaxed);
     }
 }
 
@@ -304,6 +392,59 @@ mod tests {
             tokio::task::yield_now().await;
         }
         std::thread::current().name().unwrap_or("").to_string()
+    }
+
+    #[test]
+    fn a_call_that_ends_before_an_epoch_tick_is_charged_its_time_in_the_poll() {
+        let meter = CpuMeter::default();
+        let start = meter.begin(None);
+        std::thread::sleep(Duration::from_millis(5));
+        meter.end(start);
+        assert!(
+            meter.used() >= Duration::from_millis(5),
+            "{:?}",
+            meter.used()
+        );
+    }
+
+    #[test]
+    fn past_its_first_tick_a_call_is_charged_its_threads_cpu_not_time_off_the_cpu() {
+        let meter = CpuMeter::default();
+        let start = meter.begin(None);
+        // Off the CPU before the first tick: at most a tick of it counts.
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(meter.tick() < EPOCH_TICK * 2, "{:?}", meter.tick());
+        // Off the CPU after it: none of it counts; on it, all of it.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(meter.tick() < EPOCH_TICK * 2, "{:?}", meter.tick());
+        burn_cpu(Duration::from_millis(5));
+        assert!(
+            meter.tick() >= Duration::from_millis(5),
+            "{:?}",
+            meter.tick()
+        );
+        meter.end(start);
+        let first_poll = meter.used();
+        assert!(first_poll < Duration::from_millis(10), "{first_poll:?}");
+        // The call's later polls are counted by the thread's clock from their start.
+        let start = meter.begin(None);
+        std::thread::sleep(Duration::from_millis(20));
+        meter.end(start);
+        assert!(
+            meter.used() < first_poll + Duration::from_millis(3),
+            "{:?} after {first_poll:?}",
+            meter.used()
+        );
+        // A new call starts on the monotonic clock again.
+        meter.reset();
+        let start = meter.begin(None);
+        std::thread::sleep(Duration::from_millis(5));
+        meter.end(start);
+        assert!(
+            meter.used() >= Duration::from_millis(5),
+            "{:?}",
+            meter.used()
+        );
     }
 
     #[tokio::test]

@@ -33,9 +33,6 @@ pub struct HookState {
     pub(crate) synchronous: bool,
     /// The running synchronous call's timeout (an asynchronous call's is its future's timer).
     pub(crate) call_timeout: std::time::Duration,
-    /// The running synchronous call at its first epoch tick: its time so far (at most a tick)
-    /// and the thread's CPU time then. Its CPU is counted from the thread's clock from there.
-    pub(crate) first_tick: Option<(std::time::Duration, std::time::Duration)>,
     /// For a function without a budget that fits the synchronous path, run on it until a call
     /// outgrows it: the CPU a synchronous call may use before it is stopped and run again
     /// asynchronously (the slow lane's threshold). `None` on either path proper.
@@ -88,7 +85,6 @@ impl HookState {
             cpu_budget,
             synchronous: false,
             call_timeout: std::time::Duration::MAX,
-            first_tick: None,
             speculate_until: None,
             event_description: None,
             event: None,
