@@ -22,10 +22,8 @@ pub fn record(
     let status = session.response_written().map(|r| r.status);
     let behavior = ctx.generation.behavior(ctx.behavior);
     let behavior_name = behavior.map(|b| b.name.as_str()).unwrap_or("");
-    metrics
-        .requests
-        .with_label_values(&[behavior_name, status.as_ref().map_or("0", |s| s.as_str())])
-        .inc();
+    let meters = ctx.generation.request_meters(ctx.behavior);
+    meters.count_answered(&metrics.requests, behavior_name, status);
     let status = status.map_or(0, |s| s.as_u16());
     let cache_result = match session.cache.phase() {
         CachePhase::Hit => Some("hit"),
@@ -36,10 +34,7 @@ pub fn record(
         _ => Some("uncacheable"),
     };
     if let Some(result) = cache_result {
-        metrics
-            .cache_requests
-            .with_label_values(&[behavior_name, result])
-            .inc();
+        meters.count_cache_result(&metrics.cache_requests, behavior_name, result);
     }
     if session.cache.lock_duration().is_some() {
         metrics.cache_lock_waits.inc();

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::NodeHeaders;
 use crate::config::{Behavior, Config};
 use crate::hooks::{hex, CompiledCache, HookRegistry, RegistryChanges};
+use crate::observe::RequestMeters;
 use crate::origins::OriginHandle;
 use edge_event::CfOrigin;
 
@@ -30,6 +31,9 @@ pub struct Generation {
     pub node_headers: NodeHeaders,
     /// The node's distribution domain name and id as every hook event's config shows them.
     pub event_names: EventNames,
+    /// Each behavior's request series, by behavior index; the last for requests that matched
+    /// none.
+    request_meters: Vec<RequestMeters>,
 }
 
 /// The distribution's names in a hook event's `config`, made once per generation and shared
@@ -77,6 +81,9 @@ impl Generation {
                     domain_name: config.node.distribution_domain_name.as_str().into(),
                     id: config.node.name.as_str().into(),
                 },
+                request_meters: (0..=config.behaviors.len())
+                    .map(|_| RequestMeters::default())
+                    .collect(),
                 config,
                 origins,
                 shown_origins,
@@ -99,5 +106,10 @@ impl Generation {
     /// The behavior at `index` (a request's matched behavior).
     pub fn behavior(&self, index: Option<usize>) -> Option<&Behavior> {
         index.map(|i| &self.config.behaviors[i])
+    }
+
+    /// The request series of the behavior at `index` (a request's matched behavior, if any).
+    pub fn request_meters(&self, index: Option<usize>) -> &RequestMeters {
+        &self.request_meters[index.unwrap_or(self.config.behaviors.len())]
     }
 }

@@ -7,8 +7,10 @@ mod event_metrics;
 mod function_meters;
 mod logging;
 mod metrics;
+mod request_meters;
 
 pub use access_log::AccessLogLine;
 pub use function_meters::FunctionMeters;
 pub use logging::init_logging;
 pub use metrics::Metrics;
+pub use request_meters::RequestMeters;
