@@ -138,7 +138,7 @@ struct Outcome {
 impl Work {
     async fn process(&self, job: Job) {
         let generation = self.node.current();
-        let group = match generation.origins.get(&job.origin) {
+        let group = match generation.origins.handle(&job.origin) {
             Some(OriginHandle::Function(group)) if group.event_config().is_some() => group,
             _ => {
                 tracing::warn!(

@@ -11,6 +11,7 @@ use super::held_body::HeldBody;
 use super::viewer::Viewer;
 use crate::cache::PurgeEpoch;
 use crate::node::Generation;
+use crate::origins::{ConfiguredOrigin, OriginHandle, OriginId};
 use edge_event::CustomOrigin;
 
 /// What one request has learned so far.
@@ -26,14 +27,15 @@ pub struct RequestContext {
     pub viewer: Viewer,
     /// Index of the matched behavior in `Config::behaviors`.
     pub behavior: Option<usize>,
-    /// The origin the request goes to: the behavior's, or one an origin-request hook chose.
-    pub origin: String,
+    /// The origin the request goes to: the behavior's, or one an origin-request hook chose;
+    /// resolved when the behavior matched.
+    pub origin: Option<OriginId>,
     /// A custom origin an origin-request hook chose instead of a configured one.
     pub custom_origin: Option<CustomOrigin>,
     /// The origin whose headers (`X-Forwarded-For`, `Via`, its `Host`) were put on the
     /// session's request for an origin-request function to see; the copy sent upstream then
     /// gets them only if the function chose another origin (`Host`).
-    pub origin_facing_for: Option<String>,
+    pub origin_facing_for: Option<OriginId>,
     /// The viewer's request as viewer-response shows it, kept when origin-request is about to
     /// change the session's.
     pub viewer_request: Option<Box<RequestHeader>>,
@@ -71,6 +73,22 @@ pub enum LocalRoute {
 }
 
 impl RequestContext {
+    /// The configured origin the request goes to, once its behavior matched.
+    pub fn configured_origin(&self) -> Option<&ConfiguredOrigin> {
+        self.origin.map(|id| self.generation.origins.get(id))
+    }
+
+    /// What serves the request's configured origin, once its behavior matched.
+    pub fn origin_handle(&self) -> Option<&OriginHandle> {
+        self.configured_origin().map(|o| &o.handle)
+    }
+
+    /// The configured origin's name as logs and metrics label it; empty before a behavior
+    /// matched.
+    pub fn origin_name(&self) -> &str {
+        self.configured_origin().map_or("", |o| o.name.as_str())
+    }
+
     /// A fresh context with a new request id, on `generation`.
     pub fn new(generation: Arc<Generation>) -> Self {
         RequestContext {
@@ -86,7 +104,7 @@ impl RequestContext {
             started: Instant::now(),
             viewer: Viewer::default(),
             behavior: None,
-            origin: String::new(),
+            origin: None,
             custom_origin: None,
             tried: Vec::new(),
             origin_sent: None,

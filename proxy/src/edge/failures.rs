@@ -107,7 +107,7 @@ pub async fn proxy_failure(
     ctx: &mut RequestContext,
     metrics: &Metrics,
 ) -> FailToProxy {
-    let origin = ctx.origin.clone();
+    let origin = ctx.origin_name().to_string();
     let count = |kind: &str| {
         metrics
             .upstream_errors

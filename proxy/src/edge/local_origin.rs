@@ -145,7 +145,7 @@ impl ProxyHttp for LocalOriginServer {
                 .and_then(|(number, name)| Some((number.parse().ok()?, name)))
                 .and_then(|(number, name)| Some((self.node.generation(number)?, name)));
             match generation {
-                Some((generation, name)) => match generation.origins.get(name) {
+                Some((generation, name)) => match generation.origins.handle(name) {
                     Some(OriginHandle::Files(bucket)) => Some(bucket.respond(req).await),
                     _ => None,
                 },

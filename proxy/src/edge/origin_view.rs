@@ -1,7 +1,7 @@
 //! The request as the origin events show it: `request.origin` in AWS's shape, and the headers
 //! CloudFront adds on the way to the origin (`X-Forwarded-For`, `Via`, the origin's `Host`).
 //!
-//! A configured origin is shown as [`crate::origins::presentations`] made it (`custom` for an
+//! A configured origin is shown as its generation made it once (`custom` for an
 //! `http` origin, `s3` for a `files` one). An origin-request function that returns the origin
 //! as shown keeps the request on the configured origin, with its servers, balancing and health
 //! checks; one that changes a field sends the request where the fields say, as CloudFront
@@ -23,9 +23,9 @@ pub fn presented(ctx: &RequestContext) -> Arc<CfOrigin> {
     if let Some(custom) = &ctx.custom_origin {
         return Arc::new(CfOrigin::Custom(custom.clone()));
     }
-    match ctx.generation.shown_origins.get(&ctx.origin) {
-        Some(shown) => shown.clone(),
-        None => Arc::new(CfOrigin::Named(ctx.origin.clone())),
+    match ctx.configured_origin() {
+        Some(origin) => origin.shown.clone(),
+        None => Arc::new(CfOrigin::Named(String::new())),
     }
 }
 
@@ -42,10 +42,10 @@ pub fn follow(
     }
     match returned {
         CfOrigin::Named(name) => {
-            if !ctx.generation.origins.contains_key(&name) {
+            let Some(id) = ctx.generation.origins.id(&name) else {
                 return Err(format!("origin \"{name}\" is not configured"));
-            }
-            ctx.origin = name;
+            };
+            ctx.origin = Some(id);
             ctx.custom_origin = None;
         }
         CfOrigin::Custom(custom) => ctx.custom_origin = Some(custom),
@@ -60,16 +60,13 @@ pub fn follow(
 /// function target group gets none: it adds the ALB's own forwarding headers to its event.
 pub fn add_origin_headers(req: &mut RequestHeader, ctx: &RequestContext) -> Result<()> {
     let function_target = ctx.custom_origin.is_none()
-        && matches!(
-            ctx.generation.origins.get(&ctx.origin),
-            Some(OriginHandle::Function(_))
-        );
+        && matches!(ctx.origin_handle(), Some(OriginHandle::Function(_)));
     if function_target {
         return Ok(());
     }
     forwarding::add_origin_facing(req, &ctx.viewer, &ctx.generation.node_headers)?;
     if ctx.custom_origin.is_none() {
-        if let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(&ctx.origin) {
+        if let Some(OriginHandle::Http(upstream)) = ctx.origin_handle() {
             if let Some(host) = &upstream.config().host_header {
                 req.insert_header("Host", host)?;
             }

@@ -96,14 +96,13 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header();
         let config = &ctx.generation.config;
         let behavior = config.behavior_for(ctx.viewer.host(), req.uri.path());
-        ctx.behavior = Some(
-            config
-                .behaviors
-                .iter()
-                .position(|b| std::ptr::eq(b, behavior))
-                .expect("behavior comes from the list"),
-        );
-        ctx.origin = behavior.origin.clone();
+        let index = config
+            .behaviors
+            .iter()
+            .position(|b| std::ptr::eq(b, behavior))
+            .expect("behavior comes from the list");
+        ctx.behavior = Some(index);
+        ctx.origin = Some(ctx.generation.behavior_origin(index));
 
         // Viewer-request runs on every request, before the cache.
         match self
@@ -130,10 +129,7 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header();
         if !matches!(req.method, http::Method::GET | http::Method::HEAD)
             || (!policy.cache_authorized && req.headers.contains_key(http::header::AUTHORIZATION))
-            || matches!(
-                ctx.generation.origins.get(&ctx.origin),
-                Some(OriginHandle::Function(_))
-            )
+            || matches!(ctx.origin_handle(), Some(OriginHandle::Function(_)))
         {
             return Ok(());
         }
@@ -262,35 +258,32 @@ impl ProxyHttp for EdgeProxy {
         if ctx.local.is_some() || ctx.custom_origin.is_some() {
             return Ok(true);
         }
-        match ctx.generation.origins.get(&ctx.origin) {
+        let Some(origin) = ctx.origin else {
+            return Error::e_explain(ErrorType::InternalError, "request without an origin");
+        };
+        match ctx.origin_handle() {
             Some(OriginHandle::Http(_)) => return Ok(true),
             Some(OriginHandle::Files(_)) if session.cache.enabled() => {
                 ctx.local = Some(LocalRoute::Files);
                 return Ok(true);
             }
-            Some(_) => {}
-            None => {
-                return Error::e_explain(
-                    ErrorType::InternalError,
-                    format!("origin \"{}\" not built", ctx.origin),
-                )
-            }
+            _ => {}
         }
         // Answered here: the request's context is lent to the answer, so the generation is
         // held by a clone of its own.
         let generation = ctx.generation.clone();
-        match generation.origins.get(&ctx.origin) {
-            Some(OriginHandle::Files(bucket)) => {
+        match &generation.origins.get(origin).handle {
+            OriginHandle::Files(bucket) => {
                 let response = bucket.respond(session.req_header()).await;
                 self.triggers
                     .send_local(session, ctx, response, true)
                     .await?;
             }
-            Some(OriginHandle::Function(group)) => {
+            OriginHandle::Function(group) => {
                 target_group::serve(&self.triggers, self.events.as_deref(), group, session, ctx)
                     .await?;
             }
-            _ => unreachable!("http origins and missing ones returned above"),
+            OriginHandle::Http(_) => unreachable!("http origins returned above"),
         }
         Ok(false)
     }
@@ -345,7 +338,7 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestContext,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let origin = ctx.origin.as_str();
+        let origin = ctx.origin_name();
         self.metrics
             .upstream_errors
             .with_label_values(&[origin, "connect"])
@@ -386,10 +379,11 @@ impl ProxyHttp for EdgeProxy {
         if let Some(sent) = ctx.origin_sent {
             let latency = sent.elapsed();
             ctx.origin_latency = Some(latency);
-            self.metrics
-                .origin_latency
-                .with_label_values(&[ctx.origin.as_str()])
-                .observe(latency.as_secs_f64());
+            if let Some(origin) = ctx.configured_origin() {
+                origin
+                    .latency(&self.metrics.origin_latency)
+                    .observe(latency.as_secs_f64());
+            }
         }
         if ctx.local == Some(LocalRoute::Generated) {
             // CloudFront runs no origin-response on an origin-request generated response.

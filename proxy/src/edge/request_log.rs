@@ -77,7 +77,7 @@ pub fn record(
         duration_ms: ctx.started.elapsed().as_secs_f64() * 1000.0,
         origin_ms: ctx.origin_latency.map(|d| d.as_secs_f64() * 1000.0),
         behavior: behavior_name,
-        origin: &ctx.origin,
+        origin: ctx.origin_name(),
         origin_path: origin_path.as_deref(),
         error,
     }

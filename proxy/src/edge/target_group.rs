@@ -134,7 +134,7 @@ async fn accept_event(
             .metrics
             .events
             .refused
-            .with_label_values(&[&ctx.origin, reason])
+            .with_label_values(&[ctx.origin_name(), reason])
             .inc()
     };
     // The request id goes into the event, where a function deduplicates by it: the same id
@@ -164,7 +164,7 @@ async fn accept_event(
     };
     let queued = queue
         .enqueue(NewEvent {
-            origin: ctx.origin.clone(),
+            origin: ctx.origin_name().to_string(),
             request_id: ctx.request_id.to_string(),
             payload,
         })
@@ -180,7 +180,7 @@ async fn accept_event(
         .metrics
         .events
         .accepted
-        .with_label_values(&[&ctx.origin])
+        .with_label_values(&[ctx.origin_name()])
         .inc();
     let body = serde_json::json!({ "requestId": &*ctx.request_id })
         .to_string()

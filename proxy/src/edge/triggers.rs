@@ -233,7 +233,7 @@ impl Triggers {
                     ctx.viewer_request = Some(Box::new(session.req_header().clone()));
                 }
                 origin_view::add_origin_headers(session.req_header_mut(), ctx)?;
-                ctx.origin_facing_for = Some(ctx.origin.clone());
+                ctx.origin_facing_for = ctx.origin;
             }
             let (event, shown, origin) =
                 self.cf_event(session, ctx, et, assoc.include_body).await?;

@@ -9,7 +9,7 @@ use pingora::{Error, ErrorType, Result};
 use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::local_origin::{LOCAL_ORIGIN, LOCAL_RESPONSE};
 use crate::observe::Metrics;
-use crate::origins::OriginHandle;
+use crate::origins::{ConfiguredOrigin, OriginHandle};
 use edge_event::CustomOrigin;
 
 /// The server for `req`: the custom origin an origin-request hook chose, or a healthy server of
@@ -22,15 +22,19 @@ pub async fn peer(
     if let Some(custom) = &ctx.custom_origin {
         return custom_peer(custom).await;
     }
-    let origin = ctx.origin.as_str();
-    let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(origin) else {
+    let Some(ConfiguredOrigin {
+        name: origin,
+        handle: OriginHandle::Http(upstream),
+        ..
+    }) = ctx.configured_origin()
+    else {
         return Error::e_explain(ErrorType::InternalError, "behavior has no http origin");
     };
     let key = req.uri.path().as_bytes();
     let peer = upstream.select(key, &ctx.tried).map_err(|e| {
         metrics
             .upstream_errors
-            .with_label_values(&[origin, "no-healthy-server"])
+            .with_label_values(&[origin.as_str(), "no-healthy-server"])
             .inc();
         let mut err = Error::explain(ErrorType::ConnectNoRoute, e.to_string());
         err.as_up();
@@ -55,7 +59,7 @@ pub fn origin_request_headers(
     match ctx.local {
         Some(LocalRoute::Files) => {
             upstream_request.remove_header(LOCAL_RESPONSE);
-            let route = format!("{} {}", ctx.generation.number, ctx.origin);
+            let route = format!("{} {}", ctx.generation.number, ctx.origin_name());
             upstream_request.insert_header(LOCAL_ORIGIN, route)?
         }
         Some(LocalRoute::Generated) => {
@@ -73,9 +77,9 @@ pub fn origin_request_headers(
         for line in custom.custom_headers.iter() {
             upstream_request.insert_header(line.key.clone(), line.value.as_str())?;
         }
-    } else if let Some(OriginHandle::Http(upstream)) = ctx.generation.origins.get(&ctx.origin) {
+    } else if let Some(OriginHandle::Http(upstream)) = ctx.origin_handle() {
         // Unless origin-request saw (and may have changed) this origin's Host already.
-        let shown = ctx.origin_facing_for.as_deref() == Some(ctx.origin.as_str());
+        let shown = ctx.origin_facing_for.is_some() && ctx.origin_facing_for == ctx.origin;
         if let (Some(h), false) = (&upstream.config().host_header, shown) {
             upstream_request.insert_header(http::header::HOST, h)?;
         }

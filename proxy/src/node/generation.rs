@@ -1,7 +1,6 @@
 //! [`Generation`]: one loaded configuration and everything built from it. Requests hold the
 //! generation they started on until they end, so a reload never changes a request midway.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
@@ -10,8 +9,7 @@ use super::NodeHeaders;
 use crate::config::{Behavior, Config};
 use crate::hooks::{hex, CompiledCache, HookRegistry, RegistryChanges};
 use crate::observe::RequestMeters;
-use crate::origins::OriginHandle;
-use edge_event::CfOrigin;
+use crate::origins::{OriginHandle, OriginId, OriginTable};
 
 /// A configuration in service.
 pub struct Generation {
@@ -21,10 +19,8 @@ pub struct Generation {
     pub hash: String,
     /// The configuration.
     pub config: Config,
-    /// Its origins, by name.
-    pub origins: HashMap<String, OriginHandle>,
-    /// Its origins as origin events show them (`request.origin`), by name.
-    pub shown_origins: HashMap<String, Arc<CfOrigin>>,
+    /// Its origins.
+    pub origins: OriginTable,
     /// Its functions.
     pub hooks: Arc<HookRegistry>,
     /// `Via` and `CDN-Loop` values naming this node.
@@ -34,6 +30,8 @@ pub struct Generation {
     /// Each behavior's request series, by behavior index; the last for requests that matched
     /// none.
     request_meters: Vec<RequestMeters>,
+    /// Each behavior's origin, by behavior index.
+    behavior_origins: Vec<OriginId>,
 }
 
 /// The distribution's names in a hook event's `config`, made once per generation and shared
@@ -64,7 +62,19 @@ impl Generation {
         )?;
         let hooks = Arc::new(hooks);
         let origins = crate::origins::build(&config, &hooks, previous.map(|p| &p.origins))?;
-        let shown_origins = crate::origins::presentations(&origins);
+        let behavior_origins = config
+            .behaviors
+            .iter()
+            .map(|b| {
+                origins.id(&b.origin).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "behavior {}: origin \"{}\" is not configured",
+                        b.name,
+                        b.origin
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
         let mut digest = Sha256::new();
         digest.update(text);
         for (name, module) in hooks.digests() {
@@ -84,9 +94,9 @@ impl Generation {
                 request_meters: (0..=config.behaviors.len())
                     .map(|_| RequestMeters::default())
                     .collect(),
+                behavior_origins,
                 config,
                 origins,
-                shown_origins,
                 hooks,
             },
             changes,
@@ -96,8 +106,8 @@ impl Generation {
     /// Runs the origins' health checks on the current Tokio runtime (those carried over from
     /// the previous generation already run); each origin's end when it is dropped.
     pub fn start_health_checks(&self) {
-        for origin in self.origins.values() {
-            if let OriginHandle::Http(upstream) = origin {
+        for origin in self.origins.iter() {
+            if let OriginHandle::Http(upstream) = &origin.handle {
                 upstream.start_health_checks();
             }
         }
@@ -106,6 +116,11 @@ impl Generation {
     /// The behavior at `index` (a request's matched behavior).
     pub fn behavior(&self, index: Option<usize>) -> Option<&Behavior> {
         index.map(|i| &self.config.behaviors[i])
+    }
+
+    /// The origin of the behavior at `index` (a request's matched behavior).
+    pub fn behavior_origin(&self, index: usize) -> OriginId {
+        self.behavior_origins[index]
     }
 
     /// The request series of the behavior at `index` (a request's matched behavior, if any).

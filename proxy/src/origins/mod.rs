@@ -3,14 +3,14 @@
 mod files;
 mod http;
 mod shown;
+mod table;
 mod target_group;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use self::http::{HttpUpstream, UpstreamError};
 pub use files::{FilesBucket, LocalBody, LocalResponse};
-pub use shown::presentations;
+pub use table::{ConfiguredOrigin, OriginId, OriginTable};
 pub use target_group::{EventAttempt, TargetError, TargetGroup};
 
 use crate::config::{Config, Origin};
@@ -35,13 +35,13 @@ pub enum OriginHandle {
 pub fn build(
     config: &Config,
     hooks: &HookRegistry,
-    previous: Option<&HashMap<String, OriginHandle>>,
-) -> anyhow::Result<HashMap<String, OriginHandle>> {
-    let mut origins = HashMap::new();
+    previous: Option<&OriginTable>,
+) -> anyhow::Result<OriginTable> {
+    let mut origins = OriginTable::default();
     for (name, origin) in &config.origins {
         let handle = match origin {
             Origin::Http(h) => {
-                let carried = match previous.and_then(|p| p.get(name)) {
+                let carried = match previous.and_then(|p| p.handle(name)) {
                     Some(OriginHandle::Http(old)) if old.config() == h => Some(old.clone()),
                     _ => None,
                 };
@@ -59,7 +59,8 @@ pub fn build(
                     .map_err(|e| anyhow::anyhow!("origin \"{name}\": {}: {e}", f.root.display()))?,
             ),
         };
-        origins.insert(name.clone(), handle);
+        let shown = shown::presentation(name, &handle);
+        origins.add(name, handle, shown);
     }
     Ok(origins)
 }

@@ -1,26 +1,15 @@
 //! How origin events show each configured origin (`request.origin` in AWS's shape), made once
 //! per generation: an event lends the origin's presentation instead of building it (four
-//! strings and a lookup per origin event), and a hook that never reads it costs nothing for it.
-
-use std::collections::HashMap;
-use std::sync::Arc;
+//! strings per origin event), and a hook that never reads it costs nothing for it.
 
 use super::OriginHandle;
 use crate::config::HttpOrigin;
 use edge_event::{CfOrigin, CustomOrigin, HeaderList, S3Origin};
 
-/// Every origin of `origins` as origin events show it, by name.
-pub fn presentations(origins: &HashMap<String, OriginHandle>) -> HashMap<String, Arc<CfOrigin>> {
-    origins
-        .iter()
-        .map(|(name, handle)| (name.clone(), Arc::new(presentation(name, handle))))
-        .collect()
-}
-
 /// A configured `http` origin as `origin.custom` (its first server's host and port, protocol,
 /// timeouts), a `files` origin as `origin.s3` (it serves a directory the way a bucket does), a
 /// function target group, which has no CloudFront counterpart, by name.
-fn presentation(name: &str, handle: &OriginHandle) -> CfOrigin {
+pub fn presentation(name: &str, handle: &OriginHandle) -> CfOrigin {
     match handle {
         OriginHandle::Http(upstream) => CfOrigin::Custom(custom_of(upstream.config())),
         OriginHandle::Files(_) => CfOrigin::S3(S3Origin {
