@@ -7,11 +7,13 @@
 
 pub mod key;
 pub mod policy;
+mod result;
 pub mod store;
 
 use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
 
 use crate::config::CacheSettings;
+pub use result::CacheResult;
 pub use store::{MemoryStore, PurgeEpoch, PurgeScope};
 
 /// The node's cache: storage and lock live for the whole process (Pingora wants `'static`).

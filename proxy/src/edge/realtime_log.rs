@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pingora::proxy::Session;
 
 use super::context::RequestContext;
+use crate::cache::CacheResult;
 use crate::config::{LogField, RealtimeLogs};
 
 /// The record of the request `session` answered with `status`, when the sampling picks it.
@@ -86,11 +87,11 @@ fn push_field(line: &mut String, value: Option<&str>) {
 }
 
 /// CloudFront's `x-edge-result-type` for a response with `status` and cache result `cache`.
-pub fn result_type(status: u16, cache: Option<&str>) -> &'static str {
+pub fn result_type(status: u16, cache: Option<CacheResult>) -> &'static str {
     match (status, cache) {
         (400.., _) | (0, _) => "Error",
-        (_, Some("hit" | "stale")) => "Hit",
-        (_, Some("refresh-hit")) => "RefreshHit",
+        (_, Some(CacheResult::Hit | CacheResult::Stale)) => "Hit",
+        (_, Some(CacheResult::RefreshHit)) => "RefreshHit",
         _ => "Miss",
     }
 }
@@ -118,11 +119,16 @@ mod tests {
 
     #[test]
     fn result_types_are_cloudfronts() {
-        assert_eq!(result_type(200, Some("hit")), "Hit");
-        assert_eq!(result_type(200, Some("stale")), "Hit");
-        assert_eq!(result_type(304, Some("refresh-hit")), "RefreshHit");
+        assert_eq!(result_type(200, Some(CacheResult::Hit)), "Hit");
+        assert_eq!(result_type(200, Some(CacheResult::Stale)), "Hit");
+        assert_eq!(
+            result_type(304, Some(CacheResult::RefreshHit)),
+            "RefreshHit"
+        );
+        assert_eq!(result_type(200, Some(CacheResult::Miss)), "Miss");
+        assert_eq!(result_type(200, Some(CacheResult::Uncacheable)), "Miss");
         assert_eq!(result_type(200, None), "Miss");
-        assert_eq!(result_type(503, Some("hit")), "Error");
+        assert_eq!(result_type(503, Some(CacheResult::Hit)), "Error");
         assert_eq!(result_type(0, None), "Error");
     }
 }

@@ -1,12 +1,12 @@
 //! What is recorded of every request when it ends: the request and cache counters, and one
 //! JSON access-log line (when `node.access-log` is on).
 
-use pingora::cache::{CachePhase, NoCacheReason};
 use pingora::proxy::Session;
 use pingora::Error;
 
 use super::context::{LocalRoute, RequestContext};
 use super::realtime_log;
+use crate::cache::CacheResult;
 use crate::observe::{AccessLogLine, Metrics};
 use crate::realtime_logs::LogSink;
 
@@ -25,14 +25,7 @@ pub fn record(
     let meters = ctx.generation.request_meters(ctx.behavior);
     meters.count_answered(&metrics.requests, behavior_name, status);
     let status = status.map_or(0, |s| s.as_u16());
-    let cache_result = match session.cache.phase() {
-        CachePhase::Hit => Some("hit"),
-        CachePhase::Stale | CachePhase::StaleUpdating => Some("stale"),
-        CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => Some("refresh-hit"),
-        CachePhase::Miss | CachePhase::Expired => Some("miss"),
-        CachePhase::Disabled(NoCacheReason::NeverEnabled) => None,
-        _ => Some("uncacheable"),
-    };
+    let cache_result = CacheResult::of(&session.cache.phase());
     if let Some(result) = cache_result {
         meters.count_cache_result(&metrics.cache_requests, behavior_name, result);
     }

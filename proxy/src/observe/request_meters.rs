@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 use http::StatusCode;
 use prometheus::{IntCounter, IntCounterVec};
 
+use crate::cache::CacheResult;
+
 /// Statuses a behavior keeps resolved. A behavior that answers more distinct statuses looks
 /// the others up each time, as every request did before.
 const KEPT_STATUSES: usize = 16;
@@ -16,15 +18,12 @@ const KEPT_STATUSES: usize = 16;
 /// `StatusCode` holds 100–999, so neither this nor a free slot's 0 is a status.
 const NO_STATUS: u16 = 1000;
 
-/// The results `edge_cache_requests_total` counts.
-pub const CACHE_RESULTS: [&str; 5] = ["hit", "stale", "refresh-hit", "miss", "uncacheable"];
-
 /// One behavior's request series (or those of requests that matched none), each made on its
 /// first request (a series shows in `/metrics` once it exists).
 #[derive(Default)]
 pub struct RequestMeters {
     statuses: [KeptStatus; KEPT_STATUSES],
-    cache: [OnceLock<IntCounter>; CACHE_RESULTS.len()],
+    cache: [OnceLock<IntCounter>; CacheResult::ALL.len()],
 }
 
 /// A slot holding one status's counter.
@@ -68,19 +67,16 @@ impl RequestMeters {
         resolve().inc();
     }
 
-    /// Counts a cacheable request of behavior `behavior` with `result` (one of
-    /// [`CACHE_RESULTS`]) in `cache_requests`.
+    /// Counts a cacheable request of behavior `behavior` with `result` in `cache_requests`.
     pub fn count_cache_result(
         &self,
         cache_requests: &IntCounterVec,
         behavior: &str,
-        result: &'static str,
+        result: CacheResult,
     ) {
-        let resolve = || cache_requests.with_label_values(&[behavior, result]);
-        match CACHE_RESULTS.iter().position(|r| *r == result) {
-            Some(i) => self.cache[i].get_or_init(resolve).inc(),
-            None => resolve().inc(),
-        }
+        self.cache[result.index()]
+            .get_or_init(|| cache_requests.with_label_values(&[behavior, result.as_str()]))
+            .inc();
     }
 }
 
@@ -147,13 +143,14 @@ mod tests {
     fn each_cache_result_is_counted_in_its_own_series() {
         let cache = family("cache", &["behavior", "result"]);
         let meters = RequestMeters::default();
-        for (i, result) in CACHE_RESULTS.iter().enumerate() {
+        for (i, result) in CacheResult::ALL.into_iter().enumerate() {
             for _ in 0..=i {
                 meters.count_cache_result(&cache, "b", result);
             }
         }
-        for (i, result) in CACHE_RESULTS.iter().enumerate() {
-            assert_eq!(count(&cache, &["b", result]), i as u64 + 1, "{result}");
+        for (i, result) in CacheResult::ALL.into_iter().enumerate() {
+            let label = result.as_str();
+            assert_eq!(count(&cache, &["b", label]), i as u64 + 1, "{label}");
         }
     }
 }
