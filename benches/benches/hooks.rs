@@ -20,7 +20,7 @@ use edge_benches::{time_each, Evictor};
 use edge_event::{limits, CfEvent, HookOutcome};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire::{apply_headers, LentHeader};
-use edge_proxy::hooks::{HookRegistry, Lent, LentHeaders};
+use edge_proxy::hooks::{Decision, HookRegistry, Lent, LentHeaders};
 use edge_test_artifacts as guests;
 use pingora::http::{RequestHeader, ResponseHeader};
 
@@ -197,19 +197,24 @@ fn invocations(c: &mut Criterion) {
                         let (result, _) = f.invoke_lending(event, lent_parts, &request_id).await;
                         let mut request = request.take_back().expect("lent back");
                         let mut response = response.and_then(|r| r.take_back());
-                        let mut validated = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));
-                        let edits = &validated.header_edits;
-                        match (&mut validated.outcome, &mut response) {
-                            (HookOutcome::Request(r), _) => {
-                                apply_headers(&mut request, std::mem::take(&mut r.headers), edits)
+                        let mut decided = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));
+                        // A hook that changed nothing leaves the lent headers as they are.
+                        if let Decision::Changed(validated) = &mut decided {
+                            let edits = &validated.header_edits;
+                            match (&mut validated.outcome, &mut response) {
+                                (HookOutcome::Request(r), _) => apply_headers(
+                                    &mut request,
+                                    std::mem::take(&mut r.headers),
+                                    edits,
+                                ),
+                                (HookOutcome::Response(r), Some(wire)) => {
+                                    apply_headers(wire, std::mem::take(&mut r.headers), edits)
+                                }
+                                (other, _) => panic!("{bench} answered {other:?}"),
                             }
-                            (HookOutcome::Response(r), Some(wire)) => {
-                                apply_headers(wire, std::mem::take(&mut r.headers), edits)
-                            }
-                            (other, _) => panic!("{bench} answered {other:?}"),
+                            .expect("edits apply");
                         }
-                        .expect("edits apply");
-                        (validated, request, response)
+                        (decided, request, response)
                     },
                 ))
             })

@@ -30,7 +30,7 @@ use edge_benches::{time_each, Evictor, Wasi};
 use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
 use edge_proxy::edge::event_wire::{self, LentHeader};
-use edge_proxy::hooks::{HookRegistry, Lent};
+use edge_proxy::hooks::{Decision, HookRegistry, Lent};
 use edge_test_artifacts as guests;
 use pingora::http::RequestHeader;
 use wasmtime::component::{Component, Linker};
@@ -212,7 +212,10 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                         };
                         let (result, _) = f.invoke_lending(event, lent_parts, &request_id).await;
                         let mut viewer = lent.take_back().expect("lent back");
-                        let mut validated = result.unwrap_or_else(|e| panic!("{name} fails: {e}"));
+                        let mut decided = result.unwrap_or_else(|e| panic!("{name} fails: {e}"));
+                        let Decision::Changed(validated) = &mut decided else {
+                            panic!("{name} writes a header: its request changes");
+                        };
                         if let edge_event::HookOutcome::Request(r) = &mut validated.outcome {
                             let headers = std::mem::take(&mut r.headers);
                             event_wire::apply_headers(
@@ -222,7 +225,7 @@ fn hook_rungs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                             )
                             .unwrap();
                         }
-                        (validated, viewer)
+                        (decided, viewer)
                     },
                 ))
             })

@@ -20,8 +20,8 @@ use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::{request_body, respond};
 use crate::hooks::{
-    CallMeters, HookError, HookFunction, HookRegistry, Lent, LentHeaders, Report, Trigger,
-    Validated,
+    CallMeters, Decision, HookError, HookFunction, HookRegistry, Lent, LentHeaders, Report,
+    Trigger, Validated,
 };
 use crate::observe::Metrics;
 use crate::origins::{LocalBody, LocalResponse};
@@ -66,7 +66,7 @@ impl Triggers {
         event: Box<CfEvent>,
         lent: Lent,
         request_id: &'a str,
-    ) -> impl Future<Output = Result<Box<Validated>, HookError>> + Send + 'a {
+    ) -> impl Future<Output = Result<Decision, HookError>> + Send + 'a {
         let et = event.config.event_type;
         let function = hooks
             .get(function)
@@ -82,9 +82,9 @@ impl Triggers {
         function: &HookFunction,
         et: EventType,
         request_id: &str,
-        result: Result<Box<Validated>, HookError>,
+        result: Result<Decision, HookError>,
         report: Option<Report>,
-    ) -> Result<Box<Validated>, HookError> {
+    ) -> Result<Decision, HookError> {
         let name = function.name();
         let meters = function.meters(|| self.metrics.function(name) as Arc<dyn CallMeters>);
         meters.invoked(et);
@@ -259,7 +259,8 @@ impl Triggers {
                     Box::pin(send_hook_error(session, ctx, &e)).await?;
                     return Ok(RequestStep::Done);
                 }
-                Ok(validated) => validated,
+                Ok(Decision::Unchanged) => return Ok(RequestStep::Continue),
+                Ok(Decision::Changed(validated)) => validated,
             };
             let Validated {
                 outcome,
@@ -429,11 +430,14 @@ impl Triggers {
                 .await;
             lent_request.put_back(session, ctx);
             lent_response.put_back_to(header);
+            let Decision::Changed(validated) = called? else {
+                return Ok(None);
+            };
             let Validated {
                 outcome,
                 header_edits,
                 ..
-            } = *called?;
+            } = *validated;
             let HookOutcome::Response(mut changed) = outcome else {
                 unreachable!("validation only lets a response through for response triggers")
             };

@@ -6,14 +6,15 @@ use wasmtime::component::Resource;
 
 use super::bindings::edge::hooks::types as wit;
 use super::invocation::{
-    GivenBack, HostHeaderMap, HostResponseData, EVENT_RESPONSE, REQUEST_MAP, RESPONSE_MAP,
+    GivenBack, HostHeaderMap, HostResponseData, RequestChanges, EVENT_RESPONSE, REQUEST_MAP,
+    RESPONSE_MAP,
 };
 use super::lent::{Lent, LentFields, RequestField};
 use super::slots::{HeaderSlot, RequestSlot, ResponseSlot, LENT};
 use super::state::HookState;
 use super::validated::Validated;
 use edge_event::{
-    limits, BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse,
+    limits, wire, BodyAction, BodyEncoding, CfBody, CfEvent, CfOrigin, CfRequest, CfResponse,
     CustomOrigin, EventType, HeaderEdits, HeaderList, HookOutcome, S3Origin,
 };
 
@@ -117,6 +118,54 @@ pub fn abandon(state: &mut HookState) -> Option<(Box<CfEvent>, Lent)> {
         r.status_description = description.or(shown_description).unwrap_or_default();
     }
     Some((event, lent))
+}
+
+/// Whether `outcome` goes on with what was lent to the call, changed in nothing an outcome
+/// carries: the event's request at a request event (its line and headers lent, no field set,
+/// no header edited), or the event's response at a response event (its headers lent; status,
+/// description and body as they came; no header edited). The proxy's own request or response
+/// is then the outcome: nothing is built from the store, checked, or written back. Anything
+/// else, including an outcome validation refuses, goes through [`outcome_from_wit`].
+pub fn unchanged(state: &HookState, outcome: &wit::Outcome) -> bool {
+    let Some(event) = &state.event else {
+        return false;
+    };
+    let lent_unedited = |index| {
+        state
+            .header_maps
+            .get(index)
+            .is_some_and(HostHeaderMap::lent_unedited)
+    };
+    match outcome {
+        wit::Outcome::Request => {
+            let RequestChanges {
+                uri,
+                querystring,
+                body,
+                origin,
+            } = &state.changes;
+            event.config.event_type.is_request()
+                && state.lent.request_line.is_some()
+                && uri.is_none()
+                && querystring.is_none()
+                && body.is_none()
+                && origin.is_none()
+                && lent_unedited(REQUEST_MAP)
+        }
+        wit::Outcome::Response => {
+            let (Some(shown), Some(now)) = (&event.response, state.responses.get(EVENT_RESPONSE))
+            else {
+                return false;
+            };
+            now.status == shown.status
+                // Validation refuses a status outside 200-599 even as it came, and still does.
+                && wire::status(now.status).is_ok()
+                && state.event_description.is_none()
+                && now.body.is_none()
+                && lent_unedited(RESPONSE_MAP)
+        }
+        wit::Outcome::Generated(_) => false,
+    }
 }
 
 /// Reads the guest's outcome: the event's request or response, as changed, or a response it
@@ -384,7 +433,7 @@ mod tests {
 
     use super::*;
     use crate::edge::event_wire::LentHeader;
-    use crate::hooks::bindings::edge::hooks::types::{HostRequest, HostResponse};
+    use crate::hooks::bindings::edge::hooks::types::{HostHeaders, HostRequest, HostResponse};
     use crate::hooks::lent::LentHeaders;
     use crate::hooks::memory_budget::MemoryBudget;
     use edge_event::CfConfig;
@@ -583,6 +632,171 @@ mod tests {
             );
             assert_eq!(checked.is_ok(), valid, "{checked:?}");
         }
+    }
+
+    /// An event of `et` with its request (and, at response events, its response) lent, begun
+    /// in a new state.
+    fn lent_call(et: EventType) -> HookState {
+        let mut s = state();
+        let mut wire = RequestHeader::build("GET", b"/a?b=1", None).unwrap();
+        wire.append_header("x-seen", "1").unwrap();
+        let response = (!et.is_request()).then(|| {
+            let mut wire = pingora::http::ResponseHeader::build(404, None).unwrap();
+            wire.append_header("x-origin", "1").unwrap();
+            LentHeader::new(wire) as Arc<dyn LentHeaders>
+        });
+        let lent_parts = Lent {
+            request: Some(LentHeader::new(wire) as Arc<dyn LentHeaders>),
+            response,
+            origin: Some(Arc::new(CfOrigin::Named("o".into()))),
+            client_ip: Some("192.0.2.1".parse().unwrap()),
+        };
+        begin(&mut s, event(et), lent_parts);
+        s
+    }
+
+    fn edit(kind: wit::EditKind, name: &str) -> Vec<wit::HeaderEdit> {
+        vec![wit::HeaderEdit {
+            kind,
+            name: name.into(),
+            key: String::new(),
+            value: "v".into(),
+        }]
+    }
+
+    #[test]
+    fn a_lent_request_or_response_the_hook_only_read_is_unchanged() {
+        for et in [EventType::ViewerRequest, EventType::OriginRequest] {
+            let mut s = lent_call(et);
+            // Reads change nothing, however many and of whatever field.
+            s.uri(lent()).unwrap();
+            s.querystring(lent()).unwrap();
+            s.method(lent()).unwrap();
+            s.client_ip(lent()).unwrap();
+            s.origin(lent()).unwrap();
+            HostRequest::header(&mut s, lent(), "X-Seen".into()).unwrap();
+            let headers = HostRequest::headers(&mut s, lent()).unwrap();
+            HostHeaders::entries(&mut s, headers).unwrap();
+            assert!(unchanged(&s, &wit::Outcome::Request), "{et}");
+        }
+        for et in [EventType::OriginResponse, EventType::ViewerResponse] {
+            let mut s = lent_call(et);
+            HostResponse::status(&mut s, lent()).unwrap();
+            HostResponse::status_description(&mut s, lent()).unwrap();
+            HostResponse::header(&mut s, lent(), "x-origin".into()).unwrap();
+            // The status set to what it is, and the request edited (a response event's
+            // outcome is its response: the request's changes are not taken).
+            HostResponse::set_status(&mut s, lent(), 404).unwrap();
+            HostRequest::edit_headers(&mut s, lent(), edit(wit::EditKind::Set, "x-a")).unwrap();
+            assert!(unchanged(&s, &wit::Outcome::Response), "{et}");
+        }
+    }
+
+    #[test]
+    fn any_change_a_hook_makes_is_an_outcome_to_build_and_check() {
+        type Change = fn(&mut HookState);
+        let request_changes: [(&str, Change); 8] = [
+            ("uri", |s| s.set_uri(lent(), "/a".into()).unwrap()),
+            ("querystring", |s| {
+                s.set_querystring(lent(), "b=1".into()).unwrap()
+            }),
+            ("origin", |s| {
+                let shown = CfOrigin::Named("o".into());
+                s.set_origin(lent(), origin_to_wit(&shown)).unwrap()
+            }),
+            ("body", |s| {
+                // Shown with include-body (without, CloudFront ignores the change).
+                let shown = CfBody {
+                    input_truncated: false,
+                    action: BodyAction::ReadOnly,
+                    encoding: BodyEncoding::Base64,
+                    data: String::new(),
+                };
+                s.event.as_mut().unwrap().request.body = Some(shown);
+                let body = wit::Body {
+                    input_truncated: false,
+                    action: wit::BodyAction::Replace,
+                    encoding: wit::BodyEncoding::Text,
+                    data: "x".into(),
+                };
+                HostRequest::set_body(s, lent(), body).unwrap()
+            }),
+            ("header set", |s| {
+                HostRequest::edit_headers(s, lent(), edit(wit::EditKind::Set, "x-seen")).unwrap()
+            }),
+            ("header append", |s| {
+                HostRequest::edit_headers(s, lent(), edit(wit::EditKind::Append, "x-new")).unwrap()
+            }),
+            ("header delete of an absent name", |s| {
+                HostRequest::edit_headers(s, lent(), edit(wit::EditKind::Delete, "x-absent"))
+                    .unwrap()
+            }),
+            ("header set through the map", |s| {
+                let headers = HostRequest::headers(s, lent()).unwrap();
+                let line = wit::Header {
+                    key: "X-Seen".into(),
+                    value: "1".into(),
+                };
+                HostHeaders::set(s, headers, "x-seen".into(), vec![line]).unwrap()
+            }),
+        ];
+        // Each change, even back to the value it had, is the hook's to have checked.
+        for (what, change) in request_changes {
+            let mut s = lent_call(EventType::OriginRequest);
+            change(&mut s);
+            assert!(!unchanged(&s, &wit::Outcome::Request), "{what}");
+        }
+        let response_changes: [(&str, Change); 4] = [
+            ("status", |s| {
+                HostResponse::set_status(s, lent(), 403).unwrap()
+            }),
+            ("description", |s| {
+                HostResponse::set_status_description(s, lent(), "Not Found".into()).unwrap()
+            }),
+            ("body", |s| {
+                HostResponse::set_body(s, lent(), "x".into(), wit::BodyEncoding::Text).unwrap()
+            }),
+            ("header", |s| {
+                HostResponse::edit_headers(s, lent(), edit(wit::EditKind::Delete, "x-origin"))
+                    .unwrap()
+            }),
+        ];
+        for (what, change) in response_changes {
+            let mut s = lent_call(EventType::OriginResponse);
+            change(&mut s);
+            assert!(!unchanged(&s, &wit::Outcome::Response), "{what}");
+        }
+    }
+
+    #[test]
+    fn only_the_outcome_of_the_event_lent_as_it_came_is_unchanged() {
+        // The outcome of the other kind of trigger is validation's to refuse.
+        let s = lent_call(EventType::ViewerResponse);
+        assert!(!unchanged(&s, &wit::Outcome::Request));
+        let s = lent_call(EventType::ViewerRequest);
+        assert!(!unchanged(&s, &wit::Outcome::Response));
+        // A generated response is always built and checked.
+        let mut s = lent_call(EventType::ViewerRequest);
+        let generated = HostResponse::new(&mut s, 200).unwrap();
+        assert!(!unchanged(&s, &wit::Outcome::Generated(generated)));
+        // An event read from JSON lends nothing: its outcome is returned whole.
+        for (et, outcome) in [
+            (EventType::ViewerRequest, wit::Outcome::Request),
+            (EventType::ViewerResponse, wit::Outcome::Response),
+        ] {
+            let mut s = state();
+            begin(&mut s, event(et), Lent::default());
+            assert!(!unchanged(&s, &outcome), "{et}");
+        }
+        // No invocation running.
+        assert!(!unchanged(&state(), &wit::Outcome::Request));
+        // A status validation refuses stays refused, even as it came.
+        let mut s = lent_call(EventType::OriginResponse);
+        if let Some(response) = s.event.as_mut().and_then(|e| e.response.as_mut()) {
+            response.status = 600;
+        }
+        s.responses[EVENT_RESPONSE].status = 600;
+        assert!(!unchanged(&s, &wit::Outcome::Response));
     }
 
     #[test]

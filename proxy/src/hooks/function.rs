@@ -29,7 +29,7 @@ use super::memory_budget::{BudgetExhausted, IdleEnvironments};
 use super::meters::{CallMeters, MetersSlot};
 use super::prepared::Prepared;
 use super::state::{CapturedOutput, HookState};
-use super::validated::Validated;
+use super::validated::{Decision, Validated};
 use crate::config::{FunctionConfig, Isolation};
 use edge_event::{limits, validate_keeping_line, CfEvent, EventType, HookOutcome};
 
@@ -42,8 +42,8 @@ type HandleReturned = wasmtime::Result<Result<wit::Outcome, String>>;
 /// What an `invoke` call returns: the result JSON or the function's error, unless it trapped.
 type InvokeReturned = wasmtime::Result<Result<Vec<u8>, String>>;
 
-/// A hook call's validated outcome (or why it failed), and what it cost (unless it never ran).
-pub type Invoked = (Result<Box<Validated>, HookError>, Option<Report>);
+/// What a hook call decided (or why it failed), and what it cost (unless it never ran).
+pub type Invoked = (Result<Decision, HookError>, Option<Report>);
 
 /// A hook call under way ([`HookFunction::invoke_lending`]): finished already (a warm call on
 /// the synchronous path, or one refused), or a boxed future of one that waits.
@@ -212,7 +212,10 @@ impl HookFunction {
         let (result, report) = self
             .invoke_lending(Box::new(event), Lent::default(), &request_id)
             .await;
-        let mut result = result.map(|validated| *validated);
+        let mut result = result.map(|decided| match decided {
+            Decision::Changed(validated) => *validated,
+            Decision::Unchanged => unreachable!("nothing is lent: the outcome is built whole"),
+        });
         // The whole request, as AWS returns it: with the origin the hook left as shown.
         if let Ok(Validated {
             outcome: HookOutcome::Request(request),
@@ -411,7 +414,8 @@ impl HookFunction {
                 trigger: trigger.clone(),
                 message,
             }),
-            Ok(Ok(o)) => Ok(convert::outcome_from_wit(state, o)),
+            Ok(Ok(o)) if convert::unchanged(state, &o) => Ok(Ok(None)),
+            Ok(Ok(o)) => Ok(convert::outcome_from_wit(state, o).map(Some)),
         };
         let Some(mut event) = convert::end(state) else {
             return (
@@ -425,14 +429,17 @@ impl HookFunction {
         }
         let outcome = lifted.and_then(|lifted| {
             lifted
-                .and_then(|mut validated| {
+                .and_then(|changed| {
+                    let Some(mut validated) = changed else {
+                        return Ok(Decision::Unchanged);
+                    };
                     let Validated {
                         outcome,
                         header_edits,
                         line_kept,
                     } = &mut *validated;
                     validate_keeping_line(&mut event, outcome, header_edits, *line_kept)
-                        .map(|()| validated)
+                        .map(|()| Decision::Changed(validated))
                 })
                 .map_err(|reason| HookError::Invalid {
                     function: self.config.name.clone(),

@@ -122,6 +122,12 @@ impl HostHeaderMap {
         &self.list
     }
 
+    /// Whether this is a map the proxy lent (read in place or listed whole) and the hook has
+    /// edited nothing in it: the proxy's header is as the hook left it.
+    pub(crate) fn lent_unedited(&self) -> bool {
+        (self.lent.is_some() || self.listed.is_some()) && self.changed.is_empty()
+    }
+
     /// The lines of `name` (any case) as they are now.
     pub(crate) fn named(&self, name: &str) -> HeaderList {
         let Some(lent) = &self.lent else {

@@ -47,4 +47,4 @@ pub use lent::{Lent, LentHeaders, RequestField};
 pub use memory_budget::MemoryBudget;
 pub use meters::CallMeters;
 pub use registry::{compiled_cache, HookRegistry, RegistryChanges};
-pub use validated::Validated;
+pub use validated::{Decision, Validated};
