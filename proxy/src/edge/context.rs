@@ -8,6 +8,7 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 
 use super::held_body::HeldBody;
+use super::origin_view::OriginLine;
 use super::viewer::Viewer;
 use crate::cache::PurgeEpoch;
 use crate::node::Generation;
@@ -33,12 +34,16 @@ pub struct RequestContext {
     /// A custom origin an origin-request hook chose instead of a configured one.
     pub custom_origin: Option<CustomOrigin>,
     /// The origin whose headers (`X-Forwarded-For`, `Via`, its `Host`) were put on the
-    /// session's request for an origin-request function to see; the copy sent upstream then
-    /// gets them only if the function chose another origin (`Host`).
+    /// session's request when an origin-request function changed it (until then they are only
+    /// shown over it); the copy sent upstream then gets them only if the function chose
+    /// another origin (`Host`).
     pub origin_facing_for: Option<OriginId>,
-    /// The viewer's request as viewer-response shows it, kept when origin-request is about to
-    /// change the session's.
+    /// The viewer's request as viewer-response shows it, kept when an origin-request function
+    /// changed the session's.
     pub viewer_request: Option<Box<RequestHeader>>,
+    /// The origin's headers as the first origin event showed them over the session's request
+    /// (`origin_view::AsSent`), shown again by the next while they are not put on it.
+    pub origin_lines: Option<Arc<[OriginLine]>>,
     /// Servers of an `http` origin already tried for this request (failover skips them).
     pub tried: Vec<SocketAddr>,
     /// When the request was sent to the origin.
@@ -112,6 +117,7 @@ impl RequestContext {
             body_read: None,
             origin_facing_for: None,
             viewer_request: None,
+            origin_lines: None,
             request_body_swap: None,
             origin_body_swap: None,
             viewer_body_swap: None,

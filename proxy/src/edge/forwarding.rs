@@ -52,14 +52,22 @@ pub fn add_origin_facing(
     node: &NodeHeaders,
 ) -> pingora::Result<()> {
     // Named as CloudFront writes them: origin events show each line's `key`.
-    if let Some(ip) = viewer.client_ip() {
-        let ip = ip_header(ip);
-        let xff = extend_list(&req.headers, "x-forwarded-for", &ip);
+    if let Some(xff) = forwarded_for(req, viewer) {
         req.insert_header("X-Forwarded-For", xff)?;
     }
-    let via = extend_list(&req.headers, "via", node.via(req.version));
-    req.insert_header("Via", via)?;
+    req.insert_header("Via", via(req, node))?;
     Ok(())
+}
+
+/// `req`'s `X-Forwarded-For` with the viewer's address appended (none without an address).
+pub fn forwarded_for(req: &RequestHeader, viewer: &Viewer) -> Option<HeaderValue> {
+    let ip = ip_header(viewer.client_ip()?);
+    Some(extend_list(&req.headers, "x-forwarded-for", &ip))
+}
+
+/// `req`'s `Via` with this node appended.
+pub fn via(req: &RequestHeader, node: &NodeHeaders) -> HeaderValue {
+    extend_list(&req.headers, "via", node.via(req.version))
 }
 
 /// `ip` as header text, without a copy of [`ip_text`]'s string.

@@ -183,7 +183,7 @@ impl Triggers {
                 let shown = if ctx.origin_facing_for.is_some() {
                     ShownRequest::Session
                 } else {
-                    ShownRequest::Copy(Box::new(origin_view::as_sent(session.req_header(), ctx)?))
+                    ShownRequest::AsSent(origin_view::shown_lines(session.req_header(), ctx)?)
                 };
                 (shown, Some(origin_view::presented(ctx)))
             }
@@ -227,14 +227,9 @@ impl Triggers {
         Box::pin(async move {
             let behavior = generation.behavior(ctx.behavior).expect("routed");
             let assoc = behavior.hooks.get(et).expect("checked above");
-            if et == EventType::OriginRequest {
-                // CloudFront's origin-request event shows the request as the origin gets it.
-                if hooked(ctx, EventType::ViewerResponse) {
-                    ctx.viewer_request = Some(Box::new(session.req_header().clone()));
-                }
-                origin_view::add_origin_headers(session.req_header_mut(), ctx)?;
-                ctx.origin_facing_for = ctx.origin;
-            }
+            // CloudFront's origin-request event shows the request as the origin gets it: the
+            // origin's headers are shown over the session's request, not put on it, unless the
+            // function changes it (below).
             let (event, shown, origin) =
                 self.cf_event(session, ctx, et, assoc.include_body).await?;
             let lent = LentRequest::lend(shown, session, ctx)?;
@@ -262,6 +257,15 @@ impl Triggers {
                 Ok(Decision::Unchanged) => return Ok(RequestStep::Continue),
                 Ok(Decision::Changed(validated)) => validated,
             };
+            if et == EventType::OriginRequest {
+                // The function's changes are made over the origin's headers it saw: they go on
+                // the session's request now, the viewer's request kept for viewer-response.
+                if hooked(ctx, EventType::ViewerResponse) {
+                    ctx.viewer_request = Some(Box::new(session.req_header().clone()));
+                }
+                origin_view::add_origin_headers(session.req_header_mut(), ctx)?;
+                ctx.origin_facing_for = ctx.origin;
+            }
             let Validated {
                 outcome,
                 header_edits,
@@ -499,15 +503,16 @@ enum ShownRequest {
     Session,
     /// The viewer's request as it arrived, kept for viewer-response (`ctx.viewer_request`).
     Viewer,
-    /// A copy made for the event: the request as it would be sent to the origin.
-    Copy(Box<RequestHeader>),
+    /// The session's request with the origin's headers over it (`origin_view::AsSent`).
+    AsSent(Arc<[origin_view::OriginLine]>),
 }
 
 /// A request header lent to one call, and where it goes back after it.
 enum LentRequest {
     Session(Arc<LentHeader<RequestHeader>>),
     Viewer(Arc<LentHeader<Box<RequestHeader>>>),
-    Copy(Arc<LentHeader<Box<RequestHeader>>>),
+    /// The session's request, and the view over it the call reads.
+    AsSent(Arc<LentHeader<RequestHeader>>, Arc<origin_view::AsSent>),
 }
 
 impl LentRequest {
@@ -518,17 +523,22 @@ impl LentRequest {
         session: &mut Session,
         ctx: &mut RequestContext,
     ) -> pingora::Result<Self> {
+        let lend_session = |session: &mut Session| {
+            LentHeader::lend_from(session.req_header_mut(), || {
+                RequestHeader::build_no_case(http::Method::GET, b"/", Some(0))
+            })
+        };
         Ok(match shown {
-            ShownRequest::Session => {
-                LentRequest::Session(LentHeader::lend_from(session.req_header_mut(), || {
-                    RequestHeader::build_no_case(http::Method::GET, b"/", Some(0))
-                })?)
+            ShownRequest::Session => LentRequest::Session(lend_session(session)?),
+            ShownRequest::AsSent(lines) => {
+                let lent = lend_session(session)?;
+                let view = origin_view::AsSent::new(lent.clone(), lines);
+                LentRequest::AsSent(lent, Arc::new(view))
             }
             ShownRequest::Viewer => match ctx.viewer_request.take() {
                 Some(viewer) => LentRequest::Viewer(LentHeader::new(viewer)),
                 None => return Self::lend(ShownRequest::Session, session, ctx),
             },
-            ShownRequest::Copy(sent) => LentRequest::Copy(LentHeader::new(sent)),
         })
     }
 
@@ -536,7 +546,8 @@ impl LentRequest {
     fn share(&self) -> Arc<dyn LentHeaders> {
         match self {
             LentRequest::Session(lent) => lent.clone(),
-            LentRequest::Viewer(lent) | LentRequest::Copy(lent) => lent.clone(),
+            LentRequest::Viewer(lent) => lent.clone(),
+            LentRequest::AsSent(_, view) => view.clone(),
         }
     }
 
@@ -544,8 +555,13 @@ impl LentRequest {
     fn put_back(self, session: &mut Session, ctx: &mut RequestContext) {
         match self {
             LentRequest::Session(lent) => lent.put_back_to(session.req_header_mut()),
+            LentRequest::AsSent(lent, view) => {
+                // The view's share of the slot first: a slot no one else holds is kept, with
+                // its stand-in, for the thread's next lend.
+                drop(view);
+                lent.put_back_to(session.req_header_mut())
+            }
             LentRequest::Viewer(lent) => ctx.viewer_request = lent.take_back(),
-            LentRequest::Copy(_) => {}
         }
     }
 }

@@ -244,6 +244,53 @@ async fn viewer_response_shows_the_viewers_request_after_origin_request_ran() {
 }
 
 #[tokio::test]
+async fn an_origin_request_that_lets_the_request_through_leaves_the_viewers_for_viewer_response() {
+    // origin-request sees the origin's headers and changes nothing: they reach the origin all
+    // the same, and viewer-response still shows the request the viewer sent.
+    let origin = Origin::start("o").await;
+    let proxy = Proxy::start(&format!(
+        "[functions.noop]\nmodule = \"{}\"\n[functions.probe]\nmodule = \"{}\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\nhost-header = \"example.org\"\n\n\
+         [default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\norigin-request = {{ function = \"noop\" }}\nviewer-response = {{ function = \"probe\" }}\n",
+        guests::FIXTURE_NOOP,
+        guests::FIXTURE_PROBE,
+        origin.addr
+    ));
+    let addr = proxy.addr;
+    let reply = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: viewer.example\r\nx-probe: event\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(origin.hits(), 1, "{reply}");
+    let sent = origin.last();
+    assert_eq!(sent.headers["host"], "example.org");
+    assert_eq!(sent.headers["x-forwarded-for"], "127.0.0.1");
+    assert!(
+        sent.headers["via"].starts_with("1.1 "),
+        "{:?}",
+        sent.headers
+    );
+    // viewer-response replaced the body with its event.
+    let body = reply.split_once("\r\n\r\n").unwrap().1;
+    let seen: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    assert_eq!(
+        seen["Records"][0]["cf"]["config"]["eventType"],
+        "viewer-response"
+    );
+    let request = &seen["Records"][0]["cf"]["request"];
+    assert_eq!(request["headers"]["host"][0]["value"], "viewer.example");
+    assert!(request["headers"].get("via").is_none(), "{request}");
+    assert!(
+        request["headers"].get("x-forwarded-for").is_none(),
+        "{request}"
+    );
+}
+
+#[tokio::test]
 async fn a_changed_origin_field_takes_effect_and_an_unchanged_origin_stays_configured() {
     let (o, proxy) = distribution("origin-request").await;
     let client = crate::support::client();
