@@ -203,14 +203,17 @@ async fn viewer_response_event_matches_aws_sample() {
     assert_same_shape(&want, &seen, "", &ALWAYS, &["response.headers"]);
 }
 
-#[tokio::test]
-async fn viewer_response_shows_the_viewers_request_after_origin_request_ran() {
-    // origin-request puts X-Forwarded-For, Via and the origin's Host on the request; the
-    // viewer-response event still shows the request the viewer sent, as CloudFront's does.
+/// A proxy in front of an origin whose `host-header` is `example.org`, running `origin_request`
+/// (a fixture) at origin-request and the probe at viewer-response, asked by a viewer of
+/// `viewer.example` for the event the last probe saw: that event, after checking it is
+/// viewer-response's and that its request is the viewer's (its `Host`, and neither `Via` nor
+/// `X-Forwarded-For`), as CloudFront's is, whatever origin-request did to the request.
+async fn viewer_response_event_after(origin_request: &str) -> (Origin, Value) {
     let origin = Origin::start("o").await;
     let proxy = Proxy::start(&format!(
-        "[functions.probe]\nmodule = \"{}\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\nhost-header = \"example.org\"\n\n\
-         [default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\norigin-request = {{ function = \"probe\" }}\nviewer-response = {{ function = \"probe\" }}\n",
+        "[functions.at-origin]\nmodule = \"{origin_request}\"\n[functions.probe]\nmodule = \"{}\"\n\n\
+         [origins.o]\ntype = \"http\"\nservers = [\"{}\"]\nhost-header = \"example.org\"\n\n\
+         [default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\norigin-request = {{ function = \"at-origin\" }}\nviewer-response = {{ function = \"probe\" }}\n",
         guests::FIXTURE_PROBE,
         origin.addr
     ));
@@ -224,56 +227,6 @@ async fn viewer_response_shows_the_viewers_request_after_origin_request_ran() {
     })
     .await
     .unwrap();
-    // origin-request answered with its event (a generated response goes on to
-    // viewer-response, which replaces the body with its own event).
-    let body = reply.split_once("\r\n\r\n").unwrap().1;
-    let seen: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
-    let request = &seen["Records"][0]["cf"]["request"];
-    assert_eq!(
-        seen["Records"][0]["cf"]["config"]["eventType"],
-        "viewer-response"
-    );
-    assert_eq!(request["headers"]["host"][0]["value"], "viewer.example");
-    assert!(request["headers"].get("via").is_none(), "{request}");
-    assert!(
-        request["headers"].get("x-forwarded-for").is_none(),
-        "{request}"
-    );
-    assert!(request.get("origin").is_none());
-    assert_eq!(origin.hits(), 0, "origin-request answered");
-}
-
-#[tokio::test]
-async fn an_origin_request_that_lets_the_request_through_leaves_the_viewers_for_viewer_response() {
-    // origin-request sees the origin's headers and changes nothing: they reach the origin all
-    // the same, and viewer-response still shows the request the viewer sent.
-    let origin = Origin::start("o").await;
-    let proxy = Proxy::start(&format!(
-        "[functions.noop]\nmodule = \"{}\"\n[functions.probe]\nmodule = \"{}\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\nhost-header = \"example.org\"\n\n\
-         [default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\norigin-request = {{ function = \"noop\" }}\nviewer-response = {{ function = \"probe\" }}\n",
-        guests::FIXTURE_NOOP,
-        guests::FIXTURE_PROBE,
-        origin.addr
-    ));
-    let addr = proxy.addr;
-    let reply = tokio::task::spawn_blocking(move || {
-        raw_exchange(
-            addr,
-            b"GET / HTTP/1.1\r\nHost: viewer.example\r\nx-probe: event\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(10),
-        )
-    })
-    .await
-    .unwrap();
-    assert_eq!(origin.hits(), 1, "{reply}");
-    let sent = origin.last();
-    assert_eq!(sent.headers["host"], "example.org");
-    assert_eq!(sent.headers["x-forwarded-for"], "127.0.0.1");
-    assert!(
-        sent.headers["via"].starts_with("1.1 "),
-        "{:?}",
-        sent.headers
-    );
     // viewer-response replaced the body with its event.
     let body = reply.split_once("\r\n\r\n").unwrap().1;
     let seen: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
@@ -287,6 +240,32 @@ async fn an_origin_request_that_lets_the_request_through_leaves_the_viewers_for_
     assert!(
         request["headers"].get("x-forwarded-for").is_none(),
         "{request}"
+    );
+    (origin, seen)
+}
+
+#[tokio::test]
+async fn viewer_response_shows_the_viewers_request_after_origin_request_ran() {
+    // origin-request puts X-Forwarded-For, Via and the origin's Host on the request and
+    // answers with its event (a generated response goes on to viewer-response).
+    let (origin, seen) = viewer_response_event_after(guests::FIXTURE_PROBE).await;
+    assert!(seen["Records"][0]["cf"]["request"].get("origin").is_none());
+    assert_eq!(origin.hits(), 0, "origin-request answered");
+}
+
+#[tokio::test]
+async fn an_origin_request_that_lets_the_request_through_leaves_the_viewers_for_viewer_response() {
+    // origin-request sees the origin's headers and changes nothing: they reach the origin all
+    // the same.
+    let (origin, _) = viewer_response_event_after(guests::FIXTURE_NOOP).await;
+    assert_eq!(origin.hits(), 1);
+    let sent = origin.last();
+    assert_eq!(sent.headers["host"], "example.org");
+    assert_eq!(sent.headers["x-forwarded-for"], "127.0.0.1");
+    assert!(
+        sent.headers["via"].starts_with("1.1 "),
+        "{:?}",
+        sent.headers
     );
 }
 
