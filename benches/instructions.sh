@@ -8,7 +8,8 @@
 # Targets (the servers and configs of load.sh, written by it with CONFIGS_ONLY=1):
 #   nginx-plain, nginx-cache-hit (one process: master_process off), pingora-bare,
 #   pingora-wasm4 (pingora-bare calling an empty wasm export at the four hook points), edge-off,
-#   edge-noop4, edge-headers, edge-cache-hit, edge-noop4-sync, edge-headers-sync.
+#   edge-noop4, edge-headers, edge-cache-hit, edge-noop4-sync, edge-headers-sync; and
+#   edge-origin-response (edge-noop4's configuration with its origin-response hook alone).
 # wasmtime's pooling allocator reserves address space for every slot up front, more than
 # valgrind can map at the default `max-concurrency`; the hook configurations run here with
 # `max-concurrency = 2` (a handful of slots; under valgrind's slowness a call that yields at an
@@ -109,7 +110,12 @@ for hooked in edge-noop4 edge-headers edge-noop4-sync edge-headers-sync; do
   sed -e 's/^module = .*/&\nmax-concurrency = 2/' -e 's/^cpu-budget-ms = 1$/cpu-budget-ms = 100/' \
     -e 's/^\[node\]$/&\nslow-lane-after-ms = 100/' "$RUN/$hooked.toml" >"$RUN/$hooked-valgrind.toml"
 done
+# An origin-response hook alone (edge-noop4 without its other three associations): the origin
+# event that shows the request as sent, with no origin-request before it.
+sed -e '/^viewer-request = /d' -e '/^origin-request = /d' -e '/^viewer-response = /d' \
+  "$RUN/edge-noop4-valgrind.toml" >"$RUN/edge-origin-response-valgrind.toml"
 count edge-noop4 18091 "$EDGE" run --conf "$RUN/edge-noop4-valgrind.toml"
+count edge-origin-response 18091 "$EDGE" run --conf "$RUN/edge-origin-response-valgrind.toml"
 count edge-headers 18092 "$EDGE" run --conf "$RUN/edge-headers-valgrind.toml"
 count edge-cache-hit 18094 "$EDGE" run --conf "$RUN/edge-cache-hit.toml"
 count edge-noop4-sync 18096 "$EDGE" run --conf "$RUN/edge-noop4-sync-valgrind.toml"
@@ -125,7 +131,8 @@ for r in rows:
     k = (r["name"], r["path"])
     ratio = lambda base: f'{by[k] / by[(base, r["path"])]:.2f}' if (base, r["path"]) in by else "-"
     print(f'| {k[0]} | {k[1]} | {by[k]:,} | {ratio("nginx-plain")} | {ratio("pingora-bare")} |')
-pairs = [("edge-off", "pingora-bare"), ("pingora-wasm4", "pingora-bare"), ("edge-noop4", "edge-off"), ("edge-headers", "edge-off"),
+pairs = [("edge-off", "pingora-bare"), ("pingora-wasm4", "pingora-bare"), ("edge-noop4", "edge-off"),
+         ("edge-origin-response", "edge-off"), ("edge-headers", "edge-off"),
          ("edge-noop4-sync", "edge-off"), ("edge-headers-sync", "edge-off"), ("edge-cache-hit", "nginx-cache-hit")]
 for a, b in pairs:
     for p in sorted({r["path"] for r in rows}):
