@@ -134,6 +134,20 @@ pub fn add_origin_headers(req: &mut RequestHeader, ctx: &mut RequestContext) -> 
     Ok(())
 }
 
+/// Puts on `upstream` (the copy sent to the origin) the `X-Forwarded-For` and `Via` an origin
+/// event was shown over the session's request, rather than making them again; the origin's
+/// `Host` is left to `upstream.rs`, which puts it on every request to that origin. Whether there
+/// were any: none when no origin event ran before the request went out.
+pub fn put_shown_lines(upstream: &mut RequestHeader, ctx: &RequestContext) -> Result<bool> {
+    let Some(lines) = &ctx.origin_lines else {
+        return Ok(false);
+    };
+    for line in lines.iter().filter(|l| l.name != "host") {
+        upstream.insert_header(line.key, line.value.clone())?;
+    }
+    Ok(true)
+}
+
 /// The request as origin events show it while the origin's headers are not on the session's
 /// request (no origin-request function changed it): the session's request, lent, with
 /// [`origin_headers`] over it. Nothing is copied: a hook that reads nothing costs nothing for

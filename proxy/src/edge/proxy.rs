@@ -18,6 +18,7 @@ use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::failures::{hook_error, proxy_failure};
 use super::forwarding::{self, REQUEST_ID};
 use super::local_origin::LocalOrigins;
+use super::origin_view;
 use super::respond::{X_CACHE_HIT, X_CACHE_MISS, X_CACHE_REFRESH_HIT};
 use super::triggers::{RequestStep, Triggers};
 use super::viewer::Viewer;
@@ -356,12 +357,14 @@ impl ProxyHttp for EdgeProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
+        let facing_added =
+            ctx.origin_facing_for.is_some() || origin_view::put_shown_lines(upstream_request, ctx)?;
         forwarding::add_to_origin_request(
             upstream_request,
             &ctx.viewer,
             &ctx.generation.node_headers,
             &ctx.request_id,
-            ctx.origin_facing_for.is_some(),
+            facing_added,
         )?;
         upstream::origin_request_headers(upstream_request, ctx)?;
         ctx.origin_sent = Some(Instant::now());
