@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 
+use super::forwarding::OriginLine;
 use super::held_body::HeldBody;
-use super::origin_view::OriginLine;
 use super::viewer::Viewer;
 use crate::cache::PurgeEpoch;
 use crate::node::Generation;

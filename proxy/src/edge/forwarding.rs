@@ -13,6 +13,15 @@ use crate::node::NodeHeaders;
 /// Name of the request id header, the same id CloudFront logs as `x-edge-request-id`.
 pub const REQUEST_ID: &str = "x-edge-request-id";
 
+/// One line CloudFront adds to the request before origin-request: lowercase `name`, `key` as
+/// CloudFront writes it (origin events show it), `value`.
+#[derive(Debug, Clone)]
+pub struct OriginLine {
+    pub name: &'static str,
+    pub key: &'static str,
+    pub value: HeaderValue,
+}
+
 /// Whether `cdn_loop` (the values of every `CDN-Loop` header) already lists this node, i.e. the
 /// request has looped back to us (RFC 8586 §2).
 pub fn has_looped<'a>(cdn_loop: impl Iterator<Item = &'a [u8]>, node: &str) -> bool {

@@ -19,7 +19,7 @@ use pingora::http::RequestHeader;
 use pingora::{ErrorType::InvalidHTTPHeader, OrErr, Result};
 
 use super::context::RequestContext;
-use super::forwarding;
+use super::forwarding::{self, OriginLine};
 use crate::hooks::{LentHeaders, RequestField};
 use crate::origins::OriginHandle;
 use edge_event::{CfOrigin, HeaderLine, HeaderList};
@@ -59,15 +59,6 @@ pub fn follow(
         CfOrigin::S3(s3) => ctx.custom_origin = Some(s3.as_custom()),
     }
     Ok(())
-}
-
-/// One line CloudFront adds to the request before origin-request: lowercase `name`, `key` as
-/// CloudFront writes it (origin events show it), `value`.
-#[derive(Debug, Clone)]
-pub struct OriginLine {
-    pub name: &'static str,
-    pub key: &'static str,
-    pub value: HeaderValue,
 }
 
 /// What CloudFront adds to `req` before origin-request, in the order it adds them:

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::event_wire::{self, LentHeader};
 use super::failures::send_hook_error;
+use super::forwarding::OriginLine;
 use super::held_body::HeldBody;
 use super::local_origin::LocalOrigins;
 use super::origin_view;
@@ -504,7 +505,7 @@ enum ShownRequest {
     /// The viewer's request as it arrived, kept for viewer-response (`ctx.viewer_request`).
     Viewer,
     /// The session's request with the origin's headers over it (`origin_view::AsSent`).
-    AsSent(Arc<[origin_view::OriginLine]>),
+    AsSent(Arc<[OriginLine]>),
 }
 
 /// A request header lent to one call, and where it goes back after it.
