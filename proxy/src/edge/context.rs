@@ -42,7 +42,8 @@ pub struct RequestContext {
     /// changed the session's.
     pub viewer_request: Option<Box<RequestHeader>>,
     /// The origin's headers as the first origin event showed them over the session's request
-    /// (`origin_view::AsSent`), shown again by the next while they are not put on it.
+    /// (`origin_view::AsSent`): shown again by the next while they are not put on it, and put
+    /// on the copy sent upstream instead of being made again.
     pub origin_lines: Option<Arc<[OriginLine]>>,
     /// Servers of an `http` origin already tried for this request (failover skips them).
     pub tried: Vec<SocketAddr>,
