@@ -296,11 +296,15 @@ fn check_headers(et: EventType, edits: &HeaderEdits, after: &HeaderList) -> Resu
             .err()
             .map(|e| e.to_string())
     };
+    // One pass over the lines, whatever the number of names edited (stored names are
+    // lowercase, as the edited names are).
     let found = match &edits.changed {
         None => after.iter().find_map(disallowed),
-        Some(names) => names
+        Some(names) if names.is_empty() => None,
+        Some(names) => after
             .iter()
-            .find_map(|name| after.get(name).find_map(disallowed)),
+            .filter(|line| names.contains(&line.name))
+            .find_map(disallowed),
     };
     if let Some(error) = found {
         return Err(error);
