@@ -16,7 +16,8 @@ impl HeaderLine {
     /// Lambda@Edge fills in a missing `key`.
     pub fn new(name: String, key: String, value: String) -> Self {
         let key = if key.is_empty() {
-            canonical_key(&name)
+            // `name` is lowercase already: copied, not lowercased again.
+            capitalize_words(name.as_bytes().to_vec())
         } else {
             key
         };
@@ -213,11 +214,14 @@ impl IntoIterator for HeaderList {
 
 /// `user-agent` → `User-Agent`: what Lambda@Edge puts in `key` when a function omits it.
 pub fn canonical_key(name: &str) -> String {
-    // Lowercased in one pass (vectorised), then each word's first byte raised, the scan going
-    // from hyphen to hyphen: a hook that sets a header without a key pays for this on every
-    // line it writes. Raising an ASCII letter leaves the bytes UTF-8, which the check at the end
-    // confirms in its ASCII fast path.
-    let mut key = name.to_ascii_lowercase().into_bytes();
+    capitalize_words(name.to_ascii_lowercase().into_bytes())
+}
+
+/// `key` (lowercase UTF-8) with each word's first byte raised, the scan going from hyphen to
+/// hyphen: a hook that sets a header without a key pays for this on every line it writes.
+/// Raising an ASCII letter leaves the bytes UTF-8, which the check at the end confirms in its
+/// ASCII fast path.
+fn capitalize_words(mut key: Vec<u8>) -> String {
     let mut word = key.as_mut_slice();
     while let Some((first, rest)) = word.split_first_mut() {
         first.make_ascii_uppercase();
