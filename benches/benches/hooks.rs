@@ -12,17 +12,16 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use edge_benches::{time_each, Evictor};
-use edge_event::{limits, CfEvent, HookOutcome};
+use edge_event::{limits, CfEvent};
 use edge_proxy::config::{FunctionConfig, Isolation};
-use edge_proxy::edge::event_wire::{apply_headers, LentHeader};
-use edge_proxy::hooks::{Decision, HookRegistry, Lent, LentHeaders};
+use edge_proxy::hooks::HookRegistry;
 use edge_test_artifacts as guests;
-use pingora::http::{RequestHeader, ResponseHeader};
+
+mod shared;
 
 /// A trigger's name and its sample event's JSON.
 type Sample = (&'static str, &'static str);
@@ -177,7 +176,7 @@ fn invocations(c: &mut Criterion) {
             .clone();
         let mut event = CfEvent::from_aws_json(json).unwrap();
         limits::hide_disallowed(&mut event);
-        let (request, response) = wire_headers(&mut event);
+        let (request, response) = shared::wire_headers(&mut event);
         // The trigger's own copy of the request id, lent to each call.
         let request_id = event.config.request_id.clone();
         group.bench_function(format!("{bench}/{trigger}/{label}"), |b| {
@@ -185,36 +184,8 @@ fn invocations(c: &mut Criterion) {
                 rt.block_on(time_each(
                     iters,
                     || (Box::new(event.clone()), request.clone(), response.clone()),
-                    |(event, request, response)| async {
-                        let request = LentHeader::new(request);
-                        let response = response.map(LentHeader::new);
-                        let lent_parts = Lent {
-                            request: Some(request.clone()),
-                            response: response.clone().map(|r| r as Arc<dyn LentHeaders>),
-                            origin: None,
-                            client_ip: None,
-                        };
-                        let (result, _) = f.invoke_lending(event, lent_parts, &request_id).await;
-                        let mut request = request.take_back().expect("lent back");
-                        let mut response = response.and_then(|r| r.take_back());
-                        let mut decided = result.unwrap_or_else(|e| panic!("{bench} fails: {e}"));
-                        // A hook that changed nothing leaves the lent headers as they are.
-                        if let Decision::Changed(validated) = &mut decided {
-                            let edits = &validated.header_edits;
-                            match (&mut validated.outcome, &mut response) {
-                                (HookOutcome::Request(r), _) => apply_headers(
-                                    &mut request,
-                                    std::mem::take(&mut r.headers),
-                                    edits,
-                                ),
-                                (HookOutcome::Response(r), Some(wire)) => {
-                                    apply_headers(wire, std::mem::take(&mut r.headers), edits)
-                                }
-                                (other, _) => panic!("{bench} answered {other:?}"),
-                            }
-                            .expect("edits apply");
-                        }
-                        (decided, request, response)
+                    |(event, request, response)| {
+                        shared::call_lending(&f, event, request, response, &request_id)
                     },
                 ))
             })
@@ -272,32 +243,6 @@ fn invocations(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// `event`'s headers as Pingora holds them on the wire (names in the sample's case), taken out
-/// of the event, whose lists are left empty as the proxy leaves them when it lends its maps.
-fn wire_headers(event: &mut CfEvent) -> (RequestHeader, Option<ResponseHeader>) {
-    let mut request = RequestHeader::build(
-        event.request.method.as_str(),
-        event.request.uri.as_bytes(),
-        None,
-    )
-    .unwrap();
-    for line in std::mem::take(&mut event.request.headers).iter() {
-        request
-            .append_header(line.key.clone(), &line.value)
-            .unwrap();
-    }
-    let response = event.response.as_mut().map(|r| {
-        let mut response = ResponseHeader::build(r.status, None).unwrap();
-        for line in std::mem::take(&mut r.headers).iter() {
-            response
-                .append_header(line.key.clone(), &line.value)
-                .unwrap();
-        }
-        response
-    });
-    (request, response)
 }
 
 criterion_group!(benches, invocations);

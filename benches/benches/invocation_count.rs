@@ -5,9 +5,11 @@
 //! viewer-request event) or `security-headers` (viewer-response); `path` is `starting` (no
 //! budget: the function starts on the synchronous path, on probation), `fitting` (a 1 ms CPU
 //! budget, which keeps it there) or `copy` (the event copied and dropped, as each call's is,
-//! without the call). One function is loaded, with one slot: valgrind cannot map the address
-//! space the pooling allocator reserves for more. Without arguments (a plain `cargo bench`) it
-//! does nothing.
+//! without the call); `lent` is `fitting` as a trigger calls it (criterion's `warm-lent-sync`:
+//! Pingora's headers lent, the edits made on them), and `lent-copy` its inputs copied and
+//! dropped. One function is loaded, with one slot: valgrind cannot map the address space the
+//! pooling allocator reserves for more. Without arguments (a plain `cargo bench`) it does
+//! nothing.
 //!
 //! `invocation_count empty sync <calls>` is the engine's floor beside them (the ladder's row
 //! 1a): an empty component export (`fixture-empty-export`) called synchronously on a warm
@@ -27,6 +29,8 @@ use edge_test_artifacts as guests;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
 
+mod shared;
+
 fn main() {
     // Cargo passes `--bench`; the three positional arguments are ours.
     let args: Vec<String> = std::env::args()
@@ -34,7 +38,7 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let [function, path, calls] = &args[..] else {
-        eprintln!("invocation_count <noop|security-headers> <starting|fitting|copy> <calls>, or empty sync <calls>: run by benches/invocations.sh");
+        eprintln!("invocation_count <noop|security-headers> <starting|fitting|copy|lent|lent-copy> <calls>, or empty sync <calls>: run by benches/invocations.sh");
         return;
     };
     let calls: usize = calls.parse().expect("calls is a number");
@@ -68,7 +72,7 @@ fn main() {
         idle_timeout: Duration::from_secs(3600),
         cpu_budget_ms: match path.as_str() {
             "starting" | "copy" => None,
-            "fitting" => Some(1),
+            "fitting" | "lent" | "lent-copy" => Some(1),
             other => panic!("unknown path {other}"),
         },
     };
@@ -80,6 +84,22 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    if path.starts_with("lent") {
+        let (request, response) = shared::wire_headers(&mut event);
+        let request_id = event.config.request_id.clone();
+        return rt.block_on(async {
+            for _ in 0..calls {
+                let inputs = (Box::new(event.clone()), request.clone(), response.clone());
+                if path == "lent-copy" {
+                    drop(std::hint::black_box(inputs));
+                    continue;
+                }
+                let (event, request, response) = inputs;
+                let called = shared::call_lending(&f, event, request, response, &request_id);
+                std::hint::black_box(called.await);
+            }
+        });
+    }
     rt.block_on(async {
         for _ in 0..calls {
             let event = event.clone();

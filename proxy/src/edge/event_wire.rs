@@ -318,7 +318,7 @@ pub trait WireHeaders {
     /// The headers on the wire.
     fn map(&self) -> &http::HeaderMap;
     /// Removes every line of `name`.
-    fn remove(&mut self, name: &str);
+    fn remove(&mut self, name: &http::HeaderName);
     /// Appends a line, keeping `key`'s case; both texts move onto the wire without a copy.
     fn append(&mut self, key: String, value: String) -> pingora::Result<()>;
 }
@@ -341,7 +341,7 @@ macro_rules! wire_headers {
             fn map(&self) -> &http::HeaderMap {
                 &self.headers
             }
-            fn remove(&mut self, name: &str) {
+            fn remove(&mut self, name: &http::HeaderName) {
                 self.remove_header(name);
             }
             fn append(&mut self, key: String, value: String) -> pingora::Result<()> {
@@ -376,7 +376,7 @@ pub fn apply_headers(
             .cloned()
             .collect();
         for name in gone {
-            wire.remove(name.as_str());
+            wire.remove(&name);
         }
         let mut seen: Vec<String> = Vec::new();
         for at in 0..lines.len() {
@@ -410,7 +410,15 @@ fn sync_name(
     lines: &mut [HeaderLine],
     name: &str,
 ) -> pingora::Result<()> {
-    let on_wire = wire.map().get_all(name);
+    // Parsed once: the lookup and both maps' removal below hash it without parsing it again.
+    let header_name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| {
+        pingora::Error::because(
+            pingora::ErrorType::InvalidHTTPHeader,
+            "header name set by a hook",
+            e,
+        )
+    })?;
+    let on_wire = wire.map().get_all(&header_name);
     let present = on_wire.iter().next().is_some();
     let want = lines
         .iter()
@@ -421,7 +429,7 @@ fn sync_name(
     }
     // A name new to the wire (most headers hooks add) has nothing to remove.
     if present {
-        wire.remove(name);
+        wire.remove(&header_name);
     }
     for l in lines.iter_mut().filter(|l| l.name == name) {
         wire.append(std::mem::take(&mut l.key), std::mem::take(&mut l.value))?;
