@@ -449,7 +449,8 @@ impl ProxyHttp for EdgeProxy {
                 .node_headers
                 .via(session.req_header().version),
         );
-        upstream_response.insert_header("via", via)?;
+        // Named as CloudFront writes them (viewer-response shows each line's `key`).
+        upstream_response.insert_header("Via", via)?;
         let x_cache = match session.cache.phase() {
             CachePhase::Hit | CachePhase::Stale | CachePhase::StaleUpdating => X_CACHE_HIT,
             CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => X_CACHE_REFRESH_HIT,
@@ -457,7 +458,7 @@ impl ProxyHttp for EdgeProxy {
         };
         // Static: no copy of the text per response.
         let x_cache = http::HeaderValue::from_static(x_cache);
-        upstream_response.insert_header("x-cache", x_cache)?;
+        upstream_response.insert_header("X-Cache", x_cache)?;
         match self
             .triggers
             .response(EventType::ViewerResponse, session, ctx, upstream_response)

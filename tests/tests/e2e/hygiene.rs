@@ -207,6 +207,30 @@ async fn forwarding_headers_via_cdn_loop_and_request_id_reach_the_origin() {
 }
 
 #[tokio::test]
+async fn via_and_x_cache_on_a_response_are_written_as_cloudfront_writes_them() {
+    let (_origin, proxy) = proxied("[node]\nname = \"edge-test\"\n").await;
+    let addr = proxy.addr;
+    // Off the runtime's thread: the origin answers on it meanwhile.
+    let reply = tokio::task::spawn_blocking(move || {
+        raw_exchange(
+            addr,
+            b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        )
+    })
+    .await
+    .unwrap();
+    let head = reply.split("\r\n\r\n").next().unwrap_or_default();
+    assert_eq!(status_of(head), "200", "{head}");
+    for line in [
+        "\r\nVia: 1.1 edge-test\r\n",
+        "\r\nX-Cache: Miss from edge-proxy\r\n",
+    ] {
+        assert!(format!("{head}\r\n").contains(line), "{line:?} in {head}");
+    }
+}
+
+#[tokio::test]
 async fn request_that_already_passed_this_node_is_508() {
     let (origin, proxy) = proxied("[node]\nname = \"edge-test\"\n").await;
     let looped = client()
