@@ -4,7 +4,10 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::support::{client, closed_by_server, raw_exchange, read_until_close, Origin, Proxy};
+use crate::support::{
+    client, closed_by_server, raw_exchange, raw_exchange_off_runtime, read_until_close, Origin,
+    Proxy,
+};
 
 async fn proxied(extra: &str) -> (Origin, Proxy) {
     let origin = Origin::start("o").await;
@@ -70,15 +73,8 @@ async fn request_line_and_header_line_limits_are_the_configured_ones() {
     let (origin, proxy) =
         proxied("[limits]\nmax-request-line-bytes = 1024\nmax-request-header-line-bytes = 2048\n")
             .await;
-    // Off the runtime's thread: the origin answers on it meanwhile.
     let addr = proxy.addr;
-    let send = |head: String| async move {
-        tokio::task::spawn_blocking(move || {
-            raw_exchange(addr, head.as_bytes(), Duration::from_secs(5))
-        })
-        .await
-        .unwrap()
-    };
+    let send = |head: String| raw_exchange_off_runtime(addr, head, Duration::from_secs(5));
     let line = |len: usize| format!("/{}", "p".repeat(len));
     // "GET " + target + " HTTP/1.1" is 13 bytes more than the target.
     let reply = send(format!(
@@ -209,17 +205,12 @@ async fn forwarding_headers_via_cdn_loop_and_request_id_reach_the_origin() {
 #[tokio::test]
 async fn via_and_x_cache_on_a_response_are_written_as_cloudfront_writes_them() {
     let (_origin, proxy) = proxied("[node]\nname = \"edge-test\"\n").await;
-    let addr = proxy.addr;
-    // Off the runtime's thread: the origin answers on it meanwhile.
-    let reply = tokio::task::spawn_blocking(move || {
-        raw_exchange(
-            addr,
-            b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(5),
-        )
-    })
-    .await
-    .unwrap();
+    let reply = raw_exchange_off_runtime(
+        proxy.addr,
+        b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
     let head = reply.split("\r\n\r\n").next().unwrap_or_default();
     assert_eq!(status_of(head), "200", "{head}");
     for line in [

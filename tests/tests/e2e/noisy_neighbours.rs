@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use edge_test_artifacts as guests;
 
-use crate::support::{client, raw_exchange, Origin, Proxy};
+use crate::support::{client, raw_exchange_off_runtime, Origin, Proxy};
 
 /// A proxy with `[node]` settings `node`, functions `functions`, `hook` on `/*` at viewer
 /// request, and `spin` (the spinning fixture) on `/spin*` when `functions` defines it.
@@ -327,12 +327,7 @@ async fn a_response_hook_run_again_sees_the_response_as_it_came() {
         function("probe", guests::FIXTURE_PROBE, ""),
     ));
     let request = "GET /r HTTP/1.1\r\nHost: edge.test\r\nx-probe: edit-then-sleep\r\nConnection: close\r\n\r\n";
-    let addr = proxy.addr;
-    let reply = tokio::task::spawn_blocking(move || {
-        raw_exchange(addr, request.as_bytes(), Duration::from_secs(5))
-    })
-    .await
-    .unwrap();
+    let reply = raw_exchange_off_runtime(proxy.addr, request, Duration::from_secs(5)).await;
     let head = reply.split("\r\n\r\n").next().unwrap();
     // The description read on the second run is the origin's, not the first run's edit.
     assert!(head.starts_with("HTTP/1.1 200 OK probed\r\n"), "{head}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use edge_test_artifacts as guests;
 use serde_json::Value;
 
-use crate::support::{raw_exchange, Origin, Proxy};
+use crate::support::{raw_exchange_off_runtime, Origin, Proxy};
 
 /// A proxy whose node and origin are configured like the samples' distribution: the sample's
 /// distribution id and domain, an origin sending `Host: example.org` with CloudFront's default
@@ -54,12 +54,7 @@ async fn event_seen(proxy: &Proxy, viewer_headers: &[(&str, &str)], cf: &Value) 
         text.push_str(&format!("{name}: {value}\r\n"));
     }
     text.push_str("x-probe: event\r\nConnection: close\r\n\r\n");
-    let addr = proxy.addr;
-    let reply = tokio::task::spawn_blocking(move || {
-        raw_exchange(addr, text.as_bytes(), Duration::from_secs(10))
-    })
-    .await
-    .unwrap();
+    let reply = raw_exchange_off_runtime(proxy.addr, text, Duration::from_secs(10)).await;
     let (head, body) = reply.split_once("\r\n\r\n").expect("a response");
     assert!(
         head.starts_with("HTTP/1.1 200"),
@@ -217,16 +212,12 @@ async fn viewer_response_event_after(origin_request: &str) -> (Origin, Value) {
         guests::FIXTURE_PROBE,
         origin.addr
     ));
-    let addr = proxy.addr;
-    let reply = tokio::task::spawn_blocking(move || {
-        raw_exchange(
-            addr,
-            b"GET / HTTP/1.1\r\nHost: viewer.example\r\nx-probe: event\r\nConnection: close\r\n\r\n",
-            Duration::from_secs(10),
-        )
-    })
-    .await
-    .unwrap();
+    let reply = raw_exchange_off_runtime(
+        proxy.addr,
+        b"GET / HTTP/1.1\r\nHost: viewer.example\r\nx-probe: event\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
     // viewer-response replaced the body with its event.
     let body = reply.split_once("\r\n\r\n").unwrap().1;
     let seen: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));

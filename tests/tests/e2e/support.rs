@@ -541,6 +541,19 @@ pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> Stri
     read_until_close(&mut stream)
 }
 
+/// [`raw_exchange`] from an async test: on a blocking thread, so the runtime's own thread stays
+/// free for the in-process origin or endpoint that answers meanwhile.
+pub async fn raw_exchange_off_runtime(
+    addr: SocketAddr,
+    request: impl Into<Vec<u8>>,
+    timeout: Duration,
+) -> String {
+    let request = request.into();
+    tokio::task::spawn_blocking(move || raw_exchange(addr, &request, timeout))
+        .await
+        .expect("the exchange's thread ends")
+}
+
 /// Reads until EOF or the read timeout, returning what arrived.
 pub fn read_until_close(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
