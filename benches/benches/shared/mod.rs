@@ -43,7 +43,7 @@ pub async fn call_lending(
     response: Option<ResponseHeader>,
     request_id: &str,
 ) -> (Decision, RequestHeader, Option<ResponseHeader>) {
-    let name = event.config.event_type;
+    let trigger = event.config.event_type;
     let request = LentHeader::new(request);
     let response = response.map(LentHeader::new);
     let lent_parts = Lent {
@@ -55,7 +55,7 @@ pub async fn call_lending(
     let (result, _) = f.invoke_lending(event, lent_parts, request_id).await;
     let mut request = request.take_back().expect("lent back");
     let mut response = response.and_then(|r| r.take_back());
-    let mut decided = result.unwrap_or_else(|e| panic!("the call at {name} fails: {e}"));
+    let mut decided = result.unwrap_or_else(|e| panic!("the call at {trigger} fails: {e}"));
     // A hook that changed nothing leaves the lent headers as they are.
     if let Decision::Changed(validated) = &mut decided {
         let edits = &validated.header_edits;
@@ -66,7 +66,7 @@ pub async fn call_lending(
             (HookOutcome::Response(r), Some(wire)) => {
                 apply_headers(wire, std::mem::take(&mut r.headers), edits)
             }
-            (other, _) => panic!("the call at {name} answered {other:?}"),
+            (other, _) => panic!("the call at {trigger} answered {other:?}"),
         }
         .expect("edits apply");
     }
