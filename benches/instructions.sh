@@ -6,7 +6,8 @@
 # alone under `valgrind --tool=callgrind` with counting off; after a warm-up, counting is
 # switched on for one bounded wrk run, then the total is divided by the requests wrk completed.
 # Targets (the servers and configs of load.sh, written by it with CONFIGS_ONLY=1):
-#   nginx-plain, nginx-cache-hit (one process: master_process off), pingora-bare,
+#   nginx-plain, nginx-njs (two scripted header hooks), nginx-cache-hit (one process:
+#   master_process off), pingora-bare,
 #   pingora-wasm4 (pingora-bare calling an empty wasm export at the four hook points), edge-off,
 #   edge-noop4, edge-headers, edge-cache-hit, edge-noop4-sync, edge-headers-sync; and
 #   edge-origin-response (edge-noop4's configuration with its origin-response hook alone).
@@ -99,6 +100,7 @@ wait_200 "http://127.0.0.1:$ORIGIN_PORT/1k" || exit 1
 
 ONE_NGINX=(-p "$RUN" -g 'daemon off; master_process off;')
 count nginx-plain 18081 nginx -c "$RUN/nginx-proxy.conf" "${ONE_NGINX[@]}"
+count nginx-njs 18083 nginx -c "$RUN/nginx-proxy.conf" "${ONE_NGINX[@]}"
 count nginx-cache-hit 18095 nginx -c "$RUN/nginx-cache.conf" "${ONE_NGINX[@]}"
 count pingora-bare 18087 "$BARE" 127.0.0.1:18087 "127.0.0.1:$ORIGIN_PORT"
 count pingora-wasm4 18088 "$BARE" 127.0.0.1:18088 "127.0.0.1:$ORIGIN_PORT" "$GUESTS/fixture_empty_export.wasm"
@@ -138,6 +140,12 @@ for a, b in pairs:
     for p in sorted({r["path"] for r in rows}):
         if (a, p) in by and (b, p) in by:
             print(f"\n{a} / {b} ({p}): {by[(a, p)] / by[(b, p)]:.2f}", end="")
+# The header hooks' target, counted: what two hooks add to a request beside what njs's two add.
+for p in sorted({r["path"] for r in rows}):
+    keys = [("edge-headers", p), ("edge-off", p), ("nginx-njs", p), ("nginx-plain", p)]
+    if all(k in by for k in keys):
+        ours, njs = by[keys[0]] - by[keys[1]], by[keys[2]] - by[keys[3]]
+        print(f"\nedge-headers' increment / nginx-njs's ({p}): {ours:,} / {njs:,} = {ours / njs:.2f}", end="")
 print()
 simulated = [r for r in rows if r["i1_misses"] != "-"]
 if simulated:
