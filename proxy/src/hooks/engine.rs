@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy,
+};
 
 use super::epoch::EpochTicker;
 
@@ -21,6 +23,10 @@ impl EngineSizing {
         other.instances <= self.instances && other.max_memory_bytes <= self.max_memory_bytes
     }
 }
+
+/// Set (to anything but empty), the engine writes `/tmp/perf-<pid>.map` naming the code it
+/// compiles, so `perf report` shows a hook's own functions where it would show bare addresses.
+pub const PERFMAP_VAR: &str = "EDGE_PROXY_PERFMAP";
 
 /// Builds the engine: pooling allocator (instances come from pre-reserved slots, and memory pages
 /// a slot used are kept resident and reset with copy-on-write instead of being unmapped — the
@@ -50,6 +56,9 @@ pub fn build(sizing: &EngineSizing) -> wasmtime::Result<(Engine, Arc<EpochTicker
         // A trap is reported by its code; capturing guest backtraces costs time on every trap.
         .wasm_backtrace_max_frames(None)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    if std::env::var_os(PERFMAP_VAR).is_some_and(|v| !v.is_empty()) {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     let engine = Engine::new(&config)?;
     let ticker = EpochTicker::start(&engine)?;
     Ok((engine, ticker))

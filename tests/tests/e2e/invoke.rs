@@ -308,3 +308,36 @@ fn a_call_run_again_from_a_json_event_makes_its_edits_once() {
         "{stderr}"
     );
 }
+
+/// `/tmp/perf-<pid>.map` of a run of `invoke` with `env` set, removed once read (`None` when
+/// the run wrote none).
+fn perf_map_of_a_run(env: &[(&str, &str)]) -> Option<String> {
+    let mut child = Command::new(binary())
+        .args(["invoke", "--function", guests::FIXTURE_NOOP, "--event"])
+        .arg(vector("cf-viewer-request.json"))
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let map = PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&map).ok();
+    let _ = std::fs::remove_file(&map);
+    text
+}
+
+#[test]
+fn a_perf_map_names_the_hooks_code_only_when_asked_for() {
+    let map = perf_map_of_a_run(&[("EDGE_PROXY_PERFMAP", "1")]).expect("no perf map written");
+    // Each line is `address size name`; the hook's functions are among the names (by index:
+    // the test guests carry no name section).
+    let hook_functions = map
+        .lines()
+        .filter_map(|l| l.splitn(3, ' ').nth(2))
+        .filter(|name| name.starts_with("wasm[0]::function["))
+        .count();
+    assert!(hook_functions > 10, "no hook function named in:\n{map}");
+    assert_eq!(perf_map_of_a_run(&[("EDGE_PROXY_PERFMAP", "")]), None);
+    assert_eq!(perf_map_of_a_run(&[]), None);
+}
