@@ -475,7 +475,7 @@ pub fn generated_header(resp: &CfResponse, body_len: usize) -> pingora::Result<R
             header.append_header(line.key.clone(), line.value.as_str())?;
         }
     }
-    header.insert_header("content-length", body_len.to_string())?;
+    header.insert_header("Content-Length", body_len.to_string())?;
     Ok(header)
 }
 

@@ -13,6 +13,9 @@ use crate::node::NodeHeaders;
 /// Name of the request id header, the same id CloudFront logs as `x-edge-request-id`.
 pub const REQUEST_ID: &str = "x-edge-request-id";
 
+/// The request id header as it is written on the wire, titled as the other lines the node adds.
+pub const REQUEST_ID_KEY: &str = "X-Edge-Request-Id";
+
 /// One line CloudFront adds to the request before origin-request: lowercase `name`, `key` as
 /// CloudFront writes it (origin events show it), `value`.
 #[derive(Debug, Clone)]
@@ -45,11 +48,11 @@ pub fn add_to_origin_request(
     if !facing_added {
         add_origin_facing(req, viewer, node)?;
     }
-    req.insert_header("x-forwarded-proto", viewer.scheme)?;
-    req.insert_header("x-forwarded-host", viewer.host())?;
+    req.insert_header("X-Forwarded-Proto", viewer.scheme)?;
+    req.insert_header("X-Forwarded-Host", viewer.host())?;
     let cdn_loop = extend_list(&req.headers, "cdn-loop", node.cdn_loop());
-    req.insert_header("cdn-loop", cdn_loop)?;
-    req.insert_header(REQUEST_ID, request_id)?;
+    req.insert_header("CDN-Loop", cdn_loop)?;
+    req.insert_header(REQUEST_ID_KEY, request_id)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use super::context::{BodySwap, LocalRoute, RequestContext};
 use super::failures::{hook_error, proxy_failure};
-use super::forwarding::{self, REQUEST_ID};
+use super::forwarding::{self, REQUEST_ID_KEY};
 use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::respond::{X_CACHE_HIT, X_CACHE_MISS, X_CACHE_REFRESH_HIT};
@@ -467,7 +467,7 @@ impl ProxyHttp for EdgeProxy {
             Ok(body) => ctx.viewer_body_swap = body.map(BodySwap::new),
             Err(e) => return hook_error(ctx, e),
         }
-        upstream_response.insert_header(REQUEST_ID, &*ctx.request_id)?;
+        upstream_response.insert_header(REQUEST_ID_KEY, &*ctx.request_id)?;
         Ok(())
     }
 

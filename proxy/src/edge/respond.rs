@@ -52,14 +52,14 @@ async fn send_text(
         status.canonical_reason().unwrap_or("")
     ));
     let mut header = ResponseHeader::build(status, Some(5))?;
-    header.insert_header("content-type", "text/plain; charset=utf-8")?;
-    header.insert_header("content-length", body.len().to_string())?;
-    header.insert_header(super::forwarding::REQUEST_ID, request_id)?;
+    header.insert_header("Content-Type", "text/plain; charset=utf-8")?;
+    header.insert_header("Content-Length", body.len().to_string())?;
+    header.insert_header(super::forwarding::REQUEST_ID_KEY, request_id)?;
     if no_store {
-        header.insert_header("cache-control", "no-store")?;
+        header.insert_header("Cache-Control", "no-store")?;
     }
     if close {
-        header.insert_header("connection", "close")?;
+        header.insert_header("Connection", "close")?;
         session.set_keepalive(None);
     }
     let head_only = session.req_header().method == http::Method::HEAD;
@@ -81,7 +81,7 @@ pub async fn local(
 ) -> pingora::Result<()> {
     response
         .header
-        .insert_header(super::forwarding::REQUEST_ID, request_id)?;
+        .insert_header(super::forwarding::REQUEST_ID_KEY, request_id)?;
     let empty = matches!(response.body, LocalBody::Empty)
         || session.req_header().method == http::Method::HEAD;
     session

@@ -186,9 +186,9 @@ async fn accept_event(
         .to_string()
         .into_bytes();
     let mut header = ResponseHeader::build(202, Some(3))?;
-    header.insert_header("content-type", "application/json")?;
-    header.insert_header("x-amzn-requestid", &*ctx.request_id)?;
-    header.insert_header("content-length", body.len().to_string())?;
+    header.insert_header("Content-Type", "application/json")?;
+    header.insert_header("x-amzn-RequestId", &*ctx.request_id)?;
+    header.insert_header("Content-Length", body.len().to_string())?;
     let response = LocalResponse {
         header,
         body: LocalBody::Bytes(Bytes::from(body)),
@@ -205,7 +205,7 @@ fn result_header(r: &HttpResponseParts) -> pingora::Result<ResponseHeader> {
     for (name, value) in &r.headers {
         header.append_header(name.clone(), value.as_str())?;
     }
-    header.insert_header("content-length", r.body.len().to_string())?;
+    header.insert_header("Content-Length", r.body.len().to_string())?;
     Ok(header)
 }
 

@@ -461,7 +461,7 @@ impl Triggers {
                 header.remove_header("transfer-encoding");
                 header.remove_header("content-encoding");
                 header
-                    .insert_header("content-length", b.len().to_string())
+                    .insert_header("Content-Length", b.len().to_string())
                     .map_err(invalid)?;
             }
             Ok(body)

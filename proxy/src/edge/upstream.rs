@@ -86,7 +86,7 @@ pub fn origin_request_headers(
     }
     if let Some(len) = ctx.request_body_swap.as_ref().and_then(BodySwap::len) {
         upstream_request.remove_header("transfer-encoding");
-        upstream_request.insert_header("content-length", len.to_string())?;
+        upstream_request.insert_header("Content-Length", len.to_string())?;
     }
     Ok(())
 }

@@ -101,7 +101,7 @@ impl FilesBucket {
         if req.method != Method::GET && req.method != Method::HEAD {
             let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed");
             r.header
-                .insert_header("allow", "GET, HEAD")
+                .insert_header("Allow", "GET, HEAD")
                 .expect("valid header");
             return r;
         }
@@ -142,7 +142,7 @@ impl FilesBucket {
             RangeRequest::Unsatisfiable => {
                 let mut r = error(StatusCode::RANGE_NOT_SATISFIABLE, "InvalidRange");
                 r.header
-                    .insert_header("content-range", format!("bytes */{size}"))
+                    .insert_header("Content-Range", format!("bytes */{size}"))
                     .expect("valid header");
                 return r;
             }
@@ -154,14 +154,14 @@ impl FilesBucket {
             None => (StatusCode::OK, 0, size),
         };
         let mut h = ResponseHeader::build(status, Some(8)).expect("valid status");
-        h.insert_header("content-type", content_type)
+        h.insert_header("Content-Type", content_type)
             .expect("valid header");
-        h.insert_header("content-length", len.to_string())
+        h.insert_header("Content-Length", len.to_string())
             .expect("valid header");
-        h.insert_header("accept-ranges", "bytes")
+        h.insert_header("Accept-Ranges", "bytes")
             .expect("valid header");
         if let Some((s, e)) = range {
-            h.insert_header("content-range", format!("bytes {s}-{e}/{size}"))
+            h.insert_header("Content-Range", format!("bytes {s}-{e}/{size}"))
                 .expect("valid header");
         }
         validators.apply(&mut h);
@@ -208,9 +208,9 @@ fn error(status: StatusCode, code: &str) -> LocalResponse {
         status.canonical_reason().unwrap_or("")
     );
     let mut h = ResponseHeader::build(status, Some(3)).expect("valid status");
-    h.insert_header("content-type", "application/xml")
+    h.insert_header("Content-Type", "application/xml")
         .expect("valid header");
-    h.insert_header("content-length", body.len().to_string())
+    h.insert_header("Content-Length", body.len().to_string())
         .expect("valid header");
     LocalResponse {
         header: h,
@@ -253,8 +253,8 @@ impl Validators {
     }
 
     fn apply(&self, h: &mut ResponseHeader) {
-        h.insert_header("etag", &self.etag).expect("valid header");
-        h.insert_header("last-modified", httpdate::fmt_http_date(self.modified))
+        h.insert_header("ETag", &self.etag).expect("valid header");
+        h.insert_header("Last-Modified", httpdate::fmt_http_date(self.modified))
             .expect("valid header");
     }
 

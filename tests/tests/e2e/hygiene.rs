@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::TcpStream;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::{
@@ -240,4 +241,85 @@ async fn request_that_already_passed_this_node_is_508() {
         .unwrap();
     assert_eq!(other.status(), 200);
     assert_eq!(origin.last().headers["cdn-loop"], "other-cdn, edge-test");
+}
+
+/// An origin that answers every request `200 ok` and keeps the heads it read, as sent.
+async fn head_keeping_origin() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let kept = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut head = Vec::new();
+                loop {
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let n = s.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        head.extend_from_slice(&buf[..n]);
+                    }
+                    kept.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    head.clear();
+                    let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                    if s.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, heads)
+}
+
+#[tokio::test]
+async fn every_line_the_node_writes_itself_is_titled_on_the_wire() {
+    let (addr, heads) = head_keeping_origin().await;
+    let proxy = Proxy::start(&format!(
+        "[node]\nname = \"edge-test\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{addr}\"]\n\n[default-behavior]\norigin = \"o\"\n"
+    ));
+    let reply = raw_exchange_off_runtime(
+        proxy.addr,
+        b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    let head = format!("{}\r\n", reply.split("\r\n\r\n").next().unwrap_or_default());
+    assert_eq!(status_of(&head), "200", "{head}");
+    assert!(head.contains("\r\nX-Edge-Request-Id: "), "{head}");
+    let to_origin = heads.lock().unwrap().first().cloned().unwrap_or_default();
+    for line in [
+        "\r\nX-Forwarded-For: 127.0.0.1\r\n",
+        "\r\nVia: 1.1 edge-test\r\n",
+        "\r\nX-Forwarded-Proto: http\r\n",
+        "\r\nX-Forwarded-Host: a\r\n",
+        "\r\nCDN-Loop: edge-test\r\n",
+        "\r\nX-Edge-Request-Id: ",
+    ] {
+        assert!(to_origin.contains(line), "{line:?} in {to_origin}");
+    }
+
+    // A response the node makes itself: an origin nobody answers on.
+    let down = Proxy::start(&format!(
+        "[origins.o]\ntype = \"http\"\nservers = [\"127.0.0.1:{}\"]\n\n[default-behavior]\norigin = \"o\"\n",
+        crate::support::free_port()
+    ));
+    let reply = raw_exchange_off_runtime(
+        down.addr,
+        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    let head = format!("{}\r\n", reply.split("\r\n\r\n").next().unwrap_or_default());
+    assert_eq!(status_of(&head), "502", "{head}");
+    for name in ["Content-Type", "Content-Length", "X-Edge-Request-Id"] {
+        assert!(head.contains(&format!("\r\n{name}: ")), "{name} in {head}");
+    }
 }
