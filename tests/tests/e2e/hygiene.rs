@@ -23,6 +23,14 @@ fn status_of(reply: &str) -> &str {
     reply.split_whitespace().nth(1).unwrap_or("")
 }
 
+/// The head of the response to `GET target` (Host `a`) on a fresh connection, as sent, each
+/// line ending in CRLF: what a client that reads header case sees.
+async fn response_head(addr: std::net::SocketAddr, target: &str) -> String {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let reply = raw_exchange_off_runtime(addr, request, Duration::from_secs(10)).await;
+    format!("{}\r\n", reply.split("\r\n\r\n").next().unwrap_or_default())
+}
+
 #[tokio::test]
 async fn content_length_with_transfer_encoding_is_400_and_closes() {
     let (origin, proxy) = proxied("").await;
@@ -206,19 +214,13 @@ async fn forwarding_headers_via_cdn_loop_and_request_id_reach_the_origin() {
 #[tokio::test]
 async fn via_and_x_cache_on_a_response_are_written_as_cloudfront_writes_them() {
     let (_origin, proxy) = proxied("[node]\nname = \"edge-test\"\n").await;
-    let reply = raw_exchange_off_runtime(
-        proxy.addr,
-        b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(5),
-    )
-    .await;
-    let head = reply.split("\r\n\r\n").next().unwrap_or_default();
-    assert_eq!(status_of(head), "200", "{head}");
+    let head = response_head(proxy.addr, "/c").await;
+    assert_eq!(status_of(&head), "200", "{head}");
     for line in [
         "\r\nVia: 1.1 edge-test\r\n",
         "\r\nX-Cache: Miss from edge-proxy\r\n",
     ] {
-        assert!(format!("{head}\r\n").contains(line), "{line:?} in {head}");
+        assert!(head.contains(line), "{line:?} in {head}");
     }
 }
 
@@ -285,13 +287,7 @@ async fn every_line_the_node_writes_itself_is_titled_on_the_wire() {
     let proxy = Proxy::start(&format!(
         "[node]\nname = \"edge-test\"\n\n[origins.o]\ntype = \"http\"\nservers = [\"{addr}\"]\n\n[default-behavior]\norigin = \"o\"\n"
     ));
-    let reply = raw_exchange_off_runtime(
-        proxy.addr,
-        b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(5),
-    )
-    .await;
-    let head = format!("{}\r\n", reply.split("\r\n\r\n").next().unwrap_or_default());
+    let head = response_head(proxy.addr, "/c").await;
     assert_eq!(status_of(&head), "200", "{head}");
     assert!(head.contains("\r\nX-Edge-Request-Id: "), "{head}");
     let to_origin = heads.lock().unwrap().first().cloned().unwrap_or_default();
@@ -311,13 +307,7 @@ async fn every_line_the_node_writes_itself_is_titled_on_the_wire() {
         "[origins.o]\ntype = \"http\"\nservers = [\"127.0.0.1:{}\"]\n\n[default-behavior]\norigin = \"o\"\n",
         crate::support::free_port()
     ));
-    let reply = raw_exchange_off_runtime(
-        down.addr,
-        b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-        Duration::from_secs(10),
-    )
-    .await;
-    let head = format!("{}\r\n", reply.split("\r\n\r\n").next().unwrap_or_default());
+    let head = response_head(down.addr, "/").await;
     assert_eq!(status_of(&head), "502", "{head}");
     for name in ["Content-Type", "Content-Length", "X-Edge-Request-Id"] {
         assert!(head.contains(&format!("\r\n{name}: ")), "{name} in {head}");
