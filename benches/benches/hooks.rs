@@ -242,7 +242,117 @@ fn invocations(c: &mut Criterion) {
             })
         });
     }
+    // Two threads calling one function in turn, as two workers of a node do: each call on the
+    // bench's thread follows one on a helper thread (`warm-after-other-thread`), or one of its
+    // own after the same hand-off (`warm-after-same-thread`, the floor). Both threads first call
+    // at once for a while, so the function has an environment for each, as a busy node's has.
+    // The gap is what a call pays for the cache lines the other core wrote last.
+    for (bench, name, (trigger, json)) in [
+        ("noop", "noop-warm", EVENTS[0]),
+        ("security-headers", "headers-warm", EVENTS[3]),
+    ] {
+        let f = registry.get(name).unwrap().clone();
+        let mut event = CfEvent::from_aws_json(json).unwrap();
+        limits::hide_disallowed(&mut event);
+        for (label, elsewhere) in [
+            ("warm-after-same-thread", false),
+            ("warm-after-other-thread", true),
+        ] {
+            prime_two_environments(&f, &event);
+            let helper = OtherThread::start(f.clone(), event.clone());
+            group.bench_function(format!("{bench}/{trigger}/{label}"), |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(time_each(
+                        iters,
+                        || {
+                            helper.call(elsewhere);
+                            if !elsewhere {
+                                call_now(&f, event.clone())
+                                    .unwrap_or_else(|e| panic!("{bench} fails: {e}"));
+                            }
+                            event.clone()
+                        },
+                        |event| async {
+                            let (result, _) = f.invoke(event).await;
+                            result.unwrap_or_else(|e| panic!("{bench} fails: {e}"))
+                        },
+                    ))
+                })
+            });
+        }
+    }
     group.finish();
+}
+
+/// A warm call on the synchronous path, completed where it is made: inside the bench's runtime,
+/// where it cannot be awaited from a plain closure (such a call is ready at its first poll).
+fn call_now(
+    f: &edge_proxy::hooks::HookFunction,
+    event: CfEvent,
+) -> Result<edge_proxy::hooks::Validated, edge_proxy::hooks::HookError> {
+    let mut call = std::pin::pin!(f.invoke(event));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready((result, _)) =
+            std::future::Future::poll(call.as_mut(), &mut cx)
+        {
+            return result;
+        }
+    }
+}
+
+/// Calls `f` from two threads at once, so that it has an environment for each.
+fn prime_two_environments(f: &std::sync::Arc<edge_proxy::hooks::HookFunction>, event: &CfEvent) {
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                for _ in 0..20_000 {
+                    let (result, _) = rt.block_on(f.invoke(event.clone()));
+                    result.expect("the priming call");
+                }
+            });
+        }
+    });
+}
+
+/// A thread that calls a function on request, so that the next call on the bench's thread
+/// takes the environment it used.
+struct OtherThread {
+    ask: std::sync::mpsc::Sender<bool>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl OtherThread {
+    fn start(f: std::sync::Arc<edge_proxy::hooks::HookFunction>, event: CfEvent) -> Self {
+        let (ask, asked) = std::sync::mpsc::channel::<bool>();
+        let (finished, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            for call in asked {
+                if call {
+                    let (result, _) = rt.block_on(f.invoke(event.clone()));
+                    result.expect("the helper's call");
+                }
+                if finished.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        OtherThread { ask, done }
+    }
+
+    /// Has the thread call the function (or only answer), and waits for it.
+    fn call(&self, call: bool) {
+        self.ask.send(call).unwrap();
+        self.done.recv().unwrap();
+    }
 }
 
 criterion_group!(benches, invocations);
