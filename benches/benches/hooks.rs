@@ -1,10 +1,11 @@
 //! One hook invocation per trigger, on AWS's sample events: warm (a reused execution
 //! environment) and per-request (instantiate + call + validate + drop); the warm no-op and
 //! security-headers as a trigger runs them (`warm-lent`: Pingora's headers lent, the edits made
-//! on them); and the warm no-op with the CPU caches evicted before each call. Every case runs on
-//! the synchronous path, where a function without a fitting budget starts; the `-sync` cases
-//! are the same with a 1 ms CPU budget, which keeps the function there (the same calls: the
-//! two differ only in what stops a call past a tick).
+//! on them); the warm no-op with the CPU caches evicted before each call; and warm calls that
+//! follow another thread's call of the same function, as calls on a node's several worker
+//! threads do. Every case runs on the synchronous path, where a function without a fitting
+//! budget starts; the `-sync` cases are the same with a 1 ms CPU budget, which keeps the
+//! function there (the same calls: the two differ only in what stops a call past a tick).
 //!
 //! Run: `cargo bench -p edge-benches --bench hooks`. Numbers and machine: `benches/README.md`.
 
