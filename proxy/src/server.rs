@@ -60,7 +60,7 @@ pub fn build(conf: &Path, config: Config, mode: StartMode, watch: bool) -> anyho
     let server_conf = ServerConf {
         threads: config.node.worker_threads,
         // Requests in flight get the grace period (whole seconds here; the drain ends the
-        // process as soon as none is left, to the millisecond); the runtimes are then stopped.
+        // process once none has been left for 100 ms); the runtimes are then stopped.
         grace_period_seconds: Some(grace.as_millis().div_ceil(1000) as u64),
         graceful_shutdown_timeout_seconds: Some(1),
         upgrade_sock: config.node.upgrade_socket.to_string_lossy().into_owned(),
