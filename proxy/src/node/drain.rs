@@ -65,10 +65,14 @@ impl Drain {
                 break;
             }
             if Instant::now() >= deadline {
-                tracing::warn!(
-                    open,
-                    "shutdown: grace period over, closing the connections left"
-                );
+                if open > 0 {
+                    tracing::warn!(
+                        open,
+                        "shutdown: grace period over, closing the connections left"
+                    );
+                } else {
+                    tracing::info!("shutdown: grace period over, no request in flight");
+                }
                 break;
             }
             std::thread::sleep(POLL);
