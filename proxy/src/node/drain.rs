@@ -60,19 +60,17 @@ impl Drain {
         let mut idle = IdleSince::default();
         loop {
             let open = self.metrics.viewer_connections.get();
-            if idle.settled(open, Instant::now()) {
+            let now = Instant::now();
+            // Past the deadline nothing is waited for, settled or not.
+            if idle.settled(open, now) || (open <= 0 && now >= deadline) {
                 tracing::info!("shutdown: every request finished");
                 break;
             }
-            if Instant::now() >= deadline {
-                if open > 0 {
-                    tracing::warn!(
-                        open,
-                        "shutdown: grace period over, closing the connections left"
-                    );
-                } else {
-                    tracing::info!("shutdown: grace period over, no request in flight");
-                }
+            if now >= deadline {
+                tracing::warn!(
+                    open,
+                    "shutdown: grace period over, closing the connections left"
+                );
                 break;
             }
             std::thread::sleep(POLL);
