@@ -20,6 +20,7 @@ use super::held_body::HeldBody;
 use super::local_origin::LocalOrigins;
 use super::origin_view;
 use super::{request_body, respond};
+use crate::config::Isolation;
 use crate::hooks::{
     CallMeters, Decision, HookError, HookFunction, HookRegistry, Lent, LentHeaders, Report,
     Trigger, Validated,
@@ -94,8 +95,11 @@ impl Triggers {
             // Cold starts and failures are logged at info; every warm REPORT line of a call that
             // went well only at debug (`RUST_LOG=info,edge_proxy::report=debug`): at edge request
             // rates a log line per invocation costs more than the invocation, and so does
-            // formatting one nobody reads. edge_hook_duration_seconds has them all.
-            if r.init.is_some() || result.is_err() {
+            // formatting one nobody reads. edge_hook_duration_seconds has them all. With
+            // per-request isolation every call may start an environment: its cold starts are
+            // as routine as another function's warm calls.
+            let news = r.init.is_some() && function.config().isolation != Isolation::PerRequest;
+            if news || result.is_err() {
                 let line = match &result {
                     Err(e) => format!(
                         "{} Status: error Error Type: {} Error: {e}",

@@ -515,6 +515,30 @@ async fn per_request_isolation_never_shares_state() {
 }
 
 #[tokio::test]
+async fn per_request_isolation_logs_failures_but_not_each_cold_start() {
+    let functions = function("p", guests::FIXTURE_PROBE, "isolation = \"per-request\"");
+    let (_o, _alt, proxy) = proxy_with(&functions, "viewer-request = { function = \"p\" }").await;
+    // The first call finds nothing prepared and starts its environment on the request's path.
+    for _ in 0..3 {
+        let ok = client().get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+    }
+    let failed = client()
+        .get(proxy.url("/"))
+        .header("x-probe", "trap")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 503);
+    let log = proxy.stderr();
+    let reports: Vec<&str> = log.lines().filter(|l| l.contains("REPORT")).collect();
+    // A fresh environment is every call's lot here, so its REPORT line is debug-level like a
+    // warm call's elsewhere: at info only the failure shows.
+    assert_eq!(reports.len(), 1, "{log}");
+    assert!(reports[0].contains("Status: error"), "{log}");
+}
+
+#[tokio::test]
 async fn invocations_beyond_max_concurrency_are_throttled() {
     let functions = function(
         "slow",
