@@ -116,7 +116,10 @@ pub fn main() -> ExitCode {
                 }
             };
             tracing::info!(conf = %conf.display(), listeners = ?listeners, admin = %admin, "edge-proxy started");
-            server.run_forever()
+            // As `run_forever`, with the access log's last lines written before the exit.
+            server.run(pingora::server::RunArgs::default());
+            crate::observe::flush_access_log();
+            std::process::exit(0)
         }
     }
 }

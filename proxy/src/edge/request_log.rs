@@ -74,5 +74,5 @@ pub fn record(
         origin_path: origin_path.as_deref(),
         error,
     }
-    .emit();
+    .emit(&metrics.access_log_dropped);
 }

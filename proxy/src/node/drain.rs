@@ -75,6 +75,7 @@ impl Drain {
             }
             std::thread::sleep(POLL);
         }
+        crate::observe::flush_access_log();
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
         std::process::exit(0)

@@ -46,6 +46,8 @@ pub struct Metrics {
     pub viewer_connections: IntGauge,
     /// Viewer connections closed at accept because `limits.max-connections` were open.
     pub connections_refused: IntCounter,
+    /// Access-log lines dropped because stdout did not keep up (see `access_log.rs`).
+    pub access_log_dropped: IntCounter,
     /// The configuration generation in service (1 at start, one more per reload).
     pub config_generation: IntGauge,
     /// Reloads, by result (`ok`, `error`).
@@ -209,6 +211,11 @@ impl Metrics {
             "Viewer connections closed at accept because limits.max-connections were open.",
         )
         .expect("valid metric");
+        let access_log_dropped = IntCounter::new(
+            "edge_access_log_lines_dropped_total",
+            "Access-log lines dropped because stdout did not take them as fast as they came.",
+        )
+        .expect("valid metric");
         let config_generation = IntGauge::new(
             "edge_config_generation",
             "The configuration generation in service: 1 at start, one more per reload.",
@@ -236,6 +243,7 @@ impl Metrics {
             Box::new(config_info.clone()),
             Box::new(viewer_connections.clone()),
             Box::new(connections_refused.clone()),
+            Box::new(access_log_dropped.clone()),
             Box::new(cache_requests.clone()),
             Box::new(cache_lock_waits.clone()),
             Box::new(cache_evictions.clone()),
@@ -304,6 +312,7 @@ impl Metrics {
             cache_max_bytes,
             viewer_connections,
             connections_refused,
+            access_log_dropped,
             config_generation,
             config_reloads,
             config_info,

@@ -9,7 +9,7 @@ mod logging;
 mod metrics;
 mod request_meters;
 
-pub use access_log::AccessLogLine;
+pub use access_log::{flush as flush_access_log, AccessLogLine};
 pub use function_meters::FunctionMeters;
 pub use logging::init_logging;
 pub use metrics::Metrics;

@@ -246,6 +246,10 @@ async fn purge_needs_the_token_and_drops_paths_and_prefixes() {
     assert_eq!(done.text().await.unwrap(), "{\"purged\":2}");
     assert_eq!(x_cache(&get(&proxy, "/p/b").await), "Miss from edge-proxy");
     assert_eq!(x_cache(&get(&proxy, "/keep").await), "Hit from edge-proxy");
+    // The access log is written in batches: once a later request's line is out, so is every
+    // line before it.
+    get(&proxy, "/after-the-purges").await;
+    proxy.access_log_line("/after-the-purges");
     assert!(
         !proxy.stderr().contains("0123456789abcdef-token")
             && !proxy.stdout().contains("0123456789abcdef-token"),
