@@ -20,9 +20,10 @@ use serde::Serialize;
 /// longest a line waits for stdout.
 const GATHER: Duration = Duration::from_millis(10);
 
-/// Most bytes of lines waiting for the writer (a few seconds of lines at ~100 K requests a
-/// second); lines beyond are dropped.
-const MAX_PENDING: usize = 4 << 20;
+/// Most bytes of lines waiting for the writer: at ~350 bytes a line, half a second of lines at
+/// 100 K requests a second, five at 10 K — room for a log shipper's pause. Lines beyond are
+/// dropped.
+const MAX_PENDING: usize = 16 << 20;
 
 /// How long [`flush`] waits for the writer: a stalled stdout does not hold up the exit for ever.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
