@@ -176,3 +176,25 @@ async fn cost_prices_a_fixed_request_mix_as_lambda_and_lambda_at_edge_bill_it() 
     let metrics = proxy.metrics().await;
     assert!(metrics.contains("edge_function_billed_requests_total{function=\"noop\"} 5"));
 }
+
+#[tokio::test]
+async fn a_stdout_nobody_reads_never_holds_up_requests() {
+    let origin = Origin::start("o").await;
+    let proxy = Proxy::start_with_unread_stdout(&format!(
+        "[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n\n[default-behavior]\norigin = \"o\"\n",
+        origin.addr
+    ));
+    // A pipe holds 64 KiB: these requests' access-log lines are several times that. Written on
+    // the request's path, the lines past it would leave each request waiting on the pipe.
+    let path = format!("/{}", "p".repeat(1000));
+    for n in 0..600 {
+        let resp = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            client().get(proxy.url(&format!("{path}?n={n}"))).send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("request {n} waited on the access log"))
+        .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+}

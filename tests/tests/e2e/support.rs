@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,6 +92,16 @@ impl Proxy {
 
     /// Like [`Proxy::start`], letting `prepare` write files into the folder first.
     pub fn start_with(body: &str, prepare: impl FnOnce(&Path)) -> Proxy {
+        Self::start_inner(body, prepare, None)
+    }
+
+    /// Like [`Proxy::start`], with stdout a pipe nobody reads (kept open while the proxy runs):
+    /// a log reader that stalls.
+    pub fn start_with_unread_stdout(body: &str) -> Proxy {
+        Self::start_inner(body, |_| {}, Some(Stdio::piped()))
+    }
+
+    fn start_inner(body: &str, prepare: impl FnOnce(&Path), stdout: Option<Stdio>) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         prepare(dir.path());
         let port = free_port();
@@ -108,7 +118,11 @@ impl Proxy {
         );
         let conf = dir.path().join("edge.toml");
         std::fs::write(&conf, text).unwrap();
-        let stdout = std::fs::File::create(dir.path().join("stdout.log")).unwrap();
+        let stdout = stdout.unwrap_or_else(|| {
+            std::fs::File::create(dir.path().join("stdout.log"))
+                .unwrap()
+                .into()
+        });
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
         let child = Command::new(binary())
             .args(["run", "--conf"])
