@@ -10,7 +10,7 @@
 
 use std::io::Write;
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex, MutexGuard, Once, OnceLock, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use prometheus::IntCounter;
@@ -82,19 +82,18 @@ pub fn flush() {
     }
 }
 
-static WRITER: OnceLock<Writer> = OnceLock::new();
-static WRITER_THREAD: Once = Once::new();
+static WRITER: OnceLock<&'static Writer> = OnceLock::new();
 
 /// The process's writer, its thread started on first use.
 fn writer(dropped: &IntCounter) -> &'static Writer {
-    let writer = WRITER.get_or_init(|| Writer::new(dropped.clone()));
-    WRITER_THREAD.call_once(|| {
+    WRITER.get_or_init(|| {
+        let writer: &'static Writer = Box::leak(Box::new(Writer::new(dropped.clone())));
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(|| writer.run(std::io::stdout()))
             .expect("spawn the access-log thread");
-    });
-    writer
+        writer
+    })
 }
 
 /// Lines on their way to stdout.
