@@ -11,6 +11,10 @@
 //! [`HeaderDeadline::request_done`]); in between no deadline applies here, so a WebSocket or an
 //! upload after `100 Continue` is never mistaken for a slow header. HTTP/2 has its own framing
 //! and idle timeout and is not wrapped.
+//!
+//! Knowing where each request starts, it also sees what is written outside one: only Pingora
+//! writes there, refusing a request the pipeline never saw, and [`Refusal`] answers in the
+//! node's words instead.
 
 use std::fmt;
 use std::future::Future;
@@ -18,7 +22,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,8 +30,11 @@ use pingora::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, Ssl, Stream, TimingDigest,
     UniqueID, UniqueIDType, ALPN,
 };
+use prometheus::IntCounterVec;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use super::refusal::Refusal;
 
 const TIMEOUT_RESPONSE: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\nContent-Length: 43\r\nConnection: close\r\n\r\n408 Request Timeout: request header late.\r\n";
 
@@ -56,11 +63,17 @@ pub struct HeaderDeadline {
     /// wheel's lock, so a later deadline leaves it where it is: it fires early at most once per
     /// deadline period and is moved then (see [`HeaderDeadline::expired`]).
     timer: Pin<Box<Sleep>>,
+    /// The node's answer being written in place of the one Pingora writes for a request it
+    /// refused, once Pingora starts writing it.
+    refusal: Option<Refusal>,
+    /// `edge_requests_refused_total`.
+    refused: IntCounterVec,
 }
 
 impl HeaderDeadline {
-    /// Wraps `inner`; the header clock for the first request starts now (at accept).
-    pub fn new(inner: Stream, limit: Duration, idle: Duration) -> Self {
+    /// Wraps `inner`; the header clock for the first request starts now (at accept). Requests
+    /// Pingora refuses are counted in `refused`, by status.
+    pub fn new(inner: Stream, limit: Duration, idle: Duration, refused: IntCounterVec) -> Self {
         let deadline = Instant::now() + limit;
         HeaderDeadline {
             inner,
@@ -69,6 +82,22 @@ impl HeaderDeadline {
             phase: AtomicU8::new(phase::HEAD),
             deadline,
             timer: Box::pin(tokio::time::sleep_until(deadline)),
+            refusal: None,
+            refused,
+        }
+    }
+
+    /// Notes, and counts, whether `written` (about to go out) is what Pingora writes to refuse
+    /// a request the pipeline never saw: an error response written outside a request. From
+    /// then on [`Self::refusal`] is written instead.
+    fn check_refusal(&mut self, written: &[u8]) {
+        if self.refusal.is_none() && *self.phase.get_mut() != phase::REQUEST {
+            self.refusal = Refusal::of(written);
+            if let Some(refusal) = &self.refusal {
+                self.refused
+                    .with_label_values(&[refusal.status().as_str()])
+                    .inc();
+            }
         }
     }
 
@@ -156,7 +185,14 @@ impl AsyncWrite for HeaderDeadline {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        this.check_refusal(buf);
+        if let Some(refusal) = &mut this.refusal {
+            ready!(refusal.poll_send(Pin::new(&mut this.inner), cx))?;
+            // Pingora's own bytes are taken and dropped.
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -172,7 +208,17 @@ impl AsyncWrite for HeaderDeadline {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let this = &mut *self;
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
+        this.check_refusal(first);
+        if let Some(refusal) = &mut this.refusal {
+            ready!(refusal.poll_send(Pin::new(&mut this.inner), cx))?;
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

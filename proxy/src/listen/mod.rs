@@ -1,6 +1,7 @@
 //! What sits between a listening socket and the proxy pipeline.
 
 mod header_deadline;
+mod refusal;
 mod viewer_app;
 
 pub use header_deadline::HeaderDeadline;

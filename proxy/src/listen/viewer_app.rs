@@ -85,6 +85,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ViewerApp<A> {
                     stream,
                     self.limits.header_timeout,
                     self.limits.idle_timeout,
+                    self.metrics.requests_refused.clone(),
                 ))
             };
         if !wrapped && stream.selected_alpn_proto() != Some(ALPN::H2) {

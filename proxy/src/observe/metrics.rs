@@ -46,6 +46,9 @@ pub struct Metrics {
     pub viewer_connections: IntGauge,
     /// Viewer connections closed at accept because `limits.max-connections` were open.
     pub connections_refused: IntCounter,
+    /// Requests Pingora refused before the pipeline (an unparseable head: 400; `CONNECT`: 405),
+    /// by status: they reach neither the access log nor `edge_requests_total`.
+    pub requests_refused: IntCounterVec,
     /// Access-log lines dropped because stdout did not keep up (see `access_log.rs`).
     pub access_log_dropped: IntCounter,
     /// The configuration generation in service (1 at start, one more per reload).
@@ -211,6 +214,14 @@ impl Metrics {
             "Viewer connections closed at accept because limits.max-connections were open.",
         )
         .expect("valid metric");
+        let requests_refused = IntCounterVec::new(
+            Opts::new(
+                "edge_requests_refused_total",
+                "Requests refused before routing, by status: a head that is not valid HTTP/1 (400), CONNECT (405).",
+            ),
+            &["status"],
+        )
+        .expect("valid metric");
         let access_log_dropped = IntCounter::new(
             "edge_access_log_lines_dropped_total",
             "Access-log lines dropped because stdout did not take them as fast as they came.",
@@ -243,6 +254,7 @@ impl Metrics {
             Box::new(config_info.clone()),
             Box::new(viewer_connections.clone()),
             Box::new(connections_refused.clone()),
+            Box::new(requests_refused.clone()),
             Box::new(access_log_dropped.clone()),
             Box::new(cache_requests.clone()),
             Box::new(cache_lock_waits.clone()),
@@ -312,6 +324,7 @@ impl Metrics {
             cache_max_bytes,
             viewer_connections,
             connections_refused,
+            requests_refused,
             access_log_dropped,
             config_generation,
             config_reloads,

@@ -540,6 +540,93 @@ async fn http11_requests_need_exactly_one_host() {
     assert_eq!(status_of(&old), "200", "{old}");
 }
 
+/// Request heads Pingora refuses before any phase of the proxy runs: a malformed request line
+/// (method, target, version), malformed header lines (obs-fold, space before the colon, empty
+/// name, control characters), framing it cannot trust, HTTP/2's preface on an HTTP/1 port, and
+/// `CONNECT`. Each gets the node's own answer, as every other refusal does: a 4xx with a body
+/// saying why, no `Server` header naming the stack, the connection closed, nothing at the origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_pingora_refuses_get_the_nodes_answer_not_pingoras() {
+    let (origin, proxy) = plain_proxy("").await;
+    let refused: &[(&[u8], &str)] = &[
+        (b"G@T / HTTP/1.1\r\nHost: a\r\n\r\n", "400"),
+        (b"GET\t/\tHTTP/1.1\r\nHost: a\r\n\r\n", "400"),
+        (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", "400"),
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", "400"),
+        (b"GET / FOO/1.1\r\nHost: a\r\n\r\n", "400"),
+        (b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", "400"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", "400"),
+        (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", "400"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\n: x\r\n\r\n", "400"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", "400"),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n", "400"),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+            "400",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc",
+            "400",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "400",
+        ),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "400"),
+        (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", "405"),
+    ];
+    for (request, status) in refused {
+        let shown = String::from_utf8_lossy(request);
+        let reply = raw_exchange(proxy.addr, request, Duration::from_secs(5));
+        assert_eq!(status_of(&reply), *status, "{shown:?}: {reply}");
+        let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+        let lower = head.to_ascii_lowercase();
+        assert!(!lower.contains("\r\nserver:"), "{shown:?}: {reply}");
+        assert!(
+            lower.contains("\r\nconnection: close"),
+            "{shown:?}: {reply}"
+        );
+        assert!(
+            body.starts_with(&format!("{status} ")),
+            "{shown:?}: {reply}"
+        );
+        assert!(
+            lower.contains(&format!("\r\ncontent-length: {}", body.len())),
+            "{shown:?}: {reply}"
+        );
+    }
+    // On a kept-alive connection, a bad request after a good one: the good one's answer is
+    // untouched, the bad one's is the node's.
+    let mut s = TcpStream::connect(proxy.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+    let first = read_response(&mut s);
+    assert_eq!(status_of(&first), "200", "{first}");
+    s.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n")
+        .unwrap();
+    let second = read_until_close(&mut s);
+    assert_eq!(status_of(&second), "400", "{second}");
+    assert!(
+        second.ends_with("\r\n\r\n400 Bad Request: the request line or a header is malformed\n"),
+        "{second}"
+    );
+    assert_eq!(origin.hits(), 1);
+    let metrics = proxy.metrics().await;
+    let count = |status: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!(
+                    "edge_requests_refused_total{{status=\"{status}\"}} "
+                ))
+            })
+            .and_then(|n| n.trim().parse::<usize>().ok())
+    };
+    let bad = refused.iter().filter(|(_, s)| *s == "400").count() + 1;
+    assert_eq!(count("400"), Some(bad), "{metrics}");
+    assert_eq!(count("405"), Some(1), "{metrics}");
+}
+
 async fn plain_proxy(limits: &str) -> (Origin, Proxy) {
     let origin = Origin::start("o").await;
     let proxy = Proxy::start(&format!(
