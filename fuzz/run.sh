@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
-targets="${FUZZ_TARGETS:-cf_event_json function_result hook_outcome path cache_key}"
+targets="${FUZZ_TARGETS:-cf_event_json function_result hook_outcome path cache_key host}"
 declare -A vectors=([cf_event_json]="cf-*.json cff-*.json" [function_result]="alb-response-*.json apigw-*")
 status=0
 for t in $targets; do

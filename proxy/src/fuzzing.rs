@@ -158,6 +158,27 @@ pub fn path(data: &[u8]) {
     );
 }
 
+/// The `Host` check: what it accepts is the `http` crate's authority without userinfo, a header
+/// value, and gives a viewer host (the port cut off) that is the authority's host and passes
+/// the check again on its own.
+pub fn host(data: &[u8]) {
+    if !crate::edge::host::is_valid(data) {
+        return;
+    }
+    let text = std::str::from_utf8(data).expect("a valid host is ASCII");
+    assert!(!text.contains('@'), "{text:?} has userinfo");
+    let authority: http::uri::Authority = text
+        .parse()
+        .unwrap_or_else(|e| panic!("{text:?} is not an authority: {e}"));
+    let value = http::HeaderValue::from_bytes(data).expect("a valid host is a header value");
+    let viewer = crate::edge::viewer::Viewer::new(None, "http", value);
+    assert_eq!(viewer.host(), authority.host(), "{text:?}");
+    assert!(
+        crate::edge::host::is_valid(viewer.host().as_bytes()),
+        "{text:?} without its port is no host"
+    );
+}
+
 /// Cache-key building: `host \n path \n query \n header-value…` (lines of the input); the host
 /// and path read back from the key as given.
 pub fn cache_key(data: &[u8]) {

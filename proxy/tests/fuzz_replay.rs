@@ -71,3 +71,8 @@ fn path() {
 fn cache_key() {
     replay("cache_key", &[], edge_proxy::fuzzing::cache_key);
 }
+
+#[test]
+fn host() {
+    replay("host", &[], edge_proxy::fuzzing::host);
+}

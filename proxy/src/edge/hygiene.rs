@@ -1,6 +1,6 @@
 //! What a request must pass before anything routes on it. Conflicting `Content-Length` values
 //! and malformed headers are already refused by Pingora's parser with 400; framing Pingora
-//! accepts but should not (checked on the raw header block), `Host`, the node's own header
+//! accepts but should not (checked on the raw header block), `Host` (`host.rs`), the node's own header
 //! namespace and the path are screened here, and a request that looped back to this node
 //! (`CDN-Loop`) is refused.
 
@@ -60,6 +60,22 @@ pub fn screen(
         return Some(Rejection {
             status: StatusCode::BAD_REQUEST,
             reason: "an HTTP/1.1 request needs exactly one Host header",
+            close: false,
+        });
+    }
+    // RFC 9112 §3.2 again: a `Host` (or HTTP/2 `:authority`) that is no host gets 400 too.
+    let host_valid = req
+        .headers
+        .get(http::header::HOST)
+        .is_none_or(|h| super::host::is_valid(h.as_bytes()))
+        && req
+            .uri
+            .authority()
+            .is_none_or(|a| super::host::is_valid(a.as_str().as_bytes()));
+    if !host_valid {
+        return Some(Rejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: "the Host header is not a valid host",
             close: false,
         });
     }
@@ -233,6 +249,28 @@ mod tests {
         assert!(screened(b"GET / HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n").is_some());
         assert!(screened(b"GET / HTTP/1.0\r\n\r\n").is_none());
         assert!(screened(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n").is_some());
+    }
+
+    #[test]
+    fn a_host_that_is_no_host_is_400() {
+        let refused = |raw: &[u8]| screened(raw).map(|r| (r.status, r.reason));
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: [::1\r\n\r\n",
+        ] {
+            assert_eq!(
+                refused(raw),
+                Some((
+                    StatusCode::BAD_REQUEST,
+                    "the Host header is not a valid host"
+                )),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+        assert!(screened(b"GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n").is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod failures;
 mod forwarding;
 mod head_size;
 mod held_body;
+pub(crate) mod host;
 mod hygiene;
 mod local_origin;
 mod origin_view;
@@ -18,7 +19,7 @@ mod respond;
 mod target_group;
 mod triggers;
 mod upstream;
-mod viewer;
+pub(crate) mod viewer;
 
 pub use context::RequestContext;
 pub use local_origin::{LocalOriginServer, LocalOrigins};

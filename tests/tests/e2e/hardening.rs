@@ -540,6 +540,56 @@ async fn http11_requests_need_exactly_one_host() {
     assert_eq!(status_of(&old), "200", "{old}");
 }
 
+/// Every spelling of a `Host` that is no host (RFC 9112 §3.2) gets 400 before routing, the
+/// cache or the origin see it; hosts as viewers send them, with ports, IPv6 addresses and a
+/// trailing dot, pass. (Pingora itself refuses a host with userinfo, `u@a`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_header_that_is_no_host_is_400() {
+    let (origin, proxy) = plain_proxy("").await;
+    let invalid: &[&[u8]] = &[
+        b"",
+        b"a b",
+        b"a/b",
+        b"a\\b",
+        b"a?b",
+        b"a#b",
+        b"a:b",
+        b"a:80:80",
+        b"a:99999",
+        b"a..b",
+        b".a",
+        b"[::1",
+        b"[a.b]",
+        b"a%zz",
+        b"a<b",
+        b"caf\xc3\xa9.example",
+    ];
+    for host in invalid {
+        let mut request = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+        request.extend_from_slice(host);
+        request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        let reply = raw_exchange(proxy.addr, &request, Duration::from_secs(5));
+        let shown = String::from_utf8_lossy(host);
+        assert_eq!(status_of(&reply), "400", "{shown:?}: {reply}");
+        assert!(
+            reply.ends_with("400 Bad Request: the Host header is not a valid host\n"),
+            "{shown:?}: {reply}"
+        );
+    }
+    assert_eq!(origin.hits(), 0);
+    for host in [
+        "a",
+        "A.Example.COM.",
+        "my_host-1:8080",
+        "203.0.113.7:80",
+        "[::1]:8080",
+    ] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let reply = raw_exchange(proxy.addr, request.as_bytes(), Duration::from_secs(5));
+        assert_eq!(status_of(&reply), "200", "{host:?}: {reply}");
+    }
+}
+
 /// Request heads Pingora refuses before any phase of the proxy runs: a malformed request line
 /// (method, target, version), malformed header lines (obs-fold, space before the colon, empty
 /// name, control characters), framing it cannot trust, HTTP/2's preface on an HTTP/1 port, and
