@@ -13,13 +13,16 @@ pub fn deadline(started: std::time::Instant, limits: &Limits) -> tokio::time::In
 }
 
 /// The next chunk of the request body, or 408 once `deadline` has passed. Each read is also
-/// bounded by the session's read timeout (`limits.request-body-idle-timeout-ms`).
+/// bounded by the session's read timeout (`limits.request-body-idle-timeout-ms`). A read that
+/// fails is the viewer's doing (a malformed chunked body, a connection gone) and is marked so,
+/// as Pingora marks the body it forwards: the failure path answers it 400 or not at all,
+/// never 500.
 pub async fn next_chunk(
     session: &mut Session,
     deadline: tokio::time::Instant,
 ) -> pingora::Result<Option<Bytes>> {
     match tokio::time::timeout_at(deadline, session.read_request_body()).await {
-        Ok(chunk) => chunk,
+        Ok(chunk) => chunk.map_err(|e| e.into_down()),
         Err(_) => Error::e_explain(
             ErrorType::HTTPStatus(408),
             "request body not received in time",

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use edge_test_artifacts as guests;
 
 use crate::support::{
-    client, closed_by_server, invoke_endpoint, raw_exchange, read_until_close, Origin, Proxy,
+    client, closed_by_server, invoke_endpoint, raw_exchange, raw_exchange_off_runtime,
+    read_until_close, Origin, Proxy,
 };
 
 fn status_of(reply: &str) -> &str {
@@ -746,6 +747,58 @@ async fn connections_beyond_the_cap_are_closed_and_counted() {
         }
         assert!(Instant::now() < deadline, "never served again: {reply}");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A chunked request body that breaks its framing (a size that is no hex number, one that
+/// overflows, data longer than its size) is the viewer's error wherever the body is read: by
+/// Pingora forwarding it to an origin, by the pipeline for a function target or an
+/// include-body hook. Each gets 400 and the connection closed, never a 5xx.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_chunked_bodies_are_400_wherever_the_body_is_read() {
+    let origin = Origin::start("o").await;
+    let http_origin = format!(
+        "[origins.o]\ntype = \"http\"\nservers = [\"{}\"]\n",
+        origin.addr
+    );
+    let readers = [
+        (
+            "an http origin",
+            Proxy::start(&format!("{http_origin}\n[default-behavior]\norigin = \"o\"\n")),
+        ),
+        (
+            "a function target",
+            Proxy::start(&format!(
+                "[functions.hello]\nmodule = \"{}\"\n\n[origins.api]\ntype = \"function\"\nfunction = \"hello\"\n\n[default-behavior]\norigin = \"api\"\n",
+                guests::ALB_HELLO
+            )),
+        ),
+        (
+            "an include-body hook",
+            Proxy::start(&format!(
+                "[functions.probe]\nmodule = \"{}\"\n\n{http_origin}\n[default-behavior]\norigin = \"o\"\n[default-behavior.hooks]\nviewer-request = {{ function = \"probe\", include-body = true }}\n",
+                guests::FIXTURE_PROBE
+            )),
+        ),
+    ];
+    let bodies: [&[u8]; 3] = [
+        b"zz\r\nabc\r\n0\r\n\r\n",
+        b"ffffffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+        b"3\r\nabcdef\r\n0\r\n\r\n",
+    ];
+    for (reader, proxy) in &readers {
+        for body in bodies {
+            let mut request =
+                b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            request.extend_from_slice(body);
+            let reply = raw_exchange_off_runtime(proxy.addr, request, Duration::from_secs(5)).await;
+            let shown = String::from_utf8_lossy(body);
+            assert_eq!(status_of(&reply), "400", "{reader}, {shown:?}: {reply}");
+            assert!(
+                reply.ends_with("400 Bad Request: malformed request\n"),
+                "{reader}, {shown:?}: {reply}"
+            );
+        }
     }
 }
 
