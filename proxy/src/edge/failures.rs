@@ -98,6 +98,28 @@ pub async fn refuse_for_target(
     respond::text(session, status, message, &ctx.request_id, true).await
 }
 
+/// The message the phase that chose an `HTTPStatus` error gave it. Pingora wraps an error raised
+/// while a request is at an origin (its response phases, where origin-response runs) in one of
+/// the same type whose context names the origin server's address (`error_while_proxy`): no
+/// message for a viewer, and an address the node does not show.
+fn status_message(e: &Error) -> String {
+    let mut chosen = e;
+    // The wrapped error is held boxed twice over (`Error::because` takes any error).
+    while let Some(cause) = chosen
+        .cause
+        .as_deref()
+        .and_then(|c| c.downcast_ref::<Box<Error>>())
+        .map(|b| &**b)
+        .filter(|c| matches!(c.etype, ErrorType::HTTPStatus(_)))
+    {
+        chosen = cause;
+    }
+    chosen
+        .context
+        .as_ref()
+        .map_or_else(|| "error".into(), |c| c.to_string())
+}
+
 /// Pingora's error path (`fail_to_proxy`): origin failures become 502 (refused, unreachable,
 /// broken) or 504 (timed out) with a short body naming the origin; a status an earlier phase
 /// chose (`HTTPStatus`) is sent as is; a viewer that went away gets nothing.
@@ -117,10 +139,7 @@ pub async fn proxy_failure(
     let (status, message) = match (e.esource(), e.etype()) {
         (_, ErrorType::HTTPStatus(code)) => (
             StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY),
-            e.context
-                .as_ref()
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "error".into()),
+            status_message(e),
         ),
         (
             ErrorSource::Upstream,
@@ -178,5 +197,29 @@ pub async fn proxy_failure(
     FailToProxy {
         error_code: status.as_u16(),
         can_reuse_downstream: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_message_is_the_phases_not_the_peer_pingora_wrapped_it_in() {
+        let chosen = Error::explain(ErrorType::HTTPStatus(503), "the edge function failed");
+        let wrapped = chosen.more_context("Peer: addr: 10.0.0.7:8080, scheme: HTTP");
+        assert_eq!(status_message(&wrapped), "the edge function failed");
+        let plain = Error::explain(
+            ErrorType::HTTPStatus(408),
+            "request body not received in time",
+        );
+        assert_eq!(status_message(&plain), "request body not received in time");
+        // A cause of another kind is not the message.
+        let over_io = Error::because(
+            ErrorType::HTTPStatus(502),
+            "origin failed",
+            Error::explain(ErrorType::ConnectRefused, "10.0.0.7:8080 refused"),
+        );
+        assert_eq!(status_message(&over_io), "origin failed");
     }
 }

@@ -319,6 +319,37 @@ async fn execution_failures_are_503_and_logged() {
     }
 }
 
+/// A hook that fails at any of the four triggers is answered with its status and a message
+/// about the function, never with the origin server's address: at origin-response Pingora
+/// wraps the hook's error in one naming the server it was talking to.
+#[tokio::test]
+async fn a_failed_hook_is_answered_without_the_origins_address_at_every_trigger() {
+    let functions = function("trap", guests::FIXTURE_TRAP, "");
+    for trigger in [
+        "viewer-request",
+        "origin-request",
+        "origin-response",
+        "viewer-response",
+    ] {
+        let (o, _alt, proxy) = proxy_with(
+            &functions,
+            &format!("{trigger} = {{ function = \"trap\" }}"),
+        )
+        .await;
+        let resp = client().get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(resp.status(), 503, "{trigger}");
+        let body = resp.text().await.unwrap();
+        assert_eq!(
+            body, "503 Service Unavailable: the edge function failed\n",
+            "{trigger}"
+        );
+        assert!(
+            !body.contains(&o.addr.port().to_string()),
+            "{trigger}: {body}"
+        );
+    }
+}
+
 /// A hook that hands the host an overlong list (50,000 deletes of names never sent, which the
 /// SDK sends as one list of edits; 5,000 lines of one name in one `headers.set`; an origin with
 /// 5,000 custom headers) is stopped at the bound before the host copies the list in: a 503 and
