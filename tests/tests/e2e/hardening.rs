@@ -750,6 +750,101 @@ async fn connections_beyond_the_cap_are_closed_and_counted() {
     }
 }
 
+/// An origin at 127.0.0.1 that answers `GET /<code>` with that status line as written,
+/// whatever it is, and closes; after a `101` it echoes what comes through the tunnel.
+async fn status_origin() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let code = head.split(['/', ' ']).nth(2).unwrap_or("500").to_string();
+                if code != "101" {
+                    let reply = format!(
+                        "HTTP/1.1 {code} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    );
+                    let _ = s.write_all(reply.as_bytes()).await;
+                    return;
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                    .await;
+                // A tunnel echoes what comes through it.
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// An origin's status reaches the viewer only if it is an HTTP status (100–599) and, for
+/// `101`, only if the viewer asked to upgrade: otherwise 502, as for any answer an origin
+/// cannot give. A WebSocket upgrade still goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_statuses_that_are_no_http_status_or_unasked_upgrades_are_502() {
+    let origin = status_origin().await;
+    // One worker: Pingora 0.9 can end a tunnel right after the 101 with more (conf/README.md).
+    let proxy = Proxy::start(&format!(
+        "[node]\nworker-threads = 1\n\n[origins.o]\ntype = \"http\"\nservers = [\"{origin}\"]\n\n[default-behavior]\norigin = \"o\"\n"
+    ));
+    for (code, why) in [
+        ("600", "answered 600, which is no HTTP status"),
+        ("999", "answered 999, which is no HTTP status"),
+        (
+            "101",
+            "switched protocols on a request that asked for no upgrade",
+        ),
+    ] {
+        let reply = raw_exchange_off_runtime(
+            proxy.addr,
+            format!("GET /{code} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+            Duration::from_secs(5),
+        )
+        .await;
+        assert_eq!(status_of(&reply), "502", "{code}: {reply}");
+        assert!(
+            reply.ends_with(&format!("502 Bad Gateway: origin \"o\" {why}\n")),
+            "{code}: {reply}"
+        );
+    }
+    let reply = raw_exchange_off_runtime(
+        proxy.addr,
+        "GET /599 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(status_of(&reply), "599", "{reply}");
+    let addr = proxy.addr;
+    let echoed = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET /101 HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").unwrap();
+        let head = read_response(&mut s);
+        s.write_all(b"through the tunnel").unwrap();
+        let mut got = vec![0u8; 18];
+        std::io::Read::read_exact(&mut s, &mut got).unwrap();
+        (head, String::from_utf8_lossy(&got).into_owned())
+    })
+    .await
+    .unwrap();
+    assert_eq!(status_of(&echoed.0), "101", "{}", echoed.0);
+    assert_eq!(echoed.1, "through the tunnel");
+}
+
 /// A chunked request body that breaks its framing (a size that is no hex number, one that
 /// overflows, data longer than its size) is the viewer's error wherever the body is read: by
 /// Pingora forwarding it to an origin, by the pipeline for a function target or an
