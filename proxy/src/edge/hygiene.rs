@@ -50,6 +50,16 @@ pub fn screen(
             close: true,
         });
     }
+    // RFC 9112 §6.3: a Content-Length that is not one decimal number is invalid framing. Pingora
+    // refuses differing values but takes a list of equal ones (`3, 3`) and forwards it as sent,
+    // which an origin may read otherwise: refused here, as nginx refuses it.
+    if names.content_length && !single_decimal(req.headers.get_all(http::header::CONTENT_LENGTH)) {
+        return Some(Rejection {
+            status: StatusCode::BAD_REQUEST,
+            reason: "Content-Length is not one decimal number",
+            close: true,
+        });
+    }
     // RFC 9112 §3.2: an HTTP/1.1 request without a `Host`, or with more than one, gets 400.
     // (HTTP/1.0 requests may omit it; HTTP/2 carries `:authority`.)
     let bad_host = match req.version {
@@ -89,6 +99,16 @@ pub fn screen(
             reason: e.reason(),
             close: false,
         })
+}
+
+/// Whether `values` is one line holding only digits (around optional whitespace).
+fn single_decimal(values: http::header::GetAll<'_, http::HeaderValue>) -> bool {
+    let mut values = values.iter();
+    let digits = |v: &http::HeaderValue| {
+        let v = v.as_bytes().trim_ascii();
+        !v.is_empty() && v.iter().all(u8::is_ascii_digit)
+    };
+    values.next().is_some_and(digits) && values.next().is_none()
 }
 
 /// What the screen needs to know about a request's header names, found in one pass.
@@ -249,6 +269,23 @@ mod tests {
         assert!(screened(b"GET / HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n").is_some());
         assert!(screened(b"GET / HTTP/1.0\r\n\r\n").is_none());
         assert!(screened(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n").is_some());
+    }
+
+    #[test]
+    fn a_content_length_that_is_not_one_number_is_400_and_closes() {
+        for cl in ["3, 3", "3,3", "0x3", "+3", "3 3", ""] {
+            let raw = format!("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: {cl}\r\n\r\n");
+            assert_eq!(
+                screened(raw.as_bytes()).map(|r| (r.status, r.reason, r.close)),
+                Some((
+                    StatusCode::BAD_REQUEST,
+                    "Content-Length is not one decimal number",
+                    true
+                )),
+                "{cl:?}"
+            );
+        }
+        assert!(screened(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 003\r\n\r\n").is_none());
     }
 
     #[test]

@@ -56,6 +56,27 @@ async fn conflicting_content_lengths_are_400_and_close() {
     assert_eq!(origin.hits(), 0);
 }
 
+/// Equal values listed in one Content-Length (`3, 3`, `3,3`) or on two lines pass Pingora's
+/// parser and would reach the origin as sent: refused with 400 before that, connection closed.
+#[tokio::test]
+async fn a_content_length_that_is_not_one_number_is_400_and_never_reaches_the_origin() {
+    let (origin, proxy) = proxied("").await;
+    for framing in [
+        "Content-Length: 3, 3",
+        "Content-Length: 3,3",
+        "Content-Length: 3\r\nContent-Length: 3",
+    ] {
+        let request = format!("POST /x HTTP/1.1\r\nHost: a\r\n{framing}\r\n\r\nabc");
+        let reply = raw_exchange_off_runtime(proxy.addr, request, Duration::from_secs(5)).await;
+        assert_eq!(status_of(&reply), "400", "{framing:?}: {reply}");
+        assert!(
+            reply.to_ascii_lowercase().contains("connection: close"),
+            "{framing:?}: {reply}"
+        );
+    }
+    assert_eq!(origin.hits(), 0);
+}
+
 #[tokio::test]
 async fn header_block_over_32_kib_is_431() {
     let (origin, proxy) = proxied("").await;
