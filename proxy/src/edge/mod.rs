@@ -9,7 +9,7 @@ mod held_body;
 pub(crate) mod host;
 mod hygiene;
 mod local_origin;
-mod origin_status;
+mod origin_head;
 mod origin_view;
 pub mod path;
 mod proxy;

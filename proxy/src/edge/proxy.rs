@@ -22,7 +22,7 @@ use super::origin_view;
 use super::respond::{X_CACHE_HIT, X_CACHE_MISS, X_CACHE_REFRESH_HIT};
 use super::triggers::{RequestStep, Triggers};
 use super::viewer::Viewer;
-use super::{hygiene, origin_status, request_log, target_group, upstream};
+use super::{hygiene, origin_head, request_log, target_group, upstream};
 use crate::cache::{self, EdgeCache};
 use crate::listen::HeaderDeadline;
 use crate::node::Node;
@@ -372,15 +372,15 @@ impl ProxyHttp for EdgeProxy {
     }
 
     /// Called with the origin's response header: records its latency, refuses a status the
-    /// viewer must not get (502), then runs origin-response (before the cache sees it).
+    /// viewer must not get (502) and makes a listed Content-Length one value, then runs
+    /// origin-response (before the cache sees it).
     async fn upstream_response_filter(
         &self,
         session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestContext,
     ) -> Result<()> {
-        if let Some(why) = origin_status::unfit(upstream_response.status, session.is_upgrade_req())
-        {
+        if let Err(why) = origin_head::check(upstream_response, session.is_upgrade_req()) {
             return Error::e_explain(
                 ErrorType::HTTPStatus(502),
                 format!("origin \"{}\" {why}", ctx.origin_name()),

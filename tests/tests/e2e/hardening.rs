@@ -770,8 +770,14 @@ async fn status_origin() -> SocketAddr {
                 let head = String::from_utf8_lossy(&head).into_owned();
                 let code = head.split(['/', ' ']).nth(2).unwrap_or("500").to_string();
                 if code != "101" {
+                    // `/listed`, `/lines`: a 200 whose length is listed twice.
+                    let (code, length) = match code.as_str() {
+                        "listed" => ("200", "2, 2"),
+                        "lines" => ("200", "2\r\nContent-Length: 2"),
+                        _ => (code.as_str(), "2"),
+                    };
                     let reply = format!(
-                        "HTTP/1.1 {code} Whatever\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                        "HTTP/1.1 {code} Whatever\r\nContent-Length: {length}\r\nConnection: close\r\n\r\nok"
                     );
                     let _ = s.write_all(reply.as_bytes()).await;
                     return;
@@ -793,9 +799,10 @@ async fn status_origin() -> SocketAddr {
 
 /// An origin's status reaches the viewer only if it is an HTTP status (100–599) and, for
 /// `101`, only if the viewer asked to upgrade: otherwise 502, as for any answer an origin
-/// cannot give. A WebSocket upgrade still goes through.
+/// cannot give. A WebSocket upgrade still goes through. A Content-Length the origin listed
+/// twice reaches the viewer as one value.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn origin_statuses_that_are_no_http_status_or_unasked_upgrades_are_502() {
+async fn origin_heads_with_no_http_status_or_unasked_upgrades_are_502_listed_lengths_one() {
     let origin = status_origin().await;
     // One worker: Pingora 0.9 can end a tunnel right after the 101 with more (conf/README.md).
     let proxy = Proxy::start(&format!(
@@ -828,6 +835,27 @@ async fn origin_statuses_that_are_no_http_status_or_unasked_upgrades_are_502() {
     )
     .await;
     assert_eq!(status_of(&reply), "599", "{reply}");
+    // A length the origin listed twice reaches the viewer as one value.
+    for path in ["listed", "lines"] {
+        let reply = raw_exchange_off_runtime(
+            proxy.addr,
+            format!("GET /{path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+            Duration::from_secs(5),
+        )
+        .await;
+        let lower = reply.to_ascii_lowercase();
+        assert_eq!(status_of(&reply), "200", "{path}: {reply}");
+        assert_eq!(
+            lower.matches("\r\ncontent-length:").count(),
+            1,
+            "{path}: {reply}"
+        );
+        assert!(
+            lower.contains("\r\ncontent-length: 2\r\n"),
+            "{path}: {reply}"
+        );
+        assert!(reply.ends_with("\r\n\r\nok"), "{path}: {reply}");
+    }
     let addr = proxy.addr;
     let echoed = tokio::task::spawn_blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
