@@ -162,7 +162,7 @@ pub fn path(data: &[u8]) {
 /// value, and gives a viewer host (the port cut off) that is the authority's host and passes
 /// the check again on its own.
 pub fn host(data: &[u8]) {
-    if !crate::edge::host::is_valid(data) {
+    if !crate::host::is_valid(data) {
         return;
     }
     let text = std::str::from_utf8(data).expect("a valid host is ASCII");
@@ -174,7 +174,7 @@ pub fn host(data: &[u8]) {
     let viewer = crate::edge::viewer::Viewer::new(None, "http", value);
     assert_eq!(viewer.host(), authority.host(), "{text:?}");
     assert!(
-        crate::edge::host::is_valid(viewer.host().as_bytes()),
+        crate::host::is_valid(viewer.host().as_bytes()),
         "{text:?} without its port is no host"
     );
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod edge;
 pub mod fuzzing;
 pub mod hooks;
+pub mod host;
 pub mod invoke;
 pub mod lambda;
 pub mod listen;

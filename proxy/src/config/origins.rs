@@ -274,7 +274,7 @@ fn http_origin(h: &RawOrigin, key: &str, sink: &mut IssueSink) -> HttpOrigin {
     }
     for s in &servers {
         let ok = s.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            crate::host::is_valid(host.as_bytes()) && port.parse::<u16>().is_ok_and(|p| p > 0)
         });
         if !ok {
             sink.at(
@@ -339,6 +339,28 @@ fn http_origin(h: &RawOrigin, key: &str, sink: &mut IssueSink) -> HttpOrigin {
         }
         HealthCheck { kind, interval }
     });
+    if let Some(host) = &h.host_header {
+        if !crate::host::is_valid(host.get_ref().as_bytes()) {
+            sink.at(
+                Some(host.span()),
+                format!("{key}.host-header"),
+                format!(
+                    "{:?} is not a host (name or address, optional port)",
+                    host.get_ref()
+                ),
+            );
+        }
+    }
+    if let Some(sni) = &h.sni {
+        let name = sni.get_ref();
+        if !crate::host::is_valid(name.as_bytes()) || name.contains(':') {
+            sink.at(
+                Some(sni.span()),
+                format!("{key}.sni"),
+                format!("{name:?} is not a host name"),
+            );
+        }
+    }
     HttpOrigin {
         servers,
         tls: h.tls.as_ref().is_some_and(|t| *t.get_ref()),

@@ -77,11 +77,11 @@ pub fn screen(
     let host_valid = req
         .headers
         .get(http::header::HOST)
-        .is_none_or(|h| super::host::is_valid(h.as_bytes()))
+        .is_none_or(|h| crate::host::is_valid(h.as_bytes()))
         && req
             .uri
             .authority()
-            .is_none_or(|a| super::host::is_valid(a.as_str().as_bytes()));
+            .is_none_or(|a| crate::host::is_valid(a.as_str().as_bytes()));
     if !host_valid {
         return Some(Rejection {
             status: StatusCode::BAD_REQUEST,

@@ -6,7 +6,6 @@ mod failures;
 mod forwarding;
 mod head_size;
 mod held_body;
-pub(crate) mod host;
 mod hygiene;
 mod local_origin;
 mod origin_head;

@@ -53,6 +53,18 @@ const MAX_SELECTION_STEPS: usize = 256;
 impl HttpUpstream {
     /// Builds the balancer; health checks start with [`HttpUpstream::start_health_checks`].
     pub fn new(name: &str, config: &HttpOrigin) -> std::io::Result<Self> {
+        /// `e`, a failure to resolve the servers, naming the first one that does not resolve
+        /// (looked up again: only a start or reload that fails pays for it).
+        fn unresolved(config: &HttpOrigin, e: std::io::Error) -> std::io::Error {
+            use std::net::ToSocketAddrs;
+            match config.servers.iter().find(|s| s.to_socket_addrs().is_err()) {
+                Some(server) => std::io::Error::new(
+                    e.kind(),
+                    format!("servers: {server:?} does not resolve: {e}"),
+                ),
+                None => e,
+            }
+        }
         fn setup<S>(
             config: &HttpOrigin,
         ) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<HealthChecks>)>
@@ -61,7 +73,8 @@ impl HttpUpstream {
             S::Iter: pingora::lb::selection::BackendIter,
         {
             let mut lb =
-                LoadBalancer::<S>::try_from_iter(config.servers.iter().map(String::as_str))?;
+                LoadBalancer::<S>::try_from_iter(config.servers.iter().map(String::as_str))
+                    .map_err(|e| unresolved(config, e))?;
             let Some(hc) = &config.health_check else {
                 return Ok((Arc::new(lb), None));
             };

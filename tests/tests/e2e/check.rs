@@ -72,6 +72,22 @@ fn unknown_origin_names_file_line_and_key() {
     );
 }
 
+/// A server name that does not resolve (`.invalid` never does, RFC 6761) is named with its
+/// origin and key, not only as the resolver's error.
+#[test]
+fn a_server_that_does_not_resolve_is_named() {
+    let bad = GOOD.replace(
+        "servers = [\"127.0.0.1:3000\"]",
+        "servers = [\"127.0.0.1:3000\", \"nowhere.invalid:80\"]",
+    );
+    let (ok, stderr) = check(&bad);
+    assert!(!ok);
+    assert!(
+        stderr.contains("origin \"api\": servers: \"nowhere.invalid:80\" does not resolve: "),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn every_semantic_error_is_listed() {
     let bad = GOOD

@@ -1,6 +1,7 @@
-//! The `Host` a viewer may send: `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2).
+//! A host as HTTP spells it: `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2), for the
+//! `Host` a viewer sends and the servers and `Host` a configuration names.
 //!
-//! The host picks the behavior, goes into the cache key, the hooks' event, `X-Forwarded-Host`
+//! A viewer's host picks the behavior, goes into the cache key, the hooks' event, `X-Forwarded-Host`
 //! and the origin request, so a value that is no host (`a/b`, `a b`, `a:b`, `[::1`, `x@y`, an
 //! empty one) is refused with 400 before anything reads it, as RFC 9112 asks of a server and as
 //! nginx refuses an "invalid host header". Stricter than nginx, which takes any byte above a
