@@ -28,7 +28,15 @@ pub(super) fn parse(text: &str, sink: &mut IssueSink) -> Option<Parsed> {
     let doc: Spanned<DeTable<'_>> = doc;
     if !errors.is_empty() {
         for e in errors {
-            sink.at(e.span(), String::new(), e.message().trim().to_string());
+            let message = e.message().trim().to_string();
+            // A duplicate key's span is the key as written: named, as every other issue is.
+            let key = match e.span() {
+                Some(span) if message.starts_with("duplicate key") => {
+                    text.get(span).unwrap_or_default().trim().to_string()
+                }
+                _ => String::new(),
+            };
+            sink.at(e.span(), key, message);
         }
         return None;
     }

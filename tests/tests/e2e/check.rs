@@ -138,6 +138,17 @@ fn syntax_error_names_the_line() {
 }
 
 #[test]
+fn a_duplicate_key_is_named_with_its_line() {
+    let bad = GOOD.replace("root = \"site\"", "root = \"site\"\nroot = \"other\"");
+    let (ok, stderr) = check(&bad);
+    assert!(!ok);
+    assert!(
+        stderr.contains("edge.toml:9: root: duplicate key"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn run_with_a_bad_config_exits_nonzero_without_serving() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("edge.toml");
