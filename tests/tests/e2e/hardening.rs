@@ -759,14 +759,9 @@ async fn status_origin() -> SocketAddr {
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let Some(head) = crate::support::read_head(&mut s).await else {
+                    return;
+                };
                 let head = String::from_utf8_lossy(&head).into_owned();
                 let code = head.split(['/', ' ']).nth(2).unwrap_or("500").to_string();
                 if code != "101" {
@@ -786,6 +781,7 @@ async fn status_origin() -> SocketAddr {
                     .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
                     .await;
                 // A tunnel echoes what comes through it.
+                let mut buf = [0u8; 4096];
                 while let Ok(n) = s.read(&mut buf).await {
                     if n == 0 || s.write_all(&buf[..n]).await.is_err() {
                         return;
@@ -971,15 +967,10 @@ async fn the_header_deadline_never_cuts_an_upgraded_connection() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
+                if crate::support::read_head(&mut s).await.is_none() {
+                    return;
                 }
+                let mut buf = vec![0u8; 8192];
                 let _ = s
                     .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
                     .await;

@@ -489,19 +489,14 @@ async fn the_cache_survives_a_reload_and_a_changed_key_policy_applies_from_the_n
 
 /// A server that answers every request `500` after `delay`.
 async fn failing_server(delay: Duration) -> std::net::SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+                if crate::support::read_head(&mut s).await.is_none() {
+                    return;
                 }
                 tokio::time::sleep(delay).await;
                 let _ = s

@@ -546,6 +546,21 @@ pub async fn invoke_endpoint(answer: fn(&str) -> Option<&'static str>) -> Socket
     addr
 }
 
+/// A request head read off a raw test origin's connection, up to its blank line (with any bytes
+/// read past it); `None` when the connection ends first.
+pub async fn read_head(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
 /// Sends `request` as raw bytes and returns everything read until the server closes the
 /// connection or `timeout` passes.
 pub fn raw_exchange(addr: SocketAddr, request: &[u8], timeout: Duration) -> String {
