@@ -52,14 +52,24 @@ fn ipv6_literal(inside: &[u8]) -> bool {
 }
 
 /// A non-empty reg-name whose labels are not empty (`a..b`, `.a`), but for one trailing dot
-/// (`example.com.`, a fully qualified name).
+/// (`example.com.`, a fully qualified name). One pass, a table lookup a byte: every request's
+/// `Host` comes here.
 fn reg_name(host: &[u8]) -> bool {
     let host = host.strip_suffix(b".").unwrap_or(host);
-    !host.is_empty() && host.split(|&b| b == b'.').all(label)
-}
-
-fn label(label: &[u8]) -> bool {
-    !label.is_empty() && label.iter().all(|&b| REG_NAME[b as usize])
+    let mut label = 0usize;
+    for &b in host {
+        if b == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if REG_NAME[b as usize] {
+            label += 1;
+        } else {
+            return false;
+        }
+    }
+    label > 0
 }
 
 /// RFC 3986 `unreserved` and `sub-delims`, by byte (the dot separates labels and is not here).
