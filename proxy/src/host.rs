@@ -16,15 +16,8 @@ use std::net::Ipv6Addr;
 /// hold `%HH`; no DNS name does, and the `http` crate (so Pingora's HTTP/2) refuses it, so it is
 /// refused here as well.
 pub fn is_valid(value: &[u8]) -> bool {
-    let (host, port) = match value.first() {
-        Some(b'[') => match value.iter().position(|&b| b == b']') {
-            Some(end) => (&value[..=end], &value[end + 1..]),
-            None => return false,
-        },
-        _ => match value.iter().position(|&b| b == b':') {
-            Some(colon) => (&value[..colon], &value[colon..]),
-            None => (value, &[][..]),
-        },
+    let Some((host, port)) = split(value) else {
+        return false;
     };
     let host_ok = if host.first() == Some(&b'[') {
         ipv6_literal(&host[1..host.len() - 1])
@@ -32,6 +25,26 @@ pub fn is_valid(value: &[u8]) -> bool {
         reg_name(host)
     };
     host_ok && port_ok(port)
+}
+
+/// `value` without its port: `example.com:8080` → `example.com`; an IPv6 literal keeps its
+/// brackets; a colon followed by something other than digits is no port. For a valid host
+/// (the only kind past the viewer's screen) the host it names.
+pub fn without_port(value: &[u8]) -> &[u8] {
+    match split(value) {
+        Some((host, port)) if port.iter().skip(1).all(u8::is_ascii_digit) => host,
+        _ => value,
+    }
+}
+
+/// `value` as its host and what follows (`:` and the port, or nothing); `None` for a bracket
+/// never closed.
+fn split(value: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = match value.first() {
+        Some(b'[') => value.iter().position(|&b| b == b']')? + 1,
+        _ => value.iter().position(|&b| b == b':').unwrap_or(value.len()),
+    };
+    Some(value.split_at(at))
 }
 
 /// `:` and a decimal port (empty allowed, as RFC 3986's `*DIGIT`), or nothing.
@@ -114,6 +127,16 @@ mod tests {
         ] {
             assert!(is_valid(host.as_bytes()), "{host:?}");
         }
+    }
+
+    #[test]
+    fn ports_are_dropped_and_ipv6_literals_kept() {
+        assert_eq!(without_port(b"example.com:8080"), b"example.com");
+        assert_eq!(without_port(b"example.com"), b"example.com");
+        assert_eq!(without_port(b"[::1]:8080"), b"[::1]");
+        assert_eq!(without_port(b"[::1]"), b"[::1]");
+        // A colon followed by something other than digits is no port.
+        assert_eq!(without_port(b"example.com:x"), b"example.com:x");
     }
 
     #[test]

@@ -49,7 +49,7 @@ impl Viewer {
     /// A viewer at `client_ip` over `scheme` asking for `host` (as the `Host` header carries it).
     pub fn new(client_ip: Option<IpAddr>, scheme: &'static str, host: HeaderValue) -> Self {
         let host_len = match host.to_str() {
-            Ok(text) => without_port(text.as_bytes()).len(),
+            Ok(text) => crate::host::without_port(text.as_bytes()).len(),
             Err(_) => 0,
         };
         Viewer {
@@ -99,18 +99,6 @@ fn host_value(req: &RequestHeader) -> HeaderValue {
         .unwrap_or(HeaderValue::from_static(""))
 }
 
-/// `example.com:8080` → `example.com`; an IPv6 literal keeps its brackets. On bytes: the
-/// string searches' generic machinery cost more than the rest of taking the host apart.
-fn without_port(host: &[u8]) -> &[u8] {
-    if let Some(end) = host.iter().position(|&b| b == b']') {
-        return &host[..=end];
-    }
-    match host.iter().rposition(|&b| b == b':') {
-        Some(colon) if host[colon + 1..].iter().all(u8::is_ascii_digit) => &host[..colon],
-        _ => host,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,16 +116,6 @@ mod tests {
             let ip: IpAddr = ip.parse().unwrap();
             assert_eq!(ip_text(ip), ip.to_string());
         }
-    }
-
-    #[test]
-    fn ports_are_dropped_and_ipv6_literals_kept() {
-        assert_eq!(without_port(b"example.com:8080"), b"example.com");
-        assert_eq!(without_port(b"example.com"), b"example.com");
-        assert_eq!(without_port(b"[::1]:8080"), b"[::1]");
-        assert_eq!(without_port(b"[::1]"), b"[::1]");
-        // A colon followed by something other than digits is no port.
-        assert_eq!(without_port(b"example.com:x"), b"example.com:x");
     }
 
     #[test]

@@ -89,10 +89,15 @@ impl HeaderDeadline {
 
     /// Notes, and counts, whether `written` (about to go out) is what Pingora writes to refuse
     /// a request the pipeline never saw: an error response written outside a request. From
-    /// then on [`Self::refusal`] is written instead.
-    fn check_refusal(&mut self, written: &[u8]) {
+    /// then on [`Self::refusal`] is written instead. Inside a request (every response the
+    /// pipeline writes) nothing is looked at.
+    fn check_refusal(&mut self, written: &[io::IoSlice<'_>]) {
         if self.refusal.is_none() && *self.phase.get_mut() != phase::REQUEST {
-            self.refusal = Refusal::of(written);
+            let first = written
+                .iter()
+                .find(|b| !b.is_empty())
+                .map_or(&[][..], |b| &b[..]);
+            self.refusal = Refusal::of(first);
             if let Some(refusal) = &self.refusal {
                 self.refused
                     .with_label_values(&[refusal.status().as_str()])
@@ -186,7 +191,7 @@ impl AsyncWrite for HeaderDeadline {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        this.check_refusal(buf);
+        this.check_refusal(&[io::IoSlice::new(buf)]);
         if let Some(refusal) = &mut this.refusal {
             ready!(refusal.poll_send(Pin::new(&mut this.inner), cx))?;
             // Pingora's own bytes are taken and dropped.
@@ -209,11 +214,7 @@ impl AsyncWrite for HeaderDeadline {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        let first = bufs
-            .iter()
-            .find(|b| !b.is_empty())
-            .map_or(&[][..], |b| &b[..]);
-        this.check_refusal(first);
+        this.check_refusal(bufs);
         if let Some(refusal) = &mut this.refusal {
             ready!(refusal.poll_send(Pin::new(&mut this.inner), cx))?;
             return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
